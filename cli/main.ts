@@ -1,0 +1,111 @@
+import { readFile } from "node:fs/promises";
+import { Command, CommanderError } from "commander";
+import { OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { WorkflowOrchestrator, InvalidRunError } from "@/lib/orchestrator";
+import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
+
+/**
+ * Headless CLI. Exit codes (a public contract): 0 run succeeded / command ok, 1 run failed,
+ * 2 invalid definition, input or usage (the message names the step and field).
+ */
+const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
+
+class UsageError extends Error {}
+
+async function readDefinition(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    throw new UsageError(`cannot read workflow file "${file}"`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`"${file}" is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function parseInput(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--input is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function print(json: boolean, value: unknown, human: string) {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+}
+
+const program = new Command()
+  .name("orchestrator")
+  .description("Run, validate and import LLM workflows headless (same database as the web app).")
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command("run <file>")
+  .description("run a workflow definition file and wait for it to end")
+  .option("--input <json>", "run input as JSON", undefined)
+  .option("--json", "print one JSON object { runId, status, outputs, error? }")
+  .action(async (file: string, opts: { input?: string; json?: boolean }) => {
+    const definition = await readDefinition(file);
+    const input = parseInput(opts.input);
+    const result = await new WorkflowOrchestrator().executeWorkflow(definition, { input, source: "cli" });
+    const lines = [`run ${result.runId} ${result.status}`];
+    for (const [stepId, output] of Object.entries(result.outputs)) lines.push(`  ${stepId}: ${JSON.stringify(output)}`);
+    if (result.error) lines.push(`error ${result.error.code}${result.error.stepId ? ` in step "${result.error.stepId}"` : ""}: ${result.error.message}`);
+    print(Boolean(opts.json), result, lines.join("\n"));
+    process.exitCode = result.status === "succeeded" ? EXIT.ok : EXIT.failed;
+  });
+
+program
+  .command("validate <file>")
+  .description("check a workflow definition without running it")
+  .option("--json", "print { valid, issues }")
+  .action(async (file: string, opts: { json?: boolean }) => {
+    const { issues } = validateWorkflow(await readDefinition(file));
+    print(Boolean(opts.json), { valid: issues.length === 0, issues }, issues.length ? `invalid workflow:\n${formatIssues(issues)}` : "valid");
+    process.exitCode = issues.length ? EXIT.invalid : EXIT.ok;
+  });
+
+program
+  .command("import <file>")
+  .description("save a definition as a workflow (or a new version of it) and print its id")
+  .option("--json", "print { workflowId, version }")
+  .action(async (file: string, opts: { json?: boolean }) => {
+    const { definition, issues } = validateWorkflow(await readDefinition(file));
+    if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
+    const { db, userId } = await getRuntime();
+    const saved = await saveWorkflowVersion(db, userId, definition);
+    print(Boolean(opts.json), saved, saved.workflowId);
+  });
+
+async function main() {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; everything else commander rejects is a usage error.
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
+    } else if (err instanceof UsageError || err instanceof InvalidRunError) {
+      const json = process.argv.includes("--json");
+      const error = err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : { code: "USAGE", message: err.message };
+      if (json) process.stdout.write(`${JSON.stringify({ error })}\n`);
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = EXIT.invalid;
+    } else {
+      const error = err instanceof OrchestratorError ? serializeError(err) : { code: "INTERNAL", message: (err as Error)?.message ?? String(err) };
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = EXIT.failed;
+    }
+  } finally {
+    await shutdownRuntime();
+  }
+}
+
+await main();

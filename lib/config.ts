@@ -1,0 +1,15 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+/** Where the embedded database, the secret key and run workspaces live (env ORCHESTRATOR_DATA_DIR, default ./data). */
+export function dataDir(): string {
+  const dir = path.resolve(process.env.ORCHESTRATOR_DATA_DIR ?? path.join(process.cwd(), "data"));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** How many runs one process executes at once (env ORCHESTRATOR_CONCURRENCY, default 4). */
+export function runConcurrency(): number {
+  const n = Number(process.env.ORCHESTRATOR_CONCURRENCY ?? 4);
+  return Number.isInteger(n) && n > 0 ? n : 4;
+}

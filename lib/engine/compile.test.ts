@@ -1,0 +1,122 @@
+import { MemorySaver } from "@langchain/langgraph";
+import { describe, expect, it } from "vitest";
+import type { WorkflowDefinition } from "@/lib/workflow/schema";
+import { compileWorkflow, type EngineHooks } from "./compile";
+import { OrchestratorError } from "./errors";
+
+/** Runs a definition through the real compiled LangGraph graph and records the order steps ran in. */
+async function run(def: WorkflowDefinition, input: unknown = {}) {
+  const order: string[] = [];
+  const hooks: EngineHooks = {
+    runId: "test",
+    settings: {},
+    onStepStart: (step) => void order.push(step.id),
+  };
+  const compiled = compileWorkflow(def, hooks, new MemorySaver());
+  const state = await compiled.graph.invoke(
+    { input, vars: def.vars ?? {} },
+    { configurable: { thread_id: `t-${Math.random()}` }, recursionLimit: 1000 },
+  );
+  return { order, outputs: compiled.outputsOf(state), vars: state.vars as Record<string, unknown> };
+}
+
+const t = (id: string, output: unknown, extra: object = {}) => ({ id, type: "transform", config: { output }, ...extra });
+
+describe("compileWorkflow", () => {
+  it("runs the simple form's steps in order and passes outputs along", async () => {
+    const { order, outputs } = await run(
+      { id: "w", name: "w", steps: [t("a", { n: "{{ input.n * 2 }}" }), t("b", "{{ steps.a.n + 1 }}"), t("c", "total {{ steps.b }}")] },
+      { n: 5 },
+    );
+    expect(order).toEqual(["a", "b", "c"]);
+    expect(outputs).toEqual({ a: { n: 10 }, b: 11, c: "total 11" });
+  });
+
+  it("joins parallel lanes of different lengths once, after every lane, seeing all outputs", async () => {
+    const { order, outputs } = await run({
+      id: "w",
+      name: "w",
+      steps: [t("start", 1), t("short", "s"), t("long1", "l1"), t("long2", "{{ steps.long1 }}-l2"), t("join", "{{ steps.short & '+' & steps.long2 }}")],
+      edges: [
+        { from: "start", to: "short" },
+        { from: "start", to: "long1" },
+        { from: "long1", to: "long2" },
+        { from: "short", to: "join" },
+        { from: "long2", to: "join" },
+      ],
+    });
+    expect(order.filter((s) => s === "join")).toHaveLength(1);
+    expect(order.indexOf("join")).toBe(order.length - 1);
+    expect(outputs.join).toBe("s+l1-l2");
+  });
+
+  it("after a condition, runs a step reached from both branches once, with the branch taken", async () => {
+    const def = (score: number): WorkflowDefinition => ({
+      id: "w",
+      name: "w",
+      steps: [
+        { id: "check", type: "condition", config: { expression: "input.score > 0.5" } },
+        t("high", "high"),
+        t("low", "low"),
+        t("merge", "{{ $exists(steps.high) ? steps.high : steps.low }}"),
+      ],
+      edges: [
+        { from: "check", to: "high", when: "true" },
+        { from: "check", to: "low", when: "false" },
+        { from: "high", to: "merge" },
+        { from: "low", to: "merge" },
+      ],
+    });
+    const hi = await run(def(0), { score: 0.9 });
+    expect(hi.order).toEqual(["check", "high", "merge"]);
+    expect(hi.outputs.merge).toBe("high");
+    const lo = await run(def(0), { score: 0.1 });
+    expect(lo.order).toEqual(["check", "low", "merge"]);
+    expect(lo.outputs.merge).toBe("low");
+  });
+
+  it("loops with vars and assign until the condition turns false", async () => {
+    const { order, vars, outputs } = await run({
+      id: "w",
+      name: "w",
+      vars: { n: 0 },
+      steps: [
+        t("inc", "{{ vars.n + 1 }}", { assign: { n: "{{ output }}" } }),
+        { id: "more", type: "condition", config: { expression: "vars.n < 3" } },
+        t("done", "{{ vars.n }}"),
+      ],
+      edges: [
+        { from: "inc", to: "more" },
+        { from: "more", to: "inc", when: "true" },
+        { from: "more", to: "done", when: "false" },
+      ],
+    });
+    expect(order).toEqual(["inc", "more", "inc", "more", "inc", "more", "done"]);
+    expect(vars.n).toBe(3);
+    expect(outputs.done).toBe(3);
+  });
+
+  it("fails an endless loop with LOOP_LIMIT at the workflow's limit", async () => {
+    const def: WorkflowDefinition = {
+      id: "w",
+      name: "w",
+      limits: { maxStepExecutions: 7 },
+      steps: [t("a", 1), t("b", 2)],
+      edges: [
+        { from: "a", to: "b" },
+        { from: "b", to: "a" },
+      ],
+    };
+    const err = await run(def).catch((e) => e);
+    expect(err).toBeInstanceOf(OrchestratorError);
+    expect(err.code).toBe("LOOP_LIMIT");
+    expect(err.message).toMatch(/limit of 7 step executions/);
+  });
+
+  it("names the step and field when a template fails", async () => {
+    const err = await run({ id: "w", name: "w", steps: [t("a", "{{ $number('x') }}")] }).catch((e) => e);
+    expect(err.code).toBe("TEMPLATE_ERROR");
+    expect(err.stepId).toBe("a");
+    expect(err.message).toMatch(/field "output"/);
+  });
+});

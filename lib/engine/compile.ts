@@ -1,0 +1,222 @@
+import { Annotation, Command, END, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
+import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
+import { DEFAULT_MAX_STEP_EXECUTIONS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { getStepKind } from "@/lib/workflow/step-kinds";
+import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
+import { executors } from "./steps";
+import type { RuntimeSettings } from "./steps/types";
+
+/**
+ * Compiles a workflow definition into a LangGraph StateGraph.
+ *
+ * State: one channel per step (`out.<id>` = its latest output and execution count), so a checkpoint only
+ * stores the channels that changed and storage grows linearly; plus small scheduling channels.
+ *
+ * Scheduling: a step that finishes alone in its superstep decides what runs next itself (no extra superstep
+ * for plain chains). Steps that ran in parallel report their targets to the `scheduler` node, which runs once
+ * after them and applies the join rule of `readySteps`. Everything a superstep starts runs concurrently.
+ */
+
+export interface StepOutputRecord {
+  output: unknown;
+  execution: number;
+}
+
+/** What a step reports when done: the steps it triggers. */
+interface Signal {
+  from: string;
+  targets: string[];
+}
+
+/** Callbacks through which the runner (the only writer of run state) learns what happens. */
+export interface EngineHooks {
+  runId: string;
+  settings: RuntimeSettings;
+  signal?: AbortSignal;
+  onStepQueued?(stepId: string): void | Promise<void>;
+  onStepStart?(step: WorkflowStep, execution: number, renderedConfig: unknown): void | Promise<void>;
+  onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number): void | Promise<void>;
+  onStepFailure?(step: WorkflowStep, execution: number, error: SerializedError, durationMs: number): void | Promise<void>;
+  onToken?(stepId: string, execution: number, text: string): void;
+}
+
+export const SCHEDULER_NODE = "scheduler";
+export const nodeName = (stepId: string) => `step.${stepId}`;
+export const outputChannel = (stepId: string) => `out.${stepId}`;
+
+function stateAnnotation(stepIds: string[]) {
+  const outputs = Object.fromEntries(stepIds.map((id) => [outputChannel(id), Annotation<StepOutputRecord | undefined>()]));
+  return Annotation.Root({
+    input: Annotation<unknown>(),
+    vars: Annotation<Record<string, unknown>>({ reducer: (a, b) => ({ ...a, ...b }), default: () => ({}) }),
+    /** Triggered steps still waiting for a join. */
+    pending: Annotation<string[]>({ reducer: (_a, b) => b, default: () => [] }),
+    /** Steps started by the last scheduling decision. */
+    active: Annotation<string[]>({ reducer: (_a, b) => b, default: () => [] }),
+    /** Targets reported by parallel steps for the scheduler; `null` clears. */
+    signals: Annotation<Signal[], Signal[] | null>({ reducer: (a, b) => (b === null ? [] : a.concat(b)), default: () => [] }),
+    /** Step executions so far (enforces the loop limit). */
+    executed: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
+    ...outputs,
+  });
+}
+
+type State = Record<string, unknown> & {
+  input: unknown;
+  vars: Record<string, unknown>;
+  pending: string[];
+  active: string[];
+  signals: Signal[];
+  executed: number;
+};
+
+export interface CompiledWorkflow {
+  graph: ReturnType<typeof compileGraph>;
+  spec: GraphSpec;
+  maxStepExecutions: number;
+  /** Latest output of every step that ran, from a final state. */
+  outputsOf(state: Record<string, unknown>): Record<string, unknown>;
+}
+
+export function compileWorkflow(
+  def: WorkflowDefinition,
+  hooks: EngineHooks,
+  checkpointer?: BaseCheckpointSaver,
+): CompiledWorkflow {
+  const spec = buildGraph(def);
+  const maxStepExecutions = def.limits?.maxStepExecutions ?? DEFAULT_MAX_STEP_EXECUTIONS;
+  const graph = compileGraph(def, spec, maxStepExecutions, hooks, checkpointer);
+  return {
+    graph,
+    spec,
+    maxStepExecutions,
+    outputsOf: (state) => {
+      const outputs: Record<string, unknown> = {};
+      for (const id of spec.stepIds) {
+        const record = state[outputChannel(id)] as StepOutputRecord | undefined;
+        if (record) outputs[id] = record.output;
+      }
+      return outputs;
+    },
+  };
+}
+
+function expressionContext(state: State, spec: GraphSpec): ExpressionContext {
+  const steps: Record<string, unknown> = {};
+  for (const id of spec.stepIds) {
+    const record = state[outputChannel(id)] as StepOutputRecord | undefined;
+    if (record) steps[id] = record.output;
+  }
+  return { input: state.input ?? {}, steps, vars: state.vars ?? {} };
+}
+
+function compileGraph(
+  def: WorkflowDefinition,
+  spec: GraphSpec,
+  maxStepExecutions: number,
+  hooks: EngineHooks,
+  checkpointer?: BaseCheckpointSaver,
+) {
+  const stepNodes = def.steps.map((s) => nodeName(s.id));
+  const ends = [...stepNodes, SCHEDULER_NODE, END];
+
+  /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
+  const schedule = async (pendingBefore: string[], signals: Signal[], executed: number) => {
+    const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
+    const ready = readySteps(spec, pending);
+    if (executed + ready.length > maxStepExecutions)
+      throw new OrchestratorError(
+        "LOOP_LIMIT",
+        `the run reached its limit of ${maxStepExecutions} step executions (a loop that does not end?); raise limits.maxStepExecutions in the workflow if the loop is intended`,
+        { stepId: ready[0] },
+      );
+    for (const id of ready) await hooks.onStepQueued?.(id);
+    return new Command({
+      update: { pending: pending.filter((id) => !ready.includes(id)), active: ready, signals: null },
+      goto: ready.length ? ready.map(nodeName) : END,
+    });
+  };
+
+  let builder = new StateGraph(stateAnnotation(spec.stepIds)) as unknown as StateGraph<any, any, any, string>;
+  builder = builder.addNode(
+    SCHEDULER_NODE,
+    async (state: State) => {
+      // First call: start the entry steps.
+      const seed = state.executed === 0 && state.signals.length === 0 && state.pending.length === 0;
+      return schedule(seed ? spec.entries : state.pending, state.signals, state.executed);
+    },
+    { ends },
+  );
+
+  for (const step of def.steps) {
+    builder = builder.addNode(nodeName(step.id), (state: State) => runStep(step, state), { ends });
+  }
+  builder = builder.addEdge(START, SCHEDULER_NODE);
+
+  async function runStep(step: WorkflowStep, state: State) {
+    const kind = getStepKind(step.type);
+    const executor = executors[step.type as keyof typeof executors];
+    if (!kind || !executor)
+      throw new OrchestratorError("INVALID_DEFINITION", `step "${step.id}": unknown type "${step.type}"`, { stepId: step.id });
+    const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
+    const execution = (previous?.execution ?? 0) + 1;
+    const context = expressionContext(state, spec);
+    const started = Date.now();
+
+    let output: unknown;
+    let assigned: Record<string, unknown> = {};
+    try {
+      const config: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(step.config)) {
+        config[key] = kind.expressionFields.includes(key) ? value : await renderOrFail(value, context, step.id, key);
+      }
+      await hooks.onStepStart?.(step, execution, config);
+      output = await executor(config, {
+        runId: hooks.runId,
+        stepId: step.id,
+        signal: hooks.signal ?? new AbortController().signal,
+        settings: hooks.settings,
+        emitToken: (text) => hooks.onToken?.(step.id, execution, text),
+        evaluate: (expression) => evaluateExpression(expression, context),
+      });
+      const afterContext = { ...context, output, steps: { ...context.steps, [step.id]: output } };
+      for (const [name, template] of Object.entries(step.assign ?? {})) {
+        const raw = template.includes("{{") ? template : `{{ ${template} }}`;
+        assigned[name] = await renderOrFail(raw, afterContext, step.id, `assign.${name}`);
+      }
+    } catch (err) {
+      await hooks.onStepFailure?.(step, execution, serializeError(err, step.id), Date.now() - started);
+      // Every step failure leaves the engine as an OrchestratorError that names the step.
+      if (err instanceof OrchestratorError && err.stepId) throw err;
+      const code = err instanceof OrchestratorError ? err.code : "STEP_FAILED";
+      throw new StepError(code, err instanceof Error ? err.message : String(err), { stepId: step.id, cause: err });
+    }
+    await hooks.onStepSuccess?.(step, execution, output, Date.now() - started);
+
+    const targets = (spec.outgoing.get(step.id) ?? [])
+      .filter((edge) => edge.when === undefined || edge.when === String((output as { result?: unknown })?.result === true))
+      .map((edge) => edge.to);
+    const update = {
+      [outputChannel(step.id)]: { output, execution } satisfies StepOutputRecord,
+      executed: 1,
+      ...(Object.keys(assigned).length ? { vars: assigned } : {}),
+    };
+    if (state.active.length === 1) {
+      // Ran alone: schedule inline, saving a superstep per step on chains.
+      const next = await schedule(state.pending, [{ from: step.id, targets }], state.executed + 1);
+      return new Command({ update: { ...update, ...(next.update as object) }, goto: next.goto });
+    }
+    return new Command({ update: { ...update, signals: [{ from: step.id, targets }] }, goto: SCHEDULER_NODE });
+  }
+
+  return builder.compile({ checkpointer });
+}
+
+async function renderOrFail(value: unknown, context: ExpressionContext, stepId: string, field: string) {
+  try {
+    return typeof value === "string" ? await renderTemplate(value, context) : await renderValue(value, context);
+  } catch (err) {
+    throw new StepError("TEMPLATE_ERROR", `step "${stepId}" field "${field}": ${(err as Error).message}`, { stepId });
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Typed errors of the engine. Every failure that reaches a user carries a stable `code` (a public contract used
+ * by the CLI's `--json` output, the REST API and the run page) and a message that says what to fix.
+ */
+export type ErrorCode =
+  | "INVALID_DEFINITION"
+  | "INVALID_INPUT"
+  | "TEMPLATE_ERROR"
+  | "LLM_NOT_CONFIGURED"
+  | "LLM_REQUEST_FAILED"
+  | "STEP_FAILED"
+  | "LOOP_LIMIT"
+  | "CANCELLED"
+  | "INTERNAL";
+
+export interface SerializedError {
+  code: ErrorCode | string;
+  message: string;
+  stepId?: string;
+}
+
+export class OrchestratorError extends Error {
+  readonly code: ErrorCode;
+  readonly stepId?: string;
+  constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown }) {
+    super(message, { cause: options?.cause });
+    this.name = "OrchestratorError";
+    this.code = code;
+    this.stepId = options?.stepId;
+  }
+}
+
+/** A failure inside one step's executor; the runner records it against that step. */
+export class StepError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown }) {
+    super(code, message, options);
+    this.name = "StepError";
+  }
+}
+
+/** Turns anything thrown into the one shape stored in the database and sent to users (no stack traces). */
+export function serializeError(error: unknown, stepId?: string): SerializedError {
+  if (error instanceof OrchestratorError) {
+    return { code: error.code, message: error.message, ...(error.stepId ?? stepId ? { stepId: error.stepId ?? stepId } : {}) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: stepId ? "STEP_FAILED" : "INTERNAL", message, ...(stepId ? { stepId } : {}) };
+}

@@ -1,0 +1,90 @@
+import type { Db } from "@/lib/db";
+import type { SerializedError } from "@/lib/engine/errors";
+import type { RunStatus } from "@/lib/realtime/events";
+import { parseEventRow } from "./events";
+
+/** Read side of runs for the history, the run page and the CLI. Every query is scoped to the owner. */
+
+export interface RunSummary {
+  runId: string;
+  workflowId: string;
+  workflowName: string;
+  workflowVersion: number | null;
+  status: RunStatus;
+  source: string;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  durationMs: number | null;
+}
+
+const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+const duration = (start: Date | null, end: Date | null) => (start && end ? end.getTime() - start.getTime() : null);
+
+type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>;
+
+function summary(run: RunRow): RunSummary {
+  return {
+    runId: run.id,
+    workflowId: run.workflowId,
+    workflowName: run.workflowName,
+    workflowVersion: run.workflowVersion,
+    status: run.status as RunStatus,
+    source: run.source,
+    createdAt: run.createdAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationMs: duration(run.startedAt, run.finishedAt),
+  };
+}
+
+export async function listRuns(
+  db: Db,
+  ownerId: string,
+  filter: { workflowId?: string; status?: string; limit?: number } = {},
+): Promise<RunSummary[]> {
+  const rows = await db.run.findMany({
+    where: { ownerId, ...(filter.workflowId ? { workflowId: filter.workflowId } : {}), ...(filter.status ? { status: filter.status } : {}) },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: filter.limit ?? 100,
+  });
+  return rows.map(summary);
+}
+
+export async function getRunDetail(db: Db, ownerId: string, runId: string) {
+  const run = await db.run.findFirst({
+    where: { id: runId, ownerId },
+    include: { steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
+  });
+  if (!run) return null;
+  return {
+    ...summary(run),
+    input: json<unknown>(run.input),
+    outputs: json<Record<string, unknown>>(run.outputs),
+    error: json<SerializedError>(run.error),
+    definition: JSON.parse(run.definition) as unknown,
+    lastSeq: run.lastSeq,
+    steps: run.steps.map((s) => ({
+      stepId: s.stepId,
+      stepType: s.stepType,
+      execution: s.execution,
+      status: s.status,
+      input: json<unknown>(s.input),
+      output: json<unknown>(s.output),
+      error: json<SerializedError>(s.error),
+      startedAt: s.startedAt,
+      finishedAt: s.finishedAt,
+      durationMs: duration(s.startedAt, s.finishedAt),
+    })),
+  };
+}
+
+export type RunDetail = NonNullable<Awaited<ReturnType<typeof getRunDetail>>>;
+
+/** Persisted events after `afterSeq`, in order (reconnect catch-up). */
+export async function runEventsAfter(db: Db, ownerId: string, runId: string, afterSeq = 0) {
+  const run = await db.run.findFirst({ where: { id: runId, ownerId }, select: { status: true } });
+  if (!run) return null;
+  const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
+  return { status: run.status as RunStatus, events: rows.map(parseEventRow) };
+}

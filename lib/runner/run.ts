@@ -1,0 +1,109 @@
+import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import type { Db } from "@/lib/db";
+import { compileWorkflow, type EngineHooks } from "@/lib/engine/compile";
+import { serializeError, type SerializedError } from "@/lib/engine/errors";
+import type { RunStatus } from "@/lib/realtime/events";
+import { resolveRuntimeSettings } from "@/lib/settings";
+import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+import { RunEventLog, type RunPublisher } from "./events";
+
+export interface RunResult {
+  runId: string;
+  status: RunStatus;
+  outputs: Record<string, unknown>;
+  error?: SerializedError;
+}
+
+export interface ExecuteDeps {
+  db: Db;
+  publisher: RunPublisher;
+  checkpointer: BaseCheckpointSaver;
+}
+
+/**
+ * Executes one queued run to its end: compiles its definition snapshot, runs the LangGraph graph with the
+ * run id as thread id (checkpointed after every superstep), and records run status, step executions and the
+ * event log. The only code that writes run state.
+ */
+export async function executeRun(deps: ExecuteDeps, runId: string, signal?: AbortSignal): Promise<RunResult> {
+  const { db } = deps;
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+  const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
+  const input = run.input ? JSON.parse(run.input) : {};
+  const log = new RunEventLog(db, deps.publisher, runId, run.lastSeq);
+
+  const stepRowIds = new Map<string, string>();
+  const hooks: EngineHooks = {
+    runId,
+    signal,
+    settings: await resolveRuntimeSettings(db),
+    onStepQueued: (stepId) => {
+      void log.emit({ type: "step.status", stepId, status: "queued", execution: 0 });
+    },
+    onStepStart: (step, execution, renderedConfig) => {
+      void log.enqueue(async () => {
+        const row = await db.stepRun.create({
+          data: { runId, stepId: step.id, stepType: step.type, execution, status: "running", input: JSON.stringify(renderedConfig) },
+        });
+        stepRowIds.set(`${step.id}#${execution}`, row.id);
+      });
+      void log.emit({ type: "step.status", stepId: step.id, status: "running", execution });
+    },
+    onStepSuccess: (step, execution, output, durationMs) => {
+      void log.enqueue(() =>
+        finishStepRow(db, stepRowIds.get(`${step.id}#${execution}`), { status: "succeeded", output: JSON.stringify(output ?? null) }),
+      );
+      void log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs });
+    },
+    onStepFailure: (step, execution, error, durationMs) => {
+      void log.enqueue(async () => {
+        const id = stepRowIds.get(`${step.id}#${execution}`);
+        // A step that failed while rendering its config never started: record it anyway.
+        if (id) await finishStepRow(db, id, { status: "failed", error: JSON.stringify(error) });
+        else
+          await db.stepRun.create({
+            data: { runId, stepId: step.id, stepType: step.type, execution, status: "failed", error: JSON.stringify(error), finishedAt: new Date() },
+          });
+      });
+      void log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs });
+    },
+    onToken: (stepId, execution, text) => log.token(stepId, execution, text),
+  };
+
+  await db.run.update({ where: { id: runId }, data: { status: "running", startedAt: run.startedAt ?? new Date() } });
+  void log.emit({ type: "run.status", status: "running" });
+
+  const compiled = compileWorkflow(definition, hooks, deps.checkpointer);
+  const config = { configurable: { thread_id: runId }, recursionLimit: compiled.maxStepExecutions * 2 + 10, signal };
+  let status: RunStatus = "succeeded";
+  let error: SerializedError | undefined;
+  let outputs: Record<string, unknown> = {};
+  try {
+    const final = await compiled.graph.invoke({ input, vars: definition.vars ?? {} }, config);
+    outputs = compiled.outputsOf(final);
+  } catch (err) {
+    status = signal?.aborted ? "cancelled" : "failed";
+    error = signal?.aborted ? { code: "CANCELLED", message: "the run was cancelled" } : serializeError(err);
+    // Keep what the steps before the failure produced.
+    const state = await compiled.graph.getState({ configurable: { thread_id: runId } }).catch(() => undefined);
+    if (state) outputs = compiled.outputsOf(state.values as Record<string, unknown>);
+  }
+
+  await log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
+  await log.flush();
+  await db.run.update({
+    where: { id: runId },
+    data: {
+      status,
+      outputs: JSON.stringify(outputs),
+      error: error ? JSON.stringify(error) : null,
+      finishedAt: new Date(),
+      lastSeq: log.lastSeq,
+    },
+  });
+  return { runId, status, outputs, ...(error ? { error } : {}) };
+}
+
+async function finishStepRow(db: Db, id: string | undefined, data: { status: string; output?: string; error?: string }) {
+  if (id) await db.stepRun.update({ where: { id }, data: { ...data, finishedAt: new Date() } });
+}

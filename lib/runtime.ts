@@ -1,0 +1,43 @@
+import { PrismaCheckpointSaver } from "@/lib/checkpoint/prisma-saver";
+import { runConcurrency } from "@/lib/config";
+import { closeDb, ensureLocalUser, getDb, type Db } from "@/lib/db";
+import type { RunPublisher } from "@/lib/runner/events";
+import { Runner } from "@/lib/runner/runner";
+
+/**
+ * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
+ * server actions separately from server.ts; both must reach the same runner and database client.
+ */
+export interface Runtime {
+  db: Db;
+  runner: Runner;
+  /** The single local user until authentication lands. */
+  userId: string;
+}
+
+const KEY = Symbol.for("llm-orchestrator.runtime");
+type Holder = { [KEY]?: Promise<Runtime> };
+
+export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<Runtime> {
+  const holder = globalThis as Holder;
+  holder[KEY] ??= (async () => {
+    const db = await getDb();
+    const userId = await ensureLocalUser(db);
+    const runner = new Runner({ db, checkpointer: new PrismaCheckpointSaver(db), publisher: options.publisher, concurrency: runConcurrency() });
+    return { db, runner, userId };
+  })();
+  return holder[KEY].then((runtime) => {
+    if (options.publisher) runtime.runner.publisher = options.publisher;
+    return runtime;
+  });
+}
+
+/** Lets running work finish, then closes the database (CLI exit, tests). */
+export async function shutdownRuntime() {
+  const holder = globalThis as Holder;
+  const runtime = await holder[KEY];
+  if (!runtime) return;
+  await runtime.runner.drain();
+  delete holder[KEY];
+  await closeDb();
+}

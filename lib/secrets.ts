@@ -1,0 +1,34 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { dataDir } from "./config";
+
+/**
+ * Secrets at rest are AES-256-GCM encrypted. The key comes from env ORCHESTRATOR_SECRET_KEY (any string, hashed
+ * to 32 bytes) or, for the embedded single-machine setup, a random key file created once in the data directory.
+ */
+let cachedKey: Buffer | undefined;
+
+function key(): Buffer {
+  if (cachedKey) return cachedKey;
+  const fromEnv = process.env.ORCHESTRATOR_SECRET_KEY;
+  if (fromEnv) return (cachedKey = createHash("sha256").update(fromEnv).digest());
+  const file = path.join(dataDir(), "secret.key");
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64"), { mode: 0o600, flag: "wx" });
+  return (cachedKey = Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
+}
+
+export function encryptSecret(plain: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key(), iv);
+  const body = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
+  return ["v1", iv.toString("base64"), cipher.getAuthTag().toString("base64"), body.toString("base64")].join(":");
+}
+
+export function decryptSecret(sealed: string): string {
+  const [version, iv, tag, body] = sealed.split(":");
+  if (version !== "v1" || !iv || !tag || body === undefined) throw new Error("unrecognised secret format");
+  const decipher = createDecipheriv("aes-256-gcm", key(), Buffer.from(iv, "base64"));
+  decipher.setAuthTag(Buffer.from(tag, "base64"));
+  return Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString("utf8");
+}

@@ -1,0 +1,68 @@
+import { z } from "zod";
+
+/**
+ * Workflow definition format v1 — a public contract (see README "Workflow definition format").
+ * The seed's simple form `{ id, name, steps }` (no edges, no schemaVersion) stays valid: its steps run in order.
+ */
+
+export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+export const DEFAULT_MAX_STEP_EXECUTIONS = 100;
+
+export const PositionSchema = z.object({ x: z.number(), y: z.number() });
+
+export const StepSchema = z.object({
+  id: z
+    .string()
+    .regex(STEP_ID_PATTERN, "step id must start with a letter or _ and contain only letters, digits, _ and -"),
+  type: z.string().min(1, "type is required (llm, transform, condition)"),
+  name: z.string().optional(),
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** Evaluated after the step; `output` is the step's output. */
+  assign: z.record(z.string(), z.string()).optional(),
+  /** Canvas position; ignored by the engine. */
+  position: PositionSchema.optional(),
+});
+
+export const EdgeSchema = z.object({
+  from: z.string().min(1),
+  to: z.string().min(1),
+  when: z.enum(["true", "false"]).optional(),
+});
+
+export const WorkflowDefinitionSchema = z.object({
+  id: z.string().min(1, "id is required"),
+  name: z.string().min(1, "name is required"),
+  schemaVersion: z.literal(1).optional(),
+  description: z.string().optional(),
+  /** JSON Schema of the run input, validated at run start. */
+  input: z.record(z.string(), z.unknown()).optional(),
+  vars: z.record(z.string(), z.unknown()).optional(),
+  steps: z.array(StepSchema),
+  edges: z.array(EdgeSchema).optional(),
+  limits: z
+    .object({
+      /** How many step executions one run may make (loops count every iteration). */
+      maxStepExecutions: z.number().int().positive().optional(),
+    })
+    .optional(),
+});
+
+export type WorkflowStep = z.infer<typeof StepSchema>;
+export type WorkflowEdge = z.infer<typeof EdgeSchema>;
+export type WorkflowDefinition = z.infer<typeof WorkflowDefinitionSchema>;
+
+/** One problem found in a definition: where (step id and/or field) and what to do about it. */
+export interface ValidationIssue {
+  code: string;
+  message: string;
+  stepId?: string;
+  field?: string;
+  /** Index into `edges` for problems with an edge. */
+  edgeIndex?: number;
+}
+
+/** The edges the engine runs: explicit ones, or — in the simple form — steps chained in order. */
+export function effectiveEdges(def: Pick<WorkflowDefinition, "steps" | "edges">): WorkflowEdge[] {
+  if (def.edges !== undefined) return def.edges;
+  return def.steps.slice(1).map((step, i) => ({ from: def.steps[i].id, to: step.id }));
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { validateWorkflow } from "./validate";
+import { validateRunInput } from "./input";
+import { readySteps, buildGraph } from "./graph";
+
+const codes = (raw: unknown) => validateWorkflow(raw).issues.map((i) => [i.code, i.stepId, i.field]);
+
+describe("validateWorkflow", () => {
+  it("accepts the seed's simple form (steps in order, no edges, no schemaVersion)", () => {
+    const { definition, issues } = validateWorkflow({
+      id: "seed",
+      name: "Seed",
+      steps: [
+        { id: "one", type: "llm", config: { prompt: "Write about {{ input.topic }}", model: "gpt-4o-mini" } },
+        { id: "two", type: "llm", config: { prompt: "Improve: {{ steps.one.text }}", model: "gpt-4o-mini" } },
+      ],
+    });
+    expect(issues).toEqual([]);
+    expect(definition?.steps).toHaveLength(2);
+  });
+
+  it("reports unknown step types with the step id and field", () => {
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", type: "telepathy", config: {} }] })).toEqual([["UNKNOWN_STEP_TYPE", "a", "type"]]);
+  });
+
+  it("reports duplicate ids", () => {
+    const t = { type: "transform", config: { output: 1 } };
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t }, { id: "a", ...t }] })).toContainEqual(["DUPLICATE_STEP_ID", "a", "id"]);
+  });
+
+  it("reports edges to unknown steps and unreachable steps", () => {
+    const t = { type: "transform", config: { output: 1 } };
+    const issues = validateWorkflow({
+      id: "w",
+      name: "w",
+      steps: [{ id: "a", ...t }, { id: "b", ...t }, { id: "c", ...t }],
+      edges: [{ from: "a", to: "ghost" }, { from: "b", to: "c" }, { from: "c", to: "b" }],
+    }).issues;
+    expect(issues).toContainEqual(expect.objectContaining({ code: "UNKNOWN_EDGE_STEP", edgeIndex: 0, field: "to" }));
+    expect(issues.filter((i) => i.code === "UNREACHABLE_STEP").map((i) => i.stepId).sort()).toEqual(["b", "c"]);
+  });
+
+  it("reports `when` on an edge that does not leave a condition step", () => {
+    const t = { type: "transform", config: { output: 1 } };
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t }, { id: "b", ...t }], edges: [{ from: "a", to: "b", when: "true" }] })).toEqual([
+      ["WHEN_ON_NON_CONDITION", "a", "when"],
+    ]);
+  });
+
+  it("reports missing required config naming the field", () => {
+    expect(codes({ id: "w", name: "w", steps: [{ id: "ask", type: "llm", config: { model: "m" } }] })).toEqual([
+      ["MISSING_CONFIG", "ask", "config.prompt"],
+    ]);
+    expect(codes({ id: "w", name: "w", steps: [{ id: "c", type: "condition", config: {} }] })).toEqual([["MISSING_CONFIG", "c", "config.expression"]]);
+  });
+
+  it("reports template references to steps that do not exist and invalid expressions", () => {
+    const issues = validateWorkflow({
+      id: "w",
+      name: "w",
+      steps: [
+        { id: "a", type: "transform", config: { output: { x: "{{ steps.nope.text }}", y: "{{ 1 + }}" } } },
+        { id: "c", type: "condition", config: { expression: "steps.a.x >" } },
+      ],
+    }).issues;
+    expect(issues).toContainEqual(expect.objectContaining({ code: "UNKNOWN_STEP_REFERENCE", stepId: "a", field: "config.output.x" }));
+    expect(issues).toContainEqual(expect.objectContaining({ code: "INVALID_EXPRESSION", stepId: "a", field: "config.output.y" }));
+    expect(issues).toContainEqual(expect.objectContaining({ code: "INVALID_EXPRESSION", stepId: "c", field: "config.expression" }));
+  });
+
+  it("reports schema problems on the offending step", () => {
+    const issues = validateWorkflow({ id: "w", name: "w", steps: [{ id: "bad id!", type: "transform", config: {} }] }).issues;
+    expect(issues[0]).toMatchObject({ code: "INVALID_FIELD", stepId: "bad id!", field: "id" });
+  });
+});
+
+describe("validateRunInput", () => {
+  const def = {
+    id: "w",
+    name: "w",
+    input: { type: "object", properties: { topic: { type: "string" }, n: { type: "number", default: 3 } }, required: ["topic"] },
+    steps: [],
+  };
+  it("names the missing or wrong field", () => {
+    expect(validateRunInput(def, {}).issues[0].message).toBe("input.topic: is required");
+    expect(validateRunInput(def, { topic: 5 }).issues[0].message).toBe("input.topic: must be string");
+  });
+  it("fills defaults", () => {
+    expect(validateRunInput(def, { topic: "x" })).toEqual({ input: { topic: "x", n: 3 }, issues: [] });
+  });
+});
+
+describe("readySteps (join rule)", () => {
+  const graph = buildGraph({
+    steps: ["a", "b", "b2", "j"].map((id) => ({ id, type: "transform", config: {} })),
+    edges: [
+      { from: "a", to: "j" },
+      { from: "b", to: "b2" },
+      { from: "b2", to: "j" },
+    ],
+  });
+  it("holds a join while a longer lane can still reach it", () => {
+    expect(readySteps(graph, ["j", "b2"])).toEqual(["b2"]);
+    expect(readySteps(graph, ["j"])).toEqual(["j"]);
+  });
+});

@@ -1,0 +1,163 @@
+import Ajv from "ajv";
+import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
+import { buildGraph, unreachableSteps } from "./graph";
+import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition } from "./schema";
+import { getStepKind } from "./step-kinds";
+
+/**
+ * Validates a definition before it is saved or run. Every issue names the step and field at fault and says
+ * how to fix it; an empty list means the definition can run.
+ */
+export function validateWorkflow(raw: unknown): { definition?: WorkflowDefinition; issues: ValidationIssue[] } {
+  const parsed = WorkflowDefinitionSchema.safeParse(raw);
+  if (!parsed.success) return { issues: parsed.error.issues.map((i) => schemaIssue(raw, i)) };
+  const definition = parsed.data;
+  return { definition, issues: semanticIssues(definition) };
+}
+
+function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string }): ValidationIssue {
+  const path = issue.path.map(String);
+  if (path[0] === "steps" && path.length >= 2) {
+    const step = (raw as { steps?: Array<{ id?: unknown }> })?.steps?.[Number(path[1])];
+    const stepId = typeof step?.id === "string" ? step.id : undefined;
+    const field = path.slice(2).join(".") || undefined;
+    return {
+      code: "INVALID_FIELD",
+      message: `${stepId ? `step "${stepId}"` : `steps[${path[1]}]`}${field ? ` field "${field}"` : ""}: ${issue.message}`,
+      stepId,
+      field,
+    };
+  }
+  if (path[0] === "edges" && path.length >= 2)
+    return {
+      code: "INVALID_FIELD",
+      message: `edges[${path[1]}]${path[2] ? `.${path[2]}` : ""}: ${issue.message}`,
+      edgeIndex: Number(path[1]),
+      field: path.slice(2).join(".") || undefined,
+    };
+  const field = path.join(".") || undefined;
+  return { code: "INVALID_FIELD", message: `${field ?? "definition"}: ${issue.message}`, field };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+
+function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const ids = new Set<string>();
+  for (const step of def.steps) {
+    if (ids.has(step.id))
+      issues.push({
+        code: "DUPLICATE_STEP_ID",
+        message: `step id "${step.id}" is used more than once: give each step its own id`,
+        stepId: step.id,
+        field: "id",
+      });
+    ids.add(step.id);
+  }
+  if (def.steps.length === 0) issues.push({ code: "NO_STEPS", message: "the workflow has no steps: add at least one" });
+
+  if (def.input) {
+    try {
+      ajv.compile(def.input);
+    } catch (err) {
+      issues.push({ code: "INVALID_INPUT_SCHEMA", message: `input is not a valid JSON Schema: ${(err as Error).message}`, field: "input" });
+    }
+  }
+
+  const typeOf = new Map(def.steps.map((s) => [s.id, s.type]));
+  (def.edges ?? []).forEach((edge, edgeIndex) => {
+    for (const end of ["from", "to"] as const)
+      if (!ids.has(edge[end]))
+        issues.push({
+          code: "UNKNOWN_EDGE_STEP",
+          message: `edge ${edge.from} → ${edge.to}: "${end}" names step "${edge[end]}", which does not exist`,
+          edgeIndex,
+          field: end,
+        });
+    const fromType = typeOf.get(edge.from);
+    if (edge.when !== undefined && fromType !== undefined && !getStepKind(fromType)?.routes)
+      issues.push({
+        code: "WHEN_ON_NON_CONDITION",
+        message: `edge ${edge.from} → ${edge.to}: "when" is only allowed on edges leaving a condition step; remove it or make "${edge.from}" a condition`,
+        stepId: edge.from,
+        edgeIndex,
+        field: "when",
+      });
+  });
+
+  for (const step of def.steps) {
+    const kind = getStepKind(step.type);
+    if (!kind) {
+      issues.push({
+        code: "UNKNOWN_STEP_TYPE",
+        message: `step "${step.id}": unknown type "${step.type}"; use one of llm, transform, condition`,
+        stepId: step.id,
+        field: "type",
+      });
+      continue;
+    }
+    const config = kind.configSchema.safeParse(step.config);
+    if (!config.success)
+      for (const i of config.error.issues) {
+        const field = ["config", ...i.path.map(String)].join(".");
+        const missing = i.code === "invalid_type" && (i as { input?: unknown }).input === undefined;
+        issues.push({
+          code: missing ? "MISSING_CONFIG" : "INVALID_CONFIG",
+          message: `step "${step.id}" field "${field}": ${missing ? `is required (${i.message})` : i.message}`,
+          stepId: step.id,
+          field,
+        });
+      }
+
+    // Expressions: bare-expression fields, every {{ template }} in config, and assign expressions.
+    const expressions: Array<{ field: string; expression: string }> = [];
+    for (const { path, text } of collectStrings(step.config, "config")) {
+      const name = path.slice("config.".length);
+      if (kind.expressionFields.includes(name)) expressions.push({ field: path, expression: text });
+      else for (const expression of templateExpressions(text)) expressions.push({ field: path, expression });
+    }
+    for (const [name, text] of Object.entries(step.assign ?? {})) {
+      const inner = templateExpressions(text);
+      for (const expression of inner.length ? inner : [text]) expressions.push({ field: `assign.${name}`, expression });
+    }
+    for (const { field, expression } of expressions) {
+      if (!expression) {
+        issues.push({ code: "INVALID_EXPRESSION", message: `step "${step.id}" field "${field}": empty {{ }} placeholder`, stepId: step.id, field });
+        continue;
+      }
+      try {
+        compileExpression(expression);
+      } catch (err) {
+        issues.push({
+          code: "INVALID_EXPRESSION",
+          message: `step "${step.id}" field "${field}": ${err instanceof ExpressionError ? err.message : String(err)}`,
+          stepId: step.id,
+          field,
+        });
+        continue;
+      }
+      for (const ref of referencedStepIds(expression))
+        if (!ids.has(ref))
+          issues.push({
+            code: "UNKNOWN_STEP_REFERENCE",
+            message: `step "${step.id}" field "${field}": "steps.${ref}" refers to a step that does not exist`,
+            stepId: step.id,
+            field,
+          });
+    }
+  }
+
+  const graph = buildGraph(def);
+  for (const id of unreachableSteps(graph))
+    issues.push({
+      code: "UNREACHABLE_STEP",
+      message: `step "${id}" can never run: no edge leads to it from a start step; connect it or delete it`,
+      stepId: id,
+    });
+  return issues;
+}
+
+/** One line per issue, for CLI output and error messages. */
+export function formatIssues(issues: ValidationIssue[]): string {
+  return issues.map((i) => `- ${i.message}`).join("\n");
+}

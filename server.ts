@@ -1,0 +1,39 @@
+import { createServer } from "node:http";
+import next from "next";
+import { attachRealtime } from "@/lib/realtime/server";
+import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { logger } from "@/lib/logger";
+
+/** One process: Next.js pages and server actions, Socket.IO, and the run queue. */
+async function main() {
+  process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+  const dev = process.env.NODE_ENV !== "production";
+  const port = Number(process.env.PORT ?? 3000);
+  const hostname = process.env.HOST ?? "127.0.0.1";
+
+  const app = next({ dev, hostname, port });
+  const handle = app.getRequestHandler();
+  await app.prepare();
+
+  const httpServer = createServer((req, res) => void handle(req, res));
+  const { io, publisher } = attachRealtime(httpServer, () => getRuntime());
+  await getRuntime({ publisher }); // migrates the database on first start
+
+  httpServer.listen(port, hostname, () => {
+    logger.info(`LLM orchestrator ready on http://${hostname}:${port}`);
+  });
+
+  const stop = async () => {
+    io.close();
+    httpServer.close();
+    await shutdownRuntime();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+main().catch((err) => {
+  logger.error({ err }, "server failed to start");
+  process.exit(1);
+});
