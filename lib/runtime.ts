@@ -35,9 +35,9 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
 /** Lets running work finish, then closes the database (CLI exit, tests). */
 export async function shutdownRuntime() {
   const holder = globalThis as Holder;
-  const runtime = await holder[KEY];
-  if (!runtime) return;
-  await runtime.runner.drain();
+  const runtime = await holder[KEY]?.catch(() => undefined);
   delete holder[KEY];
+  if (!runtime) return closeDb();
+  await runtime.runner.drain();
   await closeDb();
 }
