@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { alias: { "@": path.resolve(import.meta.dirname) } },
   test: {
     environment: "node",
+    // The official checkpointer contract suite uses jest-style globals.
+    globals: true,
     include: ["**/*.test.ts"],
     exclude: ["node_modules/**", "e2e/**/*.spec.ts", ".next/**", "lib/db/generated/**"],
     testTimeout: 30_000,
