@@ -20,7 +20,7 @@ async function main() {
   await getRuntime({ publisher }); // migrates the database on first start
 
   httpServer.listen(port, hostname, () => {
-    logger.info(`LLM orchestrator ready on http://${hostname}:${port}`);
+    console.log(`LLM orchestrator ready on http://${hostname}:${port}`);
   });
 
   const stop = async () => {

@@ -3,7 +3,7 @@ import path from "node:path";
 
 /** Where the embedded database, the secret key and run workspaces live (env ORCHESTRATOR_DATA_DIR, default ./data). */
 export function dataDir(): string {
-  const dir = path.resolve(process.env.ORCHESTRATOR_DATA_DIR ?? path.join(process.cwd(), "data"));
+  const dir = path.resolve(/*turbopackIgnore: true*/ process.env.ORCHESTRATOR_DATA_DIR ?? path.join(process.cwd(), "data"));
   mkdirSync(dir, { recursive: true });
   return dir;
 }

@@ -3,6 +3,7 @@ import { runConcurrency } from "@/lib/config";
 import { closeDb, ensureLocalUser, getDb, type Db } from "@/lib/db";
 import type { RunPublisher } from "@/lib/runner/events";
 import { Runner } from "@/lib/runner/runner";
+import { RUNTIME_KEY } from "@/lib/runtime-key";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -15,7 +16,7 @@ export interface Runtime {
   userId: string;
 }
 
-const KEY = Symbol.for("llm-orchestrator.runtime");
+const KEY = RUNTIME_KEY;
 type Holder = { [KEY]?: Promise<Runtime> };
 
 export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<Runtime> {

@@ -13,6 +13,8 @@ export type ErrorCode =
   | "CANCELLED"
   | "INTERNAL";
 
+import type { ValidationIssue } from "@/lib/workflow/schema";
+
 export interface SerializedError {
   code: ErrorCode | string;
   message: string;
@@ -45,4 +47,16 @@ export function serializeError(error: unknown, stepId?: string): SerializedError
   }
   const message = error instanceof Error ? error.message : String(error);
   return { code: stepId ? "STEP_FAILED" : "INTERNAL", message, ...(stepId ? { stepId } : {}) };
+}
+
+/** A definition or input problem, with every issue (step id / field) for the canvas and the CLI. */
+export class InvalidRunError extends OrchestratorError {
+  constructor(
+    code: "INVALID_DEFINITION" | "INVALID_INPUT",
+    readonly issues: ValidationIssue[],
+  ) {
+    const summary = code === "INVALID_DEFINITION" ? "the workflow definition is invalid" : "the run input is invalid";
+    super(code, `${summary}:\n${issues.map((i) => `- ${i.message}`).join("\n")}`, { stepId: issues[0]?.stepId });
+    this.name = "InvalidRunError";
+  }
 }

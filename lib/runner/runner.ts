@@ -1,26 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
-import { OrchestratorError } from "@/lib/engine/errors";
+import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
-import type { ValidationIssue } from "@/lib/workflow/schema";
-import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
+import { validateWorkflow } from "@/lib/workflow/validate";
 import { RunEventLog, silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
 import { executeRun, type RunResult } from "./run";
 
-/** A definition or input problem, with every issue (step id / field) for the canvas and the CLI. */
-export class InvalidRunError extends OrchestratorError {
-  constructor(
-    code: "INVALID_DEFINITION" | "INVALID_INPUT",
-    readonly issues: ValidationIssue[],
-  ) {
-    super(code, `${code === "INVALID_DEFINITION" ? "the workflow definition is invalid" : "the run input is invalid"}:\n${formatIssues(issues)}`, {
-      stepId: issues[0]?.stepId,
-    });
-    this.name = "InvalidRunError";
-  }
-}
+export { InvalidRunError };
 
 export interface StartRunOptions {
   definition: unknown;

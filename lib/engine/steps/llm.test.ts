@@ -47,7 +47,7 @@ describe("llm step against the loopback test gateway", () => {
 
   it("says which variable to set when no gateway is configured", async () => {
     const { ctx } = context({ settings: {} });
-    const err = await llmExecutor({ model: "m", prompt: "x" }, ctx).catch((e) => e);
+    const err = (await llmExecutor({ model: "m", prompt: "x" }, ctx).catch((e: unknown) => e)) as StepError;
     expect(err).toBeInstanceOf(StepError);
     expect(err.code).toBe("LLM_NOT_CONFIGURED");
     expect(err.message).toMatch(/LLM_GATEWAY_URL/);
@@ -55,10 +55,10 @@ describe("llm step against the loopback test gateway", () => {
 
   it("reports gateway failures with the HTTP status", async () => {
     const { ctx } = context();
-    const err = await llmExecutor({ model: "fail-500", prompt: "x" }, ctx).catch((e) => e);
+    const err = (await llmExecutor({ model: "fail-500", prompt: "x" }, ctx).catch((e: unknown) => e)) as StepError;
     expect(err.code).toBe("LLM_REQUEST_FAILED");
     expect(err.message).toMatch(/HTTP 500/);
-    const unauthorised = await llmExecutor({ model: "m", prompt: "x" }, context({ settings: { llmGatewayUrl: gateway.url, llmApiKey: "wrong" } }).ctx).catch((e) => e);
+    const unauthorised = (await llmExecutor({ model: "m", prompt: "x" }, context({ settings: { llmGatewayUrl: gateway.url, llmApiKey: "wrong" } }).ctx).catch((e: unknown) => e)) as StepError;
     expect(unauthorised.message).toMatch(/HTTP 401/);
   });
 

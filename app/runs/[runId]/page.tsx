@@ -1,0 +1,36 @@
+import { notFound } from "next/navigation";
+import { serverRuntime } from "@/app/_server/runtime";
+import { RunView } from "@/components/runs/RunView";
+import { getRunDetail } from "@/lib/runner/queries";
+import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+
+export const dynamic = "force-dynamic";
+
+export default async function RunPage({ params }: { params: Promise<{ runId: string }> }) {
+  const { runId } = await params;
+  const { db, userId } = await serverRuntime();
+  const run = await getRunDetail(db, userId, runId);
+  if (!run) notFound();
+  const definition = WorkflowDefinitionSchema.parse(run.definition);
+  return (
+    <RunView
+      key={run.runId}
+      definition={definition}
+      run={{
+        runId: run.runId,
+        workflowId: run.workflowId,
+        workflowName: run.workflowName,
+        workflowVersion: run.workflowVersion,
+        status: run.status,
+        source: run.source,
+        startedAt: run.startedAt?.toISOString() ?? null,
+        finishedAt: run.finishedAt?.toISOString() ?? null,
+        durationMs: run.durationMs,
+        input: run.input,
+        error: run.error,
+        lastSeq: run.lastSeq,
+        steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
+      }}
+    />
+  );
+}

@@ -1,0 +1,22 @@
+import { serverRuntime } from "@/app/_server/runtime";
+import { GatewayForm } from "@/components/settings/GatewayForm";
+import { getGatewaySettings } from "@/lib/settings";
+
+export const dynamic = "force-dynamic";
+
+export default async function SettingsPage() {
+  const { db } = await serverRuntime();
+  const gateway = await getGatewaySettings(db);
+  return (
+    <div className="mx-auto max-w-xl p-6">
+      <h1 className="mb-1 text-lg font-semibold">Settings</h1>
+      <p className="mb-4 text-sm text-neutral-500">The OpenAI-compatible gateway that LLM steps call (OpenAI, LiteLLM, vLLM, Ollama …).</p>
+      {gateway.source === "env" && (
+        <p data-testid="env-override" className="mb-4 rounded border border-amber-200 bg-amber-50 p-2 text-sm text-amber-800">
+          LLM_GATEWAY_URL is set in the server&apos;s environment ({gateway.llmGatewayUrl}); it overrides what is saved here.
+        </p>
+      )}
+      <GatewayForm initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} />
+    </div>
+  );
+}

@@ -1,0 +1,219 @@
+"use client";
+
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useCallback, useState, useTransition } from "react";
+import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
+import { StatusBadge } from "@/components/ui/status";
+import { useRunEvents } from "@/lib/realtime/client";
+import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from "./editor-store";
+import { Inspector } from "./Inspector";
+import { DRAG_MIME, Palette } from "./Palette";
+import { RunDialog } from "./RunDialog";
+import { nodeTypes } from "./StepNode";
+
+export function Editor({ init, versions }: { init: EditorInit; versions: Array<{ version: number; createdAt: string }> }) {
+  return (
+    <EditorStoreProvider init={init}>
+      <ReactFlowProvider>
+        <div className="flex h-full flex-col">
+          <Toolbar versions={versions} />
+          <div className="flex min-h-0 flex-1">
+            <PaletteWithAdd />
+            <Canvas />
+            <Inspector />
+          </div>
+        </div>
+      </ReactFlowProvider>
+    </EditorStoreProvider>
+  );
+}
+
+function PaletteWithAdd() {
+  const addStep = useEditor((s) => s.addStep);
+  const api = useEditorApi();
+  // Click-to-add puts the step under the lowest one.
+  const onAdd = (kind: string) => {
+    const nodes = api.getState().nodes;
+    const bottom = nodes.reduce((max, n) => Math.max(max, n.position.y), -150);
+    addStep(kind, { x: nodes.at(-1)?.position.x ?? 0, y: bottom + 150 });
+  };
+  return <Palette onAdd={onAdd} />;
+}
+
+function Canvas() {
+  const nodes = useEditor((s) => s.nodes);
+  const edges = useEditor((s) => s.edges);
+  const onNodesChange = useEditor((s) => s.onNodesChange);
+  const onEdgesChange = useEditor((s) => s.onEdgesChange);
+  const onConnect = useEditor((s) => s.onConnect);
+  const addStep = useEditor((s) => s.addStep);
+  const select = useEditor((s) => s.select);
+  const { screenToFlowPosition } = useReactFlow();
+  // Fit the saved graph once; a canvas that starts empty must not jump when the first step is dropped.
+  const [fitOnOpen] = useState(() => nodes.length > 0);
+
+  const onDrop = useCallback(
+    (event: React.DragEvent) => {
+      event.preventDefault();
+      const kind = event.dataTransfer.getData(DRAG_MIME);
+      if (!kind) return;
+      const at = screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      addStep(kind, { x: at.x - 104, y: at.y - 24 });
+    },
+    [addStep, screenToFlowPosition],
+  );
+
+  return (
+    <div className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }}>
+      <ReactFlow
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        onNodeClick={(_, node) => select(node.id)}
+        onPaneClick={() => select(null)}
+        deleteKeyCode={["Backspace", "Delete"]}
+        fitView={fitOnOpen}
+        fitViewOptions={{ maxZoom: 1 }}
+        defaultEdgeOptions={{ type: "smoothstep" }}
+        proOptions={{ hideAttribution: true }}
+      >
+        <Background gap={16} />
+        <Controls />
+        <MiniMap pannable zoomable className="!bg-white" />
+      </ReactFlow>
+      {nodes.length === 0 && (
+        <div className="pointer-events-none absolute inset-0 grid place-items-center text-sm text-neutral-400">Drag a step from the palette to start</div>
+      )}
+    </div>
+  );
+}
+
+function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: string }> }) {
+  const api = useEditorApi();
+  const router = useRouter();
+  const name = useEditor((s) => s.meta.name);
+  const id = useEditor((s) => s.meta.id);
+  const dirty = useEditor((s) => s.dirty);
+  const isNew = useEditor((s) => s.isNew);
+  const savedVersion = useEditor((s) => s.savedVersion);
+  const issues = useEditor((s) => s.issues);
+  const run = useEditor((s) => s.run);
+  const applyRunEvent = useEditor((s) => s.applyRunEvent);
+  const appendToken = useEditor((s) => s.appendToken);
+  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string }>();
+  const [dialog, setDialog] = useState<{ error?: string } | null>(null);
+  const [saving, startSaving] = useTransition();
+  const [starting, startStarting] = useTransition();
+
+  useRunEvents(run?.runId, 0, { onEvent: applyRunEvent, onToken: appendToken });
+
+  const save = async (): Promise<boolean> => {
+    const state = api.getState();
+    const result = await saveWorkflow(state.definition());
+    if (!result.ok) {
+      state.setIssues(result.issues ?? []);
+      setMessage({ kind: "error", text: result.issues?.length ? `Not saved: ${result.issues.length} problem(s) to fix` : result.message });
+      return false;
+    }
+    state.markSaved(result.version);
+    setMessage({ kind: "ok", text: `Saved version ${result.version}` });
+    // Keep this editor (and a run it is about to start) mounted; the server re-renders the version list.
+    if (isNew) window.history.replaceState(null, "", `/workflows/${result.workflowId}`);
+    else router.refresh();
+    return true;
+  };
+
+  const start = (input: unknown) =>
+    startStarting(async () => {
+      const result = await runWorkflow(id, input);
+      if (!result.ok) {
+        if (dialog) setDialog({ error: result.message });
+        else setMessage({ kind: "error", text: result.message });
+        return;
+      }
+      setDialog(null);
+      setMessage(undefined);
+      api.getState().startRun(result.runId);
+    });
+
+  const onRun = () =>
+    startSaving(async () => {
+      if (api.getState().dirty || api.getState().isNew) if (!(await save())) return;
+      const schema = api.getState().meta.input;
+      if (schema && Object.keys((schema.properties as object) ?? {}).length) setDialog({});
+      else start({});
+    });
+
+  const inputSchema = useEditor((s) => s.meta.input);
+  return (
+    <div className="flex h-11 shrink-0 items-center gap-3 border-b border-neutral-200 bg-white px-3 text-sm">
+      <span className="font-semibold" data-testid="workflow-title">{name}</span>
+      <span data-testid="saved-version" className="text-xs text-neutral-500">
+        {savedVersion ? `v${savedVersion}` : "not saved"}
+        {dirty && <span data-testid="dirty-indicator" className="ml-1 text-amber-600">• unsaved changes</span>}
+      </span>
+      {versions.length > 1 && (
+        <select
+          data-testid="version-select"
+          className="rounded border border-neutral-200 px-1 py-0.5 text-xs"
+          value={savedVersion ?? ""}
+          onChange={(e) => router.push(`/workflows/${id}?version=${e.target.value}`)}
+        >
+          {versions.map((v) => (
+            <option key={v.version} value={v.version}>v{v.version} · {new Date(v.createdAt).toLocaleString()}</option>
+          ))}
+        </select>
+      )}
+      {message && (
+        <span data-testid={message.kind === "ok" ? "save-message" : "error-message"} className={`text-xs ${message.kind === "ok" ? "text-emerald-700" : "text-red-600"}`}>
+          {message.text}
+        </span>
+      )}
+      {issues.length > 0 && <ProblemsList />}
+      <div className="ml-auto flex items-center gap-2">
+        {run && (
+          <>
+            <StatusBadge status={run.status} testId="run-status" />
+            <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
+          </>
+        )}
+        <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
+          Save
+        </button>
+        <button type="button" data-testid="run-button" disabled={saving || starting} onClick={onRun} className="rounded bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
+          ▶ Run
+        </button>
+      </div>
+      {dialog && inputSchema && <RunDialog schema={inputSchema} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
+    </div>
+  );
+}
+
+function ProblemsList() {
+  const issues = useEditor((s) => s.issues);
+  const select = useEditor((s) => s.select);
+  const [open, setOpen] = useState(true);
+  return (
+    <div className="relative">
+      <button type="button" data-testid="problems-toggle" onClick={() => setOpen(!open)} className="rounded bg-red-50 px-2 py-0.5 text-xs font-medium text-red-700">
+        {issues.length} problem{issues.length === 1 ? "" : "s"}
+      </button>
+      {open && (
+        <ul data-testid="problems" className="absolute left-0 top-7 z-40 w-96 space-y-1 rounded border border-red-200 bg-white p-2 shadow-lg">
+          {issues.map((issue, i) => (
+            <li key={i}>
+              <button type="button" onClick={() => issue.stepId && select(issue.stepId)} className="w-full text-left text-xs text-red-700 hover:underline">
+                {issue.message}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,212 @@
+"use client";
+
+import { useState } from "react";
+import { StatusBadge, JsonBlock } from "@/components/ui/status";
+import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
+import { useShallow } from "zustand/react/shallow";
+import { useEditor } from "./editor-store";
+import { FieldError, JsonInput, Label, NumberInput, TextInput } from "./fields";
+
+/** Right panel: the selected step (config form from the registry + live run output) or the workflow's settings. */
+export function Inspector() {
+  const selectedId = useEditor((s) => s.selectedId);
+  const exists = useEditor((s) => s.nodes.some((n) => n.id === s.selectedId));
+  return (
+    <aside data-testid="inspector" className="w-80 shrink-0 overflow-y-auto border-l border-neutral-200 bg-white">
+      {selectedId && exists ? <StepInspector key={selectedId} stepId={selectedId} /> : <WorkflowSettings />}
+    </aside>
+  );
+}
+
+function StepInspector({ stepId }: { stepId: string }) {
+  const node = useEditor((s) => s.nodes.find((n) => n.id === stepId)!);
+  const hasRun = useEditor((s) => Boolean(s.run));
+  const [tab, setTab] = useState<"config" | "run">(hasRun ? "run" : "config");
+  const kind = getStepKind(node.data.type);
+  return (
+    <div>
+      <div className="flex items-center gap-2 border-b border-neutral-200 px-3 py-2">
+        <span className="text-base">{kind?.icon}</span>
+        <div className="min-w-0 flex-1">
+          <div className="truncate text-sm font-semibold">{node.data.name || stepId}</div>
+          <div className="text-[11px] text-neutral-500">{kind?.label ?? node.data.type} step</div>
+        </div>
+      </div>
+      <div className="flex border-b border-neutral-200 text-xs">
+        {(["config", "run"] as const).map((t) => (
+          <button
+            key={t}
+            type="button"
+            data-testid={`inspector-tab-${t}`}
+            onClick={() => setTab(t)}
+            className={`flex-1 py-1.5 font-medium ${tab === t ? "border-b-2 border-neutral-900 text-neutral-900" : "text-neutral-500"}`}
+          >
+            {t === "config" ? "Configure" : "Run output"}
+          </button>
+        ))}
+      </div>
+      {tab === "config" ? <StepForm stepId={stepId} /> : <StepRunPanel stepId={stepId} />}
+    </div>
+  );
+}
+
+function StepForm({ stepId }: { stepId: string }) {
+  const node = useEditor((s) => s.nodes.find((n) => n.id === stepId)!);
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === stepId)));
+  const updateStep = useEditor((s) => s.updateStep);
+  const renameStep = useEditor((s) => s.renameStep);
+  const taken = useEditor(useShallow((s) => s.nodes.map((n) => n.id)));
+  const [idDraft, setIdDraft] = useState(stepId);
+  const kind = getStepKind(node.data.type);
+  const idError = !STEP_ID_PATTERN.test(idDraft)
+    ? "Use letters, digits, _ and -, starting with a letter or _"
+    : idDraft !== stepId && taken.includes(idDraft)
+      ? "Another step already has this id"
+      : undefined;
+
+  const setConfig = (name: string, value: unknown) => {
+    const config = { ...node.data.config };
+    if (value === undefined || value === "") delete config[name];
+    else config[name] = value;
+    updateStep(stepId, { config });
+  };
+  const fieldIssue = (field: string) => issues.find((i) => i.field === field || i.field?.startsWith(`${field}.`))?.message;
+
+  return (
+    <div className="space-y-3 p-3">
+      <Label text="Step id" required>
+        <TextInput
+          testId="field-id"
+          value={idDraft}
+          mono
+          onChange={(v) => {
+            setIdDraft(v);
+            if (STEP_ID_PATTERN.test(v) && !taken.includes(v)) renameStep(stepId, v);
+          }}
+        />
+        <FieldError message={idError} />
+      </Label>
+      <Label text="Name">
+        <TextInput testId="field-name" value={node.data.name ?? ""} onChange={(v) => updateStep(stepId, { name: v || undefined })} />
+      </Label>
+      {kind?.fields.map((field) => (
+        <ConfigField key={field.name} field={field} value={node.data.config[field.name]} onChange={(v) => setConfig(field.name, v)} issue={fieldIssue(`config.${field.name}`)} />
+      ))}
+      <Label text="Assign variables after the step">
+        <JsonInput
+          testId="field-assign"
+          rows={3}
+          value={node.data.assign}
+          placeholder={'{ "count": "{{ vars.count + 1 }}" }'}
+          onChange={(v) => updateStep(stepId, { assign: (v as Record<string, string>) ?? undefined })}
+        />
+        <FieldError message={fieldIssue("assign")} />
+      </Label>
+      {issues.filter((i) => !i.field?.startsWith("config.") && !i.field?.startsWith("assign")).map((i) => (
+        <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
+      ))}
+      <p className="text-[11px] leading-snug text-neutral-500">
+        Templates: <code className="font-mono">{"{{ input.x }}"}</code>, <code className="font-mono">{"{{ steps.id.text }}"}</code>,{" "}
+        <code className="font-mono">{"{{ vars.n + 1 }}"}</code> (JSONata).
+      </p>
+    </div>
+  );
+}
+
+function ConfigField({ field, value, onChange, issue }: { field: FieldSpec; value: unknown; onChange(v: unknown): void; issue?: string }) {
+  const testId = `field-${field.name}`;
+  return (
+    <Label text={field.label} required={field.required}>
+      {field.type === "number" ? (
+        <NumberInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} />
+      ) : field.type === "json" ? (
+        <JsonInput testId={testId} value={value} onChange={onChange} placeholder={field.help} />
+      ) : (
+        <TextInput
+          testId={testId}
+          value={typeof value === "string" ? value : value === undefined ? "" : String(value)}
+          onChange={onChange}
+          placeholder={field.placeholder}
+          mono={field.type === "expression"}
+          multiline={field.type === "textarea"}
+        />
+      )}
+      {field.help && field.type !== "json" && <p className="mt-1 text-[11px] text-neutral-500">{field.help}</p>}
+      <FieldError message={issue} testId={`${testId}-issue`} />
+    </Label>
+  );
+}
+
+function StepRunPanel({ stepId }: { stepId: string }) {
+  const live = useEditor((s) => s.run?.steps[stepId]);
+  const runId = useEditor((s) => s.run?.runId);
+  if (!runId) return <p className="p-3 text-sm text-neutral-500">Run the workflow to see this step&apos;s output here.</p>;
+  if (!live) return <p className="p-3 text-sm text-neutral-500">This step has not started in the current run.</p>;
+  return (
+    <div className="space-y-3 p-3" data-testid="step-run-panel">
+      <div className="flex items-center gap-2 text-xs">
+        <StatusBadge status={live.status} testId="step-run-status" />
+        {live.execution > 1 && <span className="text-neutral-500">execution {live.execution}</span>}
+      </div>
+      {live.tokens && (
+        <div>
+          <h3 className="mb-1 text-xs font-medium text-neutral-600">Streamed text</h3>
+          <div data-testid="step-tokens" className="max-h-60 overflow-auto whitespace-pre-wrap rounded border border-neutral-200 bg-neutral-50 p-2 text-sm">
+            {live.tokens}
+          </div>
+        </div>
+      )}
+      {live.output !== undefined && (
+        <div>
+          <h3 className="mb-1 text-xs font-medium text-neutral-600">Output</h3>
+          <JsonBlock value={live.output} testId="step-output" />
+        </div>
+      )}
+      {live.error && (
+        <p data-testid="step-error" className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">
+          {live.error.code}: {live.error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+function WorkflowSettings() {
+  const meta = useEditor((s) => s.meta);
+  const setMeta = useEditor((s) => s.setMeta);
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId)));
+  return (
+    <div className="space-y-3 p-3">
+      <h2 className="text-sm font-semibold">Workflow</h2>
+      <Label text="Name" required>
+        <TextInput testId="workflow-name" value={meta.name} onChange={(name) => setMeta({ name })} />
+      </Label>
+      <Label text="Id">
+        <code className="block font-mono text-xs text-neutral-600">{meta.id}</code>
+      </Label>
+      <Label text="Input (JSON Schema)">
+        <JsonInput
+          testId="workflow-input-schema"
+          value={meta.input}
+          placeholder={'{ "type": "object", "properties": { "topic": { "type": "string" } }, "required": ["topic"] }'}
+          onChange={(input) => setMeta({ input: input as Record<string, unknown> | undefined })}
+        />
+      </Label>
+      <Label text="Variables (initial values)">
+        <JsonInput testId="workflow-vars" rows={3} value={meta.vars} placeholder='{ "count": 0 }' onChange={(vars) => setMeta({ vars: vars as Record<string, unknown> | undefined })} />
+      </Label>
+      <Label text="Step-execution limit (loops)">
+        <NumberInput
+          testId="workflow-limit"
+          value={meta.limits?.maxStepExecutions}
+          placeholder="100"
+          onChange={(n) => setMeta({ limits: typeof n === "number" && Number.isInteger(n) && n > 0 ? { maxStepExecutions: n } : undefined })}
+        />
+      </Label>
+      {issues.map((i) => (
+        <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
+      ))}
+    </div>
+  );
+}

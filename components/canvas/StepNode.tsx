@@ -1,0 +1,72 @@
+"use client";
+
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { memo } from "react";
+import { StatusBadge } from "@/components/ui/status";
+import { getStepKind } from "@/lib/workflow/step-kinds";
+import { useShallow } from "zustand/react/shallow";
+import { useEditor, type StepNode as StepNodeType } from "./editor-store";
+
+const accents: Record<string, string> = {
+  violet: "bg-violet-100 text-violet-700",
+  sky: "bg-sky-100 text-sky-700",
+  amber: "bg-amber-100 text-amber-800",
+};
+
+const borders = {
+  idle: "border-neutral-300",
+  queued: "border-neutral-400",
+  running: "border-blue-500 node-running",
+  succeeded: "border-emerald-500",
+  failed: "border-red-500",
+} as const;
+
+/** A step on the canvas: kind, name, live run status and its validation problems. */
+function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
+  const kind = getStepKind(data.type);
+  const status = useEditor((s) => s.run?.steps[id]?.status ?? "idle");
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === id)));
+  const problem = issues.length > 0;
+  return (
+    <div
+      data-testid={`node-${id}`}
+      data-status={status}
+      data-invalid={problem ? "true" : undefined}
+      className={`w-52 rounded-md border-2 bg-white shadow-sm transition-colors ${problem ? "border-red-500 ring-2 ring-red-200" : borders[status]} ${selected ? "outline outline-2 outline-offset-2 outline-neutral-900" : ""}`}
+    >
+      <Handle type="target" position={Position.Top} className="!h-2.5 !w-2.5 !bg-neutral-500" />
+      <div className="flex items-center gap-2 px-2.5 py-2">
+        <span className={`grid h-7 w-7 shrink-0 place-items-center rounded text-sm ${accents[kind?.color ?? ""] ?? "bg-neutral-100"}`}>{kind?.icon ?? "?"}</span>
+        <div className="min-w-0 flex-1">
+          <div className="truncate text-[13px] font-medium leading-tight">{data.name || id}</div>
+          <div className="truncate font-mono text-[10px] text-neutral-500">
+            {data.type}
+            {data.name ? ` · ${id}` : ""}
+          </div>
+        </div>
+        <StatusBadge status={status} />
+      </div>
+      {problem && (
+        <div data-testid={`node-issue-${id}`} className="border-t border-red-200 bg-red-50 px-2.5 py-1 text-[10px] leading-snug text-red-700">
+          {issues[0].message}
+          {issues.length > 1 ? ` (+${issues.length - 1} more)` : ""}
+        </div>
+      )}
+      {kind?.routes ? (
+        <>
+          <Handle type="source" id="true" position={Position.Bottom} style={{ left: "30%" }} className="!h-3 !w-3 !bg-emerald-500" title="true" />
+          <Handle type="source" id="false" position={Position.Bottom} style={{ left: "70%" }} className="!h-3 !w-3 !bg-red-500" title="false" />
+          <div className="flex justify-between px-8 pb-0.5 text-[9px] font-medium">
+            <span className="text-emerald-600">true</span>
+            <span className="text-red-600">false</span>
+          </div>
+        </>
+      ) : (
+        <Handle type="source" position={Position.Bottom} className="!h-2.5 !w-2.5 !bg-neutral-500" />
+      )}
+    </div>
+  );
+}
+
+export const StepNode = memo(StepNodeView);
+export const nodeTypes = { step: StepNode };

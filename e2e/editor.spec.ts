@@ -1,0 +1,88 @@
+import { expect, test } from "@playwright/test";
+import { EditorPage } from "./pages/editor";
+
+const GATEWAY_LOG = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}/__log`;
+
+test("build a workflow by drag and drop, save, validate, run live and open it from history", async ({ page, request }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+
+  // Build: an LLM step feeding a transform, dragged from the palette.
+  await editor.dragStep("llm", { x: 400, y: 120 });
+  await editor.dragStep("transform", { x: 400, y: 330 });
+  await expect(editor.node("llm_1")).toBeVisible();
+  await expect(editor.node("transform_1")).toBeVisible();
+  await editor.connect("llm_1", "transform_1");
+  await expect(page.locator(".react-flow__edge")).toHaveCount(1);
+
+  // Configure the LLM step; the slow test model keeps it running long enough to watch.
+  await editor.select("llm_1");
+  await editor.field("model").fill("slow-1500");
+  await editor.field("prompt").fill("Say {{ input.topic }}");
+  await editor.select("transform_1");
+  await editor.field("output").fill('{ "answer": "{{ steps.llm_1.text }}" }');
+
+  // Workflow settings: name and input schema.
+  await editor.deselect();
+  await page.getByTestId("workflow-name").fill("E2E greeting");
+  await page.getByTestId("workflow-input-schema").fill('{ "type": "object", "properties": { "topic": { "type": "string" } }, "required": ["topic"] }');
+
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v1");
+  await expect(page.getByTestId("dirty-indicator")).toHaveCount(0);
+
+  // A validation problem is shown on the offending node, and nothing is saved.
+  await editor.select("transform_1");
+  await editor.field("output").fill('{ "answer": "{{ steps.nowhere.text }}" }');
+  await editor.save();
+  await expect(page.getByTestId("node-issue-transform_1")).toContainText('"steps.nowhere" refers to a step that does not exist');
+  await expect(editor.status("transform_1")).toHaveAttribute("data-invalid", "true");
+  await expect(page.getByTestId("saved-version")).toContainText("v1");
+  await editor.field("output").fill('{ "answer": "{{ steps.llm_1.text }}" }');
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v2");
+  await expect(page.getByTestId("node-issue-transform_1")).toHaveCount(0);
+
+  // Run with input and watch the nodes change state live.
+  await request.delete(GATEWAY_LOG);
+  await editor.select("llm_1");
+  await page.getByTestId("run-button").click();
+  await page.getByTestId("input-topic").fill("cats");
+  await page.getByTestId("run-submit").click();
+  await expect(editor.status("llm_1")).toHaveAttribute("data-status", "running");
+  await expect(editor.status("transform_1")).toHaveAttribute("data-status", "idle");
+  await expect(editor.status("llm_1")).toHaveAttribute("data-status", "succeeded", { timeout: 15_000 });
+  await expect(editor.status("transform_1")).toHaveAttribute("data-status", "succeeded");
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "succeeded");
+  // Tokens streamed into the selected step's panel.
+  await page.getByTestId("inspector-tab-run").click();
+  await expect(page.getByTestId("step-tokens")).toHaveText("Echo: Say cats");
+  const log = await (await request.get(GATEWAY_LOG)).json();
+  expect(log).toHaveLength(1);
+
+  // History, newest first, and the run page with each step's output.
+  await page.getByTestId("nav-runs").click();
+  const firstRow = page.locator('[data-testid^="run-row-"]').first();
+  await expect(firstRow).toContainText("E2E greeting");
+  await expect(firstRow).toContainText("succeeded");
+  await firstRow.getByRole("link", { name: "E2E greeting" }).click();
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded");
+  await expect(page.getByTestId("run-input")).toContainText('"topic": "cats"');
+  await expect(page.getByTestId("step-output-llm_1")).toContainText('"text": "Echo: Say cats"');
+  await expect(page.getByTestId("step-output-transform_1")).toContainText('"answer": "Echo: Say cats"');
+});
+
+test("a failing step shows as failed live and on the run page with its error", async ({ page }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("llm", { x: 400, y: 150 });
+  await editor.select("llm_1");
+  await editor.field("model").fill("fail-500");
+  await editor.field("prompt").fill("hello");
+  await page.getByTestId("run-button").click(); // saves first, then runs (no input declared)
+  await expect(editor.status("llm_1")).toHaveAttribute("data-status", "failed", { timeout: 15_000 });
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "failed");
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("run-error")).toContainText("LLM_REQUEST_FAILED");
+  await expect(page.getByTestId("step-llm_1")).toContainText("HTTP 500");
+});

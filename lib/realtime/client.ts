@@ -1,0 +1,64 @@
+"use client";
+
+import { useEffect, useRef } from "react";
+import { io, type Socket } from "socket.io-client";
+import type { ClientToServerEvents, RunEvent, ServerToClientEvents, TokenEvent } from "./events";
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+let socket: ClientSocket | undefined;
+
+/** One Socket.IO connection per browser tab, to the app's own origin. */
+function getSocket(): ClientSocket {
+  socket ??= io({ transports: ["websocket", "polling"] });
+  return socket;
+}
+
+/**
+ * Follows a run: subscribes with the last seq seen (on every (re)connect, so nothing is missed), replays the
+ * stored events from the ack, then live events; drops duplicates by seq.
+ */
+export function useRunEvents(
+  runId: string | null | undefined,
+  initialLastSeq: number,
+  handlers: { onEvent(event: RunEvent): void; onToken?(event: TokenEvent): void },
+) {
+  const handlersRef = useRef(handlers);
+  handlersRef.current = handlers;
+
+  useEffect(() => {
+    if (!runId) return;
+    const s = getSocket();
+    let lastSeq = initialLastSeq;
+    // Live events that arrive before the subscription's catch-up are held back, so order is kept.
+    let caughtUp = false;
+    let held: RunEvent[] = [];
+    const deliver = (event: RunEvent) => {
+      if (event.runId !== runId || event.seq <= lastSeq) return;
+      lastSeq = event.seq;
+      handlersRef.current.onEvent(event);
+    };
+    const onLive = (event: RunEvent) => (caughtUp ? deliver(event) : void held.push(event));
+    const onToken = (event: TokenEvent) => {
+      if (event.runId === runId) handlersRef.current.onToken?.(event);
+    };
+    const subscribe = () => {
+      caughtUp = false;
+      s.emit("run:subscribe", { runId, afterSeq: lastSeq }, (reply) => {
+        const events = [...(reply.ok ? reply.snapshot.events : []), ...held].sort((a, b) => a.seq - b.seq);
+        held = [];
+        caughtUp = true;
+        events.forEach(deliver);
+      });
+    };
+    s.on("run:event", onLive);
+    s.on("run:token", onToken);
+    s.on("connect", subscribe);
+    if (s.connected) subscribe();
+    return () => {
+      s.off("run:event", onLive);
+      s.off("run:token", onToken);
+      s.off("connect", subscribe);
+      s.emit("run:unsubscribe", { runId });
+    };
+  }, [runId, initialLastSeq]);
+}

@@ -1,0 +1,102 @@
+import { buildGraph } from "./graph";
+import { effectiveEdges, type WorkflowDefinition, type WorkflowEdge, type WorkflowStep } from "./schema";
+
+/**
+ * Pure mapping between a definition and the canvas (React Flow nodes and edges). Node ids are step ids; a
+ * condition's `when` lives on the edge's source handle ("true"/"false").
+ */
+
+export interface StepNodeData extends Record<string, unknown> {
+  type: string;
+  name?: string;
+  config: Record<string, unknown>;
+  assign?: Record<string, string>;
+}
+
+export interface CanvasNode {
+  id: string;
+  type: "step";
+  position: { x: number; y: number };
+  data: StepNodeData;
+}
+
+export interface CanvasEdge {
+  id: string;
+  source: string;
+  target: string;
+  sourceHandle?: string | null;
+  label?: unknown;
+}
+
+export type WorkflowMeta = Omit<WorkflowDefinition, "steps" | "edges">;
+
+export const edgeId = (e: Pick<WorkflowEdge, "from" | "to" | "when">) => `${e.from}->${e.to}${e.when ? `:${e.when}` : ""}`;
+
+const COLUMN = 260;
+const ROW = 150;
+
+/** Layered layout (depth from the entry steps) for steps that have no saved position. */
+function autoLayout(def: WorkflowDefinition): Map<string, { x: number; y: number }> {
+  const graph = buildGraph(def);
+  const depth = new Map<string, number>();
+  const queue: Array<[string, number]> = graph.entries.map((id) => [id, 0]);
+  for (const [id, d] of queue) depth.set(id, d);
+  while (queue.length) {
+    const [id, d] = queue.shift()!;
+    for (const edge of graph.outgoing.get(id) ?? [])
+      if (!depth.has(edge.to)) {
+        depth.set(edge.to, d + 1);
+        queue.push([edge.to, d + 1]);
+      }
+  }
+  const perRow = new Map<number, number>();
+  const positions = new Map<string, { x: number; y: number }>();
+  for (const step of def.steps) {
+    const d = depth.get(step.id) ?? 0;
+    const column = perRow.get(d) ?? 0;
+    perRow.set(d, column + 1);
+    positions.set(step.id, { x: column * COLUMN, y: d * ROW });
+  }
+  return positions;
+}
+
+export function definitionToCanvas(def: WorkflowDefinition): { nodes: CanvasNode[]; edges: CanvasEdge[] } {
+  const layout = def.steps.some((s) => !s.position) ? autoLayout(def) : undefined;
+  const nodes = def.steps.map((step) => ({
+    id: step.id,
+    type: "step" as const,
+    position: step.position ?? layout!.get(step.id)!,
+    data: { type: step.type, name: step.name, config: step.config ?? {}, ...(step.assign ? { assign: step.assign } : {}) },
+  }));
+  const edges = effectiveEdges(def).map((e) => ({
+    id: edgeId(e),
+    source: e.from,
+    target: e.to,
+    sourceHandle: e.when ?? null,
+    ...(e.when ? { label: e.when } : {}),
+  }));
+  return { nodes, edges };
+}
+
+export function canvasToDefinition(meta: WorkflowMeta, nodes: CanvasNode[], edges: CanvasEdge[]): WorkflowDefinition {
+  const steps: WorkflowStep[] = nodes.map((node) => ({
+    id: node.id,
+    type: node.data.type,
+    ...(node.data.name ? { name: node.data.name } : {}),
+    config: node.data.config ?? {},
+    ...(node.data.assign && Object.keys(node.data.assign).length ? { assign: node.data.assign } : {}),
+    position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
+  }));
+  const workflowEdges: WorkflowEdge[] = edges.map((e) => ({
+    from: e.source,
+    to: e.target,
+    ...(e.sourceHandle === "true" || e.sourceHandle === "false" ? { when: e.sourceHandle } : {}),
+  }));
+  return { ...meta, schemaVersion: 1, steps, edges: workflowEdges };
+}
+
+/** A step id not used yet, derived from the kind (`llm_1`, `llm_2` …). */
+export function nextStepId(kind: string, taken: Iterable<string>): string {
+  const used = new Set(taken);
+  for (let i = 1; ; i++) if (!used.has(`${kind}_${i}`)) return `${kind}_${i}`;
+}
