@@ -1,6 +1,7 @@
-import { PrismaCheckpointSaver } from "@/lib/checkpoint/prisma-saver";
+import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { runConcurrency } from "@/lib/config";
-import { closeDb, ensureLocalUser, getDb, type Db } from "@/lib/db";
+import { closeDb, databaseUrl, ensureLocalUser, getDb, type Db } from "@/lib/db";
+import { openSql, type SqlConnection } from "@/lib/db/sql";
 import type { RunPublisher } from "@/lib/runner/events";
 import { Runner } from "@/lib/runner/runner";
 import { RUNTIME_KEY } from "@/lib/runtime-key";
@@ -11,6 +12,8 @@ import { RUNTIME_KEY } from "@/lib/runtime-key";
  */
 export interface Runtime {
   db: Db;
+  /** Direct SQL for the hot paths (checkpoints, event log). */
+  sql: SqlConnection;
   runner: Runner;
   /** The single local user until authentication lands. */
   userId: string;
@@ -22,10 +25,11 @@ type Holder = { [KEY]?: Promise<Runtime> };
 export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<Runtime> {
   const holder = globalThis as Holder;
   holder[KEY] ??= (async () => {
-    const db = await getDb();
+    const db = await getDb(); // migrates first
+    const sql = openSql(databaseUrl());
     const userId = await ensureLocalUser(db);
-    const runner = new Runner({ db, checkpointer: new PrismaCheckpointSaver(db), publisher: options.publisher, concurrency: runConcurrency() });
-    return { db, runner, userId };
+    const runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), publisher: options.publisher, concurrency: runConcurrency() });
+    return { db, sql, runner, userId };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;
@@ -40,5 +44,6 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  await runtime.sql.close();
   await closeDb();
 }

@@ -46,29 +46,46 @@ export const nodeName = (stepId: string) => `step.${stepId}`;
 export const outputChannel = (stepId: string) => `out.${stepId}`;
 
 function stateAnnotation(stepIds: string[]) {
-  const outputs = Object.fromEntries(stepIds.map((id) => [outputChannel(id), Annotation<StepOutputRecord | undefined>()]));
+  // A default (null) keeps unread outputs from being "empty" channels: LangGraph signals reading an empty
+  // channel by throwing, and every step reads the whole state, so defaults save O(steps²) exceptions.
+  const outputs = Object.fromEntries(
+    stepIds.map((id) => [outputChannel(id), Annotation<StepOutputRecord | null>({ reducer: (_a, b) => b, default: () => null })]),
+  );
   return Annotation.Root({
     input: Annotation<unknown>(),
     vars: Annotation<Record<string, unknown>>({ reducer: (a, b) => ({ ...a, ...b }), default: () => ({}) }),
-    /** Triggered steps still waiting for a join. */
-    pending: Annotation<string[]>({ reducer: (_a, b) => b, default: () => [] }),
-    /** Steps started by the last scheduling decision. */
-    active: Annotation<string[]>({ reducer: (_a, b) => b, default: () => [] }),
-    /** Targets reported by parallel steps for the scheduler; `null` clears. */
-    signals: Annotation<Signal[], Signal[] | null>({ reducer: (a, b) => (b === null ? [] : a.concat(b)), default: () => [] }),
-    /** Step executions so far (enforces the loop limit). */
-    executed: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
+    /** Scheduling state in one channel, so each superstep stores one small blob for it. */
+    schedule: Annotation<ScheduleState, ScheduleUpdate>({ reducer: reduceSchedule, default: () => EMPTY_SCHEDULE }),
     ...outputs,
   });
+}
+
+/**
+ * pending: triggered steps still waiting for a join; active: the steps the last decision started;
+ * signals: targets reported by parallel steps for the scheduler; executed: step executions so far (loop limit).
+ */
+export interface ScheduleState {
+  pending: string[];
+  active: string[];
+  signals: Signal[];
+  executed: number;
+}
+
+/** A parallel step reports its targets, or a scheduling decision replaces the plan. */
+type ScheduleUpdate = { signal: Signal } | { decided: { pending: string[]; active: string[]; executedDelta: number } };
+
+const EMPTY_SCHEDULE: ScheduleState = { pending: [], active: [], signals: [], executed: 0 };
+
+function reduceSchedule(state: ScheduleState, update: ScheduleUpdate): ScheduleState {
+  if ("signal" in update) return { ...state, signals: [...state.signals, update.signal], executed: state.executed + 1 };
+  const { pending, active, executedDelta } = update.decided;
+  return { pending, active, signals: [], executed: state.executed + executedDelta };
 }
 
 type State = Record<string, unknown> & {
   input: unknown;
   vars: Record<string, unknown>;
-  pending: string[];
-  active: string[];
-  signals: Signal[];
-  executed: number;
+  schedule: ScheduleState;
 };
 
 export interface CompiledWorkflow {
@@ -122,7 +139,7 @@ function compileGraph(
   const ends = [...stepNodes, SCHEDULER_NODE, END];
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
-  const schedule = async (pendingBefore: string[], signals: Signal[], executed: number) => {
+  const decide = async (pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
     if (executed + ready.length > maxStepExecutions)
@@ -132,10 +149,8 @@ function compileGraph(
         { stepId: ready[0] },
       );
     for (const id of ready) await hooks.onStepQueued?.(id);
-    return new Command({
-      update: { pending: pending.filter((id) => !ready.includes(id)), active: ready, signals: null },
-      goto: ready.length ? ready.map(nodeName) : END,
-    });
+    const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !ready.includes(id)), active: ready, executedDelta } };
+    return { update, goto: ready.length ? ready.map(nodeName) : END };
   };
 
   let builder = new StateGraph(stateAnnotation(spec.stepIds)) as unknown as StateGraph<any, any, any, string>;
@@ -143,8 +158,10 @@ function compileGraph(
     SCHEDULER_NODE,
     async (state: State) => {
       // First call: start the entry steps.
-      const seed = state.executed === 0 && state.signals.length === 0 && state.pending.length === 0;
-      return schedule(seed ? spec.entries : state.pending, state.signals, state.executed);
+      const { pending, signals, executed } = state.schedule;
+      const seed = executed === 0 && signals.length === 0 && pending.length === 0;
+      const next = await decide(seed ? spec.entries : pending, signals, executed, 0);
+      return new Command({ update: { schedule: next.update }, goto: next.goto });
     },
     { ends },
   );
@@ -199,15 +216,16 @@ function compileGraph(
       .map((edge) => edge.to);
     const update = {
       [outputChannel(step.id)]: { output, execution } satisfies StepOutputRecord,
-      executed: 1,
       ...(Object.keys(assigned).length ? { vars: assigned } : {}),
     };
-    if (state.active.length === 1) {
-      // Ran alone: schedule inline, saving a superstep per step on chains.
-      const next = await schedule(state.pending, [{ from: step.id, targets }], state.executed + 1);
-      return new Command({ update: { ...update, ...(next.update as object) }, goto: next.goto });
+    const signal: Signal = { from: step.id, targets };
+    const { pending, active, executed } = state.schedule;
+    if (active.length === 1) {
+      // Ran alone: decide inline, saving a superstep per step on chains.
+      const next = await decide(pending, [signal], executed + 1, 1);
+      return new Command({ update: { ...update, schedule: next.update }, goto: next.goto });
     }
-    return new Command({ update: { ...update, signals: [{ from: step.id, targets }] }, goto: SCHEDULER_NODE });
+    return new Command({ update: { ...update, schedule: { signal } }, goto: SCHEDULER_NODE });
   }
 
   return builder.compile({ checkpointer });

@@ -1,4 +1,6 @@
-import type { Db } from "@/lib/db";
+import { randomUUID } from "node:crypto";
+import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
+import type { SerializedError } from "@/lib/engine/errors";
 import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/realtime/events";
 
 /** Where live events go: Socket.IO rooms in the server, nowhere in a headless CLI process. */
@@ -10,16 +12,17 @@ export interface RunPublisher {
 export const silentPublisher: RunPublisher = { publish() {}, publishToken() {} };
 
 /**
- * The ordered event log of one run. Writes go through one serial chain so rows land in seq order even when
- * parallel steps report at once; each event is broadcast only after it is stored, so a client that reads the
+ * The ordered event log and step records of one run. Writes queue up and go to the database in batches, one
+ * transaction each, in seq order; an event is broadcast only after it is stored, so a client that reads the
  * log and then follows the room never sees a gap.
  */
 export class RunEventLog {
-  private chain: Promise<unknown> = Promise.resolve();
+  private queue: Array<{ statement: SqlStatement; after?: () => void }> = [];
+  private draining?: Promise<void>;
   private failure: unknown;
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlConnection,
     private readonly publisher: RunPublisher,
     readonly runId: string,
     private seq: number,
@@ -29,29 +32,33 @@ export class RunEventLog {
     return this.seq;
   }
 
-  /** Queues a database write (step rows etc.) in order with the events. */
-  enqueue(write: () => Promise<unknown>): Promise<void> {
-    const next = this.chain.then(write).catch((err) => {
-      this.failure ??= err;
-    });
-    this.chain = next;
-    return next.then(() => undefined);
+  emit(body: RunEventBody) {
+    const event = { ...body, runId: this.runId, seq: ++this.seq, at: new Date().toISOString() } as RunEvent;
+    this.push(
+      {
+        sql: `INSERT INTO "RunEvent" ("runId", "seq", "type", "stepId", "payload", "createdAt") VALUES (?, ?, ?, ?, ?, ?)`,
+        params: [this.runId, event.seq, event.type, "stepId" in event ? event.stepId : null, JSON.stringify(body), new Date(event.at)],
+      },
+      () => this.publisher.publish(event),
+    );
   }
 
-  emit(body: RunEventBody): Promise<void> {
-    const event = { ...body, runId: this.runId, seq: ++this.seq, at: new Date().toISOString() } as RunEvent;
-    return this.enqueue(async () => {
-      await this.db.runEvent.create({
-        data: {
-          runId: this.runId,
-          seq: event.seq,
-          type: event.type,
-          stepId: "stepId" in event ? event.stepId : null,
-          payload: JSON.stringify(body),
-          createdAt: new Date(event.at),
-        },
-      });
-      this.publisher.publish(event);
+  stepStarted(step: { id: string; type: string }, execution: number, input: unknown) {
+    this.push({
+      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`,
+      params: [randomUUID(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
+    });
+  }
+
+  /** Records the end of a step execution (also one that failed before it could start). */
+  stepFinished(step: { id: string; type: string }, execution: number, result: { output: unknown } | { error: SerializedError }) {
+    const now = new Date();
+    const output = "output" in result ? JSON.stringify(result.output ?? null) : null;
+    const error = "error" in result ? JSON.stringify(result.error) : null;
+    this.push({
+      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt"`,
+      params: [randomUUID(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now],
     });
   }
 
@@ -59,10 +66,29 @@ export class RunEventLog {
     this.publisher.publishToken({ runId: this.runId, stepId, execution, text });
   }
 
-  /** Waits for every queued write; rethrows the first write that failed. */
+  /** Waits until everything queued is stored; rethrows the first failed write. */
   async flush() {
-    await this.chain;
+    while (this.draining) await this.draining;
     if (this.failure) throw this.failure;
+  }
+
+  private push(statement: SqlStatement, after?: () => void) {
+    this.queue.push({ statement, after });
+    this.draining ??= this.drain();
+  }
+
+  private async drain() {
+    await Promise.resolve(); // let the writes of this tick join the batch
+    while (this.queue.length) {
+      const batch = this.queue.splice(0);
+      try {
+        await this.sql.batch(batch.map((b) => b.statement));
+        for (const b of batch) b.after?.();
+      } catch (err) {
+        this.failure ??= err;
+      }
+    }
+    this.draining = undefined;
   }
 }
 

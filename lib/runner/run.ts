@@ -1,5 +1,6 @@
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import { compileWorkflow, type EngineHooks } from "@/lib/engine/compile";
 import { serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
@@ -16,6 +17,7 @@ export interface RunResult {
 
 export interface ExecuteDeps {
   db: Db;
+  sql: SqlConnection;
   publisher: RunPublisher;
   checkpointer: BaseCheckpointSaver;
 }
@@ -30,48 +32,30 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
   const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
   const input = run.input ? JSON.parse(run.input) : {};
-  const log = new RunEventLog(db, deps.publisher, runId, run.lastSeq);
+  const log = new RunEventLog(deps.sql, deps.publisher, runId, run.lastSeq);
 
-  const stepRowIds = new Map<string, string>();
   const hooks: EngineHooks = {
     runId,
     signal,
     settings: await resolveRuntimeSettings(db),
-    onStepQueued: (stepId) => {
-      void log.emit({ type: "step.status", stepId, status: "queued", execution: 0 });
-    },
+    onStepQueued: (stepId) => log.emit({ type: "step.status", stepId, status: "queued", execution: 0 }),
     onStepStart: (step, execution, renderedConfig) => {
-      void log.enqueue(async () => {
-        const row = await db.stepRun.create({
-          data: { runId, stepId: step.id, stepType: step.type, execution, status: "running", input: JSON.stringify(renderedConfig) },
-        });
-        stepRowIds.set(`${step.id}#${execution}`, row.id);
-      });
-      void log.emit({ type: "step.status", stepId: step.id, status: "running", execution });
+      log.stepStarted(step, execution, renderedConfig);
+      log.emit({ type: "step.status", stepId: step.id, status: "running", execution });
     },
     onStepSuccess: (step, execution, output, durationMs) => {
-      void log.enqueue(() =>
-        finishStepRow(db, stepRowIds.get(`${step.id}#${execution}`), { status: "succeeded", output: JSON.stringify(output ?? null) }),
-      );
-      void log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs });
+      log.stepFinished(step, execution, { output });
+      log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs });
     },
     onStepFailure: (step, execution, error, durationMs) => {
-      void log.enqueue(async () => {
-        const id = stepRowIds.get(`${step.id}#${execution}`);
-        // A step that failed while rendering its config never started: record it anyway.
-        if (id) await finishStepRow(db, id, { status: "failed", error: JSON.stringify(error) });
-        else
-          await db.stepRun.create({
-            data: { runId, stepId: step.id, stepType: step.type, execution, status: "failed", error: JSON.stringify(error), finishedAt: new Date() },
-          });
-      });
-      void log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs });
+      log.stepFinished(step, execution, { error });
+      log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs });
     },
     onToken: (stepId, execution, text) => log.token(stepId, execution, text),
   };
 
   await db.run.update({ where: { id: runId }, data: { status: "running", startedAt: run.startedAt ?? new Date() } });
-  void log.emit({ type: "run.status", status: "running" });
+  log.emit({ type: "run.status", status: "running" });
 
   const compiled = compileWorkflow(definition, hooks, deps.checkpointer);
   const config = { configurable: { thread_id: runId }, recursionLimit: compiled.maxStepExecutions * 2 + 10, signal };
@@ -89,7 +73,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     if (state) outputs = compiled.outputsOf(state.values as Record<string, unknown>);
   }
 
-  await log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
+  log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
   await log.flush();
   await db.run.update({
     where: { id: runId },
@@ -102,8 +86,4 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     },
   });
   return { runId, status, outputs, ...(error ? { error } : {}) };
-}
-
-async function finishStepRow(db: Db, id: string | undefined, data: { status: string; output?: string; error?: string }) {
-  if (id) await db.stepRun.update({ where: { id }, data: { ...data, finishedAt: new Date() } });
 }

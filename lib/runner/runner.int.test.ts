@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PrismaCheckpointSaver } from "@/lib/checkpoint/prisma-saver";
+import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
+import { openSql, type SqlConnection } from "@/lib/db/sql";
 import type { RunEvent, TokenEvent } from "@/lib/realtime/events";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
@@ -17,6 +18,7 @@ const databases: Array<[string, () => TestDatabase, boolean]> = [
 describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
   let database: TestDatabase;
   let db: Db;
+  let sql: SqlConnection;
   let userId: string;
   let gateway: Awaited<ReturnType<typeof startLlmGateway>>;
   const published: RunEvent[] = [];
@@ -30,10 +32,12 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     process.env.LLM_API_KEY = "test";
     database = makeDatabase();
     db = await createDb(database.url);
+    sql = openSql(database.url);
     userId = await ensureLocalUser(db);
     runner = new Runner({
       db,
-      checkpointer: new PrismaCheckpointSaver(db),
+      sql,
+      checkpointer: new SqlCheckpointSaver(sql),
       concurrency: 4,
       publisher: { publish: (e) => published.push(e), publishToken: (e) => tokens.push(e) },
     });
@@ -42,6 +46,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
   afterAll(async () => {
     if (!available) return;
     await db.$disconnect();
+    await sql.close();
     await database.drop();
     await gateway.close();
   });

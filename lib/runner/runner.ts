@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
 import { validateWorkflow } from "@/lib/workflow/validate";
@@ -20,6 +21,7 @@ export interface StartRunOptions {
 
 export interface RunnerOptions {
   db: Db;
+  sql: SqlConnection;
   checkpointer: BaseCheckpointSaver;
   publisher?: RunPublisher;
   concurrency: number;
@@ -58,11 +60,11 @@ export class Runner {
         source: options.source ?? "api",
       },
     });
-    const log = new RunEventLog(db, this.publisher, runId, 0);
-    await log.emit({ type: "run.status", status: "queued" });
+    const log = new RunEventLog(this.options.sql, this.publisher, runId, 0);
+    log.emit({ type: "run.status", status: "queued" });
     await log.flush();
     await db.run.update({ where: { id: runId }, data: { lastSeq: log.lastSeq } });
-    const deps = { db, checkpointer: this.options.checkpointer, publisher: this.publisher };
+    const deps = { db, sql: this.options.sql, checkpointer: this.options.checkpointer, publisher: this.publisher };
     const done = this.queue.enqueue(() => executeRun(deps, runId));
     this.finished.set(runId, done);
     // The promise is kept for waiters; failures are recorded on the run itself.

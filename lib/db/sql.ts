@@ -1,0 +1,121 @@
+import Database from "better-sqlite3";
+import pg from "pg";
+import { isPostgresUrl, postgresTarget, sqlitePath } from "./url";
+
+/**
+ * A thin SQL connection for the hot paths (checkpoints after every superstep, the run event log), where a
+ * round trip through the ORM per row costs more than the step itself. Statements use `?` placeholders and SQL
+ * that SQLite and Postgres both accept (`ON CONFLICT … DO …`); everything else goes through Prisma.
+ */
+export interface SqlStatement {
+  sql: string;
+  params?: unknown[];
+}
+
+export interface SqlConnection {
+  readonly dialect: "sqlite" | "postgres";
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs the statements in one transaction, in order. */
+  batch(statements: SqlStatement[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `?` → `$1, $2 …` for Postgres (our statements never contain `?` inside literals). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** SQLite has no Date or boolean type: store dates as the ISO text Prisma reads back. */
+function sqliteParam(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value === undefined) return null;
+  return value;
+}
+
+export function openSql(url: string): SqlConnection {
+  if (isPostgresUrl(url)) {
+    const { connectionString, schema } = postgresTarget(url);
+    const pool = new pg.Pool({ connectionString, options: `-c search_path="${schema.replace(/"/g, '""')}"`, max: 5 });
+    return {
+      dialect: "postgres",
+      async query<T>(sql: string, params: unknown[] = []) {
+        return (await pool.query(numbered(sql), params)).rows as T[];
+      },
+      async batch(statements) {
+        if (!statements.length) return;
+        const client = await pool.connect();
+        try {
+          await client.query("BEGIN");
+          for (const s of statements) await client.query(numbered(s.sql), s.params ?? []);
+          await client.query("COMMIT");
+        } catch (err) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw err;
+        } finally {
+          client.release();
+        }
+      },
+      close: () => pool.end(),
+    };
+  }
+
+  const db = new Database(sqlitePath(url), { timeout: 10_000 });
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  const cache = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let statement = cache.get(sql);
+    if (!statement) cache.set(sql, (statement = db.prepare(sql)));
+    return statement;
+  };
+  const runBatch = db.transaction((statements: SqlStatement[]) => {
+    for (const s of statements) prepare(s.sql).run(...(s.params ?? []).map(sqliteParam));
+  });
+
+  // Batches asked for within one turn of the event loop commit together: a superstep's task writes, its
+  // checkpoint and the run's events touch the same pages, and each commit rewrites them to the WAL.
+  let open: { statements: SqlStatement[][]; waiters: Array<{ resolve(): void; reject(err: unknown): void }> } | null = null;
+  const commit = () => {
+    const current = open;
+    if (!current) return;
+    open = null;
+    try {
+      runBatch(current.statements.flat());
+      current.waiters.forEach((w) => w.resolve());
+    } catch {
+      // One bad statement must not fail the others' writes: retry each caller's batch on its own.
+      current.statements.forEach((statements, i) => {
+        try {
+          runBatch(statements);
+          current.waiters[i].resolve();
+        } catch (err) {
+          current.waiters[i].reject(err);
+        }
+      });
+    }
+  };
+  return {
+    dialect: "sqlite",
+    async query<T>(sql: string, params: unknown[] = []) {
+      if (open) commit(); // read your own writes
+      return prepare(sql).all(...params.map(sqliteParam)) as T[];
+    },
+    batch(statements) {
+      if (!statements.length) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        if (!open) {
+          open = { statements: [], waiters: [] };
+          setImmediate(commit);
+        }
+        open.statements.push(statements);
+        open.waiters.push({ resolve, reject });
+      });
+    },
+    async close() {
+      commit();
+      db.close();
+    },
+  };
+}
