@@ -99,7 +99,6 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
   const name = useEditor((s) => s.meta.name);
   const id = useEditor((s) => s.meta.id);
   const dirty = useEditor((s) => s.dirty);
-  const isNew = useEditor((s) => s.isNew);
   const savedVersion = useEditor((s) => s.savedVersion);
   const issues = useEditor((s) => s.issues);
   const run = useEditor((s) => s.run);
@@ -122,9 +121,7 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
     }
     state.markSaved(result.version);
     setMessage({ kind: "ok", text: `Saved version ${result.version}` });
-    // Keep this editor (and a run it is about to start) mounted; the server re-renders the version list.
-    if (isNew) window.history.replaceState(null, "", `/workflows/${result.workflowId}`);
-    else router.refresh();
+    router.refresh(); // the version list; the editor keeps its state (same key)
     return true;
   };
 

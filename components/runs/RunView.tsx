@@ -9,18 +9,13 @@ import { formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
 import type { SerializedError } from "@/lib/engine/errors";
 import { useRunEvents } from "@/lib/realtime/client";
 import type { RunStatus, StepStatus } from "@/lib/realtime/events";
+import type { RunSummary } from "@/lib/runner/queries";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 
-export interface RunViewData {
-  runId: string;
-  workflowId: string;
-  workflowName: string;
-  workflowVersion: number | null;
-  status: RunStatus;
-  source: string;
+/** A stored run as the page hands it to the browser (dates as ISO strings). */
+export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" | "finishedAt"> {
   startedAt: string | null;
   finishedAt: string | null;
-  durationMs: number | null;
   input: unknown;
   error: SerializedError | null;
   lastSeq: number;

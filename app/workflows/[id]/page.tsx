@@ -1,6 +1,7 @@
 import { notFound } from "next/navigation";
 import { serverRuntime } from "@/app/_server/runtime";
 import { Editor } from "@/components/canvas/Editor";
+import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import { getWorkflow } from "@/lib/workflows/repository";
 
 export const dynamic = "force-dynamic";
@@ -10,10 +11,16 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
   const { version } = await searchParams;
   const { db, userId } = await serverRuntime();
   const workflow = await getWorkflow(db, userId, id, version ? Number(version) : undefined);
-  if (!workflow) notFound();
+  // The editor stays mounted across saves and refreshes (same key), so a live run keeps its state.
+  const key = `${id}@${version ?? "latest"}`;
+  if (!workflow) {
+    // Not saved yet: an empty canvas under this id (the first save creates it).
+    if (version || !STEP_ID_PATTERN.test(id)) notFound();
+    return <Editor key={key} init={{ definition: { id, name: "Untitled workflow", schemaVersion: 1, steps: [], edges: [] }, savedVersion: null, isNew: true }} versions={[]} />;
+  }
   return (
     <Editor
-      key={`${workflow.id}@${version ?? "latest"}`}
+      key={key}
       init={{ definition: workflow.definition, savedVersion: workflow.version }}
       versions={workflow.versions.map((v) => ({ version: v.version, createdAt: v.createdAt.toISOString() }))}
     />

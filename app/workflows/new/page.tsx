@@ -1,9 +1,9 @@
-import { Editor } from "@/components/canvas/Editor";
+import { redirect } from "next/navigation";
 import { newWorkflowId } from "@/lib/workflows/repository";
 
 export const dynamic = "force-dynamic";
 
+/** A new workflow lives at its final URL from the start, so saving it never remounts the editor. */
 export default function NewWorkflowPage() {
-  const id = newWorkflowId();
-  return <Editor init={{ definition: { id, name: "Untitled workflow", schemaVersion: 1, steps: [], edges: [] }, savedVersion: null, isNew: true }} versions={[]} />;
+  redirect(`/workflows/${newWorkflowId()}`);
 }
