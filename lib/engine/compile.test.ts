@@ -111,6 +111,7 @@ describe("compileWorkflow", () => {
     expect(err).toBeInstanceOf(OrchestratorError);
     expect(err.code).toBe("LOOP_LIMIT");
     expect(err.message).toMatch(/limit of 7 step executions/);
+    expect(err.stepId).toBe("b"); // a, b, a, b, a, b, a ran; the 8th execution (b) is refused
   });
 
   it("names the step and field when a template fails", async () => {

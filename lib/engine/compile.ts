@@ -142,12 +142,6 @@ function compileGraph(
   const decide = async (pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
-    if (executed + ready.length > maxStepExecutions)
-      throw new OrchestratorError(
-        "LOOP_LIMIT",
-        `the run reached its limit of ${maxStepExecutions} step executions (a loop that does not end?); raise limits.maxStepExecutions in the workflow if the loop is intended`,
-        { stepId: ready[0] },
-      );
     for (const id of ready) await hooks.onStepQueued?.(id);
     const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !ready.includes(id)), active: ready, executedDelta } };
     return { update, goto: ready.length ? ready.map(nodeName) : END };
@@ -176,6 +170,7 @@ function compileGraph(
     const executor = executors[step.type as keyof typeof executors];
     if (!kind || !executor)
       throw new OrchestratorError("INVALID_DEFINITION", `step "${step.id}": unknown type "${step.type}"`, { stepId: step.id });
+    const { executed, active } = state.schedule;
     const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
     const execution = (previous?.execution ?? 0) + 1;
     const context = expressionContext(state, spec);
@@ -184,6 +179,13 @@ function compileGraph(
     let output: unknown;
     let assigned: Record<string, unknown> = {};
     try {
+      // The loop limit stops the step that would exceed it, before it does anything (earlier outputs are kept).
+      if (executed + Math.max(0, active.indexOf(step.id)) >= maxStepExecutions)
+        throw new OrchestratorError(
+          "LOOP_LIMIT",
+          `the run reached its limit of ${maxStepExecutions} step executions (a loop that does not end?); raise limits.maxStepExecutions in the workflow if the loop is intended`,
+          { stepId: step.id },
+        );
       const config: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(step.config)) {
         config[key] = kind.expressionFields.includes(key) ? value : await renderOrFail(value, context, step.id, key);
@@ -219,10 +221,9 @@ function compileGraph(
       ...(Object.keys(assigned).length ? { vars: assigned } : {}),
     };
     const signal: Signal = { from: step.id, targets };
-    const { pending, active, executed } = state.schedule;
     if (active.length === 1) {
       // Ran alone: decide inline, saving a superstep per step on chains.
-      const next = await decide(pending, [signal], executed + 1, 1);
+      const next = await decide(state.schedule.pending, [signal], executed + 1, 1);
       return new Command({ update: { ...update, schedule: next.update }, goto: next.goto });
     }
     return new Command({ update: { ...update, schedule: { signal } }, goto: SCHEDULER_NODE });

@@ -160,8 +160,8 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
       ],
     });
     expect(result.status).toBe("failed");
-    expect(result.error?.code).toBe("LOOP_LIMIT");
-    expect(result.outputs.inc).toBe(5);
+    expect(result.error).toMatchObject({ code: "LOOP_LIMIT", stepId: "inc" });
+    expect(result.outputs).toEqual({ inc: 5, again: { result: true } });
   });
 
   it.skipIf(!available)("rejects invalid definitions and input before creating a run", async () => {
