@@ -1,0 +1,56 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createDb, type Db } from "@/lib/db";
+import { getGatewaySettings, resolveRuntimeSettings, saveGatewaySettings } from "./settings";
+
+let database: TestDatabase;
+let db: Db;
+const savedEnv = { url: process.env.LLM_GATEWAY_URL, key: process.env.LLM_API_KEY, dir: process.env.ORCHESTRATOR_DATA_DIR };
+
+beforeAll(async () => {
+  delete process.env.LLM_GATEWAY_URL;
+  delete process.env.LLM_API_KEY;
+  process.env.ORCHESTRATOR_DATA_DIR = mkdtempSync(path.join(tmpdir(), "settings-")); // holds the key file
+  database = sqliteTestDatabase();
+  db = await createDb(database.url);
+});
+afterAll(async () => {
+  process.env.LLM_GATEWAY_URL = savedEnv.url;
+  process.env.LLM_API_KEY = savedEnv.key;
+  process.env.ORCHESTRATOR_DATA_DIR = savedEnv.dir;
+  await db.$disconnect();
+  await database.drop();
+});
+
+describe("gateway settings", () => {
+  it("stores the API key encrypted, shows only that one is set, and gives executors the real key", async () => {
+    expect(await getGatewaySettings(db)).toEqual({ llmGatewayUrl: undefined, hasApiKey: false, source: "none" });
+    await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
+
+    const stored = await db.setting.findUnique({ where: { key: "llm.apiKey" } });
+    expect(stored?.encrypted).toBe(true);
+    expect(stored?.value).not.toContain("sk-very-secret");
+
+    const view = await getGatewaySettings(db);
+    expect(view).toEqual({ llmGatewayUrl: "http://127.0.0.1:4000/v1", hasApiKey: true, source: "settings" });
+    expect(JSON.stringify(view)).not.toContain("sk-very-secret");
+    expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
+  });
+
+  it("keeps the saved key when the form leaves it empty, and lets env variables win", async () => {
+    await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:5000/v1" });
+    expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:5000/v1", llmApiKey: "sk-very-secret" });
+    process.env.LLM_GATEWAY_URL = "http://127.0.0.1:6000/v1";
+    process.env.LLM_API_KEY = "env-key";
+    try {
+      expect(await getGatewaySettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:6000/v1", source: "env" });
+      expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:6000/v1", llmApiKey: "env-key" });
+    } finally {
+      delete process.env.LLM_GATEWAY_URL;
+      delete process.env.LLM_API_KEY;
+    }
+  });
+});
