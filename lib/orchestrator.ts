@@ -1,11 +1,10 @@
-import { InvalidRunError } from "@/lib/runner/runner";
 import type { RunResult } from "@/lib/runner/run";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflow } from "@/lib/workflow/validate";
 
 export type { RunResult } from "@/lib/runner/run";
-export { InvalidRunError } from "@/lib/runner/runner";
+export { InvalidRunError } from "@/lib/engine/errors";
 
 /**
  * The TypeScript API: runs workflows headless in this process, stored in the same database as the web app
@@ -38,8 +37,4 @@ export class WorkflowOrchestrator {
   close(): Promise<void> {
     return shutdownRuntime();
   }
-}
-
-export function isInvalidRunError(err: unknown): err is InvalidRunError {
-  return err instanceof InvalidRunError;
 }

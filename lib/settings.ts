@@ -1,4 +1,5 @@
 import type { Db } from "@/lib/db";
+import { OrchestratorError } from "@/lib/engine/errors";
 import type { RuntimeSettings } from "@/lib/engine/steps/types";
 import { decryptSecret, encryptSecret } from "./secrets";
 
@@ -15,12 +16,16 @@ export interface GatewaySettingsView {
   source: "env" | "settings" | "none";
 }
 
+async function savedGateway(db: Db) {
+  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY] } } });
+  return { url: rows.find((r) => r.key === URL_KEY)?.value, sealedKey: rows.find((r) => r.key === API_KEY)?.value };
+}
+
 export async function getGatewaySettings(db: Db): Promise<GatewaySettingsView> {
   if (process.env.LLM_GATEWAY_URL)
     return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, hasApiKey: Boolean(process.env.LLM_API_KEY), source: "env" };
-  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY] } } });
-  const url = rows.find((r) => r.key === URL_KEY)?.value;
-  return { llmGatewayUrl: url, hasApiKey: rows.some((r) => r.key === API_KEY), source: url ? "settings" : "none" };
+  const { url, sealedKey } = await savedGateway(db);
+  return { llmGatewayUrl: url, hasApiKey: sealedKey !== undefined, source: url ? "settings" : "none" };
 }
 
 export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: string; llmApiKey?: string }) {
@@ -43,10 +48,17 @@ export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: str
 export async function resolveRuntimeSettings(db: Db): Promise<RuntimeSettings> {
   if (process.env.LLM_GATEWAY_URL)
     return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, llmApiKey: process.env.LLM_API_KEY };
-  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY] } } });
-  const sealed = rows.find((r) => r.key === API_KEY)?.value;
-  return {
-    llmGatewayUrl: rows.find((r) => r.key === URL_KEY)?.value,
-    llmApiKey: sealed ? decryptSecret(sealed) : process.env.LLM_API_KEY,
-  };
+  const { url, sealedKey } = await savedGateway(db);
+  return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : process.env.LLM_API_KEY };
+}
+
+function unseal(sealed: string): string {
+  try {
+    return decryptSecret(sealed);
+  } catch {
+    throw new OrchestratorError(
+      "LLM_NOT_CONFIGURED",
+      "the saved LLM API key cannot be decrypted (did ORCHESTRATOR_SECRET_KEY or the data directory's secret.key change?): enter the key again on the Settings page",
+    );
+  }
 }

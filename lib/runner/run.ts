@@ -87,3 +87,21 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   });
   return { runId, status, outputs, ...(error ? { error } : {}) };
 }
+
+/** Last resort when a run could not even be executed (database or settings trouble): record it as failed. */
+export async function failRun(deps: ExecuteDeps, runId: string, err: unknown): Promise<RunResult> {
+  const error = serializeError(err);
+  try {
+    const { _max } = await deps.db.runEvent.aggregate({ where: { runId }, _max: { seq: true } });
+    const log = new RunEventLog(deps.sql, deps.publisher, runId, _max.seq ?? 0);
+    log.emit({ type: "run.status", status: "failed", error });
+    await log.flush();
+    await deps.db.run.update({
+      where: { id: runId },
+      data: { status: "failed", error: JSON.stringify(error), finishedAt: new Date(), lastSeq: log.lastSeq },
+    });
+  } catch {
+    // The database itself is failing; the caller still gets the result.
+  }
+  return { runId, status: "failed", outputs: {}, error };
+}

@@ -6,7 +6,8 @@ import type { RunEvent, TokenEvent } from "@/lib/realtime/events";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
-import { InvalidRunError, Runner } from "./runner";
+import { InvalidRunError } from "@/lib/engine/errors";
+import { Runner } from "./runner";
 import { getRunDetail, listRuns } from "./queries";
 
 const hasPostgres = await postgresAvailable();
@@ -177,6 +178,29 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(badInput.code).toBe("INVALID_INPUT");
     expect(badInput.message).toMatch(/input\.n: must be number/);
     expect(await db.run.count()).toBe(before);
+  });
+
+  it.skipIf(!available)("records a run that cannot start as failed with a clear error", async () => {
+    const saved = process.env.LLM_GATEWAY_URL;
+    delete process.env.LLM_GATEWAY_URL;
+    await db.setting.createMany({
+      data: [
+        { key: "llm.gatewayUrl", value: gateway.url },
+        { key: "llm.apiKey", value: "v1:not:a-real:secret", encrypted: true },
+      ],
+    });
+    try {
+      const result = await run({ id: "badkey", name: "Bad key", steps: [{ id: "ask", type: "llm", config: { model: "m", prompt: "hi" } }] });
+      expect(result.status).toBe("failed");
+      expect(result.error).toMatchObject({ code: "LLM_NOT_CONFIGURED" });
+      expect(result.error?.message).toMatch(/cannot be decrypted/);
+      expect((await getRunDetail(db, userId, result.runId))?.status).toBe("failed");
+      // Followers see the end too.
+      expect(published.filter((e) => e.runId === result.runId).at(-1)).toMatchObject({ type: "run.status", status: "failed" });
+    } finally {
+      await db.setting.deleteMany({ where: { key: { in: ["llm.gatewayUrl", "llm.apiKey"] } } });
+      process.env.LLM_GATEWAY_URL = saved;
+    }
   });
 
   it.skipIf(!available)("fails an llm step with a clear error when no gateway is configured", async () => {

@@ -7,9 +7,7 @@ import { validateRunInput } from "@/lib/workflow/input";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { RunEventLog, silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
-import { executeRun, type RunResult } from "./run";
-
-export { InvalidRunError };
+import { executeRun, failRun, type RunResult } from "./run";
 
 export interface StartRunOptions {
   definition: unknown;
@@ -65,10 +63,9 @@ export class Runner {
     await log.flush();
     await db.run.update({ where: { id: runId }, data: { lastSeq: log.lastSeq } });
     const deps = { db, sql: this.options.sql, checkpointer: this.options.checkpointer, publisher: this.publisher };
-    const done = this.queue.enqueue(() => executeRun(deps, runId));
+    const done = this.queue.enqueue(() => executeRun(deps, runId).catch((err) => failRun(deps, runId, err)));
     this.finished.set(runId, done);
-    // The promise is kept for waiters; failures are recorded on the run itself.
-    done.catch(() => {}).finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
+    void done.finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
     return { runId };
   }
 

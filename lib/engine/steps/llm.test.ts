@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { StepError } from "../errors";
-import { llmExecutor } from "./llm";
+import { llmExecutor, type LlmOutput } from "./llm";
 import type { StepContext } from "./types";
 
 let gateway: LlmGateway;
@@ -9,11 +10,12 @@ beforeAll(async () => {
   gateway = await startLlmGateway({ apiKey: "secret" });
 });
 afterAll(() => gateway.close());
+beforeEach(() => gateway.clearLog());
 
 function context(overrides: Partial<StepContext> = {}) {
   const tokens: string[] = [];
   const ctx: StepContext = {
-    runId: "r",
+    runId: "run-1",
     stepId: "ask",
     signal: new AbortController().signal,
     settings: { llmGatewayUrl: gateway.url, llmApiKey: "secret" },
@@ -24,53 +26,117 @@ function context(overrides: Partial<StepContext> = {}) {
   return { ctx, tokens };
 }
 
+const run = (config: Record<string, unknown>, ctx: StepContext) => llmExecutor(config, ctx) as Promise<LlmOutput>;
+const failure = (config: Record<string, unknown>, ctx: StepContext) => run(config, ctx).then(
+  () => expect.fail("expected the step to fail"),
+  (err: unknown) => {
+    expect(err).toBeInstanceOf(StepError);
+    return err as StepError;
+  },
+);
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe("llm step against the loopback test gateway", () => {
   it("streams tokens and returns text, model and usage", async () => {
     const { ctx, tokens } = context();
-    const output = (await llmExecutor({ model: "test-model", prompt: "hello there world", system: "be brief" }, ctx)) as {
-      text: string;
-      model: string;
-      usage: { promptTokens: number; completionTokens: number; totalTokens: number };
-    };
+    const output = await run({ model: "test-model", prompt: "hello there world", system: "be brief" }, ctx);
     expect(output.text).toBe("Echo: hello there world");
     expect(output.model).toBe("test-model");
     expect(tokens.length).toBeGreaterThan(1);
     expect(tokens.join("")).toBe(output.text);
+    // 5 words across system + user messages; one completion token per streamed chunk.
     expect(output.usage).toEqual({ promptTokens: 5, completionTokens: tokens.length, totalTokens: 5 + tokens.length });
-    const request = gateway.requests.at(-1)!;
-    expect(request.messages).toEqual([
-      { role: "system", content: "be brief" },
-      { role: "user", content: "hello there world" },
-    ]);
-    expect(request.stream).toBe(true);
+    expect(gateway.requests).toHaveLength(1);
+    expect(gateway.requests[0]).toMatchObject({
+      stream: true,
+      messages: [
+        { role: "system", content: "be brief" },
+        { role: "user", content: "hello there world" },
+      ],
+    });
+  });
+
+  it("sends only the user message without a system prompt, and coerces rendered numeric strings", async () => {
+    await run({ model: "test-model", prompt: "hi", temperature: "0.2", maxTokens: " 64 " }, context().ctx);
+    expect(gateway.requests[0]).toMatchObject({ messages: [{ role: "user", content: "hi" }], temperature: 0.2, maxTokens: 64 });
+
+    await run({ model: "test-model", prompt: "hi", temperature: 1, maxTokens: "" }, context().ctx);
+    expect(gateway.requests[1]).toMatchObject({ temperature: 1 });
+    expect(gateway.requests[1].maxTokens).toBeUndefined();
+
+    const err = await failure({ model: "test-model", prompt: "hi", temperature: "warm" }, context().ctx);
+    expect(err.code).toBe("STEP_FAILED");
+    expect(err.message).toMatch(/temperature/);
+  });
+
+  it("always uses chat completions, even for model names LangChain would route to the Responses API", async () => {
+    const output = await run({ model: "gpt-5.2-pro-codex", prompt: "still chat" }, context().ctx);
+    expect(output.text).toBe("Echo: still chat");
+  });
+
+  it("uses a placeholder key when only the URL is configured", async () => {
+    const open = await startLlmGateway();
+    try {
+      const output = await run({ model: "test-model", prompt: "no key" }, context({ settings: { llmGatewayUrl: open.url } }).ctx);
+      expect(output.text).toBe("Echo: no key");
+    } finally {
+      await open.close();
+    }
   });
 
   it("says which variable to set when no gateway is configured", async () => {
-    const { ctx } = context({ settings: {} });
-    const err = (await llmExecutor({ model: "m", prompt: "x" }, ctx).catch((e: unknown) => e)) as StepError;
-    expect(err).toBeInstanceOf(StepError);
+    const err = await failure({ model: "m", prompt: "x" }, context({ settings: {} }).ctx);
     expect(err.code).toBe("LLM_NOT_CONFIGURED");
     expect(err.message).toMatch(/LLM_GATEWAY_URL/);
   });
 
-  it("reports gateway failures with the HTTP status", async () => {
-    const { ctx } = context();
-    const err = (await llmExecutor({ model: "fail-500", prompt: "x" }, ctx).catch((e: unknown) => e)) as StepError;
+  it("reports a gateway 500 with its status and message, after one retry", async () => {
+    const err = await failure({ model: "fail-500", prompt: "x" }, context().ctx);
     expect(err.code).toBe("LLM_REQUEST_FAILED");
     expect(err.message).toMatch(/HTTP 500/);
-    const unauthorised = (await llmExecutor({ model: "m", prompt: "x" }, context({ settings: { llmGatewayUrl: gateway.url, llmApiKey: "wrong" } }).ctx).catch((e: unknown) => e)) as StepError;
-    expect(unauthorised.message).toMatch(/HTTP 401/);
+    expect(err.message).toMatch(/scripted failure 500/);
+    expect(err.message).not.toMatch(/\n|\s at /);
+    expect(gateway.requests.filter((r) => r.model === "fail-500")).toHaveLength(2);
   });
 
-  it("aborts an in-flight request when the signal fires", async () => {
+  it("does not retry a 4xx", async () => {
+    const settings = { llmGatewayUrl: gateway.url, llmApiKey: "wrong" };
+    const err = await failure({ model: "test-model", prompt: "x" }, context({ settings }).ctx);
+    expect(err.code).toBe("LLM_REQUEST_FAILED");
+    expect(err.message).toMatch(/HTTP 401.*Incorrect API key/);
+    expect(err.message).not.toMatch(/Troubleshooting/);
+
+    const notFound = await failure({ model: "fail-404", prompt: "x" }, context().ctx);
+    expect(notFound.message).toMatch(/HTTP 404/);
+    expect(gateway.requests.filter((r) => r.model === "fail-404")).toHaveLength(1);
+  });
+
+  it("reports an unreachable gateway", async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/v1`;
+    const err = await failure({ model: "test-model", prompt: "x" }, context({ settings: { llmGatewayUrl: url } }).ctx);
+    expect(err.code).toBe("LLM_REQUEST_FAILED");
+    expect(err.message).toContain(`could not reach the LLM gateway at ${url}`);
+    expect(err.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("aborts the in-flight request when the signal fires", async () => {
     const controller = new AbortController();
-    const { ctx } = context({ signal: controller.signal });
-    const started = Date.now();
-    const pending = llmExecutor({ model: "slow-2000", prompt: "x" }, ctx);
-    setTimeout(() => controller.abort(), 100);
-    await expect(pending).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(1000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(gateway.requests.at(-1)).toMatchObject({ model: "slow-2000", aborted: true });
+    const pending = failure({ model: "slow-2000", prompt: "x" }, context({ signal: controller.signal }).ctx);
+    await new Promise((r) => setTimeout(r, 100));
+    const abortedAt = Date.now();
+    controller.abort();
+    const err = await pending;
+    expect(Date.now() - abortedAt).toBeLessThan(300);
+    expect(err.code).toBe("CANCELLED");
+    await expect.poll(() => gateway.requests.at(-1)).toMatchObject({ model: "slow-2000", aborted: true });
+    expect(gateway.requests.at(-1)!.finishedAt).toBeUndefined();
   });
 });

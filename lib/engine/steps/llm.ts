@@ -1,13 +1,19 @@
-import { ChatOpenAI } from "@langchain/openai";
-import { HumanMessage, SystemMessage, type AIMessageChunk } from "@langchain/core/messages";
+import { ChatOpenAICompletions } from "@langchain/openai";
+import { HumanMessage, SystemMessage, type UsageMetadata } from "@langchain/core/messages";
 import { StepError } from "../errors";
 import type { StepExecutor } from "./types";
 
+export interface LlmOutput {
+  text: string;
+  model: string;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+}
+
 /**
  * Calls an OpenAI-compatible gateway (LLM_GATEWAY_URL / LLM_API_KEY or the Settings page) with streaming,
- * forwarding each token to the live run view. Output: { text, model, usage }.
+ * forwarding each token to the live run view.
  */
-export const llmExecutor: StepExecutor = async (config, ctx) => {
+export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput> => {
   const baseURL = ctx.settings.llmGatewayUrl;
   if (!baseURL)
     throw new StepError(
@@ -16,36 +22,39 @@ export const llmExecutor: StepExecutor = async (config, ctx) => {
       { stepId: ctx.stepId },
     );
   const model = String(config.model);
-  const chat = new ChatOpenAI({
+  // ChatOpenAICompletions, not ChatOpenAI: ChatOpenAI silently switches some model names (codex, gpt-5.x-pro) to
+  // the Responses API (/v1/responses), which OpenAI-compatible gateways generally don't serve.
+  const chat = new ChatOpenAICompletions({
     model,
-    apiKey: ctx.settings.llmApiKey || "not-needed", // local gateways (Ollama, vLLM) ignore the key
+    apiKey: ctx.settings.llmApiKey || "not-needed", // local gateways (Ollama, vLLM) ignore the key, the client requires one
     configuration: { baseURL },
     temperature: optionalNumber(config.temperature, "temperature", ctx.stepId),
     maxTokens: optionalNumber(config.maxTokens, "maxTokens", ctx.stepId),
     streaming: true,
     streamUsage: true,
+    // LangChain never retries 4xx; one retry (after a 1-2 s backoff) covers a transient 5xx or connection drop.
     maxRetries: 1,
   });
   const messages = [
-    ...(config.system ? [new SystemMessage(String(config.system))] : []),
+    ...(typeof config.system === "string" && config.system ? [new SystemMessage(config.system)] : []),
     new HumanMessage(String(config.prompt)),
   ];
 
   let text = "";
-  let usage: AIMessageChunk["usage_metadata"];
+  let usage: UsageMetadata | undefined;
   try {
-    const stream = await chat.stream(messages, { signal: ctx.signal });
-    for await (const chunk of stream) {
+    for await (const chunk of await chat.stream(messages, { signal: ctx.signal })) {
       const piece = typeof chunk.content === "string" ? chunk.content : "";
       if (piece) {
         text += piece;
         ctx.emitToken(piece);
       }
+      // Usage arrives on its own final, content-less chunk (stream_options.include_usage).
       if (chunk.usage_metadata) usage = chunk.usage_metadata;
     }
   } catch (err) {
-    if (ctx.signal.aborted) throw err;
-    throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL), { stepId: ctx.stepId, cause: err });
+    if (ctx.signal.aborted) throw new StepError("CANCELLED", "the LLM request was cancelled", { stepId: ctx.stepId, cause: err });
+    throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err });
   }
   return {
     text,
@@ -58,16 +67,31 @@ export const llmExecutor: StepExecutor = async (config, ctx) => {
   };
 };
 
+/** Templates render to strings, so "0.2" and 0.2 are both accepted; blank means "use the model's default". */
 function optionalNumber(value: unknown, field: string, stepId: string): number | undefined {
-  if (value === undefined || value === null || value === "") return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new StepError("STEP_FAILED", `field "config.${field}" must be a number, got ${JSON.stringify(value)}`, { stepId });
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return undefined;
+  const n = typeof value === "number" || typeof value === "string" ? Number(value) : NaN;
+  if (!Number.isFinite(n)) throw new StepError("STEP_FAILED", `config.${field} must be a number, got ${JSON.stringify(value)}`, { stepId });
   return n;
 }
 
-function describeGatewayError(err: unknown, baseURL: string): string {
-  const e = err as { status?: number; message?: string; error?: { message?: string }; cause?: { code?: string } };
-  if (typeof e?.status === "number") return `the LLM gateway answered HTTP ${e.status}: ${e.error?.message ?? e.message ?? "no message"}`;
-  const message = (e?.message ?? String(err)).split("\n")[0];
-  return `could not reach the LLM gateway at ${baseURL}: ${message}`;
+/** One line for the run page: the HTTP status and the gateway's own message, or why it could not be reached. */
+function describeGatewayError(err: unknown, baseURL: string, model: string): string {
+  const e = err as { status?: unknown; message?: unknown; error?: { message?: unknown } } | undefined;
+  if (typeof e?.status === "number") {
+    // Prefer the body's message: LangChain appends a troubleshooting URL to err.message for some statuses.
+    const detail = typeof e.error?.message === "string" ? e.error.message : firstLine(e.message);
+    return `the LLM gateway at ${baseURL} answered HTTP ${e.status} for model "${model}": ${detail}`;
+  }
+  // Connection failures nest the useful part (ECONNREFUSED, ENOTFOUND…) in the cause chain.
+  let code: string | undefined;
+  for (let c: unknown = err; c && typeof c === "object" && !code; c = (c as { cause?: unknown }).cause) {
+    const value = (c as { code?: unknown }).code;
+    if (typeof value === "string") code = value;
+  }
+  return `could not reach the LLM gateway at ${baseURL}: ${firstLine(e?.message ?? err)}${code ? ` (${code})` : ""}`;
+}
+
+function firstLine(message: unknown): string {
+  return String(message ?? "unknown error").split("\n")[0].trim();
 }
