@@ -86,3 +86,36 @@ test("a failing step shows as failed live and on the run page with its error", a
   await expect(page.getByTestId("run-error")).toContainText("LLM_REQUEST_FAILED");
   await expect(page.getByTestId("step-llm_1")).toContainText("HTTP 500");
 });
+
+test("a condition routes along the true/false handles drawn on the canvas", async ({ page }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("condition", { x: 400, y: 80 });
+  await editor.dragStep("transform", { x: 250, y: 300 });
+  await editor.dragStep("transform", { x: 560, y: 300 });
+  await editor.connect("condition_1", "transform_1", "true");
+  await editor.connect("condition_1", "transform_2", "false");
+  await expect(page.locator(".react-flow__edge")).toHaveCount(2);
+
+  await editor.select("condition_1");
+  await editor.field("expression").fill("input.n > 10");
+  await editor.select("transform_1");
+  await editor.field("output").fill('"big"');
+  await editor.select("transform_2");
+  await editor.field("output").fill('"small"');
+  await editor.deselect();
+  await page.getByTestId("workflow-input-schema").fill('{ "type": "object", "properties": { "n": { "type": "number" } }, "required": ["n"] }');
+
+  await page.getByTestId("run-button").click();
+  await page.getByTestId("input-n").fill("3");
+  await page.getByTestId("run-submit").click();
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "succeeded", { timeout: 15_000 });
+  await expect(editor.status("condition_1")).toHaveAttribute("data-status", "succeeded");
+  await expect(editor.status("transform_2")).toHaveAttribute("data-status", "succeeded");
+  await expect(editor.status("transform_1")).toHaveAttribute("data-status", "idle");
+
+  // The run page lists only the branch that was taken.
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("step-output-transform_2")).toContainText('"small"');
+  await expect(page.getByTestId("step-transform_1")).toHaveCount(0);
+});
