@@ -4,6 +4,7 @@
  *   npm run bench            # both
  *   npm run bench -- chain   # 200-step transform chain: executeWorkflow (SQLite) vs bare LangGraph + SqliteSaver
  *   npm run bench -- lanes   # 4 parallel lanes of a 300 ms LLM call vs 1 lane
+ *   npm run bench -- bytes   # checkpoint bytes per step, 400-step run vs 100-step run
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { WorkflowOrchestrator } from "@/lib/orchestrator";
+import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { renderValue } from "@/lib/workflow/expression";
 
@@ -111,8 +113,37 @@ async function benchLanes() {
   await gateway.close();
 }
 
+/** Checkpoint storage must grow linearly: bytes per step of a long run vs a short one. */
+async function benchBytes() {
+  const orchestrator = new WorkflowOrchestrator();
+  const { sql } = await getRuntime();
+  const perStep = async (steps: number) => {
+    const def: WorkflowDefinition = {
+      id: `bench-bytes-${steps}`,
+      name: "bytes",
+      limits: { maxStepExecutions: steps + 10 },
+      steps: Array.from({ length: steps }, (_, i) => ({ id: `s${i}`, type: "transform", config: { output: stepOutput(i) } })),
+    };
+    const { runId } = await orchestrator.executeWorkflow(def, { input: { n: 1 } });
+    let total = 0;
+    for (const [table, columns] of [
+      ["Checkpoint", `LENGTH("checkpoint") + LENGTH("metadata")`],
+      ["CheckpointBlob", `LENGTH("blob")`],
+      ["CheckpointWrite", `LENGTH("blob")`],
+    ])
+      total += Number((await sql.query<{ b: number }>(`SELECT SUM(${columns}) AS b FROM "${table}" WHERE "threadId" = ?`, [runId]))[0].b ?? 0);
+    return total / steps;
+  };
+  const short = await perStep(100);
+  const long = await perStep(400);
+  console.log(
+    `checkpoint bytes per step: 100-step run ${short.toFixed(0)} B, 400-step run ${long.toFixed(0)} B, ratio ${(long / short).toFixed(2)}x (goal <= 1.2x)`,
+  );
+}
+
 try {
   if (which === "all" || which === "chain") await benchChain();
+  if (which === "all" || which === "bytes") await benchBytes();
   if (which === "all" || which === "lanes") await benchLanes();
 } finally {
   await new WorkflowOrchestrator().close();

@@ -2,7 +2,6 @@ import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
   compareWritesSortKeys,
-  copyCheckpoint,
   getCheckpointId,
   maxChannelVersion,
   TASKS,
@@ -26,7 +25,70 @@ import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
  * (channel, version) written only when that channel changed, and the pending writes of each task. With one
  * channel per step, the state a step adds is stored once instead of in every later checkpoint. It talks SQL
  * directly (not through the ORM) because it runs after every superstep.
+ *
+ * The checkpoint row's own bookkeeping (channel_versions, versions_seen) covers every channel and node of the
+ * graph, so it is stored as a delta against the parent checkpoint. A full snapshot is written when the deltas
+ * since the last one add up to its size (so snapshots never cost more than the deltas: storage per step stays
+ * constant however long the run gets), and whenever the parent is not the checkpoint this process wrote last.
+ * Reading rebuilds a checkpoint from the nearest snapshot.
  */
+
+const MAX_CACHED_THREADS = 1000;
+
+type Versions = Checkpoint["channel_versions"];
+type Seen = Checkpoint["versions_seen"];
+
+/** What a delta row stores instead of the full maps (removed keys listed separately). */
+interface CheckpointDelta {
+  base: string;
+  channelVersions: Versions;
+  removedChannels: string[];
+  versionsSeen: Seen;
+  removedNodes: string[];
+}
+
+type StoredCheckpoint = Omit<Checkpoint, "channel_versions" | "versions_seen"> &
+  ({ channel_versions: Versions; versions_seen: Seen; delta?: undefined } | { delta: CheckpointDelta; channel_versions?: undefined; versions_seen?: undefined });
+
+/** The full maps of the last checkpoint this process wrote for a thread: the base of the next delta. */
+interface LastWritten {
+  id: string;
+  /** Size of the last snapshot, and of the deltas written since (JSON characters). */
+  snapshotSize: number;
+  deltaSize: number;
+  channelVersions: Versions;
+  versionsSeen: Seen;
+}
+
+const sameVersions = (a: Record<string, unknown> | undefined, b: Record<string, unknown>) => {
+  if (!a) return false;
+  const keys = Object.keys(b);
+  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
+};
+
+function diff(base: LastWritten, checkpoint: Checkpoint): CheckpointDelta {
+  const channelVersions: Versions = {};
+  for (const [channel, version] of Object.entries(checkpoint.channel_versions))
+    if (base.channelVersions[channel] !== version) channelVersions[channel] = version;
+  const versionsSeen: Seen = {};
+  for (const [node, seen] of Object.entries(checkpoint.versions_seen))
+    if (!sameVersions(base.versionsSeen[node], seen)) versionsSeen[node] = { ...seen };
+  return {
+    base: base.id,
+    channelVersions,
+    removedChannels: Object.keys(base.channelVersions).filter((c) => !(c in checkpoint.channel_versions)),
+    versionsSeen,
+    removedNodes: Object.keys(base.versionsSeen).filter((n) => !(n in checkpoint.versions_seen)),
+  };
+}
+
+function applyDelta(base: Checkpoint, delta: CheckpointDelta): Pick<Checkpoint, "channel_versions" | "versions_seen"> {
+  const channel_versions = { ...base.channel_versions, ...delta.channelVersions };
+  for (const channel of delta.removedChannels) delete channel_versions[channel];
+  const versions_seen = { ...base.versions_seen, ...delta.versionsSeen };
+  for (const node of delta.removedNodes) delete versions_seen[node];
+  return { channel_versions, versions_seen };
+}
 
 interface CheckpointRow {
   threadId: string;
@@ -56,6 +118,8 @@ const CHECKPOINT_COLUMNS = `"threadId", "checkpointNs", "checkpointId", "parentC
 const WRITE_COLUMNS = `"threadId", "checkpointNs", "checkpointId", "taskId", "idx", "channel", "type", "blob", "taskPath"`;
 
 export class SqlCheckpointSaver extends BaseCheckpointSaver {
+  private readonly lastWritten = new Map<string, LastWritten>();
+
   constructor(
     private readonly sql: SqlConnection,
     serde?: SerializerProtocol,
@@ -115,7 +179,24 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     const checkpointNs = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
     const parentId = (config.configurable?.checkpoint_id as string | undefined) ?? null;
 
-    const { channel_values: values, ...rest } = copyCheckpoint(checkpoint);
+    // Decide snapshot or delta before any await: puts of one thread arrive in order.
+    const { channel_values: values, channel_versions, versions_seen, ...rest } = checkpoint;
+    const threadKey = `${threadId}\u0000${checkpointNs}`;
+    const base = this.lastWritten.get(threadKey);
+    const delta = base !== undefined && base.id === parentId && base.deltaSize < base.snapshotSize ? diff(base, checkpoint) : undefined;
+    const stored: StoredCheckpoint = delta
+      ? { ...rest, channel_values: {}, delta }
+      : { ...rest, channel_values: {}, channel_versions, versions_seen };
+    this.remember(threadKey, {
+      id: checkpoint.id,
+      snapshotSize: delta ? base!.snapshotSize : JSON.stringify([channel_versions, versions_seen]).length,
+      deltaSize: delta ? base!.deltaSize + JSON.stringify(delta).length : 0,
+      channelVersions: { ...channel_versions },
+      versionsSeen: Object.fromEntries(Object.entries(versions_seen).map(([node, seen]) => [node, { ...seen }])),
+    });
+
+    const [, checkpointBytes] = await this.serde.dumpsTyped(stored);
+
     const statements: SqlStatement[] = [];
     for (const [channel, version] of Object.entries(newVersions)) {
       // A channel that became empty needs no row: a version without a blob reads back as empty.
@@ -126,7 +207,6 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
         params: [threadId, checkpointNs, channel, String(version), type, bytes(blob)],
       });
     }
-    const [, checkpointBytes] = await this.serde.dumpsTyped({ ...rest, channel_values: {} });
     const [, metadataBytes] = await this.serde.dumpsTyped(metadata);
     statements.push({
       sql: `INSERT INTO "Checkpoint" (${CHECKPOINT_COLUMNS}, "createdAt") VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -161,13 +241,41 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
   }
 
   async deleteThread(threadId: string): Promise<void> {
+    for (const key of this.lastWritten.keys()) if (key.startsWith(`${threadId}\u0000`)) this.lastWritten.delete(key);
     await this.sql.batch(
       ["CheckpointWrite", "CheckpointBlob", "Checkpoint"].map((table) => ({ sql: `DELETE FROM "${table}" WHERE "threadId" = ?`, params: [threadId] })),
     );
   }
 
+  private remember(threadKey: string, written: LastWritten) {
+    this.lastWritten.delete(threadKey);
+    this.lastWritten.set(threadKey, written);
+    if (this.lastWritten.size > MAX_CACHED_THREADS) this.lastWritten.delete(this.lastWritten.keys().next().value!);
+  }
+
+  /** The checkpoint of a row with its full maps, rebuilt from the nearest snapshot when it is a delta. */
+  private async fullCheckpoint(row: CheckpointRow): Promise<Checkpoint> {
+    const chain: StoredCheckpoint[] = [];
+    let current = (await this.serde.loadsTyped("json", row.checkpoint)) as StoredCheckpoint;
+    while (current.delta) {
+      chain.push(current);
+      const [parent] = await this.sql.query<Pick<CheckpointRow, "checkpoint">>(
+        `SELECT "checkpoint" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" = ?`,
+        [row.threadId, row.checkpointNs, current.delta.base],
+      );
+      if (!parent) throw new Error(`checkpoint ${row.checkpointId} of thread ${row.threadId} is a delta of ${current.delta.base}, which is missing`);
+      current = (await this.serde.loadsTyped("json", parent.checkpoint)) as StoredCheckpoint;
+    }
+    let full = current as Checkpoint;
+    for (const stored of chain.reverse()) {
+      const { delta, ...rest } = stored;
+      full = { ...(rest as Omit<Checkpoint, "channel_versions" | "versions_seen">), ...applyDelta(full, delta!) };
+    }
+    return full;
+  }
+
   private async toTuple(row: CheckpointRow): Promise<CheckpointTuple> {
-    const checkpoint = (await this.serde.loadsTyped("json", row.checkpoint)) as Checkpoint;
+    const checkpoint = await this.fullCheckpoint(row);
     checkpoint.channel_values = await this.loadChannelValues(row.threadId, row.checkpointNs, checkpoint.channel_versions);
     if (checkpoint.v < 4 && row.parentCheckpointId) await this.migratePendingSends(checkpoint, row.threadId, row.checkpointNs, row.parentCheckpointId);
     const tuple: CheckpointTuple = {
