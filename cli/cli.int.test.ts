@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb, type Db } from "@/lib/db";
+import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
+import { createDb, ensureLocalUser, type Db } from "@/lib/db";
+import { openSql } from "@/lib/db/sql";
+import { Runner } from "@/lib/runner/runner";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 
 /** Drives the real CLI binary in child processes against a real SQLite file and the loopback test gateway. */
@@ -99,5 +102,46 @@ describe("orchestrator CLI", () => {
     expect(first).toMatchObject({ code: 0, stdout: "seed\n" });
     const second = await cli("import", file("seed.json", seed), "--json");
     expect(JSON.parse(second.stdout)).toEqual({ workflowId: "seed", version: 2 });
+  });
+
+  it("runs --json lists runs newest first, filtered by workflow and status", async () => {
+    const res = await cli("runs", "--json");
+    expect(res.code).toBe(0);
+    const all = JSON.parse(res.stdout);
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(all[0]).sort()).toEqual(["finishedAt", "runId", "startedAt", "status", "workflowId"]);
+    const started = all.map((r: { startedAt: string }) => r.startedAt);
+    expect(started).toEqual([...started].sort().reverse());
+    const failed = JSON.parse((await cli("runs", "--status", "failed", "--json")).stdout);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.every((r: { status: string }) => r.status === "failed")).toBe(true);
+    const seedRuns = JSON.parse((await cli("runs", "--workflow", "seed", "--json")).stdout);
+    expect(seedRuns.every((r: { workflowId: string }) => r.workflowId === "seed")).toBe(true);
+    expect((await cli("runs", "--status", "bogus")).code).toBe(2);
+  });
+
+  it("cancel stops a run executing in another process within a second", async () => {
+    // This test process plays the server: it executes the run; the CLI child asks for the cancel.
+    const db = await createDb(env.DATABASE_URL);
+    const sql = openSql(env.DATABASE_URL!);
+    const runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
+    const saved = process.env.LLM_GATEWAY_URL;
+    process.env.LLM_GATEWAY_URL = gateway.url;
+    try {
+      const slow = { id: "slow", name: "Slow", steps: [{ id: "ask", type: "llm", config: { model: "slow-20000", prompt: "x" } }] };
+      const { runId } = await runner.startRun({ definition: slow, ownerId: await ensureLocalUser(db) });
+      const res = await cli("cancel", runId, "--json");
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout)).toEqual({ runId, status: "cancelled" });
+      const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+      expect(run.finishedAt!.getTime() - run.cancelRequestedAt!.getTime()).toBeLessThan(1000);
+      await expect.poll(() => gateway.requests.find((r) => r.model === "slow-20000")?.aborted).toBe(true);
+      expect((await cli("cancel", "run_unknown")).code).toBe(2);
+    } finally {
+      process.env.LLM_GATEWAY_URL = saved;
+      await runner.drain();
+      await sql.close();
+      await db.$disconnect();
+    }
   });
 });

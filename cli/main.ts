@@ -3,16 +3,19 @@ import { Command, CommanderError } from "commander";
 import { OrchestratorError, serializeError } from "@/lib/engine/errors";
 import { WorkflowOrchestrator, InvalidRunError } from "@/lib/orchestrator";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { listRuns } from "@/lib/runner/queries";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
 
 /**
- * Headless CLI. Exit codes (a public contract): 0 run succeeded / command ok, 1 run failed,
- * 2 invalid definition, input or usage (the message names the step and field).
+ * Headless CLI. Exit codes (a public contract): 0 run succeeded / command ok, 1 run failed (or did not stop
+ * when cancelled), 2 invalid definition, input, run id or usage (the message names the step and field).
  */
 const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
 
 class UsageError extends Error {}
+
+const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 async function readDefinition(file: string): Promise<unknown> {
   let text: string;
@@ -85,6 +88,39 @@ program
     print(Boolean(opts.json), saved, saved.workflowId);
   });
 
+program
+  .command("runs")
+  .description("list runs, newest first")
+  .option("--workflow <id>", "only runs of this workflow")
+  .option("--status <status>", "only runs with this status (queued, running, succeeded, failed, cancelled)")
+  .option("--limit <n>", "how many", "50")
+  .option("--json", "print an array of { runId, workflowId, status, startedAt, finishedAt }")
+  .action(async (opts: { workflow?: string; status?: string; limit: string; json?: boolean }) => {
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive whole number");
+    if (opts.status && !RUN_STATUSES.includes(opts.status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`);
+    const { db, userId } = await getRuntime();
+    const runs = await listRuns(db, userId, { workflowId: opts.workflow, status: opts.status, limit });
+    const rows = runs.map((r) => ({
+      runId: r.runId,
+      workflowId: r.workflowId,
+      status: r.status,
+      startedAt: r.startedAt?.toISOString() ?? null,
+      finishedAt: r.finishedAt?.toISOString() ?? null,
+    }));
+    print(Boolean(opts.json), rows, rows.map((r) => `${r.runId}  ${r.status.padEnd(9)}  ${r.workflowId}  ${r.startedAt ?? "-"}`).join("\n") || "no runs");
+  });
+
+program
+  .command("cancel <runId>")
+  .description("cancel a queued or running run (wherever it executes) and wait until it has stopped")
+  .option("--json", "print { runId, status }")
+  .action(async (runId: string, opts: { json?: boolean }) => {
+    const result = await new WorkflowOrchestrator().cancelRun(runId);
+    print(Boolean(opts.json), result, `run ${result.runId} ${result.status}`);
+    process.exitCode = ["cancelled", "succeeded", "failed"].includes(result.status) ? EXIT.ok : EXIT.failed;
+  });
+
 async function main() {
   try {
     await program.parseAsync(process.argv);
@@ -92,9 +128,10 @@ async function main() {
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else commander rejects is a usage error.
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    } else if (err instanceof UsageError || err instanceof InvalidRunError) {
+    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && err.code === "NOT_FOUND")) {
       const json = process.argv.includes("--json");
-      const error = err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : { code: "USAGE", message: err.message };
+      const error =
+        err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : err instanceof OrchestratorError ? serializeError(err) : { code: "USAGE", message: err.message };
       if (json) process.stdout.write(`${JSON.stringify({ error })}\n`);
       process.stderr.write(`error: ${err.message}\n`);
       process.exitCode = EXIT.invalid;

@@ -119,3 +119,23 @@ test("a condition routes along the true/false handles drawn on the canvas", asyn
   await expect(page.getByTestId("step-output-transform_2")).toContainText('"small"');
   await expect(page.getByTestId("step-transform_1")).toHaveCount(0);
 });
+
+test("cancel a running run from its page: the in-flight LLM call is aborted and the run ends cancelled", async ({ page, request }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("llm", { x: 400, y: 150 });
+  await editor.select("llm_1");
+  await editor.field("model").fill("slow-20000");
+  await editor.field("prompt").fill("never finishes");
+  await request.delete(GATEWAY_LOG);
+  await page.getByTestId("run-button").click();
+  await expect(editor.status("llm_1")).toHaveAttribute("data-status", "running");
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "running");
+  await page.getByTestId("cancel-run").click();
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "cancelled", { timeout: 3000 });
+  await expect(page.getByTestId("run-error")).toContainText("CANCELLED");
+  await expect(page.getByTestId("cancel-run")).toHaveCount(0);
+  const log = await (await request.get(GATEWAY_LOG)).json();
+  expect(log[0]).toMatchObject({ model: "slow-20000", aborted: true });
+});

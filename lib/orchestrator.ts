@@ -33,6 +33,17 @@ export class WorkflowOrchestrator {
     return runtime.runner.runToCompletion({ definition, input: options.input, ownerId, source: options.source ?? "api" });
   }
 
+  /**
+   * Cancels a queued or running run, wherever it executes, and waits (up to `timeoutMs`) until it has ended.
+   * In-flight LLM requests are aborted. Returns the run's status: `cancelled`, or how it ended if it was
+   * already over.
+   */
+  async cancelRun(runId: string, options: { userId?: string; timeoutMs?: number } = {}) {
+    const runtime = await getRuntime();
+    await runtime.runner.cancelRun(runId, options.userId ?? runtime.userId);
+    return { runId, status: await runtime.runner.waitForEnd(runId, options.timeoutMs ?? 10_000) };
+  }
+
   /** Waits for running work and closes the database connection. */
   close(): Promise<void> {
     return shutdownRuntime();

@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useState, useTransition } from "react";
 import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
+import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
 import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from "./editor-store";
@@ -176,6 +177,7 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
         {run && (
           <>
             <StatusBadge status={run.status} testId="run-status" />
+            {(run.status === "queued" || run.status === "running") && <CancelRunButton runId={run.runId} />}
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}

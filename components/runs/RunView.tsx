@@ -4,6 +4,7 @@ import { Background, ReactFlow, ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { nodeTypes } from "@/components/canvas/StepNode";
+import { CancelRunButton } from "./CancelRunButton";
 import { EditorStoreProvider, useEditor, type LiveRun } from "@/components/canvas/editor-store";
 import { formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
 import type { SerializedError } from "@/lib/engine/errors";
@@ -76,6 +77,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
         <div className="mb-4 flex flex-wrap items-center gap-3">
           <h1 className="text-lg font-semibold">{run.workflowName}</h1>
           <StatusBadge status={live.status} testId="run-page-status" />
+          {(live.status === "queued" || live.status === "running") && <CancelRunButton runId={run.runId} />}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
           <Link href={`/workflows/${run.workflowId}`} className="text-xs text-blue-700 hover:underline">open workflow</Link>
         </div>

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "STEP_FAILED"
   | "LOOP_LIMIT"
   | "CANCELLED"
+  | "NOT_FOUND"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";

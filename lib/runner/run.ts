@@ -67,7 +67,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     outputs = compiled.outputsOf(final);
   } catch (err) {
     status = signal?.aborted ? "cancelled" : "failed";
-    error = signal?.aborted ? { code: "CANCELLED", message: "the run was cancelled" } : serializeError(err);
+    error = signal?.aborted ? CANCELLED_ERROR : serializeError(err);
     // Keep what the steps before the failure produced.
     const state = await compiled.graph.getState({ configurable: { thread_id: runId } }).catch(() => undefined);
     if (state) outputs = compiled.outputsOf(state.values as Record<string, unknown>);
@@ -83,25 +83,36 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
       error: error ? JSON.stringify(error) : null,
       finishedAt: new Date(),
       lastSeq: log.lastSeq,
+      leaseOwner: null,
+      leaseExpiresAt: null,
     },
   });
   return { runId, status, outputs, ...(error ? { error } : {}) };
 }
 
-/** Last resort when a run could not even be executed (database or settings trouble): record it as failed. */
-export async function failRun(deps: ExecuteDeps, runId: string, err: unknown): Promise<RunResult> {
-  const error = serializeError(err);
+/**
+ * Ends a run that is not executing: it could not even start (database or settings trouble: failed), or it was
+ * cancelled before a process took it. Followers get the final event too.
+ */
+export async function endWithoutExecuting(
+  deps: Pick<ExecuteDeps, "db" | "sql" | "publisher">,
+  runId: string,
+  status: "failed" | "cancelled",
+  error: SerializedError,
+): Promise<RunResult> {
   try {
     const { _max } = await deps.db.runEvent.aggregate({ where: { runId }, _max: { seq: true } });
     const log = new RunEventLog(deps.sql, deps.publisher, runId, _max.seq ?? 0);
-    log.emit({ type: "run.status", status: "failed", error });
+    log.emit({ type: "run.status", status, error });
     await log.flush();
     await deps.db.run.update({
       where: { id: runId },
-      data: { status: "failed", error: JSON.stringify(error), finishedAt: new Date(), lastSeq: log.lastSeq },
+      data: { status, error: JSON.stringify(error), finishedAt: new Date(), lastSeq: log.lastSeq, leaseOwner: null, leaseExpiresAt: null },
     });
   } catch {
     // The database itself is failing; the caller still gets the result.
   }
-  return { runId, status: "failed", outputs: {}, error };
+  return { runId, status, outputs: {}, error };
 }
+
+export const CANCELLED_ERROR: SerializedError = { code: "CANCELLED", message: "the run was cancelled" };

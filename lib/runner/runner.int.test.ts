@@ -180,6 +180,35 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(await db.run.count()).toBe(before);
   });
 
+  it.skipIf(!available)("cancels a running run promptly, aborting the in-flight LLM request", async () => {
+    gateway.clearLog();
+    const { runId } = await runner.startRun({
+      definition: { id: "slow", name: "Slow", steps: [{ id: "ask", type: "llm", config: { model: "slow-5000", prompt: "take your time" } }] },
+      ownerId: userId,
+    });
+    await expect.poll(() => gateway.requests.length, { timeout: 5000 }).toBe(1);
+    expect(await runner.cancelRun(runId, userId)).toEqual({ runId, status: "running" });
+    const result = await runner.waitForRun(runId);
+    expect(result).toMatchObject({ status: "cancelled", error: { code: "CANCELLED" } });
+    const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+    expect(run.finishedAt!.getTime() - run.cancelRequestedAt!.getTime()).toBeLessThan(1000);
+    await expect.poll(() => gateway.requests[0].aborted).toBe(true);
+    expect(published.filter((e) => e.runId === runId).at(-1)).toMatchObject({ type: "run.status", status: "cancelled" });
+  });
+
+  it.skipIf(!available)("cancels a queued run before it starts, and leaves finished runs alone", async () => {
+    const single = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1 });
+    const slow = { id: "q", name: "Q", steps: [{ id: "ask", type: "llm", config: { model: "slow-300", prompt: "first" } }] };
+    const first = await single.startRun({ definition: slow, ownerId: userId });
+    const second = await single.startRun({ definition: slow, ownerId: userId });
+    expect(await single.cancelRun(second.runId, userId)).toEqual({ runId: second.runId, status: "cancelled" });
+    expect(await single.waitForRun(second.runId)).toMatchObject({ status: "cancelled" });
+    expect(await db.stepRun.count({ where: { runId: second.runId } })).toBe(0);
+    expect((await single.waitForRun(first.runId)).status).toBe("succeeded");
+    expect(await single.cancelRun(first.runId, userId)).toEqual({ runId: first.runId, status: "succeeded" });
+    await expect(single.cancelRun("run_nope", userId)).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
   it.skipIf(!available)("records a run that cannot start as failed with a clear error", async () => {
     const saved = process.env.LLM_GATEWAY_URL;
     delete process.env.LLM_GATEWAY_URL;
