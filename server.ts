@@ -17,7 +17,16 @@ async function main() {
 
   const httpServer = createServer((req, res) => void handle(req, res));
   const { io, publisher } = attachRealtime(httpServer, () => getRuntime());
-  await getRuntime({ publisher }); // migrates the database on first start
+  const runtime = await getRuntime({ publisher }); // migrates the database on first start
+
+  // Runs whose process died (expired lease) continue here from their last checkpoint, now and whenever a
+  // peer process stops renewing its leases.
+  const resumeOrphans = async () => {
+    const resumed = await runtime.runner.resumeOrphans().catch((err) => (logger.error({ err }, "resuming runs failed"), []));
+    if (resumed.length) logger.info({ runs: resumed }, "resumed runs left by a stopped process");
+  };
+  await resumeOrphans();
+  setInterval(() => void resumeOrphans(), 10_000).unref();
 
   httpServer.listen(port, hostname, () => {
     console.log(`LLM orchestrator ready on http://${hostname}:${port}`);

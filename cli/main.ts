@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError } from "commander";
 import { OrchestratorError, serializeError } from "@/lib/engine/errors";
-import { WorkflowOrchestrator, InvalidRunError } from "@/lib/orchestrator";
+import { InvalidRunError, WorkflowOrchestrator, type RunResult } from "@/lib/orchestrator";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { listRuns } from "@/lib/runner/queries";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
@@ -44,6 +44,14 @@ function print(json: boolean, value: unknown, human: string) {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
 }
 
+function printRunResult(json: boolean, result: RunResult) {
+  const lines = [`run ${result.runId} ${result.status}`];
+  for (const [stepId, output] of Object.entries(result.outputs)) lines.push(`  ${stepId}: ${JSON.stringify(output)}`);
+  if (result.error) lines.push(`error ${result.error.code}${result.error.stepId ? ` in step "${result.error.stepId}"` : ""}: ${result.error.message}`);
+  print(json, result, lines.join("\n"));
+  process.exitCode = result.status === "succeeded" ? EXIT.ok : EXIT.failed;
+}
+
 const program = new Command()
   .name("orchestrator")
   .description("Run, validate and import LLM workflows headless (same database as the web app).")
@@ -58,12 +66,15 @@ program
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
     const definition = await readDefinition(file);
     const input = parseInput(opts.input);
-    const result = await new WorkflowOrchestrator().executeWorkflow(definition, { input, source: "cli" });
-    const lines = [`run ${result.runId} ${result.status}`];
-    for (const [stepId, output] of Object.entries(result.outputs)) lines.push(`  ${stepId}: ${JSON.stringify(output)}`);
-    if (result.error) lines.push(`error ${result.error.code}${result.error.stepId ? ` in step "${result.error.stepId}"` : ""}: ${result.error.message}`);
-    print(Boolean(opts.json), result, lines.join("\n"));
-    process.exitCode = result.status === "succeeded" ? EXIT.ok : EXIT.failed;
+    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().executeWorkflow(definition, { input, source: "cli" }));
+  });
+
+program
+  .command("resume <runId>")
+  .description("resume a run whose process stopped (once its lease has expired) from its last checkpoint")
+  .option("--json", "print one JSON object { runId, status, outputs, error? }")
+  .action(async (runId: string, opts: { json?: boolean }) => {
+    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().resumeRun(runId));
   });
 
 program
@@ -128,7 +139,7 @@ async function main() {
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else commander rejects is a usage error.
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && err.code === "NOT_FOUND")) {
+    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT"].includes(err.code))) {
       const json = process.argv.includes("--json");
       const error =
         err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : err instanceof OrchestratorError ? serializeError(err) : { code: "USAGE", message: err.message };

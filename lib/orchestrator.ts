@@ -34,6 +34,16 @@ export class WorkflowOrchestrator {
   }
 
   /**
+   * Resumes a run whose process died (after its lease expired) from its last checkpoint, in this process, and
+   * waits for it to end. Steps that finished before the crash are not run again; steps that were in flight are.
+   */
+  async resumeRun(runId: string, options: { userId?: string } = {}): Promise<RunResult> {
+    const runtime = await getRuntime();
+    await runtime.runner.resumeRun(runId, options.userId ?? runtime.userId);
+    return runtime.runner.waitForRun(runId);
+  }
+
+  /**
    * Cancels a queued or running run, wherever it executes, and waits (up to `timeoutMs`) until it has ended.
    * In-flight LLM requests are aborted. Returns the run's status: `cancelled`, or how it ended if it was
    * already over.

@@ -43,9 +43,11 @@ export class RunEventLog {
     );
   }
 
+  /** Also when a resumed run re-executes a step that was in flight at a crash (same execution number). */
   stepStarted(step: { id: string; type: string }, execution: number, input: unknown) {
     this.push({
-      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)`,
+      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)
+            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = 'running', "input" = excluded."input", "startedAt" = excluded."startedAt", "output" = NULL, "error" = NULL, "finishedAt" = NULL`,
       params: [randomUUID(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
     });
   }
@@ -90,6 +92,12 @@ export class RunEventLog {
     }
     this.draining = undefined;
   }
+}
+
+/** The last stored seq of a run (the run row's lastSeq lags while it executes). */
+export async function lastStoredSeq(sql: SqlConnection, runId: string): Promise<number> {
+  const [row] = await sql.query<{ seq: number | null }>(`SELECT MAX("seq") AS "seq" FROM "RunEvent" WHERE "runId" = ?`, [runId]);
+  return Number(row?.seq ?? 0);
 }
 
 export function parseEventRow(row: { runId: string; seq: number; payload: string; createdAt: Date }): RunEvent {

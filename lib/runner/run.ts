@@ -6,7 +6,7 @@ import { serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { resolveRuntimeSettings } from "@/lib/settings";
 import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
-import { RunEventLog, type RunPublisher } from "./events";
+import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
 export interface RunResult {
   runId: string;
@@ -32,7 +32,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
   const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
   const input = run.input ? JSON.parse(run.input) : {};
-  const log = new RunEventLog(deps.sql, deps.publisher, runId, run.lastSeq);
+  const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
 
   const hooks: EngineHooks = {
     runId,
@@ -63,7 +63,10 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   let error: SerializedError | undefined;
   let outputs: Record<string, unknown> = {};
   try {
-    const final = await compiled.graph.invoke({ input, vars: definition.vars ?? {} }, config);
+    // A run taken over after its process died continues from its last checkpoint: steps that finished are not
+    // run again, the ones in flight are (at-least-once).
+    const resuming = (await deps.checkpointer.getTuple({ configurable: { thread_id: runId } })) !== undefined;
+    const final = await compiled.graph.invoke(resuming ? null : { input, vars: definition.vars ?? {} }, config);
     outputs = compiled.outputsOf(final);
   } catch (err) {
     status = signal?.aborted ? "cancelled" : "failed";
@@ -101,8 +104,7 @@ export async function endWithoutExecuting(
   error: SerializedError,
 ): Promise<RunResult> {
   try {
-    const { _max } = await deps.db.runEvent.aggregate({ where: { runId }, _max: { seq: true } });
-    const log = new RunEventLog(deps.sql, deps.publisher, runId, _max.seq ?? 0);
+    const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
     log.emit({ type: "run.status", status, error });
     await log.flush();
     await deps.db.run.update({

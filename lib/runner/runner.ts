@@ -24,34 +24,48 @@ export interface RunnerOptions {
   checkpointer: BaseCheckpointSaver;
   publisher?: RunPublisher;
   concurrency: number;
+  /** How long a run's lease lasts without renewal (env ORCHESTRATOR_LEASE_MS, default 15 s). */
+  leaseMs?: number;
 }
 
-/** How often a process looks for cancel requests of the runs it executes (cancel must land within a second). */
-const CANCEL_POLL_MS = 250;
-/** A run's lease: renewed while its process executes it; an expired lease means nobody is executing it. */
-const LEASE_MS = 15_000;
-const LEASE_RENEW_MS = 5_000;
+/** How often a process looks for cancel requests of its runs (cancel must land within a second). */
+const WATCH_MS = 250;
 
 const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
+const ACTIVE: RunStatus[] = ["queued", "running"];
 
-/** Accepts runs, queues them and executes them in this process. */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Accepts runs, queues them and executes them in this process. Every run this process holds (queued or
+ * executing) carries its lease, renewed while it is alive; a run whose lease expired belongs to nobody and is
+ * taken over by the next process that looks (`resumeOrphans`, `resumeRun`).
+ */
 export class Runner {
   private readonly queue: RunQueue;
   private readonly finished = new Map<string, Promise<RunResult>>();
-  /** Runs this process is executing, with the switch that aborts each. */
+  /** Runs this process holds a lease on: queued here or executing here. */
+  private readonly held = new Set<string>();
+  /** Runs executing here, with the switch that aborts each. */
   private readonly executing = new Map<string, AbortController>();
   private watcher?: NodeJS.Timeout;
   private lastLeaseRenewal = 0;
+  private readonly leaseMs: number;
   readonly processId = `proc_${randomUUID()}`;
   publisher: RunPublisher;
 
   constructor(private readonly options: RunnerOptions) {
     this.queue = new RunQueue(options.concurrency);
     this.publisher = options.publisher ?? silentPublisher;
+    this.leaseMs = options.leaseMs ?? (Number(process.env.ORCHESTRATOR_LEASE_MS) || 15_000);
   }
 
   private get deps() {
     return { db: this.options.db, sql: this.options.sql, checkpointer: this.options.checkpointer, publisher: this.publisher };
+  }
+
+  private leaseUntil() {
+    return new Date(Date.now() + this.leaseMs);
   }
 
   /** Validates definition and input, stores the queued run and schedules it. Throws InvalidRunError. */
@@ -74,46 +88,92 @@ export class Runner {
         input: JSON.stringify(checked.input),
         status: "queued",
         source: options.source ?? "api",
+        leaseOwner: this.processId,
+        leaseExpiresAt: this.leaseUntil(),
       },
     });
     const log = new RunEventLog(this.options.sql, this.publisher, runId, 0);
     log.emit({ type: "run.status", status: "queued" });
     await log.flush();
     await db.run.update({ where: { id: runId }, data: { lastSeq: log.lastSeq } });
-    const done = this.queue.enqueue(() => this.execute(runId));
-    this.finished.set(runId, done);
-    void done.finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
+    this.schedule(runId);
     return { runId };
   }
 
-  /** Takes the run (if still queued and not cancelled) under this process's lease and executes it. */
+  private schedule(runId: string) {
+    this.held.add(runId);
+    this.watch();
+    const done = this.queue.enqueue(() => this.execute(runId));
+    this.finished.set(runId, done);
+    void done.finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
+  }
+
+  /** Executes a run this process holds, unless it was cancelled or ended meanwhile. */
   private async execute(runId: string): Promise<RunResult> {
     const { db } = this.options;
-    const claimed = await db.run.updateMany({
-      where: { id: runId, status: "queued", cancelRequestedAt: null },
-      data: { leaseOwner: this.processId, leaseExpiresAt: new Date(Date.now() + LEASE_MS) },
-    });
-    if (!claimed.count) {
-      const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
-      if (run.status === "queued") return endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
-      return { runId, status: run.status as RunStatus, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
-    }
-    const controller = new AbortController();
-    this.executing.set(runId, controller);
-    this.watch();
     try {
-      return await executeRun(this.deps, runId, controller.signal);
-    } catch (err) {
-      return endWithoutExecuting(this.deps, runId, "failed", serializeError(err));
+      const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+      if (!ACTIVE.includes(run.status as RunStatus) || run.leaseOwner !== this.processId)
+        return { runId, status: run.status as RunStatus, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
+      if (run.cancelRequestedAt) return await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
+      const controller = new AbortController();
+      this.executing.set(runId, controller);
+      try {
+        return await executeRun(this.deps, runId, controller.signal);
+      } catch (err) {
+        return await endWithoutExecuting(this.deps, runId, "failed", serializeError(err));
+      } finally {
+        this.executing.delete(runId);
+      }
     } finally {
-      this.executing.delete(runId);
+      this.held.delete(runId);
+    }
+  }
+
+  /** Takes a run whose lease expired (its process died) and executes it from its last checkpoint. */
+  private async takeOver(runId: string): Promise<boolean> {
+    const claimed = await this.options.db.run.updateMany({
+      where: { id: runId, status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() },
+    });
+    if (!claimed.count) return false;
+    this.schedule(runId);
+    return true;
+  }
+
+  /** Finds runs nobody holds any more (their process was killed) and resumes them here. */
+  async resumeOrphans(): Promise<string[]> {
+    const orphans = await this.options.db.run.findMany({
+      where: { status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      select: { id: true },
+      orderBy: { createdAt: "asc" },
+    });
+    const taken: string[] = [];
+    for (const { id } of orphans) if (await this.takeOver(id)) taken.push(id);
+    return taken;
+  }
+
+  /**
+   * Resumes a run that stopped because its process died: waits until the previous holder's lease has expired,
+   * then executes it here from its last checkpoint. Its run id stays the same.
+   */
+  async resumeRun(runId: string, ownerId: string): Promise<{ runId: string }> {
+    const { db } = this.options;
+    for (;;) {
+      const run = await db.run.findFirst({ where: { id: runId, ownerId } });
+      if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" not found`);
+      if (!ACTIVE.includes(run.status as RunStatus))
+        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" has already ended (${run.status}); only a run whose process stopped can be resumed`);
+      if (this.held.has(runId)) return { runId };
+      if (await this.takeOver(runId)) return { runId };
+      const expires = run.leaseExpiresAt?.getTime() ?? 0;
+      await sleep(Math.min(Math.max(expires - Date.now(), 0) + 50, this.leaseMs));
     }
   }
 
   /**
-   * Asks for a run to be cancelled, whichever process executes it: that process sees the request within
-   * CANCEL_POLL_MS and aborts in-flight requests. A run nobody is executing (queued, or its lease expired) is
-   * ended here. Returns the run's status after the request.
+   * Asks for a run to be cancelled, whichever process holds it: that process sees the request within WATCH_MS
+   * and aborts in-flight requests. A run nobody holds (its lease expired) is ended on the spot.
    */
   async cancelRun(runId: string, ownerId: string): Promise<{ runId: string; status: RunStatus }> {
     const { db } = this.options;
@@ -122,13 +182,9 @@ export class Runner {
     if (TERMINAL.includes(run.status as RunStatus)) return { runId, status: run.status as RunStatus };
     await db.run.update({ where: { id: runId }, data: { cancelRequestedAt: new Date() } });
     await db.auditLog.create({ data: { actorId: ownerId, action: "run.cancel", targetType: "run", targetId: runId } });
-    const local = this.executing.get(runId);
-    if (local) {
-      local.abort();
-      return { runId, status: "running" };
-    }
+    if (this.held.has(runId)) return this.cancelHeld(runId);
     const unowned = await db.run.updateMany({
-      where: { id: runId, status: { in: ["queued", "running"] }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      where: { id: runId, status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
       data: { status: "cancelled" },
     });
     if (unowned.count) {
@@ -138,6 +194,17 @@ export class Runner {
     return { runId, status: run.status as RunStatus };
   }
 
+  private async cancelHeld(runId: string): Promise<{ runId: string; status: RunStatus }> {
+    const executing = this.executing.get(runId);
+    if (executing) {
+      executing.abort();
+      return { runId, status: "running" };
+    }
+    // Still waiting in this process's queue: end it now; the queue skips it later.
+    await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
+    return { runId, status: "cancelled" };
+  }
+
   /** Polls the database until the run has ended (it may execute in another process) or the time is up. */
   async waitForEnd(runId: string, timeoutMs: number): Promise<RunStatus> {
     const deadline = Date.now() + timeoutMs;
@@ -145,19 +212,19 @@ export class Runner {
       const run = await this.options.db.run.findUnique({ where: { id: runId }, select: { status: true } });
       const status = (run?.status ?? "failed") as RunStatus;
       if (TERMINAL.includes(status) || Date.now() >= deadline) return status;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 
-  /** While runs execute here: renew their leases and abort the ones another process asked to cancel. */
+  /** While this process holds runs: renew their leases and act on cancel requests from other processes. */
   private watch() {
     if (this.watcher) return;
-    this.watcher = setInterval(() => void this.checkRuns(), CANCEL_POLL_MS);
+    this.watcher = setInterval(() => void this.checkHeldRuns(), WATCH_MS);
     this.watcher.unref();
   }
 
-  private async checkRuns() {
-    const ids = [...this.executing.keys()];
+  private async checkHeldRuns() {
+    const ids = [...this.held];
     if (!ids.length) {
       clearInterval(this.watcher);
       this.watcher = undefined;
@@ -165,18 +232,18 @@ export class Runner {
     }
     const { db } = this.options;
     try {
-      const cancelled = await db.run.findMany({ where: { id: { in: ids }, cancelRequestedAt: { not: null } }, select: { id: true } });
-      for (const { id } of cancelled) this.executing.get(id)?.abort();
-      if (Date.now() - this.lastLeaseRenewal >= LEASE_RENEW_MS) {
+      const cancelled = await db.run.findMany({ where: { id: { in: ids }, cancelRequestedAt: { not: null }, status: { in: ACTIVE } }, select: { id: true } });
+      for (const { id } of cancelled) await this.cancelHeld(id);
+      if (Date.now() - this.lastLeaseRenewal >= this.leaseMs / 3) {
         this.lastLeaseRenewal = Date.now();
-        await db.run.updateMany({ where: { id: { in: ids }, leaseOwner: this.processId }, data: { leaseExpiresAt: new Date(Date.now() + LEASE_MS) } });
+        await db.run.updateMany({ where: { id: { in: ids }, leaseOwner: this.processId }, data: { leaseExpiresAt: this.leaseUntil() } });
       }
     } catch {
       // A failed check is retried on the next tick.
     }
   }
 
-  /** Resolves when a run started by this process ends. */
+  /** Resolves when a run held by this process ends. */
   async waitForRun(runId: string): Promise<RunResult> {
     const done = this.finished.get(runId);
     if (!done) throw new OrchestratorError("INTERNAL", `run ${runId} is not executing in this process`);
@@ -188,7 +255,7 @@ export class Runner {
     return this.waitForRun(runId);
   }
 
-  /** Waits for every run this process is executing (graceful shutdown, CLI exit). */
+  /** Waits for every run this process holds (graceful shutdown, CLI exit). */
   async drain() {
     await Promise.allSettled([...this.finished.values()]);
   }
