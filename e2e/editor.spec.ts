@@ -139,3 +139,24 @@ test("cancel a running run from its page: the in-flight LLM call is aborted and 
   const log = await (await request.get(GATEWAY_LOG)).json();
   expect(log[0]).toMatchObject({ model: "slow-20000", aborted: true });
 });
+
+test("roll a workflow back to an earlier version with one click", async ({ page }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("transform", { x: 400, y: 150 });
+  await editor.select("transform_1");
+  await editor.field("output").fill('"first"');
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v1");
+  await editor.field("output").fill('"second"');
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v2");
+
+  await page.getByTestId("version-select").selectOption("1");
+  await expect(page.getByTestId("restore-version")).toHaveText("Restore v1 as latest");
+  await page.getByTestId("restore-version").click();
+  await expect(page.getByTestId("saved-version")).toContainText("v3");
+  await expect(page.getByTestId("restore-version")).toHaveCount(0);
+  await editor.select("transform_1");
+  await expect(editor.field("output")).toHaveValue('"first"');
+});

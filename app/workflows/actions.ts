@@ -35,3 +35,16 @@ export async function runWorkflow(workflowId: string, input?: unknown) {
     });
   });
 }
+
+const RestoreRequest = z.object({ workflowId: z.string().min(1), version: z.number().int().positive() });
+
+/** Rollback: saves an earlier version's definition as the new latest version (history is kept). */
+export async function restoreVersion(workflowId: string, version: number) {
+  return runAction("restoreVersion", async () => {
+    const request = RestoreRequest.parse({ workflowId, version });
+    const { db, userId } = await serverRuntime();
+    const old = await getWorkflow(db, userId, request.workflowId, request.version);
+    if (!old) throw new OrchestratorError("NOT_FOUND", `workflow "${request.workflowId}" has no version ${request.version}`);
+    return saveWorkflowVersion(db, userId, old.definition);
+  });
+}

@@ -4,7 +4,7 @@ import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFl
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useState, useTransition } from "react";
-import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
+import { restoreVersion, runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
@@ -166,6 +166,23 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
             <option key={v.version} value={v.version}>v{v.version} · {new Date(v.createdAt).toLocaleString()}</option>
           ))}
         </select>
+      )}
+      {savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (
+        <button
+          type="button"
+          data-testid="restore-version"
+          disabled={saving}
+          onClick={() =>
+            startSaving(async () => {
+              const result = await restoreVersion(id, savedVersion);
+              if (!result.ok) return setMessage({ kind: "error", text: result.message });
+              router.push(`/workflows/${id}`);
+            })
+          }
+          className="rounded border border-amber-300 bg-amber-50 px-2 py-0.5 text-xs font-medium text-amber-800 hover:bg-amber-100"
+        >
+          Restore v{savedVersion} as latest
+        </button>
       )}
       {message && (
         <span data-testid={message.kind === "ok" ? "save-message" : "error-message"} className={`text-xs ${message.kind === "ok" ? "text-emerald-700" : "text-red-600"}`}>
