@@ -3,6 +3,7 @@ import next from "next";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
+import { pruneCheckpoints, retentionDays } from "@/lib/runner/retention";
 
 /** One process: Next.js pages and server actions, Socket.IO, and the run queue. */
 async function main() {
@@ -27,6 +28,16 @@ async function main() {
   };
   await resumeOrphans();
   setInterval(() => void resumeOrphans(), 10_000).unref();
+
+  const keepDays = retentionDays();
+  if (keepDays) {
+    const prune = () =>
+      pruneCheckpoints(runtime.db, runtime.checkpointer, keepDays)
+        .then(({ runs }) => runs && logger.info({ runs, keepDays }, "pruned checkpoint history of old runs"))
+        .catch((err) => logger.error({ err }, "checkpoint retention failed"));
+    void prune();
+    setInterval(() => void prune(), 6 * 3_600_000).unref();
+  }
 
   httpServer.listen(port, hostname, () => {
     console.log(`LLM orchestrator ready on http://${hostname}:${port}`);

@@ -14,6 +14,7 @@ export interface Runtime {
   db: Db;
   /** Direct SQL for the hot paths (checkpoints, event log). */
   sql: SqlConnection;
+  checkpointer: SqlCheckpointSaver;
   runner: Runner;
   /** The single local user until authentication lands. */
   userId: string;
@@ -28,8 +29,9 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
     const userId = await ensureLocalUser(db);
-    const runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), publisher: options.publisher, concurrency: runConcurrency() });
-    return { db, sql, runner, userId };
+    const checkpointer = new SqlCheckpointSaver(sql);
+    const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: runConcurrency() });
+    return { db, sql, checkpointer, runner, userId };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;

@@ -247,6 +247,33 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     );
   }
 
+  /**
+   * Keeps only a thread's latest checkpoint (retention): rewrites it as a full snapshot under the same id, then
+   * drops the older checkpoints, their writes and the blobs it does not use. Each step leaves a readable thread.
+   */
+  async compactThread(threadId: string, checkpointNs = ""): Promise<boolean> {
+    const latest = await this.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs } });
+    if (!latest?.metadata) return false;
+    const keep = latest.checkpoint.id;
+    this.lastWritten.delete(`${threadId}\u0000${checkpointNs}`); // the rewrite must be a snapshot
+    await this.put({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs } }, latest.checkpoint, latest.metadata, latest.checkpoint.channel_versions);
+    const used = new Set(Object.entries(latest.checkpoint.channel_versions).map(([channel, version]) => `${channel}\u0000${version}`));
+    const blobs = await this.sql.query<{ channel: string; version: string }>(
+      `SELECT "channel", "version" FROM "CheckpointBlob" WHERE "threadId" = ? AND "checkpointNs" = ?`,
+      [threadId, checkpointNs],
+    );
+    const where = `"threadId" = ? AND "checkpointNs" = ?`;
+    await this.sql.batch([
+      { sql: `UPDATE "Checkpoint" SET "parentCheckpointId" = NULL WHERE ${where} AND "checkpointId" = ?`, params: [threadId, checkpointNs, keep] },
+      { sql: `DELETE FROM "Checkpoint" WHERE ${where} AND "checkpointId" <> ?`, params: [threadId, checkpointNs, keep] },
+      { sql: `DELETE FROM "CheckpointWrite" WHERE ${where} AND "checkpointId" <> ?`, params: [threadId, checkpointNs, keep] },
+      ...blobs
+        .filter((b) => !used.has(`${b.channel}\u0000${b.version}`))
+        .map((b) => ({ sql: `DELETE FROM "CheckpointBlob" WHERE ${where} AND "channel" = ? AND "version" = ?`, params: [threadId, checkpointNs, b.channel, b.version] })),
+    ]);
+    return true;
+  }
+
   private remember(threadKey: string, written: LastWritten) {
     this.lastWritten.delete(threadKey);
     this.lastWritten.set(threadKey, written);

@@ -24,8 +24,9 @@ beforeAll(async () => {
   const db = await createDb(database.url);
   const sql = openSql(database.url);
   const userId = await ensureLocalUser(db);
-  const runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
-  runtime = { db, sql, runner, userId };
+  const checkpointer = new SqlCheckpointSaver(sql);
+  const runner = new Runner({ db, sql, checkpointer, concurrency: 2 });
+  runtime = { db, sql, checkpointer, runner, userId };
   const http = createServer();
   const { io, publisher } = attachRealtime(http, async () => runtime);
   runner.publisher = publisher;
