@@ -93,6 +93,38 @@ function StepForm({ stepId }: { stepId: string }) {
       {kind?.fields.map((field) => (
         <ConfigField key={field.name} field={field} value={node.data.config[field.name]} onChange={(v) => setConfig(field.name, v)} issue={fieldIssue(`config.${field.name}`)} />
       ))}
+      <fieldset className="space-y-2 rounded border border-neutral-200 p-2">
+        <legend className="px-1 text-xs font-medium text-neutral-600">Errors</legend>
+        <Label text="Attempts (retries network errors, 429, 5xx, timeouts)">
+          <NumberInput
+            testId="field-retry-attempts"
+            value={node.data.retry?.maxAttempts}
+            placeholder="1"
+            onChange={(n) => updateStep(stepId, { retry: typeof n === "number" && n > 1 ? { ...node.data.retry, maxAttempts: Math.floor(n) } : undefined })}
+          />
+        </Label>
+        <Label text="Time limit per attempt (ms)">
+          <NumberInput
+            testId="field-timeout"
+            value={node.data.timeoutMs}
+            placeholder="none"
+            onChange={(n) => updateStep(stepId, { timeoutMs: typeof n === "number" && n > 0 ? Math.floor(n) : undefined })}
+          />
+        </Label>
+        <Label text="When it still fails">
+          <select
+            data-testid="field-on-error"
+            className="w-full rounded border border-neutral-300 bg-white px-2 py-1 text-sm"
+            value={node.data.onError ?? "fail"}
+            onChange={(e) => updateStep(stepId, { onError: e.target.value === "fail" ? undefined : (e.target.value as "continue" | "route") })}
+          >
+            <option value="fail">fail the run</option>
+            <option value="continue">continue (output is the error)</option>
+            <option value="route">follow the red error handle</option>
+          </select>
+        </Label>
+        <FieldError message={fieldIssue("onError")} />
+      </fieldset>
       <Label text="Assign variables after the step">
         <JsonInput
           testId="field-assign"
@@ -162,6 +194,12 @@ function StepRunPanel({ stepId }: { stepId: string }) {
           <h3 className="mb-1 text-xs font-medium text-neutral-600">Output</h3>
           <JsonBlock value={live.output} testId="step-output" />
         </div>
+      )}
+      {live.attempt && live.attempt > 1 && (
+        <p data-testid="step-attempt" className="text-xs text-amber-800">
+          attempt {live.attempt}
+          {live.retryError && live.status === "running" ? ` — the last one failed: ${live.retryError.code}: ${live.retryError.message}` : ""}
+        </p>
       )}
       {live.error && (
         <p data-testid="step-error" className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">

@@ -64,6 +64,9 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
       ) : (
         <Handle type="source" position={Position.Bottom} className="!h-2.5 !w-2.5 !bg-neutral-500" />
       )}
+      {data.onError === "route" && (
+        <Handle type="source" id="error" position={Position.Right} className="!h-3 !w-3 !bg-red-600" title="on error" />
+      )}
     </div>
   );
 }

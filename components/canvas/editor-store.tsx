@@ -22,6 +22,9 @@ export interface LiveStep {
   tokens: string;
   output?: unknown;
   error?: SerializedError;
+  /** Current attempt under a retry policy (set once a retry happened), and why the last attempt failed. */
+  attempt?: number;
+  retryError?: SerializedError;
 }
 
 export interface LiveRun {
@@ -70,8 +73,10 @@ export interface EditorInit {
 
 const toNodes = (def: WorkflowDefinition) => definitionToCanvas(def);
 
+const whenOf = (handle: string | null | undefined) => (handle === "true" || handle === "false" || handle === "error" ? handle : undefined);
+
 function edgeFromConnection(connection: Connection): Edge {
-  const when = connection.sourceHandle === "true" || connection.sourceHandle === "false" ? connection.sourceHandle : undefined;
+  const when = whenOf(connection.sourceHandle);
   return {
     id: edgeId({ from: connection.source, to: connection.target, when }),
     source: connection.source,
@@ -127,8 +132,7 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
         edges: s.edges.map((e) => {
           const source = e.source === id ? newId : e.source;
           const target = e.target === id ? newId : e.target;
-          const when = e.sourceHandle === "true" || e.sourceHandle === "false" ? e.sourceHandle : undefined;
-          return { ...e, source, target, id: edgeId({ from: source, to: target, when }) };
+          return { ...e, source, target, id: edgeId({ from: source, to: target, when: whenOf(e.sourceHandle) }) };
         }),
         selectedId: s.selectedId === id ? newId : s.selectedId,
         issues: s.issues.filter((i) => i.stepId !== id),
@@ -152,6 +156,10 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
         if (event.type === "run.status") {
           next.status = event.status;
           next.error = event.error;
+        } else if (event.type === "step.retry") {
+          // The attempt failed and will be tried again: show why, keep the step running.
+          const previous = run.steps[event.stepId];
+          next.steps[event.stepId] = { ...(previous ?? { status: "running", execution: event.execution, tokens: "" }), attempt: event.attempt + 1, retryError: event.error };
         } else {
           const previous = run.steps[event.stepId];
           const sameExecution = previous && (event.execution === 0 || previous.execution === event.execution);
@@ -161,6 +169,7 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
             tokens: event.status === "running" && !sameExecution ? "" : (previous?.tokens ?? ""),
             output: event.output ?? (sameExecution ? previous?.output : undefined),
             error: event.error,
+            attempt: event.attempts ?? (sameExecution ? previous?.attempt : undefined),
           };
         }
         return { run: next };

@@ -27,6 +27,8 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
     status: string;
     output: unknown;
     error: SerializedError | null;
+    attempts: number;
+    attemptErrors: Array<SerializedError & { attempt: number }>;
     startedAt: string;
     durationMs: number | null;
   }>;
@@ -65,7 +67,8 @@ function RunPageBody({ run }: { run: RunViewData }) {
   useRunEvents(following ? run.runId : null, run.lastSeq, {
     onEvent: (event) => {
       applyRunEvent(event);
-      const finished = event.type === "run.status" ? TERMINAL.includes(event.status) : event.status === "succeeded" || event.status === "failed";
+      const finished =
+        event.type === "run.status" ? TERMINAL.includes(event.status) : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed");
       if (finished) router.refresh();
     },
     onToken: appendToken,
@@ -104,8 +107,14 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 <span className="font-medium">{step.stepId}</span>
                 <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
                 {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
+                {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
                 <span className="ml-auto text-xs text-neutral-500">{formatDuration(step.durationMs)}</span>
               </div>
+              {step.attemptErrors.map((e) => (
+                <p key={e.attempt} className="mb-1 text-[11px] text-amber-800">
+                  attempt {e.attempt} failed: {e.code}: {e.message}
+                </p>
+              ))}
               {step.error ? (
                 <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
               ) : (

@@ -1,7 +1,7 @@
 import { Annotation, Command, END, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
-import { DEFAULT_MAX_STEP_EXECUTIONS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { executors } from "./steps";
@@ -36,8 +36,9 @@ export interface EngineHooks {
   signal?: AbortSignal;
   onStepQueued?(stepId: string): void | Promise<void>;
   onStepStart?(step: WorkflowStep, execution: number, renderedConfig: unknown): void | Promise<void>;
-  onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number): void | Promise<void>;
-  onStepFailure?(step: WorkflowStep, execution: number, error: SerializedError, durationMs: number): void | Promise<void>;
+  onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
+  onStepFailure?(step: WorkflowStep, execution: number, error: SerializedError, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
+  onStepRetry?(step: WorkflowStep, execution: number, attempt: number, error: SerializedError, delayMs: number): void | Promise<void>;
   onToken?(stepId: string, execution: number, text: string): void;
 }
 
@@ -176,7 +177,10 @@ function compileGraph(
     const context = expressionContext(state, spec);
     const started = Date.now();
 
+    const runSignal = hooks.signal ?? new AbortController().signal;
+    const attempts: AttemptRecord = { attempts: 0, attemptErrors: [] };
     let output: unknown;
+    let failed: SerializedError | undefined;
     let assigned: Record<string, unknown> = {};
     try {
       // The loop limit stops the step that would exceed it, before it does anything (earlier outputs are kept).
@@ -191,30 +195,45 @@ function compileGraph(
         config[key] = kind.expressionFields.includes(key) ? value : await renderOrFail(value, context, step.id, key);
       }
       await hooks.onStepStart?.(step, execution, config);
-      output = await executor(config, {
-        runId: hooks.runId,
-        stepId: step.id,
-        signal: hooks.signal ?? new AbortController().signal,
-        settings: hooks.settings,
-        emitToken: (text) => hooks.onToken?.(step.id, execution, text),
-        evaluate: (expression) => evaluateExpression(expression, context),
-      });
+      output = await withRetries(step, runSignal, attempts, (signal) =>
+        executor(config, {
+          runId: hooks.runId,
+          stepId: step.id,
+          signal,
+          settings: hooks.settings,
+          emitToken: (text) => hooks.onToken?.(step.id, execution, text),
+          evaluate: (expression) => evaluateExpression(expression, context),
+        }),
+        (attempt, error, delayMs) => hooks.onStepRetry?.(step, execution, attempt, error, delayMs),
+      );
       const afterContext = { ...context, output, steps: { ...context.steps, [step.id]: output } };
       for (const [name, template] of Object.entries(step.assign ?? {})) {
         const raw = template.includes("{{") ? template : `{{ ${template} }}`;
         assigned[name] = await renderOrFail(raw, afterContext, step.id, `assign.${name}`);
       }
     } catch (err) {
-      await hooks.onStepFailure?.(step, execution, serializeError(err, step.id), Date.now() - started);
-      // Every step failure leaves the engine as an OrchestratorError that names the step.
-      if (err instanceof OrchestratorError && err.stepId) throw err;
-      const code = err instanceof OrchestratorError ? err.code : "STEP_FAILED";
-      throw new StepError(code, err instanceof Error ? err.message : String(err), { stepId: step.id, cause: err });
+      failed = serializeError(err, step.id);
+      await hooks.onStepFailure?.(step, execution, failed, Date.now() - started, attempts);
+      // onError continue/route: the failure becomes the step's output and the run goes on (not on cancel or
+      // the loop limit, which stop the run whatever the step says).
+      const recoverable = !runSignal.aborted && failed.code !== "LOOP_LIMIT" && (step.onError === "continue" || step.onError === "route");
+      if (!recoverable) {
+        // Every step failure leaves the engine as an OrchestratorError that names the step.
+        if (err instanceof OrchestratorError && err.stepId) throw err;
+        const code = err instanceof OrchestratorError ? err.code : "STEP_FAILED";
+        throw new StepError(code, err instanceof Error ? err.message : String(err), { stepId: step.id, cause: err });
+      }
+      output = { error: { code: failed.code, message: failed.message } };
+      assigned = {};
     }
-    await hooks.onStepSuccess?.(step, execution, output, Date.now() - started);
+    if (!failed) await hooks.onStepSuccess?.(step, execution, output, Date.now() - started, attempts);
 
     const targets = (spec.outgoing.get(step.id) ?? [])
-      .filter((edge) => edge.when === undefined || edge.when === String((output as { result?: unknown })?.result === true))
+      .filter((edge) =>
+        failed && step.onError === "route"
+          ? edge.when === "error"
+          : edge.when === undefined || edge.when === String((output as { result?: unknown })?.result === true),
+      )
       .map((edge) => edge.to);
     const update = {
       [outputChannel(step.id)]: { output, execution } satisfies StepOutputRecord,
@@ -238,4 +257,76 @@ async function renderOrFail(value: unknown, context: ExpressionContext, stepId: 
   } catch (err) {
     throw new StepError("TEMPLATE_ERROR", `step "${stepId}" field "${field}": ${(err as Error).message}`, { stepId });
   }
+}
+
+/** How many attempts a step execution made, and why the earlier ones failed. */
+export interface AttemptRecord {
+  attempts: number;
+  attemptErrors: Array<SerializedError & { attempt: number }>;
+}
+
+/**
+ * Runs one step's executor under its retry policy and time limit. Only retryable failures (StepError.retryable:
+ * network, 429, 5xx, timeouts) are tried again, with exponential backoff and optional jitter; cancelling the run
+ * stops the waiting too.
+ */
+async function withRetries<T>(
+  step: WorkflowStep,
+  runSignal: AbortSignal,
+  record: AttemptRecord,
+  attempt: (signal: AbortSignal) => Promise<T>,
+  onRetry: (attempt: number, error: SerializedError, delayMs: number) => unknown,
+): Promise<T> {
+  const policy = { ...RETRY_DEFAULTS, ...(step.retry ?? { maxAttempts: 1 }) };
+  for (;;) {
+    record.attempts++;
+    const timeout = step.timeoutMs ? AbortSignal.timeout(step.timeoutMs) : undefined;
+    const signal = timeout ? AbortSignal.any([runSignal, timeout]) : runSignal;
+    const deadline = timeout ? rejectOnAbort(signal) : undefined;
+    try {
+      // With a time limit, race it too: an executor that ignores its signal still cannot outlive the limit.
+      return await (deadline ? Promise.race([attempt(signal), deadline.promise]) : attempt(signal));
+    } catch (err) {
+      const failure =
+        timeout?.aborted && !runSignal.aborted
+          ? new StepError("STEP_TIMEOUT", `step "${step.id}" did not finish within ${step.timeoutMs} ms`, { stepId: step.id, retryable: true })
+          : err;
+      const retryable = failure instanceof StepError && failure.retryable;
+      if (runSignal.aborted || !retryable || record.attempts >= policy.maxAttempts) throw failure;
+      const error = serializeError(failure, step.id);
+      const base = Math.min(policy.initialDelayMs * policy.backoffFactor ** (record.attempts - 1), policy.maxDelayMs);
+      const delayMs = Math.round(policy.jitter ? base / 2 + Math.random() * (base / 2) : base);
+      record.attemptErrors.push({ ...error, attempt: record.attempts });
+      await onRetry(record.attempts, error, delayMs);
+      await sleepUnlessAborted(delayMs, runSignal);
+    } finally {
+      deadline?.dispose();
+    }
+  }
+}
+
+function rejectOnAbort(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {
+  let fail = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    fail = () => reject(signal.reason ?? new Error("aborted"));
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
+  promise.catch(() => {}); // only observed through the race
+  return { promise, dispose: () => signal.removeEventListener("abort", fail) };
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal.reason ?? new Error("aborted"));
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  });
 }

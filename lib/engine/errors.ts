@@ -11,6 +11,7 @@ export type ErrorCode =
   | "STEP_FAILED"
   | "LOOP_LIMIT"
   | "CANCELLED"
+  | "STEP_TIMEOUT"
   | "NOT_FOUND"
   | "INTERNAL";
 
@@ -33,13 +34,21 @@ export class OrchestratorError extends Error {
   }
 }
 
-/** A failure inside one step's executor; the runner records it against that step. */
+/**
+ * A failure inside one step's executor; the runner records it against that step. `retryable` marks failures a
+ * step's retry policy may try again (network errors, HTTP 429 and 5xx, timeouts) — never bad input or a 4xx.
+ */
 export class StepError extends OrchestratorError {
-  constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown }) {
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown; retryable?: boolean }) {
     super(code, message, options);
     this.name = "StepError";
+    this.retryable = options?.retryable ?? false;
   }
 }
+
+/** HTTP statuses worth retrying: rate limits and server errors. */
+export const isRetryableStatus = (status: number) => status === 429 || status >= 500;
 
 /** Turns anything thrown into the one shape stored in the database and sent to users (no stack traces). */
 export function serializeError(error: unknown, stepId?: string): SerializedError {

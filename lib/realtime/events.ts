@@ -20,7 +20,10 @@ export type RunEventBody =
       output?: unknown;
       error?: SerializedError;
       durationMs?: number;
-    };
+      /** Attempts made when the step ended (with a retry policy). */
+      attempts?: number;
+    }
+  | { type: "step.retry"; stepId: string; execution: number; attempt: number; error: SerializedError; delayMs: number };
 
 export type RunEvent = RunEventBody & { runId: string; seq: number; at: string };
 

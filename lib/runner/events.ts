@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
+import type { AttemptRecord } from "@/lib/engine/compile";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/realtime/events";
 
@@ -53,14 +54,20 @@ export class RunEventLog {
   }
 
   /** Records the end of a step execution (also one that failed before it could start). */
-  stepFinished(step: { id: string; type: string }, execution: number, result: { output: unknown } | { error: SerializedError }) {
+  stepFinished(
+    step: { id: string; type: string },
+    execution: number,
+    result: { output: unknown } | { error: SerializedError },
+    attempts: AttemptRecord = { attempts: 1, attemptErrors: [] },
+  ) {
     const now = new Date();
     const output = "output" in result ? JSON.stringify(result.output ?? null) : null;
     const error = "error" in result ? JSON.stringify(result.error) : null;
+    const attemptErrors = attempts.attemptErrors.length ? JSON.stringify(attempts.attemptErrors) : null;
     this.push({
-      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt"`,
-      params: [randomUUID(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now],
+      sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt", "attempts", "attemptErrors") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt", "attempts" = excluded."attempts", "attemptErrors" = excluded."attemptErrors"`,
+      params: [randomUUID(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now, attempts.attempts, attemptErrors],
     });
   }
 

@@ -72,6 +72,8 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
       input: json<unknown>(s.input),
       output: json<unknown>(s.output),
       error: json<SerializedError>(s.error),
+      attempts: s.attempts,
+      attemptErrors: json<Array<SerializedError & { attempt: number }>>(s.attemptErrors) ?? [],
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
       durationMs: duration(s.startedAt, s.finishedAt),

@@ -43,14 +43,16 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
       log.stepStarted(step, execution, renderedConfig);
       log.emit({ type: "step.status", stepId: step.id, status: "running", execution });
     },
-    onStepSuccess: (step, execution, output, durationMs) => {
-      log.stepFinished(step, execution, { output });
-      log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs });
+    onStepSuccess: (step, execution, output, durationMs, attempts) => {
+      log.stepFinished(step, execution, { output }, attempts);
+      log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs, attempts: attempts.attempts });
     },
-    onStepFailure: (step, execution, error, durationMs) => {
-      log.stepFinished(step, execution, { error });
-      log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs });
+    onStepFailure: (step, execution, error, durationMs, attempts) => {
+      log.stepFinished(step, execution, { error }, attempts);
+      log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs, attempts: attempts.attempts });
     },
+    onStepRetry: (step, execution, attempt, error, delayMs) =>
+      log.emit({ type: "step.retry", stepId: step.id, execution, attempt, error, delayMs }),
     onToken: (stepId, execution, text) => log.token(stepId, execution, text),
   };
 

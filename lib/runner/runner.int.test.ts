@@ -180,6 +180,56 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(await db.run.count()).toBe(before);
   });
 
+  it.skipIf(!available)("retries retryable failures per the step's policy and records every attempt", async () => {
+    gateway.clearLog();
+    const result = await run({
+      id: "retry",
+      name: "Retry",
+      steps: [
+        { id: "ask", type: "llm", config: { model: "flaky-2", prompt: `retry ${Date.now()}` }, retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false } },
+        { id: "hard", type: "llm", config: { model: "fail-400", prompt: "bad request" }, retry: { maxAttempts: 3, initialDelayMs: 10 }, onError: "continue" },
+      ],
+    });
+    expect(result.status).toBe("succeeded");
+    expect(gateway.requests.filter((r) => r.model === "flaky-2")).toHaveLength(3);
+    expect(gateway.requests.filter((r) => r.model === "fail-400")).toHaveLength(1); // a 4xx is not retried
+    const detail = await getRunDetail(db, userId, result.runId);
+    const ask = detail!.steps.find((s) => s.stepId === "ask")!;
+    expect(ask).toMatchObject({ status: "succeeded", attempts: 3 });
+    expect(ask.attemptErrors.map((e) => [e.attempt, e.code])).toEqual([
+      [1, "LLM_REQUEST_FAILED"],
+      [2, "LLM_REQUEST_FAILED"],
+    ]);
+    const retries = await db.runEvent.count({ where: { runId: result.runId, type: "step.retry" } });
+    expect(retries).toBe(2);
+    // onError "continue": the failure is the step's output and the run goes on.
+    expect(result.outputs.hard).toEqual({ error: { code: "LLM_REQUEST_FAILED", message: expect.stringMatching(/HTTP 400/) } });
+  });
+
+  it.skipIf(!available)("enforces a step's time limit per attempt and routes the failure along its error edge", async () => {
+    gateway.clearLog();
+    const result = await run({
+      id: "timeout",
+      name: "Timeout",
+      steps: [
+        { id: "slow", type: "llm", config: { model: "slow-3000", prompt: "slow" }, timeoutMs: 200, retry: { maxAttempts: 2, initialDelayMs: 10 }, onError: "route" },
+        { id: "next", type: "transform", config: { output: "normal path" } },
+        { id: "handle", type: "transform", config: { output: "handled {{ steps.slow.error.code }}" } },
+      ],
+      edges: [
+        { from: "slow", to: "next" },
+        { from: "slow", to: "handle", when: "error" },
+      ],
+    });
+    expect(result.status).toBe("succeeded");
+    expect(result.outputs).toEqual({ slow: { error: { code: "STEP_TIMEOUT", message: 'step "slow" did not finish within 200 ms' } }, handle: "handled STEP_TIMEOUT" });
+    const slow = gateway.requests.filter((r) => r.model === "slow-3000");
+    expect(slow).toHaveLength(2);
+    await expect.poll(() => slow.every((r) => r.aborted)).toBe(true);
+    const step = (await getRunDetail(db, userId, result.runId))!.steps.find((s) => s.stepId === "slow")!;
+    expect(step).toMatchObject({ status: "failed", attempts: 2, error: { code: "STEP_TIMEOUT" } });
+  });
+
   it.skipIf(!available)("cancels a running run promptly, aborting the in-flight LLM request", async () => {
     gateway.clearLog();
     const { runId } = await runner.startRun({

@@ -11,7 +11,16 @@ export interface StepNodeData extends Record<string, unknown> {
   name?: string;
   config: Record<string, unknown>;
   assign?: Record<string, string>;
+  retry?: WorkflowStep["retry"];
+  timeoutMs?: number;
+  onError?: WorkflowStep["onError"];
 }
+
+/** Step fields besides id/type/config that the canvas carries unchanged. */
+const STEP_EXTRAS = ["name", "assign", "retry", "timeoutMs", "onError"] as const;
+
+/** Source handles that stand for an edge's `when`. */
+const WHEN_HANDLES = new Set(["true", "false", "error"]);
 
 export interface CanvasNode {
   id: string;
@@ -66,7 +75,11 @@ export function definitionToCanvas(def: WorkflowDefinition): { nodes: CanvasNode
     id: step.id,
     type: "step" as const,
     position: step.position ?? layout!.get(step.id)!,
-    data: { type: step.type, name: step.name, config: step.config ?? {}, ...(step.assign ? { assign: step.assign } : {}) },
+    data: {
+      type: step.type,
+      config: step.config ?? {},
+      ...Object.fromEntries(STEP_EXTRAS.filter((key) => step[key] !== undefined).map((key) => [key, step[key]])),
+    },
   }));
   const edges = effectiveEdges(def).map((e) => ({
     id: edgeId(e),
@@ -85,12 +98,15 @@ export function canvasToDefinition(meta: WorkflowMeta, nodes: CanvasNode[], edge
     ...(node.data.name ? { name: node.data.name } : {}),
     config: node.data.config ?? {},
     ...(node.data.assign && Object.keys(node.data.assign).length ? { assign: node.data.assign } : {}),
+    ...(node.data.retry ? { retry: node.data.retry } : {}),
+    ...(node.data.timeoutMs ? { timeoutMs: node.data.timeoutMs } : {}),
+    ...(node.data.onError && node.data.onError !== "fail" ? { onError: node.data.onError } : {}),
     position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
   }));
   const workflowEdges: WorkflowEdge[] = edges.map((e) => ({
     from: e.source,
     to: e.target,
-    ...(e.sourceHandle === "true" || e.sourceHandle === "false" ? { when: e.sourceHandle } : {}),
+    ...(e.sourceHandle && WHEN_HANDLES.has(e.sourceHandle) ? { when: e.sourceHandle as WorkflowEdge["when"] } : {}),
   }));
   return { ...meta, schemaVersion: 1, steps, edges: workflowEdges };
 }

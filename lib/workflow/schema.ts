@@ -10,6 +10,17 @@ export const DEFAULT_MAX_STEP_EXECUTIONS = 100;
 
 export const PositionSchema = z.object({ x: z.number(), y: z.number() });
 
+/** Retries apply only to retryable failures (network errors, HTTP 429 and 5xx, timeouts); every field optional. */
+export const RetryPolicySchema = z.object({
+  maxAttempts: z.number().int().min(1).max(20).optional(),
+  initialDelayMs: z.number().int().min(0).optional(),
+  backoffFactor: z.number().min(1).optional(),
+  maxDelayMs: z.number().int().min(0).optional(),
+  jitter: z.boolean().optional(),
+});
+
+export const RETRY_DEFAULTS = { maxAttempts: 3, initialDelayMs: 500, backoffFactor: 2, maxDelayMs: 10_000, jitter: true } as const;
+
 export const StepSchema = z.object({
   id: z
     .string()
@@ -19,6 +30,15 @@ export const StepSchema = z.object({
   config: z.record(z.string(), z.unknown()).default({}),
   /** Evaluated after the step; `output` is the step's output. */
   assign: z.record(z.string(), z.string()).optional(),
+  /** Retry policy for retryable failures; without it a step is attempted once. */
+  retry: RetryPolicySchema.optional(),
+  /** Time limit of each attempt. */
+  timeoutMs: z.number().int().positive().optional(),
+  /**
+   * What a failure (after retries) does: `fail` the run (default), `continue` along the normal edges, or `route`
+   * along the step's `when: "error"` edges. With continue/route the step's output is `{ error: { code, message } }`.
+   */
+  onError: z.enum(["fail", "continue", "route"]).optional(),
   /** Canvas position; ignored by the engine. */
   position: PositionSchema.optional(),
 });
@@ -26,7 +46,8 @@ export const StepSchema = z.object({
 export const EdgeSchema = z.object({
   from: z.string().min(1),
   to: z.string().min(1),
-  when: z.enum(["true", "false"]).optional(),
+  /** "true"/"false" leave a condition step; "error" leaves a step with `onError: "route"`. */
+  when: z.enum(["true", "false", "error"]).optional(),
 });
 
 export const WorkflowDefinitionSchema = z.object({

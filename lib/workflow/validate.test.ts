@@ -47,6 +47,19 @@ describe("validateWorkflow", () => {
     ]);
   });
 
+  it("checks error routing: `when: error` needs onError route, and route needs an error edge", () => {
+    const t = { type: "transform", config: { output: 1 } };
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t }, { id: "b", ...t }], edges: [{ from: "a", to: "b", when: "error" }] })).toEqual([
+      ["WHEN_ERROR_WITHOUT_ROUTE", "a", "when"],
+    ]);
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t, onError: "route" }, { id: "b", ...t }], edges: [{ from: "a", to: "b" }] })).toEqual([
+      ["ROUTE_WITHOUT_ERROR_EDGE", "a", "onError"],
+    ]);
+    expect(
+      codes({ id: "w", name: "w", steps: [{ id: "a", ...t, onError: "route", retry: { maxAttempts: 2 }, timeoutMs: 100 }, { id: "b", ...t }], edges: [{ from: "a", to: "b", when: "error" }] }),
+    ).toEqual([]);
+  });
+
   it("reports missing required config naming the field", () => {
     expect(codes({ id: "w", name: "w", steps: [{ id: "ask", type: "llm", config: { model: "m" } }] })).toEqual([
       ["MISSING_CONFIG", "ask", "config.prompt"],

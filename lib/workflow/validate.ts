@@ -65,6 +65,15 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
   }
 
   const typeOf = new Map(def.steps.map((s) => [s.id, s.type]));
+  const stepsById = new Map(def.steps.map((s) => [s.id, s]));
+  for (const step of def.steps)
+    if (step.onError === "route" && !(def.edges ?? []).some((e) => e.from === step.id && e.when === "error"))
+      issues.push({
+        code: "ROUTE_WITHOUT_ERROR_EDGE",
+        message: `step "${step.id}": "onError": "route" needs an edge from it with "when": "error" (where failures go)`,
+        stepId: step.id,
+        field: "onError",
+      });
   (def.edges ?? []).forEach((edge, edgeIndex) => {
     for (const end of ["from", "to"] as const)
       if (!ids.has(edge[end]))
@@ -75,7 +84,16 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
           field: end,
         });
     const fromType = typeOf.get(edge.from);
-    if (edge.when !== undefined && fromType !== undefined && !getStepKind(fromType)?.routes)
+    if (edge.when === "error") {
+      if (stepsById.has(edge.from) && stepsById.get(edge.from)!.onError !== "route")
+        issues.push({
+          code: "WHEN_ERROR_WITHOUT_ROUTE",
+          message: `edge ${edge.from} → ${edge.to}: "when": "error" needs "onError": "route" on step "${edge.from}"`,
+          stepId: edge.from,
+          edgeIndex,
+          field: "when",
+        });
+    } else if (edge.when !== undefined && fromType !== undefined && !getStepKind(fromType)?.routes)
       issues.push({
         code: "WHEN_ON_NON_CONDITION",
         message: `edge ${edge.from} → ${edge.to}: "when" is only allowed on edges leaving a condition step; remove it or make "${edge.from}" a condition`,

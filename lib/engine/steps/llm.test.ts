@@ -98,13 +98,14 @@ describe("llm step against the loopback test gateway", () => {
     expect(err.message).toMatch(/LLM_GATEWAY_URL/);
   });
 
-  it("reports a gateway 500 with its status and message, after one retry", async () => {
+  it("reports a gateway 500 with its status and message as retryable, leaving retries to the step's policy", async () => {
     const err = await failure({ model: "fail-500", prompt: "x" }, context().ctx);
     expect(err.code).toBe("LLM_REQUEST_FAILED");
     expect(err.message).toMatch(/HTTP 500/);
     expect(err.message).toMatch(/scripted failure 500/);
     expect(err.message).not.toMatch(/\n|\s at /);
-    expect(gateway.requests.filter((r) => r.model === "fail-500")).toHaveLength(2);
+    expect(err.retryable).toBe(true);
+    expect(gateway.requests.filter((r) => r.model === "fail-500")).toHaveLength(1);
   });
 
   it("does not retry a 4xx", async () => {
@@ -114,8 +115,10 @@ describe("llm step against the loopback test gateway", () => {
     expect(err.message).toMatch(/HTTP 401.*Incorrect API key/);
     expect(err.message).not.toMatch(/Troubleshooting/);
 
+    expect(err.retryable).toBe(false);
     const notFound = await failure({ model: "fail-404", prompt: "x" }, context().ctx);
     expect(notFound.message).toMatch(/HTTP 404/);
+    expect(notFound.retryable).toBe(false);
     expect(gateway.requests.filter((r) => r.model === "fail-404")).toHaveLength(1);
   });
 
@@ -125,6 +128,7 @@ describe("llm step against the loopback test gateway", () => {
     expect(err.code).toBe("LLM_REQUEST_FAILED");
     expect(err.message).toContain(`could not reach the LLM gateway at ${url}`);
     expect(err.message).toMatch(/ECONNREFUSED/);
+    expect(err.retryable).toBe(true);
   });
 
   it("aborts the in-flight request when the signal fires", async () => {

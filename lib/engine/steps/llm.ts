@@ -1,6 +1,6 @@
 import { ChatOpenAICompletions } from "@langchain/openai";
 import { HumanMessage, SystemMessage, type UsageMetadata } from "@langchain/core/messages";
-import { StepError } from "../errors";
+import { isRetryableStatus, StepError } from "../errors";
 import type { StepExecutor } from "./types";
 
 export interface LlmOutput {
@@ -32,8 +32,8 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput>
     maxTokens: optionalNumber(config.maxTokens, "maxTokens", ctx.stepId),
     streaming: true,
     streamUsage: true,
-    // LangChain never retries 4xx; one retry (after a 1-2 s backoff) covers a transient 5xx or connection drop.
-    maxRetries: 1,
+    // Retries belong to the step's retry policy (visible per attempt), not to the client library.
+    maxRetries: 0,
   });
   const messages = [
     ...(typeof config.system === "string" && config.system ? [new SystemMessage(config.system)] : []),
@@ -54,7 +54,9 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput>
     }
   } catch (err) {
     if (ctx.signal.aborted) throw new StepError("CANCELLED", "the LLM request was cancelled", { stepId: ctx.stepId, cause: err });
-    throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err });
+    const status = (err as { status?: unknown })?.status;
+    const retryable = typeof status === "number" ? isRetryableStatus(status) : true; // no status: network failure
+    throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable });
   }
   return {
     text,
