@@ -125,6 +125,16 @@ function StepForm({ stepId }: { stepId: string }) {
         </Label>
         <FieldError message={fieldIssue("onError")} />
       </fieldset>
+      <Label text="Output schema (JSON Schema the output must match)">
+        <JsonInput
+          testId="field-output-schema"
+          rows={3}
+          value={node.data.outputSchema}
+          placeholder={'{ "type": "object", "required": ["text"] }'}
+          onChange={(v) => updateStep(stepId, { outputSchema: (v as Record<string, unknown>) ?? undefined })}
+        />
+        <FieldError message={fieldIssue("outputSchema")} />
+      </Label>
       <Label text="Assign variables after the step">
         <JsonInput
           testId="field-assign"

@@ -120,4 +120,15 @@ describe("compileWorkflow", () => {
     expect(err.stepId).toBe("a");
     expect(err.message).toMatch(/field "output"/);
   });
+
+  it("fails a step whose output does not match its outputSchema, naming the path", async () => {
+    const schema = { type: "object", properties: { n: { type: "number" }, tags: { type: "array", items: { type: "string" } } }, required: ["n", "tags"] };
+    const ok = await run({ id: "w", name: "w", steps: [t("a", { n: 1, tags: ["x"] }, { outputSchema: schema })] });
+    expect(ok.outputs.a).toEqual({ n: 1, tags: ["x"] });
+    const err = await run({ id: "w", name: "w", steps: [t("a", { n: "one", tags: ["x", 2] }, { outputSchema: schema })] }).catch((e) => e);
+    expect(err.code).toBe("OUTPUT_INVALID");
+    expect(err.stepId).toBe("a");
+    expect(err.message).toMatch(/output\.n: must be number/);
+    expect(err.message).toMatch(/output\.tags\.1: must be string/);
+  });
 });

@@ -1,6 +1,7 @@
 import { Annotation, Command, END, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
+import { outputSchemaProblems } from "@/lib/workflow/input";
 import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
@@ -206,6 +207,11 @@ function compileGraph(
         }),
         (attempt, error, delayMs) => hooks.onStepRetry?.(step, execution, attempt, error, delayMs),
       );
+      if (step.outputSchema) {
+        const problems = outputSchemaProblems(step.outputSchema, output);
+        if (problems.length)
+          throw new StepError("OUTPUT_INVALID", `step "${step.id}" output does not match its outputSchema: ${problems.join("; ")}`, { stepId: step.id });
+      }
       const afterContext = { ...context, output, steps: { ...context.steps, [step.id]: output } };
       for (const [name, template] of Object.entries(step.assign ?? {})) {
         const raw = template.includes("{{") ? template : `{{ ${template} }}`;

@@ -12,6 +12,7 @@ export type ErrorCode =
   | "LOOP_LIMIT"
   | "CANCELLED"
   | "STEP_TIMEOUT"
+  | "OUTPUT_INVALID"
   | "NOT_FOUND"
   | "INTERNAL";
 

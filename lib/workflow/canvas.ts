@@ -14,10 +14,11 @@ export interface StepNodeData extends Record<string, unknown> {
   retry?: WorkflowStep["retry"];
   timeoutMs?: number;
   onError?: WorkflowStep["onError"];
+  outputSchema?: Record<string, unknown>;
 }
 
 /** Step fields besides id/type/config that the canvas carries unchanged. */
-const STEP_EXTRAS = ["name", "assign", "retry", "timeoutMs", "onError"] as const;
+const STEP_EXTRAS = ["name", "assign", "retry", "timeoutMs", "onError", "outputSchema"] as const;
 
 /** Source handles that stand for an edge's `when`. */
 const WHEN_HANDLES = new Set(["true", "false", "error"]);
@@ -101,6 +102,7 @@ export function canvasToDefinition(meta: WorkflowMeta, nodes: CanvasNode[], edge
     ...(node.data.retry ? { retry: node.data.retry } : {}),
     ...(node.data.timeoutMs ? { timeoutMs: node.data.timeoutMs } : {}),
     ...(node.data.onError && node.data.onError !== "fail" ? { onError: node.data.onError } : {}),
+    ...(node.data.outputSchema ? { outputSchema: node.data.outputSchema } : {}),
     position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
   }));
   const workflowEdges: WorkflowEdge[] = edges.map((e) => ({

@@ -2,6 +2,20 @@ import Ajv from "ajv";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
+const strictAjv = new Ajv({ allErrors: true, strict: false });
+const compiledOutputSchemas = new WeakMap<object, ReturnType<typeof strictAjv.compile>>();
+
+/** Problems of a step output against its `outputSchema`, as `path: message` (empty when it matches). */
+export function outputSchemaProblems(schema: Record<string, unknown>, output: unknown): string[] {
+  let check = compiledOutputSchemas.get(schema);
+  if (!check) compiledOutputSchemas.set(schema, (check = strictAjv.compile(schema)));
+  if (check(output)) return [];
+  return (check.errors ?? []).map((e) => {
+    const missing = e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : "";
+    const where = `output${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
+    return `${where}: ${e.keyword === "required" ? "is required" : e.message}`;
+  });
+}
 
 /**
  * Checks a run's input against the workflow's `input` JSON Schema (defaults are filled in). Each issue names

@@ -34,6 +34,8 @@ export const StepSchema = z.object({
   retry: RetryPolicySchema.optional(),
   /** Time limit of each attempt. */
   timeoutMs: z.number().int().positive().optional(),
+  /** JSON Schema the step's output must match; a mismatch fails the step naming the path. */
+  outputSchema: z.record(z.string(), z.unknown()).optional(),
   /**
    * What a failure (after retries) does: `fail` the run (default), `continue` along the normal edges, or `route`
    * along the step's `when: "error"` edges. With continue/route the step's output is `{ error: { code, message } }`.

@@ -114,6 +114,13 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
       });
       continue;
     }
+    if (step.outputSchema) {
+      try {
+        ajv.compile(step.outputSchema);
+      } catch (err) {
+        issues.push({ code: "INVALID_OUTPUT_SCHEMA", message: `step "${step.id}" field "outputSchema": not a valid JSON Schema: ${(err as Error).message}`, stepId: step.id, field: "outputSchema" });
+      }
+    }
     const config = kind.configSchema.safeParse(step.config);
     if (!config.success)
       for (const i of config.error.issues) {
