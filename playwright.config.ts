@@ -57,6 +57,8 @@ export default defineConfig({
         DATABASE_URL: "",
         LLM_GATEWAY_URL: `http://127.0.0.1:${GATEWAY_PORT}/v1`,
         LLM_API_KEY: "e2e",
+        // HTTP steps in the e2e tests call the loopback test gateway, which the SSRF guard refuses by default.
+        ORCHESTRATOR_HTTP_ALLOW: "127.0.0.1",
         NEXT_TELEMETRY_DISABLED: "1",
         LOG_LEVEL: "warn",
       },

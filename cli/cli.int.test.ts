@@ -53,7 +53,9 @@ const seed = {
   ],
 };
 
-describe("orchestrator CLI", () => {
+// Every test spawns several CLI processes (about a second each, several under load on a 2-core CI machine):
+// the timeout bounds a hang, not the speed.
+describe("orchestrator CLI", { timeout: 120_000 }, () => {
   it("run --json prints { runId, status, outputs } and exits 0; the run is stored for the web history", async () => {
     const res = await cli("run", file("seed.json", seed), "--input", '{"topic":"x"}', "--json");
     expect(res.code).toBe(0);
@@ -143,5 +145,82 @@ describe("orchestrator CLI", () => {
       await sql.close();
       await db.$disconnect();
     }
+  });
+
+  it("approve: run exits 3 while waiting; approve --data resumes it (0), --reject fails it (1), bad data is refused (2)", async () => {
+    const gated = {
+      id: "gated",
+      name: "Gated",
+      steps: [
+        { id: "draft", type: "transform", config: { output: "v{{ input.n }}" } },
+        { id: "ok", type: "approval", config: { message: "Ship {{ steps.draft }}?", form: { type: "object", properties: { who: { type: "string" } }, required: ["who"] } } },
+        { id: "ship", type: "transform", config: { output: "{{ steps.draft }} by {{ steps.ok.data.who }}" } },
+      ],
+    };
+    const paused = await cli("run", file("gated.json", gated), "--input", '{"n":2}', "--json");
+    expect(paused.code).toBe(3);
+    const { runId, status } = JSON.parse(paused.stdout);
+    expect(status).toBe("waiting");
+    expect(JSON.parse((await cli("runs", "--status", "waiting", "--json")).stdout).map((r: { runId: string }) => r.runId)).toContain(runId);
+
+    const bad = await cli("approve", runId, "--data", "{}", "--json");
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout).error.message).toMatch(/data\.who: is required/);
+    const approved = await cli("approve", runId, "--data", '{"who":"ana"}', "--by", "ana", "--json");
+    expect(approved.code).toBe(0);
+    expect(JSON.parse(approved.stdout)).toMatchObject({ runId, status: "succeeded", outputs: { ship: "v2 by ana", ok: { approved: true, decidedBy: "ana" } } });
+    expect((await cli("approve", runId)).code).toBe(2);
+
+    const again = JSON.parse((await cli("run", file("gated.json", gated), "--input", '{"n":3}', "--json")).stdout);
+    const rejected = await cli("approve", again.runId, "--reject", "--comment", "too early", "--json");
+    expect(rejected.code).toBe(1);
+    expect(JSON.parse(rejected.stdout).error).toMatchObject({ code: "REJECTED", stepId: "ok" });
+  });
+
+  const chain = {
+    id: "chain",
+    name: "Chain",
+    vars: { suffix: "!" },
+    steps: [
+      { id: "a", type: "transform", config: { output: { word: "hello" } } },
+      { id: "b", type: "transform", config: { output: "{{ steps.a.word }}{{ vars.suffix }}" } },
+    ],
+  };
+
+  it("checkpoints lists a run's checkpoints; fork --set starts a linked run from one with edited state", async () => {
+    const first = JSON.parse((await cli("run", file("chain.json", chain), "--json")).stdout);
+    expect(first.outputs.b).toBe("hello!");
+    const listed = await cli("checkpoints", first.runId, "--json");
+    expect(listed.code).toBe(0);
+    const checkpoints = JSON.parse(listed.stdout);
+    const afterA = checkpoints.find((c: { changed: { steps: string[] } }) => c.changed.steps.includes("a"));
+    expect(afterA).toMatchObject({ checkpointId: expect.any(String), current: true, step: expect.any(Number), createdAt: expect.any(String) });
+    expect((await cli("checkpoints", first.runId)).stdout).toContain(afterA.checkpointId);
+
+    const forked = await cli("fork", first.runId, "--checkpoint", afterA.checkpointId, "--set", "steps.a.word=bye", "--set", 'vars.suffix="?"', "--json");
+    expect(forked.code).toBe(0);
+    const fork = JSON.parse(forked.stdout);
+    expect(fork).toMatchObject({ status: "succeeded", outputs: { a: { word: "bye" }, b: "bye?" } });
+    expect(fork.runId).not.toBe(first.runId);
+    expect((await cli("fork", first.runId, "--checkpoint", afterA.checkpointId, "--set", "nope")).code).toBe(2);
+    expect((await cli("fork", first.runId, "--checkpoint", "missing")).code).toBe(2);
+  });
+
+  it("resume --checkpoint re-runs a run from one of its checkpoints, keeping its id", async () => {
+    const first = JSON.parse((await cli("run", file("chain.json", chain), "--json")).stdout);
+    const checkpoints = JSON.parse((await cli("checkpoints", first.runId, "--json")).stdout);
+    const afterA = checkpoints.find((c: { changed: { steps: string[] } }) => c.changed.steps.includes("a"));
+    const resumedHere = await cli("resume", first.runId, "--checkpoint", afterA.checkpointId, "--json");
+    expect(resumedHere.code).toBe(0);
+    expect(JSON.parse(resumedHere.stdout)).toMatchObject({ runId: first.runId, status: "succeeded", outputs: { b: "hello!" } });
+  });
+
+  it("resume re-runs a failed run from its failed step", async () => {
+    const failing = { id: "failing", name: "Failing", steps: [{ id: "x", type: "transform", config: { output: "{{ $number(input.n) + 1 }}" } }] };
+    const failed = JSON.parse((await cli("run", file("failing.json", failing), "--input", '{"n":"nan"}', "--json")).stdout);
+    expect(failed.status).toBe("failed");
+    const resumed = await cli("resume", failed.runId, "--json");
+    expect(resumed.code).toBe(1);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ runId: failed.runId, status: "failed", error: { stepId: "x" } });
   });
 });

@@ -3,19 +3,21 @@ import { Command, CommanderError } from "commander";
 import { OrchestratorError, serializeError } from "@/lib/engine/errors";
 import { InvalidRunError, WorkflowOrchestrator, type RunResult } from "@/lib/orchestrator";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { parseSetArgument } from "@/lib/runner/checkpoints";
 import { listRuns } from "@/lib/runner/queries";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
 
 /**
  * Headless CLI. Exit codes (a public contract): 0 run succeeded / command ok, 1 run failed (or did not stop
- * when cancelled), 2 invalid definition, input, run id or usage (the message names the step and field).
+ * when cancelled), 2 invalid definition, input, run id or usage (the message names the step and field),
+ * 3 the run is waiting (for an approval).
  */
-const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
+const EXIT = { ok: 0, failed: 1, invalid: 2, waiting: 3 } as const;
 
 class UsageError extends Error {}
 
-const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
+const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 
 async function readDefinition(file: string): Promise<unknown> {
   let text: string;
@@ -31,15 +33,6 @@ async function readDefinition(file: string): Promise<unknown> {
   }
 }
 
-function parseInput(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--input is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 function print(json: boolean, value: unknown, human: string) {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
 }
@@ -49,8 +42,21 @@ function printRunResult(json: boolean, result: RunResult) {
   for (const [stepId, output] of Object.entries(result.outputs)) lines.push(`  ${stepId}: ${JSON.stringify(output)}`);
   if (result.error) lines.push(`error ${result.error.code}${result.error.stepId ? ` in step "${result.error.stepId}"` : ""}: ${result.error.message}`);
   print(json, result, lines.join("\n"));
-  process.exitCode = result.status === "succeeded" ? EXIT.ok : EXIT.failed;
+  process.exitCode = result.status === "succeeded" ? EXIT.ok : result.status === "waiting" ? EXIT.waiting : EXIT.failed;
 }
+
+function parseJsonOption(name: string, text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${name} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const RUN_JSON = "print one JSON object { runId, status, outputs, error? }";
 
 const program = new Command()
   .name("orchestrator")
@@ -62,19 +68,65 @@ program
   .command("run <file>")
   .description("run a workflow definition file and wait for it to end")
   .option("--input <json>", "run input as JSON", undefined)
-  .option("--json", "print one JSON object { runId, status, outputs, error? }")
+  .option("--json", RUN_JSON)
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
     const definition = await readDefinition(file);
-    const input = parseInput(opts.input);
+    const input = parseJsonOption("--input", opts.input);
     printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().executeWorkflow(definition, { input, source: "cli" }));
   });
 
 program
   .command("resume <runId>")
-  .description("resume a run whose process stopped (once its lease has expired) from its last checkpoint")
-  .option("--json", "print one JSON object { runId, status, outputs, error? }")
+  .description(
+    "resume a run from its last checkpoint, keeping its id: a run whose process stopped (once its lease has expired), or a failed/cancelled run from its failed step",
+  )
+  .option("--latest", "run the rest on the workflow's latest saved version (after fixing a step)")
+  .option("--checkpoint <id>", "go back to this checkpoint and re-run everything after it (see: orchestrator checkpoints)")
+  .option("--json", RUN_JSON)
+  .action(async (runId: string, opts: { latest?: boolean; checkpoint?: string; json?: boolean }) => {
+    if (opts.latest && opts.checkpoint) throw new UsageError("--latest and --checkpoint cannot be combined");
+    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint }));
+  });
+
+program
+  .command("approve <runId>")
+  .description("approve (or --reject) the approval a waiting run is paused at, then wait until the run ends or waits again")
+  .option("--reject", "reject instead of approving (the approval step fails with REJECTED)")
+  .option("--data <json>", "the approver's input, matching the approval step's form")
+  .option("--comment <text>", "a comment recorded with the decision")
+  .option("--by <name>", "who decides (recorded; default the local user)")
+  .option("--json", RUN_JSON)
+  .action(async (runId: string, opts: { reject?: boolean; data?: string; comment?: string; by?: string; json?: boolean }) => {
+    const data = parseJsonOption("--data", opts.data);
+    const result = await new WorkflowOrchestrator().approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by });
+    printRunResult(Boolean(opts.json), result);
+  });
+
+program
+  .command("checkpoints <runId>")
+  .description("list a run's checkpoints, newest first (superstep, time, what changed)")
+  .option("--json", "print an array of { checkpointId, parentCheckpointId, step, createdAt, source, changed, current }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().resumeRun(runId));
+    const checkpoints = await new WorkflowOrchestrator().listCheckpoints(runId);
+    const describe = (c: (typeof checkpoints)[number]) =>
+      [c.changed.steps.length ? `steps ${c.changed.steps.join(", ")}` : "", c.changed.vars ? "vars" : "", c.changed.input ? "input" : ""].filter(Boolean).join(", ") || "-";
+    print(
+      Boolean(opts.json),
+      checkpoints,
+      checkpoints.map((c) => `${c.checkpointId}  step ${String(c.step).padStart(3)}  ${c.createdAt}  ${c.source.padEnd(6)}  ${describe(c)}${c.current ? "" : "  (earlier branch)"}`).join("\n") ||
+        "no checkpoints",
+    );
+  });
+
+program
+  .command("fork <runId>")
+  .description("start a new run from one of a run's checkpoints, optionally with edited state, and wait until it ends or waits")
+  .requiredOption("--checkpoint <id>", "the checkpoint to fork from (see: orchestrator checkpoints)")
+  .option("--set <path=value>", "edit the state first: steps.<id>[.field]=value, vars.<name>=value or input.<field>=value (value is JSON or text); repeatable", collect, [])
+  .option("--json", RUN_JSON)
+  .action(async (runId: string, opts: { checkpoint: string; set: string[]; json?: boolean }) => {
+    const set = Object.fromEntries(opts.set.map(parseSetArgument));
+    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().forkRun(runId, { checkpointId: opts.checkpoint, set }));
   });
 
 program
@@ -103,7 +155,7 @@ program
   .command("runs")
   .description("list runs, newest first")
   .option("--workflow <id>", "only runs of this workflow")
-  .option("--status <status>", "only runs with this status (queued, running, succeeded, failed, cancelled)")
+  .option("--status <status>", `only runs with this status (${RUN_STATUSES.join(", ")})`)
   .option("--limit <n>", "how many", "50")
   .option("--json", "print an array of { runId, workflowId, status, startedAt, finishedAt }")
   .action(async (opts: { workflow?: string; status?: string; limit: string; json?: boolean }) => {
@@ -124,7 +176,7 @@ program
 
 program
   .command("cancel <runId>")
-  .description("cancel a queued or running run (wherever it executes) and wait until it has stopped")
+  .description("cancel a queued, running or waiting run (wherever it executes) and wait until it has stopped")
   .option("--json", "print { runId, status }")
   .action(async (runId: string, opts: { json?: boolean }) => {
     const result = await new WorkflowOrchestrator().cancelRun(runId);

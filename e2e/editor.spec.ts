@@ -48,6 +48,9 @@ test("build a workflow by drag and drop, save, validate, run live and open it fr
   await editor.select("llm_1");
   await page.getByTestId("run-button").click();
   await page.getByTestId("input-topic").fill("cats");
+  // The estimate prices the rendered prompt (the test model has no price, and says so).
+  await expect(page.getByTestId("cost-estimate")).toContainText("1 LLM call");
+  await expect(page.getByTestId("cost-estimate")).toContainText("no price for slow-1500");
   await page.getByTestId("run-submit").click();
   await expect(editor.status("llm_1")).toHaveAttribute("data-status", "running");
   await expect(editor.status("transform_1")).toHaveAttribute("data-status", "idle");

@@ -13,3 +13,13 @@ export function runConcurrency(): number {
   const n = Number(process.env.ORCHESTRATOR_CONCURRENCY ?? 4);
   return Number.isInteger(n) && n > 0 ? n : 4;
 }
+
+/**
+ * The address callers outside use to reach this app (callback URLs of wait_webhook steps): env
+ * ORCHESTRATOR_PUBLIC_URL, default the address the server listens on.
+ */
+export function publicUrl(): string {
+  const configured = process.env.ORCHESTRATOR_PUBLIC_URL;
+  if (configured) return configured.replace(/\/+$/, "");
+  return `http://${process.env.HOST ?? "127.0.0.1"}:${process.env.PORT ?? 3000}`;
+}

@@ -1,9 +1,11 @@
+import { getCheckpointState, listCheckpoints, type CheckpointState, type CheckpointSummary } from "@/lib/runner/checkpoints";
 import type { RunResult } from "@/lib/runner/run";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflow } from "@/lib/workflow/validate";
 
 export type { RunResult } from "@/lib/runner/run";
+export type { CheckpointState, CheckpointSummary } from "@/lib/runner/checkpoints";
 export { InvalidRunError } from "@/lib/engine/errors";
 
 /**
@@ -34,17 +36,63 @@ export class WorkflowOrchestrator {
   }
 
   /**
-   * Resumes a run whose process died (after its lease expired) from its last checkpoint, in this process, and
-   * waits for it to end. Steps that finished before the crash are not run again; steps that were in flight are.
+   * Resumes a run from its last checkpoint, in this process, and waits until it ends or waits; the run keeps
+   * its id. A run whose process died is taken over once its lease expired (steps that finished are not run
+   * again, steps in flight are); a failed or cancelled run re-runs its failed step and what follows, on the
+   * version it ran or, with `useLatestVersion`, on the workflow's latest saved version. With `checkpointId` it
+   * goes back to that checkpoint instead and re-runs everything after it ("resume from here").
    */
-  async resumeRun(runId: string, options: { userId?: string } = {}): Promise<RunResult> {
+  async resumeRun(runId: string, options: { userId?: string; useLatestVersion?: boolean; checkpointId?: string } = {}): Promise<RunResult> {
     const runtime = await getRuntime();
-    await runtime.runner.resumeRun(runId, options.userId ?? runtime.userId);
+    const ownerId = options.userId ?? runtime.userId;
+    if (options.checkpointId) await runtime.runner.resumeFromCheckpoint(runId, ownerId, options.checkpointId);
+    else await runtime.runner.resumeRun(runId, ownerId, { useLatestVersion: options.useLatestVersion });
     return runtime.runner.waitForRun(runId);
   }
 
   /**
-   * Cancels a queued or running run, wherever it executes, and waits (up to `timeoutMs`) until it has ended.
+   * Decides a run's pending approval and waits until the run ends or waits again. `data` must match the
+   * approval step's form (JSON Schema) when it has one. A rejection fails the step with REJECTED.
+   */
+  async approveRun(
+    runId: string,
+    decision: { approved?: boolean; data?: unknown; comment?: string; decidedBy?: string; userId?: string } = {},
+  ): Promise<RunResult> {
+    const runtime = await getRuntime();
+    const ownerId = decision.userId ?? runtime.userId;
+    await runtime.runner.decideApproval(runId, ownerId, {
+      approved: decision.approved ?? true,
+      data: decision.data,
+      comment: decision.comment,
+      decidedBy: decision.decidedBy ?? ownerId,
+    });
+    return runtime.runner.waitForRun(runId);
+  }
+
+  /** A run's checkpoints, newest first: superstep, time, what changed, and whether it is on the current path. */
+  async listCheckpoints(runId: string, options: { userId?: string } = {}): Promise<CheckpointSummary[]> {
+    const runtime = await getRuntime();
+    return listCheckpoints(runtime, options.userId ?? runtime.userId, runId);
+  }
+
+  /** The full state (input, vars, step outputs) at one checkpoint, and the steps that would run next. */
+  async getCheckpoint(runId: string, checkpointId: string, options: { userId?: string } = {}): Promise<CheckpointState> {
+    const runtime = await getRuntime();
+    return getCheckpointState(runtime, options.userId ?? runtime.userId, runId, checkpointId);
+  }
+
+  /**
+   * Forks a run at a checkpoint into a new run linked to its parent, with edited state
+   * (`{ "steps.draft.text": "new", "vars.n": 2 }`), and waits until the fork ends or waits.
+   */
+  async forkRun(runId: string, options: { checkpointId: string; set?: Record<string, unknown>; userId?: string }): Promise<RunResult> {
+    const runtime = await getRuntime();
+    const { runId: forkId } = await runtime.runner.forkRun(runId, options.userId ?? runtime.userId, options);
+    return runtime.runner.waitForRun(forkId);
+  }
+
+  /**
+   * Cancels a queued, running or waiting run, wherever it executes, and waits (up to `timeoutMs`) until it has ended.
    * In-flight LLM requests are aborted. Returns the run's status: `cancelled`, or how it ended if it was
    * already over.
    */

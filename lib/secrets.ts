@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { dataDir } from "./config";
@@ -32,3 +32,21 @@ export function decryptSecret(sealed: string): string {
   decipher.setAuthTag(Buffer.from(tag, "base64"));
   return Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString("utf8");
 }
+
+/**
+ * An unguessable token bound to `data` (callback URLs of waiting steps): HMAC-SHA256 under a key derived from
+ * the secret key, so it can be checked later without storing it.
+ */
+export function signToken(purpose: string, data: string): string {
+  const derived = createHash("sha256").update(key()).update(`token:${purpose}`).digest();
+  return createHmac("sha256", derived).update(data).digest("base64url");
+}
+
+/** Compares two secrets in constant time (a different length is simply unequal). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");

@@ -4,7 +4,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
 import { createDb, type Db } from "@/lib/db";
-import { getGatewaySettings, resolveRuntimeSettings, saveGatewaySettings } from "./settings";
+import { addressRefusal } from "@/lib/net/address-policy";
+import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
+import { getGatewaySettings, getHttpAllowSettings, listGatewayModels, resolveRuntimeSettings, saveDefaultModel, saveGatewaySettings, saveHttpAllowList } from "./settings";
 
 let database: TestDatabase;
 let db: Db;
@@ -37,20 +39,57 @@ describe("gateway settings", () => {
     const view = await getGatewaySettings(db);
     expect(view).toEqual({ llmGatewayUrl: "http://127.0.0.1:4000/v1", hasApiKey: true, source: "settings" });
     expect(JSON.stringify(view)).not.toContain("sk-very-secret");
-    expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
+    expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
   });
 
   it("keeps the saved key when the form leaves it empty, and lets env variables win", async () => {
     await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:5000/v1" });
-    expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:5000/v1", llmApiKey: "sk-very-secret" });
+    expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:5000/v1", llmApiKey: "sk-very-secret" });
     process.env.LLM_GATEWAY_URL = "http://127.0.0.1:6000/v1";
     process.env.LLM_API_KEY = "env-key";
     try {
       expect(await getGatewaySettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:6000/v1", source: "env" });
-      expect(await resolveRuntimeSettings(db)).toEqual({ llmGatewayUrl: "http://127.0.0.1:6000/v1", llmApiKey: "env-key" });
+      expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:6000/v1", llmApiKey: "env-key" });
     } finally {
       delete process.env.LLM_GATEWAY_URL;
       delete process.env.LLM_API_KEY;
+    }
+  });
+
+  it("keeps the HTTP allow-list from the settings page and ORCHESTRATOR_HTTP_ALLOW, refusing entries it cannot read", async () => {
+    await expect(saveHttpAllowList(db, ["10.0.0.0/8", "not a host!"])).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/"not a host!"/) });
+    expect(await getHttpAllowSettings(db)).toEqual({ env: [], saved: [] });
+    await saveHttpAllowList(db, ["10.20.0.0/16", "api.internal"]);
+    process.env.ORCHESTRATOR_HTTP_ALLOW = "127.0.0.1, ::1";
+    try {
+      expect(await getHttpAllowSettings(db)).toEqual({ env: ["127.0.0.1", "::1"], saved: ["10.20.0.0/16", "api.internal"] });
+      const { httpAllow } = await resolveRuntimeSettings(db);
+      expect(addressRefusal("10.20.3.4", httpAllow!)).toBeNull();
+      expect(addressRefusal("127.0.0.1", httpAllow!)).toBeNull();
+      expect(addressRefusal("10.21.0.1", httpAllow!)).toMatch(/private/);
+      expect(addressRefusal("192.168.1.1", httpAllow!, "api.internal")).toBeNull();
+    } finally {
+      delete process.env.ORCHESTRATOR_HTTP_ALLOW;
+    }
+  });
+
+  it("keeps a default model and lists the gateway's models", async () => {
+    const gateway = await startLlmGateway();
+    process.env.LLM_GATEWAY_URL = gateway.url;
+    try {
+      await saveDefaultModel(db, "test-model");
+      expect(await getGatewaySettings(db)).toMatchObject({ defaultModel: "test-model" });
+      expect(await resolveRuntimeSettings(db)).toMatchObject({ defaultModel: "test-model" });
+      expect(await listGatewayModels(db)).toEqual(expect.arrayContaining(["gpt-4o-mini", "test-model"]));
+    } finally {
+      delete process.env.LLM_GATEWAY_URL;
+      await gateway.close();
+    }
+    process.env.LLM_GATEWAY_URL = "http://127.0.0.1:9/v1"; // nothing listens there
+    try {
+      expect(await listGatewayModels(db)).toEqual([]);
+    } finally {
+      delete process.env.LLM_GATEWAY_URL;
     }
   });
 });

@@ -1,6 +1,8 @@
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
 import type { RuntimeSettings } from "@/lib/engine/steps/types";
+import { parseAllowList, type AllowList } from "@/lib/net/address-policy";
+import { getPriceTable } from "./pricing";
 import { decryptSecret, encryptSecret } from "./secrets";
 
 /**
@@ -9,23 +11,48 @@ import { decryptSecret, encryptSecret } from "./secrets";
  */
 const URL_KEY = "llm.gatewayUrl";
 const API_KEY = "llm.apiKey";
+const MODEL_KEY = "llm.defaultModel";
 
 export interface GatewaySettingsView {
   llmGatewayUrl?: string;
   hasApiKey: boolean;
   source: "env" | "settings" | "none";
+  /** Used by llm steps that name no model (env LLM_DEFAULT_MODEL wins). */
+  defaultModel?: string;
 }
 
 async function savedGateway(db: Db) {
-  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY] } } });
-  return { url: rows.find((r) => r.key === URL_KEY)?.value, sealedKey: rows.find((r) => r.key === API_KEY)?.value };
+  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY, MODEL_KEY] } } });
+  const value = (key: string) => rows.find((r) => r.key === key)?.value;
+  return { url: value(URL_KEY), sealedKey: value(API_KEY), defaultModel: process.env.LLM_DEFAULT_MODEL || value(MODEL_KEY) || undefined };
 }
 
 export async function getGatewaySettings(db: Db): Promise<GatewaySettingsView> {
+  const { url, sealedKey, defaultModel } = await savedGateway(db);
   if (process.env.LLM_GATEWAY_URL)
-    return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, hasApiKey: Boolean(process.env.LLM_API_KEY), source: "env" };
-  const { url, sealedKey } = await savedGateway(db);
-  return { llmGatewayUrl: url, hasApiKey: sealedKey !== undefined, source: url ? "settings" : "none" };
+    return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, hasApiKey: Boolean(process.env.LLM_API_KEY), source: "env", defaultModel };
+  return { llmGatewayUrl: url, hasApiKey: sealedKey !== undefined, source: url ? "settings" : "none", defaultModel };
+}
+
+/** The model ids the gateway lists (GET <base>/models, OpenAI format); [] when it cannot be asked. */
+export async function listGatewayModels(db: Db): Promise<string[]> {
+  const settings = await gatewayConnection(db).catch(() => undefined);
+  if (!settings?.llmGatewayUrl) return [];
+  try {
+    const response = await fetch(`${settings.llmGatewayUrl.replace(/\/+$/, "")}/models`, {
+      headers: settings.llmApiKey ? { authorization: `Bearer ${settings.llmApiKey}` } : {},
+      signal: AbortSignal.timeout(3000),
+    });
+    if (!response.ok) return [];
+    const body = (await response.json()) as { data?: Array<{ id?: unknown }> };
+    return (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string").sort();
+  } catch {
+    return [];
+  }
+}
+
+export async function saveDefaultModel(db: Db, model: string) {
+  await db.setting.upsert({ where: { key: MODEL_KEY }, create: { key: MODEL_KEY, value: model }, update: { value: model } });
 }
 
 export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: string; llmApiKey?: string }) {
@@ -46,10 +73,40 @@ export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: str
 
 /** What executors get at run time (the decrypted key stays on the server). */
 export async function resolveRuntimeSettings(db: Db): Promise<RuntimeSettings> {
-  if (process.env.LLM_GATEWAY_URL)
-    return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, llmApiKey: process.env.LLM_API_KEY };
-  const { url, sealedKey } = await savedGateway(db);
-  return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : process.env.LLM_API_KEY };
+  return { ...(await gatewayConnection(db)), httpAllow: await resolveHttpAllowList(db), prices: (await getPriceTable(db)).table };
+}
+
+/** Where the gateway is and how to authenticate (the decrypted key stays on the server). Env wins. */
+async function gatewayConnection(db: Db): Promise<Pick<RuntimeSettings, "llmGatewayUrl" | "llmApiKey" | "defaultModel">> {
+  const { url, sealedKey, defaultModel } = await savedGateway(db);
+  if (process.env.LLM_GATEWAY_URL) return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, llmApiKey: process.env.LLM_API_KEY, defaultModel };
+  return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : process.env.LLM_API_KEY, defaultModel };
+}
+
+/**
+ * The HTTP allow-list: addresses the `http` step may reach although the SSRF policy refuses them (internal
+ * APIs). Entries from env ORCHESTRATOR_HTTP_ALLOW (comma-separated) and from the Settings page both apply.
+ */
+const HTTP_ALLOW_KEY = "http.allow";
+
+const splitEntries = (text: string | undefined) => (text ?? "").split(/[,\n]/).map((e) => e.trim()).filter(Boolean);
+
+export async function getHttpAllowSettings(db: Db): Promise<{ env: string[]; saved: string[] }> {
+  const row = await db.setting.findUnique({ where: { key: HTTP_ALLOW_KEY } });
+  return { env: splitEntries(process.env.ORCHESTRATOR_HTTP_ALLOW), saved: splitEntries(row?.value) };
+}
+
+export async function saveHttpAllowList(db: Db, entries: string[]) {
+  const { problems } = parseAllowList(entries);
+  if (problems.length) throw new OrchestratorError("INVALID_INPUT", `allow-list: ${problems.join("; ")}`);
+  const value = entries.map((e) => e.trim()).filter(Boolean).join(",");
+  await db.setting.upsert({ where: { key: HTTP_ALLOW_KEY }, create: { key: HTTP_ALLOW_KEY, value }, update: { value } });
+}
+
+async function resolveHttpAllowList(db: Db): Promise<AllowList> {
+  const { env, saved } = await getHttpAllowSettings(db);
+  // A bad entry in the environment is an operator error: ignore it rather than open anything by accident.
+  return parseAllowList([...env, ...saved]).allow;
 }
 
 function unseal(sealed: string): string {

@@ -1,6 +1,6 @@
 import Link from "next/link";
 import { serverRuntime } from "@/app/_server/runtime";
-import { formatDuration, StatusBadge } from "@/components/ui/status";
+import { formatCost, formatDuration, StatusBadge } from "@/components/ui/status";
 import { listRuns } from "@/lib/runner/queries";
 
 export const dynamic = "force-dynamic";
@@ -29,6 +29,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
               <th className="px-3 py-2 font-medium">Workflow</th>
               <th className="px-3 py-2 font-medium">Started</th>
               <th className="px-3 py-2 font-medium">Duration</th>
+              <th className="px-3 py-2 font-medium">Cost</th>
               <th className="px-3 py-2 font-medium">Source</th>
               <th className="px-3 py-2 font-medium">Run</th>
             </tr>
@@ -43,6 +44,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
                 </td>
                 <td className="px-3 py-2 text-neutral-600">{(run.startedAt ?? run.createdAt).toLocaleString()}</td>
                 <td className="px-3 py-2 text-neutral-600">{formatDuration(run.durationMs)}</td>
+                <td className="px-3 py-2 text-neutral-600">{formatCost(run.costUsd)}</td>
                 <td className="px-3 py-2 text-neutral-500">{run.source}</td>
                 <td className="px-3 py-2 font-mono text-xs">
                   <Link href={`/runs/${run.runId}`} className="text-blue-700 hover:underline">{run.runId}</Link>

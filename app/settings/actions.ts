@@ -4,7 +4,8 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
 import { serverRuntime } from "@/app/_server/runtime";
-import { saveGatewaySettings } from "@/lib/settings";
+import { savePriceTable } from "@/lib/pricing";
+import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList } from "@/lib/settings";
 
 const GatewayForm = z.object({
   llmGatewayUrl: z.url({ protocol: /^https?$/, error: "enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1" }),
@@ -16,6 +17,40 @@ export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: str
     const parsed = GatewayForm.parse(form);
     const { db } = await serverRuntime();
     await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+const HttpAllowForm = z.object({ entries: z.array(z.string().max(200, "an entry is at most 200 characters")).max(200, "at most 200 entries") });
+
+/** Saves the http step's allow-list; every entry must be a host name, an address or a CIDR. */
+export async function saveHttpAllow(form: { entries: string[] }) {
+  return runAction("saveHttpAllow", async () => {
+    const parsed = HttpAllowForm.parse(form);
+    const { db } = await serverRuntime();
+    await saveHttpAllowList(db, parsed.entries);
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Saves model prices (USD per million tokens); a bad entry is refused naming the model and field. */
+export async function savePrices(table: unknown) {
+  return runAction("savePrices", async () => {
+    const { db } = await serverRuntime();
+    await savePriceTable(db, table);
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** The model llm steps use when they name none. */
+export async function saveDefaultModelSetting(model: string) {
+  return runAction("saveDefaultModel", async () => {
+    const parsed = z.string().trim().min(1, "enter a model name, e.g. gpt-4o-mini").max(200).parse(model);
+    const { db } = await serverRuntime();
+    await saveDefaultModel(db, parsed);
     revalidatePath("/settings");
     return {};
   });

@@ -1,12 +1,18 @@
 import { serverRuntime } from "@/app/_server/runtime";
 import { GatewayForm } from "@/components/settings/GatewayForm";
-import { getGatewaySettings } from "@/lib/settings";
+import { DefaultModelForm } from "@/components/settings/DefaultModelForm";
+import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
+import { PricesForm } from "@/components/settings/PricesForm";
+import { DEFAULT_PRICES, getPriceTable } from "@/lib/pricing";
+import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
 
 export const dynamic = "force-dynamic";
 
 export default async function SettingsPage() {
   const { db } = await serverRuntime();
   const gateway = await getGatewaySettings(db);
+  const httpAllow = await getHttpAllowSettings(db);
+  const prices = await getPriceTable(db);
   return (
     <div className="mx-auto max-w-xl p-6">
       <h1 className="mb-1 text-lg font-semibold">Settings</h1>
@@ -17,6 +23,15 @@ export default async function SettingsPage() {
         </p>
       )}
       <GatewayForm initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} />
+      <DefaultModelForm initial={gateway.defaultModel ?? ""} />
+      <h2 className="mb-1 mt-8 text-base font-semibold">HTTP allow-list</h2>
+      <p className="mb-4 text-sm text-neutral-500">
+        HTTP steps may not reach loopback, private, link-local or metadata addresses. List the internal hosts they may call.
+      </p>
+      <HttpAllowForm saved={httpAllow.saved} fromEnv={httpAllow.env} />
+      <h2 className="mb-1 mt-8 text-base font-semibold">Model prices</h2>
+      <p className="mb-4 text-sm text-neutral-500">Used for the cost of each step and run, and for the estimate before a run.</p>
+      <PricesForm saved={prices.saved} defaults={DEFAULT_PRICES} />
     </div>
   );
 }

@@ -4,6 +4,11 @@ import { z } from "zod";
 import { runAction } from "@/app/_server/action";
 import { serverRuntime } from "@/app/_server/runtime";
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
+import { publicUrl } from "@/lib/config";
+import { getPriceTable, priceOf } from "@/lib/pricing";
+import { getGatewaySettings, listGatewayModels } from "@/lib/settings";
+import { estimateCost } from "@/lib/workflow/estimate";
+import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
 
@@ -46,5 +51,59 @@ export async function restoreVersion(workflowId: string, version: number) {
     const old = await getWorkflow(db, userId, request.workflowId, request.version);
     if (!old) throw new OrchestratorError("NOT_FOUND", `workflow "${request.workflowId}" has no version ${request.version}`);
     return saveWorkflowVersion(db, userId, old.definition);
+  });
+}
+
+/** The webhook trigger's state (never its token or secret). */
+export async function webhookStatus(workflowId: string) {
+  return runAction("webhookStatus", async () => {
+    const { db, userId } = await serverRuntime();
+    return { hook: await getHookView(db, userId, z.string().min(1).parse(workflowId)) };
+  });
+}
+
+/** Enables (or rotates) the webhook trigger; the token and HMAC secret are shown this once. */
+export async function enableWebhook(workflowId: string) {
+  return runAction("enableWebhook", async () => {
+    const { db, userId } = await serverRuntime();
+    const created = await enableHook(db, userId, z.string().min(1).parse(workflowId));
+    return { ...created, url: `${publicUrl()}${created.path}`, signedUrl: `${publicUrl()}/api/hooks/${workflowId}` };
+  });
+}
+
+export async function disableWebhook(workflowId: string) {
+  return runAction("disableWebhook", async () => {
+    const { db, userId } = await serverRuntime();
+    await disableHook(db, userId, z.string().min(1).parse(workflowId));
+    return {};
+  });
+}
+
+/** "Estimate cost" in the run dialog: the latest saved version's LLM prompts rendered with this input, priced. */
+export async function estimateRunCost(workflowId: string, input?: unknown) {
+  return runAction("estimateRunCost", async () => {
+    const { db, userId } = await serverRuntime();
+    const workflow = await getWorkflow(db, userId, z.string().min(1).parse(workflowId));
+    if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);
+    const { table } = await getPriceTable(db);
+    const { defaultModel } = await getGatewaySettings(db);
+    return { estimate: await estimateCost(workflow.definition, input, (model) => priceOf(table, model), defaultModel) };
+  });
+}
+
+/** The models the configured gateway serves (GET <gateway>/models), for the model fields; [] when unreachable. */
+export async function gatewayModels() {
+  return runAction("gatewayModels", async () => {
+    const { db } = await serverRuntime();
+    return { models: await listGatewayModels(db) };
+  });
+}
+
+/** How long `?wait=true` calls of the webhook wait for the run before answering 202. */
+export async function setWebhookWaitTimeout(workflowId: string, waitTimeoutMs: number) {
+  return runAction("setWebhookWaitTimeout", async () => {
+    const { db, userId } = await serverRuntime();
+    await setHookWaitTimeout(db, userId, z.string().min(1).parse(workflowId), z.number().parse(waitTimeoutMs));
+    return {};
   });
 }

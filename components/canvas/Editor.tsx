@@ -194,7 +194,7 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
         {run && (
           <>
             <StatusBadge status={run.status} testId="run-status" />
-            {(run.status === "queued" || run.status === "running") && <CancelRunButton runId={run.runId} />}
+            {(run.status === "queued" || run.status === "running" || run.status === "waiting") && <CancelRunButton runId={run.runId} />}
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}
@@ -205,7 +205,7 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
           ▶ Run
         </button>
       </div>
-      {dialog && inputSchema && <RunDialog schema={inputSchema} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
+      {dialog && inputSchema && <RunDialog workflowId={id} schema={inputSchema} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
     </div>
   );
 }

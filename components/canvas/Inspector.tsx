@@ -1,6 +1,9 @@
 "use client";
 
 import { useState } from "react";
+import { StepLog } from "@/components/ui/StepLog";
+import { ModelInput } from "./ModelInput";
+import { WebhookPanel } from "./WebhookPanel";
 import { StatusBadge, JsonBlock } from "@/components/ui/status";
 import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
@@ -164,6 +167,30 @@ function ConfigField({ field, value, onChange, issue }: { field: FieldSpec; valu
         <NumberInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} />
       ) : field.type === "json" ? (
         <JsonInput testId={testId} value={value} onChange={onChange} placeholder={field.help} />
+      ) : field.type === "model" ? (
+        <ModelInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} />
+      ) : field.type === "select" ? (
+        <select
+          data-testid={testId}
+          value={typeof value === "string" ? value : ""}
+          onChange={(e) => onChange(e.target.value || undefined)}
+          className="w-full rounded border border-neutral-300 bg-white px-2 py-1 text-sm"
+        >
+          {!field.required && <option value="">—</option>}
+          {(field.options ?? []).map((option) => (
+            <option key={option} value={option}>{option}</option>
+          ))}
+        </select>
+      ) : field.type === "code" ? (
+        <textarea
+          data-testid={testId}
+          value={typeof value === "string" ? value : ""}
+          onChange={(e) => onChange(e.target.value)}
+          placeholder={field.placeholder}
+          rows={8}
+          spellCheck={false}
+          className="w-full rounded border border-neutral-300 bg-neutral-950 px-2 py-1 font-mono text-[12px] text-neutral-100"
+        />
       ) : (
         <TextInput
           testId={testId}
@@ -199,6 +226,7 @@ function StepRunPanel({ stepId }: { stepId: string }) {
           </div>
         </div>
       )}
+      <StepLog lines={live.logs ?? []} testId="step-log" />
       {live.output !== undefined && (
         <div>
           <h3 className="mb-1 text-xs font-medium text-neutral-600">Output</h3>
@@ -222,6 +250,7 @@ function StepRunPanel({ stepId }: { stepId: string }) {
 
 function WorkflowSettings() {
   const meta = useEditor((s) => s.meta);
+  const savedVersion = useEditor((s) => s.savedVersion);
   const setMeta = useEditor((s) => s.setMeta);
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId)));
   return (
@@ -255,6 +284,9 @@ function WorkflowSettings() {
       {issues.map((i) => (
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
       ))}
+      <Label text="Webhook trigger">
+        <WebhookPanel workflowId={meta.id} saved={savedVersion !== null} />
+      </Label>
     </div>
   );
 }

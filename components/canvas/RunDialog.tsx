@@ -1,6 +1,9 @@
 "use client";
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
+import { estimateRunCost } from "@/app/workflows/actions";
+import { formatCost } from "@/components/ui/status";
+import type { CostEstimate } from "@/lib/workflow/estimate";
 import { JsonInput } from "./fields";
 
 interface PropertySchema {
@@ -11,7 +14,8 @@ interface PropertySchema {
 }
 
 /** Asks for the run input: a form from the input schema's top-level properties, or raw JSON. */
-export function RunDialog({ schema, onRun, onClose, busy, error }: {
+export function RunDialog({ workflowId, schema, onRun, onClose, busy, error }: {
+  workflowId: string;
   schema: Record<string, unknown>;
   onRun(input: unknown): void;
   onClose(): void;
@@ -25,6 +29,16 @@ export function RunDialog({ schema, onRun, onClose, busy, error }: {
     Object.fromEntries(Object.entries(properties).filter(([, p]) => p.default !== undefined).map(([k, p]) => [k, p.default])),
   );
   const [raw, setRaw] = useState<unknown>({});
+  const [estimate, setEstimate] = useState<CostEstimate>();
+
+  // "Estimate cost": the LLM prompts rendered with this input, priced; refreshed while the input is edited.
+  const input = simple ? values : raw;
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      void estimateRunCost(workflowId, input).then((result) => setEstimate(result.ok ? result.estimate : undefined));
+    }, 300);
+    return () => clearTimeout(timer);
+  }, [workflowId, input]);
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
@@ -65,6 +79,13 @@ export function RunDialog({ schema, onRun, onClose, busy, error }: {
           ))
         ) : (
           <JsonInput testId="input-json" value={raw} onChange={setRaw} rows={8} />
+        )}
+        {estimate && estimate.calls > 0 && (
+          <p data-testid="cost-estimate" className="rounded bg-neutral-50 px-2 py-1 text-xs text-neutral-600">
+            Estimated cost ≈ <strong>{formatCost(estimate.costUsd)}</strong> · {estimate.calls} LLM call{estimate.calls === 1 ? "" : "s"} · ~{estimate.promptTokens} prompt + ~
+            {estimate.completionTokens} completion tokens
+            {estimate.unpricedModels.length > 0 && <> · no price for {estimate.unpricedModels.join(", ")}</>}
+          </p>
         )}
         {error && <p data-testid="run-error" className="rounded bg-red-50 px-2 py-1 text-xs text-red-700 whitespace-pre-wrap">{error}</p>}
         <div className="flex justify-end gap-2">

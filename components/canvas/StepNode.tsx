@@ -11,12 +11,19 @@ const accents: Record<string, string> = {
   violet: "bg-violet-100 text-violet-700",
   sky: "bg-sky-100 text-sky-700",
   amber: "bg-amber-100 text-amber-800",
+  rose: "bg-rose-100 text-rose-700",
+  teal: "bg-teal-100 text-teal-700",
+  slate: "bg-slate-200 text-slate-700",
+  indigo: "bg-indigo-100 text-indigo-700",
+  emerald: "bg-emerald-100 text-emerald-700",
+  orange: "bg-orange-100 text-orange-700",
 };
 
 const borders = {
   idle: "border-neutral-300",
   queued: "border-neutral-400",
   running: "border-blue-500 node-running",
+  waiting: "border-rose-500",
   succeeded: "border-emerald-500",
   failed: "border-red-500",
 } as const;

@@ -25,6 +25,8 @@ export interface LiveStep {
   /** Current attempt under a retry policy (set once a retry happened), and why the last attempt failed. */
   attempt?: number;
   retryError?: SerializedError;
+  /** Log lines of the current execution (console output of a code step). */
+  logs?: Array<{ level: string; text: string }>;
 }
 
 export interface LiveRun {
@@ -59,6 +61,8 @@ export interface EditorState {
   setIssues(issues: ValidationIssue[]): void;
   markSaved(version: number): void;
   startRun(runId: string): void;
+  /** Takes a stored snapshot of the run when it is newer than what the live events built (a reload). */
+  syncRun(stored: LiveRun): void;
   applyRunEvent(event: RunEvent): void;
   appendToken(event: TokenEvent): void;
 }
@@ -148,6 +152,7 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
     setIssues: (issues) => set({ issues }),
     markSaved: (version) => set({ savedVersion: version, dirty: false, issues: [], isNew: false }),
     startRun: (runId) => set({ run: { runId, status: "queued", lastSeq: 0, steps: {} } }),
+    syncRun: (stored) => set((s) => (s.run?.runId === stored.runId && s.run.lastSeq >= stored.lastSeq ? {} : { run: stored })),
     applyRunEvent: (event) =>
       set((s) => {
         const run = s.run;
@@ -160,6 +165,9 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
           // The attempt failed and will be tried again: show why, keep the step running.
           const previous = run.steps[event.stepId];
           next.steps[event.stepId] = { ...(previous ?? { status: "running", execution: event.execution, tokens: "" }), attempt: event.attempt + 1, retryError: event.error };
+        } else if (event.type === "step.log") {
+          const previous = run.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
+          next.steps[event.stepId] = { ...previous, logs: [...(previous.logs ?? []), { level: event.level, text: event.text }] };
         } else {
           const previous = run.steps[event.stepId];
           const sameExecution = previous && (event.execution === 0 || previous.execution === event.execution);
@@ -170,6 +178,7 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
             output: event.output ?? (sameExecution ? previous?.output : undefined),
             error: event.error,
             attempt: event.attempts ?? (sameExecution ? previous?.attempt : undefined),
+            logs: sameExecution ? previous?.logs : undefined,
           };
         }
         return { run: next };

@@ -3,10 +3,15 @@
 import { Background, ReactFlow, ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
+import { useEffect } from "react";
 import { nodeTypes } from "@/components/canvas/StepNode";
+import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
+import { CheckpointBrowser } from "./CheckpointBrowser";
+import { ResumeRunButton } from "./ResumeRunButton";
 import { EditorStoreProvider, useEditor, type LiveRun } from "@/components/canvas/editor-store";
-import { formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
+import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
+import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
 import { useRunEvents } from "@/lib/realtime/client";
 import type { RunStatus, StepStatus } from "@/lib/realtime/events";
@@ -20,6 +25,10 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
   input: unknown;
   error: SerializedError | null;
   lastSeq: number;
+  parent: { runId: string; checkpointId: string | null; stepId: string | null } | null;
+  forks: Array<{ runId: string; status: RunStatus; checkpointId: string | null }>;
+  subRuns: Array<{ runId: string; status: RunStatus; stepId: string; workflowName: string }>;
+  latestWorkflowVersion: number | null;
   steps: Array<{
     stepId: string;
     stepType: string;
@@ -29,6 +38,9 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
     error: SerializedError | null;
     attempts: number;
     attemptErrors: Array<SerializedError & { attempt: number }>;
+    logs: Array<{ level: string; text: string }>;
+    tokens: { prompt: number; completion: number } | null;
+    costUsd: number | null;
     startedAt: string;
     durationMs: number | null;
   }>;
@@ -59,6 +71,10 @@ function RunPageBody({ run }: { run: RunViewData }) {
   const live = useEditor((s) => s.run!);
   const applyRunEvent = useEditor((s) => s.applyRunEvent);
   const appendToken = useEditor((s) => s.appendToken);
+  const syncRun = useEditor((s) => s.syncRun);
+  // A refresh after an action (resume, decide) may bring a state newer than the events seen here, e.g. a run
+  // that was resumed and ended before this page subscribed again: take it.
+  useEffect(() => syncRun(liveFromStored(run)), [run, syncRun]);
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
 
@@ -68,11 +84,15 @@ function RunPageBody({ run }: { run: RunViewData }) {
     onEvent: (event) => {
       applyRunEvent(event);
       const finished =
-        event.type === "run.status" ? TERMINAL.includes(event.status) : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed");
+        event.type === "run.status"
+          ? TERMINAL.includes(event.status) || event.status === "waiting"
+          : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed" || event.status === "waiting");
       if (finished) router.refresh();
     },
     onToken: appendToken,
   });
+
+  const waitingStep = run.status === "waiting" ? run.steps.find((s) => s.status === "waiting" && s.output) : undefined;
 
   return (
     <div className="flex h-full">
@@ -80,15 +100,60 @@ function RunPageBody({ run }: { run: RunViewData }) {
         <div className="mb-4 flex flex-wrap items-center gap-3">
           <h1 className="text-lg font-semibold">{run.workflowName}</h1>
           <StatusBadge status={live.status} testId="run-page-status" />
-          {(live.status === "queued" || live.status === "running") && <CancelRunButton runId={run.runId} />}
+          {(live.status === "queued" || live.status === "running" || live.status === "waiting") && <CancelRunButton runId={run.runId} />}
+          {(live.status === "failed" || live.status === "cancelled") && run.status === live.status && (
+            <ResumeRunButton runId={run.runId} runVersion={run.workflowVersion} latestVersion={run.latestWorkflowVersion} />
+          )}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
           <Link href={`/workflows/${run.workflowId}`} className="text-xs text-blue-700 hover:underline">open workflow</Link>
         </div>
-        <dl className="mb-4 grid grid-cols-4 gap-3 text-sm">
+        {run.parent && (
+          <p data-testid="run-parent" className="mb-3 text-xs text-neutral-600">
+            {run.parent.stepId ? <>Sub-workflow run of step <code>{run.parent.stepId}</code> in run </> : "Forked from run "}
+            <Link href={`/runs/${run.parent.runId}`} className="font-mono text-blue-700 hover:underline">{run.parent.runId}</Link>
+            {run.parent.checkpointId && <> at checkpoint <code>{run.parent.checkpointId}</code></>}
+          </p>
+        )}
+        {run.subRuns.length > 0 && (
+          <p data-testid="run-subruns" className="mb-3 flex flex-wrap gap-2 text-xs text-neutral-600">
+            Sub-workflow runs:
+            {run.subRuns.map((c) => (
+              <Link key={c.runId} href={`/runs/${c.runId}`} className="text-blue-700 hover:underline">
+                {c.stepId} → {c.workflowName} ({c.status})
+              </Link>
+            ))}
+          </p>
+        )}
+        {run.forks.length > 0 && (
+          <p data-testid="run-forks" className="mb-3 flex flex-wrap gap-2 text-xs text-neutral-600">
+            Forks:
+            {run.forks.map((f) => (
+              <Link key={f.runId} href={`/runs/${f.runId}`} className="font-mono text-blue-700 hover:underline">{f.runId} ({f.status})</Link>
+            ))}
+          </p>
+        )}
+        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "callback" && (
+          <CallbackWaitPanel stepId={waitingStep.stepId} request={waitingStep.output as { message: string | null; url: string }} />
+        )}
+        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "subworkflow" && (
+          <section data-testid="subworkflow-wait-panel" className="mb-4 rounded border border-rose-300 bg-rose-50 p-3 text-sm">
+            Step <code>{waitingStep.stepId}</code> waits for its sub-workflow run{" "}
+            <Link href={`/runs/${(waitingStep.output as { childRunId: string }).childRunId}`} className="font-mono text-blue-700 hover:underline">
+              {(waitingStep.output as { childRunId: string }).childRunId}
+            </Link>
+            , which waits for an approval or a webhook; this run goes on when it ends.
+          </section>
+        )}
+        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "approval" && (
+          <ApprovalPanel runId={run.runId} stepId={waitingStep.stepId} request={waitingStep.output as ApprovalRequestView} />
+        )}
+        <dl className="mb-4 grid grid-cols-6 gap-3 text-sm">
           <Fact label="Started" value={run.startedAt ? new Date(run.startedAt).toLocaleString() : "—"} />
           <Fact label="Duration" value={formatDuration(run.durationMs)} testId="run-duration" />
           <Fact label="Version" value={run.workflowVersion ? `v${run.workflowVersion}` : "—"} />
           <Fact label="Source" value={run.source} />
+          <Fact label="Tokens" value={run.totalTokens === null ? "—" : String(run.totalTokens)} testId="run-tokens" />
+          <Fact label="Cost" value={formatCost(run.costUsd)} testId="run-cost" />
         </dl>
         {(live.error ?? run.error) && (
           <p data-testid="run-error" className="mb-4 rounded border border-red-200 bg-red-50 p-2 text-sm text-red-700">
@@ -108,13 +173,19 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
                 {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
                 {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
-                <span className="ml-auto text-xs text-neutral-500">{formatDuration(step.durationMs)}</span>
+                {step.tokens && (
+                  <span data-testid={`step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">
+                    {step.tokens.prompt}+{step.tokens.completion} tokens · {formatCost(step.costUsd)}
+                  </span>
+                )}
+                <span className={`${step.tokens ? "" : "ml-auto "}text-xs text-neutral-500`}>{formatDuration(step.durationMs)}</span>
               </div>
               {step.attemptErrors.map((e) => (
                 <p key={e.attempt} className="mb-1 text-[11px] text-amber-800">
                   attempt {e.attempt} failed: {e.code}: {e.message}
                 </p>
               ))}
+              <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
               {step.error ? (
                 <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
               ) : (
@@ -135,6 +206,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 </section>
               ))}
         </div>
+        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={`${run.status}:${run.lastSeq}`} />
       </div>
       <div className="w-[420px] shrink-0 border-l border-neutral-200 bg-white" data-testid="run-graph">
         <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} fitView proOptions={{ hideAttribution: true }}>
@@ -153,3 +225,21 @@ function Fact({ label, value, testId }: { label: string; value: string; testId?:
     </div>
   );
 }
+
+/** A run waiting at a wait_webhook step: where the outside system must POST to resume it. */
+function CallbackWaitPanel({ stepId, request }: { stepId: string; request: { message: string | null; url: string } }) {
+  return (
+    <section data-testid="callback-panel" className="mb-4 rounded border border-rose-300 bg-rose-50 p-3 text-sm">
+      <h2 className="mb-1 font-semibold text-rose-900">
+        Waiting for a webhook at step <code>{stepId}</code>
+      </h2>
+      {request.message && <p className="mb-2 whitespace-pre-wrap">{request.message}</p>}
+      <p className="mb-1 text-xs text-neutral-700">POST the result (JSON) to this URL; it works once:</p>
+      <code data-testid="callback-url" className="block break-all rounded bg-white px-2 py-1 font-mono text-[11px]">{request.url}</code>
+      <p className="mt-2 text-xs text-neutral-600">
+        e.g. <code className="font-mono">curl -X POST -H &apos;content-type: application/json&apos; -d &apos;{"{"}&quot;ok&quot;:true{"}"}&apos; &lt;url&gt;</code>
+      </p>
+    </section>
+  );
+}
+

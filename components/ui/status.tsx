@@ -6,6 +6,7 @@ const styles: Record<AnyStatus, string> = {
   idle: "bg-neutral-100 text-neutral-500",
   queued: "bg-neutral-200 text-neutral-700",
   running: "bg-blue-100 text-blue-700",
+  waiting: "bg-rose-100 text-rose-700",
   succeeded: "bg-emerald-100 text-emerald-700",
   failed: "bg-red-100 text-red-700",
   cancelled: "bg-amber-100 text-amber-800",
@@ -32,4 +33,10 @@ export function JsonBlock({ value, testId }: { value: unknown; testId?: string }
       {value === undefined ? "—" : JSON.stringify(value, null, 2)}
     </pre>
   );
+}
+
+/** Dollars with enough digits for small LLM calls; "—" when no price is known. */
+export function formatCost(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined) return "—";
+  return usd >= 0.01 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
 }

@@ -117,6 +117,14 @@ const sortWrites = (rows: WriteRow[]) =>
 const CHECKPOINT_COLUMNS = `"threadId", "checkpointNs", "checkpointId", "parentCheckpointId", "checkpoint", "metadata"`;
 const WRITE_COLUMNS = `"threadId", "checkpointNs", "checkpointId", "taskId", "idx", "channel", "type", "blob", "taskPath"`;
 
+export interface CheckpointHistoryEntry {
+  checkpointId: string;
+  parentCheckpointId: string | null;
+  createdAt: Date;
+  metadata: CheckpointMetadata;
+  channelVersions: ChannelVersions;
+}
+
 export class SqlCheckpointSaver extends BaseCheckpointSaver {
   private readonly lastWritten = new Map<string, LastWritten>();
 
@@ -171,6 +179,29 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
       if (limit !== undefined) limit -= 1;
       yield await this.toTuple(row);
     }
+  }
+
+  /**
+   * A thread's checkpoints, newest first, without channel values (cheap for the checkpoint browser): id,
+   * parent, time, metadata and the channel versions, whose changes against the parent say what each step wrote.
+   */
+  async history(threadId: string, checkpointNs = ""): Promise<CheckpointHistoryEntry[]> {
+    const rows = await this.sql.query<CheckpointRow & { createdAt: Date | string }>(
+      `SELECT ${CHECKPOINT_COLUMNS}, "createdAt" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? ORDER BY "checkpointId" DESC`,
+      [threadId, checkpointNs],
+    );
+    const entries: CheckpointHistoryEntry[] = [];
+    for (const row of rows) {
+      const checkpoint = await this.fullCheckpoint(row);
+      entries.push({
+        checkpointId: row.checkpointId,
+        parentCheckpointId: row.parentCheckpointId,
+        createdAt: new Date(checkpoint.ts || row.createdAt),
+        metadata: (await this.serde.loadsTyped("json", row.metadata)) as CheckpointMetadata,
+        channelVersions: checkpoint.channel_versions,
+      });
+    }
+    return entries;
   }
 
   async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {

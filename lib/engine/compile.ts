@@ -1,12 +1,13 @@
-import { Annotation, Command, END, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
+import { runMap } from "./map";
 import { executors } from "./steps";
-import type { RuntimeSettings } from "./steps/types";
+import type { RuntimeSettings, StepContext } from "./steps/types";
 
 /**
  * Compiles a workflow definition into a LangGraph StateGraph.
@@ -40,7 +41,11 @@ export interface EngineHooks {
   onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
   onStepFailure?(step: WorkflowStep, execution: number, error: SerializedError, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
   onStepRetry?(step: WorkflowStep, execution: number, attempt: number, error: SerializedError, delayMs: number): void | Promise<void>;
+  onStepWaiting?(step: WorkflowStep, execution: number, request: unknown): void | Promise<void>;
   onToken?(stepId: string, execution: number, text: string): void;
+  onStepLog?(stepId: string, execution: number, level: string, text: string): void;
+  onStepUsage?(stepId: string, execution: number, usage: { model: string; promptTokens: number; completionTokens: number }): void;
+  runWorkflow?: (stepId: string, execution: number, request: { workflowId: string; version?: number; input?: unknown }) => ReturnType<StepContext["runWorkflow"]>;
 }
 
 export const SCHEDULER_NODE = "scheduler";
@@ -168,10 +173,6 @@ function compileGraph(
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
   async function runStep(step: WorkflowStep, state: State) {
-    const kind = getStepKind(step.type);
-    const executor = executors[step.type as keyof typeof executors];
-    if (!kind || !executor)
-      throw new OrchestratorError("INVALID_DEFINITION", `step "${step.id}": unknown type "${step.type}"`, { stepId: step.id });
     const { executed, active } = state.schedule;
     const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
     const execution = (previous?.execution ?? 0) + 1;
@@ -191,33 +192,18 @@ function compileGraph(
           `the run reached its limit of ${maxStepExecutions} step executions (a loop that does not end?); raise limits.maxStepExecutions in the workflow if the loop is intended`,
           { stepId: step.id },
         );
-      const config: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(step.config)) {
-        config[key] = kind.expressionFields.includes(key) ? value : await renderOrFail(value, context, step.id, key);
-      }
-      await hooks.onStepStart?.(step, execution, config);
-      output = await withRetries(step, runSignal, attempts, (signal) =>
-        executor(config, {
-          runId: hooks.runId,
-          stepId: step.id,
-          signal,
-          settings: hooks.settings,
-          emitToken: (text) => hooks.onToken?.(step.id, execution, text),
-          evaluate: (expression) => evaluateExpression(expression, context),
-        }),
-        (attempt, error, delayMs) => hooks.onStepRetry?.(step, execution, attempt, error, delayMs),
-      );
-      if (step.outputSchema) {
-        const problems = outputSchemaProblems(step.outputSchema, output);
-        if (problems.length)
-          throw new StepError("OUTPUT_INVALID", `step "${step.id}" output does not match its outputSchema: ${problems.join("; ")}`, { stepId: step.id });
-      }
+      output = await executeStepBody(step, context, { runId: hooks.runId, recordId: step.id, execution, signal: runSignal, hooks, checkpointer }, attempts);
       const afterContext = { ...context, output, steps: { ...context.steps, [step.id]: output } };
       for (const [name, template] of Object.entries(step.assign ?? {})) {
         const raw = template.includes("{{") ? template : `{{ ${template} }}`;
         assigned[name] = await renderOrFail(raw, afterContext, step.id, `assign.${name}`);
       }
     } catch (err) {
+      if (isGraphInterrupt(err)) {
+        // Not a failure: the step waits for a person (approval); LangGraph resumes it with the decision.
+        await hooks.onStepWaiting?.(step, execution, err.interrupts[0]?.value);
+        throw err;
+      }
       failed = serializeError(err, step.id);
       await hooks.onStepFailure?.(step, execution, failed, Date.now() - started, attempts);
       // onError continue/route: the failure becomes the step's output and the run goes on (not on cancel or
@@ -255,6 +241,60 @@ function compileGraph(
   }
 
   return builder.compile({ checkpointer });
+}
+
+/** Where a step body runs: the run, the id its records use (a map item's steps get their own), and hooks. */
+export interface StepBodyScope {
+  runId: string;
+  recordId: string;
+  execution: number;
+  signal: AbortSignal;
+  hooks: EngineHooks;
+  checkpointer?: BaseCheckpointSaver;
+}
+
+/**
+ * One step's work, shared by workflow steps and the steps inside a map item: renders its config (templates;
+ * expression and raw fields as written), reports the start, runs the executor under the retry policy and time
+ * limit, and checks the output against `outputSchema`. Throws typed errors naming the step.
+ */
+export async function executeStepBody(step: WorkflowStep, context: ExpressionContext, scope: StepBodyScope, attempts: AttemptRecord): Promise<unknown> {
+  const kind = getStepKind(step.type);
+  const executor = executors[step.type as keyof typeof executors];
+  if (!kind || !executor) throw new OrchestratorError("INVALID_DEFINITION", `step "${scope.recordId}": unknown type "${step.type}"`, { stepId: scope.recordId });
+  const { hooks, recordId, execution } = scope;
+  const config: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(step.config)) {
+    const asWritten = kind.expressionFields.includes(key) || kind.rawFields?.includes(key);
+    config[key] = asWritten ? value : await renderOrFail(value, context, recordId, key);
+  }
+  await hooks.onStepStart?.({ ...step, id: recordId }, execution, config);
+  const output = await withRetries(step, scope.signal, attempts, (signal) =>
+    executor(config, {
+      runId: hooks.runId,
+      stepId: recordId,
+      execution,
+      signal,
+      settings: hooks.settings,
+      emitToken: (text) => hooks.onToken?.(recordId, execution, text),
+      evaluate: (expression) => evaluateExpression(expression, context),
+      data: { input: context.input, steps: context.steps, vars: context.vars, ...(context.index !== undefined ? { item: context.item, index: context.index } : {}) },
+      log: (level, text) => hooks.onStepLog?.(recordId, execution, level, text),
+      reportUsage: (usage) => hooks.onStepUsage?.(recordId, execution, usage),
+      runWorkflow: (request) => {
+        if (!hooks.runWorkflow) throw new StepError("STEP_FAILED", `step "${recordId}": sub-workflows can only run inside the runner`, { stepId: recordId });
+        return hooks.runWorkflow(recordId, execution, request);
+      },
+      runMap: (request) => runMap({ ...request, mapStepId: recordId, context, scope }),
+    }),
+    (attempt, error, delayMs) => hooks.onStepRetry?.({ ...step, id: recordId }, execution, attempt, error, delayMs),
+  );
+  if (step.outputSchema) {
+    const problems = outputSchemaProblems(step.outputSchema, output);
+    if (problems.length)
+      throw new StepError("OUTPUT_INVALID", `step "${recordId}" output does not match its outputSchema: ${problems.join("; ")}`, { stepId: recordId });
+  }
+  return output;
 }
 
 async function renderOrFail(value: unknown, context: ExpressionContext, stepId: string, field: string) {

@@ -13,6 +13,23 @@ export type ErrorCode =
   | "CANCELLED"
   | "STEP_TIMEOUT"
   | "OUTPUT_INVALID"
+  | "REJECTED"
+  | "HTTP_BLOCKED"
+  | "HTTP_ERROR"
+  | "HTTP_TIMEOUT"
+  | "HTTP_REQUEST_FAILED"
+  | "HTTP_RESPONSE_TOO_LARGE"
+  | "HTTP_INVALID_JSON"
+  | "LLM_INVALID_JSON"
+  | "CODE_ERROR"
+  | "CODE_TIMEOUT"
+  | "CODE_MEMORY"
+  | "CODE_OUTPUT_INVALID"
+  | "KILO_NOT_INSTALLED"
+  | "KILO_TIMEOUT"
+  | "KILO_FAILED"
+  | "SUB_WORKFLOW_FAILED"
+  | "SUB_WORKFLOW_DEPTH"
   | "NOT_FOUND"
   | "INTERNAL";
 
@@ -24,7 +41,19 @@ export interface SerializedError {
   stepId?: string;
 }
 
+/**
+ * `instanceof` works by brand, not by class identity: the Next bundle (server actions) and server.ts load their
+ * own copies of this module, and an error thrown by the runner must still be recognised by the action wrapper.
+ */
+const KINDS = Symbol.for("llm-orchestrator.error-kinds");
+
+function brand(error: Error, kind: string) {
+  const branded = error as Error & { [KINDS]?: string[] };
+  (branded[KINDS] ??= []).push(kind);
+}
+
 export class OrchestratorError extends Error {
+  static readonly kind: string = "OrchestratorError";
   readonly code: ErrorCode;
   readonly stepId?: string;
   constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown }) {
@@ -32,6 +61,12 @@ export class OrchestratorError extends Error {
     this.name = "OrchestratorError";
     this.code = code;
     this.stepId = options?.stepId;
+    brand(this, OrchestratorError.kind);
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    const kinds = (value as { [KINDS]?: unknown } | null)?.[KINDS];
+    return Array.isArray(kinds) && kinds.includes((this as unknown as { kind: string }).kind);
   }
 }
 
@@ -40,11 +75,13 @@ export class OrchestratorError extends Error {
  * step's retry policy may try again (network errors, HTTP 429 and 5xx, timeouts) — never bad input or a 4xx.
  */
 export class StepError extends OrchestratorError {
+  static override readonly kind = "StepError";
   readonly retryable: boolean;
   constructor(code: ErrorCode, message: string, options?: { stepId?: string; cause?: unknown; retryable?: boolean }) {
     super(code, message, options);
     this.name = "StepError";
     this.retryable = options?.retryable ?? false;
+    brand(this, StepError.kind);
   }
 }
 
@@ -62,6 +99,7 @@ export function serializeError(error: unknown, stepId?: string): SerializedError
 
 /** A definition or input problem, with every issue (step id / field) for the canvas and the CLI. */
 export class InvalidRunError extends OrchestratorError {
+  static override readonly kind = "InvalidRunError";
   constructor(
     code: "INVALID_DEFINITION" | "INVALID_INPUT",
     readonly issues: ValidationIssue[],
@@ -69,5 +107,6 @@ export class InvalidRunError extends OrchestratorError {
     const summary = code === "INVALID_DEFINITION" ? "the workflow definition is invalid" : "the run input is invalid";
     super(code, `${summary}:\n${issues.map((i) => `- ${i.message}`).join("\n")}`, { stepId: issues[0]?.stepId });
     this.name = "InvalidRunError";
+    brand(this, InvalidRunError.kind);
   }
 }

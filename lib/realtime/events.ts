@@ -7,8 +7,8 @@ import type { SerializedError } from "@/lib/engine/errors";
  * (the step's final output has the whole text).
  */
 
-export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-export type StepStatus = "queued" | "running" | "succeeded" | "failed";
+export type RunStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
+export type StepStatus = "queued" | "running" | "waiting" | "succeeded" | "failed";
 
 export type RunEventBody =
   | { type: "run.status"; status: RunStatus; error?: SerializedError }
@@ -23,7 +23,9 @@ export type RunEventBody =
       /** Attempts made when the step ended (with a retry policy). */
       attempts?: number;
     }
-  | { type: "step.retry"; stepId: string; execution: number; attempt: number; error: SerializedError; delayMs: number };
+  | { type: "step.retry"; stepId: string; execution: number; attempt: number; error: SerializedError; delayMs: number }
+  /** A line of a step's log (console output of a code step, progress of a tool), stored with the run. */
+  | { type: "step.log"; stepId: string; execution: number; level: string; text: string };
 
 export type RunEvent = RunEventBody & { runId: string; seq: number; at: string };
 

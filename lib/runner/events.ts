@@ -48,8 +48,17 @@ export class RunEventLog {
   stepStarted(step: { id: string; type: string }, execution: number, input: unknown) {
     this.push({
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)
-            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = 'running', "input" = excluded."input", "startedAt" = excluded."startedAt", "output" = NULL, "error" = NULL, "finishedAt" = NULL`,
+            ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = 'running', "input" = excluded."input", "startedAt" = excluded."startedAt", "output" = NULL, "error" = NULL, "finishedAt" = NULL,
+              "promptTokens" = NULL, "completionTokens" = NULL, "costUsd" = NULL`,
       params: [randomUUID(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
+    });
+  }
+
+  /** A step paused for a person: the row keeps what the approver must see until the decision comes. */
+  stepWaiting(step: { id: string; type: string }, execution: number, request: unknown) {
+    this.push({
+      sql: `UPDATE "StepRun" SET "status" = 'waiting', "output" = ? WHERE "runId" = ? AND "stepId" = ? AND "execution" = ?`,
+      params: [JSON.stringify(request ?? null), this.runId, step.id, execution],
     });
   }
 
@@ -68,6 +77,16 @@ export class RunEventLog {
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt", "attempts", "attemptErrors") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt", "attempts" = excluded."attempts", "attemptErrors" = excluded."attemptErrors"`,
       params: [randomUUID(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now, attempts.attempts, attemptErrors],
+    });
+  }
+
+  /** Adds one model call's tokens and cost to a step execution (a null cost leaves the known part). */
+  stepUsage(stepId: string, execution: number, usage: { promptTokens: number; completionTokens: number; costUsd: number | null }) {
+    this.push({
+      sql: `UPDATE "StepRun" SET "promptTokens" = COALESCE("promptTokens", 0) + ?, "completionTokens" = COALESCE("completionTokens", 0) + ?,
+              "costUsd" = CASE WHEN ? = 1 THEN COALESCE("costUsd", 0) + ? ELSE "costUsd" END
+            WHERE "runId" = ? AND "stepId" = ? AND "execution" = ?`,
+      params: [usage.promptTokens, usage.completionTokens, usage.costUsd === null ? 0 : 1, usage.costUsd ?? 0, this.runId, stepId, execution],
     });
   }
 

@@ -16,6 +16,8 @@ export interface RunSummary {
   startedAt: Date | null;
   finishedAt: Date | null;
   durationMs: number | null;
+  costUsd: number | null;
+  totalTokens: number | null;
 }
 
 const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
@@ -35,6 +37,8 @@ function summary(run: RunRow): RunSummary {
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     durationMs: duration(run.startedAt, run.finishedAt),
+    costUsd: run.costUsd,
+    totalTokens: run.totalTokens,
   };
 }
 
@@ -57,8 +61,29 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
     include: { steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
   });
   if (!run) return null;
+  const forks = await db.run.findMany({
+    where: { parentRunId: runId, ownerId },
+    orderBy: { createdAt: "asc" },
+    select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
+  });
+  const logRows = await db.runEvent.findMany({ where: { runId, type: "step.log" }, orderBy: { seq: "asc" } });
+  const logs = new Map<string, Array<{ level: string; text: string }>>();
+  for (const row of logRows) {
+    const event = parseEventRow(row);
+    if (event.type !== "step.log") continue;
+    const key = `${event.stepId}#${event.execution}`;
+    logs.set(key, [...(logs.get(key) ?? []), { level: event.level, text: event.text }]);
+  }
+  const workflow = await db.workflow.findFirst({ where: { id: run.workflowId, ownerId }, select: { latestVersion: true } });
   return {
     ...summary(run),
+    /** Set when this run is a fork: the run and checkpoint it started from. */
+    parent: run.parentRunId ? { runId: run.parentRunId, checkpointId: run.parentCheckpointId, stepId: run.parentStepId } : null,
+    forks: forks.filter((f) => !f.parentStepId).map((f) => ({ runId: f.id, status: f.status as RunStatus, checkpointId: f.parentCheckpointId, createdAt: f.createdAt })),
+    /** Runs of sub-workflows that this run's `workflow` steps called. */
+    subRuns: forks.filter((f) => f.parentStepId).map((f) => ({ runId: f.id, status: f.status as RunStatus, stepId: f.parentStepId!, workflowName: f.workflowName })),
+    /** The workflow's latest saved version (null for runs of unsaved definitions), to offer resuming on it. */
+    latestWorkflowVersion: workflow?.latestVersion || null,
     input: json<unknown>(run.input),
     outputs: json<Record<string, unknown>>(run.outputs),
     error: json<SerializedError>(run.error),
@@ -74,6 +99,9 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
       error: json<SerializedError>(s.error),
       attempts: s.attempts,
       attemptErrors: json<Array<SerializedError & { attempt: number }>>(s.attemptErrors) ?? [],
+      logs: logs.get(`${s.stepId}#${s.execution}`) ?? [],
+      tokens: s.promptTokens === null ? null : { prompt: s.promptTokens, completion: s.completionTokens ?? 0 },
+      costUsd: s.costUsd,
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
       durationMs: duration(s.startedAt, s.finishedAt),

@@ -1,4 +1,4 @@
-import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { Command, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { compileWorkflow, type EngineHooks } from "@/lib/engine/compile";
@@ -6,6 +6,8 @@ import { serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { resolveRuntimeSettings } from "@/lib/settings";
 import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+import { costUsd } from "@/lib/pricing";
+import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
 export interface RunResult {
@@ -34,10 +36,11 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   const input = run.input ? JSON.parse(run.input) : {};
   const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
 
+  const settings = await resolveRuntimeSettings(db);
   const hooks: EngineHooks = {
     runId,
     signal,
-    settings: await resolveRuntimeSettings(db),
+    settings,
     onStepQueued: (stepId) => log.emit({ type: "step.status", stepId, status: "queued", execution: 0 }),
     onStepStart: (step, execution, renderedConfig) => {
       log.stepStarted(step, execution, renderedConfig);
@@ -51,9 +54,17 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
       log.stepFinished(step, execution, { error }, attempts);
       log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs, attempts: attempts.attempts });
     },
+    onStepWaiting: (step, execution, request) => {
+      log.stepWaiting(step, execution, request);
+      log.emit({ type: "step.status", stepId: step.id, status: "waiting", execution, output: request });
+    },
     onStepRetry: (step, execution, attempt, error, delayMs) =>
       log.emit({ type: "step.retry", stepId: step.id, execution, attempt, error, delayMs }),
     onToken: (stepId, execution, text) => log.token(stepId, execution, text),
+    onStepLog: (stepId, execution, level, text) => log.emit({ type: "step.log", stepId, execution, level, text }),
+    onStepUsage: (stepId, execution, usage) =>
+      log.stepUsage(stepId, execution, { ...usage, costUsd: costUsd(settings.prices ?? {}, usage.model, usage.promptTokens, usage.completionTokens) }),
+    runWorkflow: (stepId, execution, request) => runSubWorkflow(deps, run, stepId, execution, request, signal),
   };
 
   await db.run.update({ where: { id: runId }, data: { status: "running", startedAt: run.startedAt ?? new Date() } });
@@ -67,9 +78,13 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   try {
     // A run taken over after its process died continues from its last checkpoint: steps that finished are not
     // run again, the ones in flight are (at-least-once).
+    // A decision for a pending approval resumes the interrupted step with it.
     const resuming = (await deps.checkpointer.getTuple({ configurable: { thread_id: runId } })) !== undefined;
-    const final = await compiled.graph.invoke(resuming ? null : { input, vars: definition.vars ?? {} }, config);
+    const start = run.resumeValue ? new Command({ resume: JSON.parse(run.resumeValue) }) : resuming ? null : { input, vars: definition.vars ?? {} };
+    const final = await compiled.graph.invoke(start, config);
     outputs = compiled.outputsOf(final);
+    const snapshot = await compiled.graph.getState({ configurable: { thread_id: runId } });
+    if (snapshot.tasks.some((task) => task.interrupts.length > 0)) status = "waiting";
   } catch (err) {
     status = signal?.aborted ? "cancelled" : "failed";
     error = signal?.aborted ? CANCELLED_ERROR : serializeError(err);
@@ -80,16 +95,21 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
 
   log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
   await log.flush();
+  const totals = await db.stepRun.aggregate({ where: { runId }, _sum: { promptTokens: true, completionTokens: true, costUsd: true } });
   await db.run.update({
     where: { id: runId },
     data: {
       status,
+      totalTokens: (totals._sum.promptTokens ?? 0) + (totals._sum.completionTokens ?? 0) || null,
+      costUsd: totals._sum.costUsd,
       outputs: JSON.stringify(outputs),
       error: error ? JSON.stringify(error) : null,
-      finishedAt: new Date(),
+      // A waiting run has not finished, and no process holds it: the decision resumes it wherever it is made.
+      finishedAt: status === "waiting" ? null : new Date(),
       lastSeq: log.lastSeq,
       leaseOwner: null,
       leaseExpiresAt: null,
+      resumeValue: null,
     },
   });
   return { runId, status, outputs, ...(error ? { error } : {}) };

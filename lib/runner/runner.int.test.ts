@@ -9,6 +9,10 @@ import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestD
 import { InvalidRunError } from "@/lib/engine/errors";
 import { Runner } from "./runner";
 import { getRunDetail, listRuns } from "./queries";
+import { getCheckpointState, listCheckpoints } from "./checkpoints";
+import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { validateWorkflow } from "@/lib/workflow/validate";
+import { savePriceTable } from "@/lib/pricing";
 
 const hasPostgres = await postgresAvailable();
 const databases: Array<[string, () => TestDatabase, boolean]> = [
@@ -228,6 +232,340 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     await expect.poll(() => slow.every((r) => r.aborted)).toBe(true);
     const step = (await getRunDetail(db, userId, result.runId))!.steps.find((s) => s.stepId === "slow")!;
     expect(step).toMatchObject({ status: "failed", attempts: 2, error: { code: "STEP_TIMEOUT" } });
+  });
+
+  it.skipIf(!available)("pauses at an approval step and resumes with the decision, also in a new process", async () => {
+    const definition = {
+      id: "approve",
+      name: "Approve",
+      steps: [
+        { id: "draft", type: "transform", config: { output: "release 1.2" } },
+        {
+          id: "review",
+          type: "approval",
+          config: { message: "Ship {{ steps.draft }}?", form: { type: "object", properties: { note: { type: "string" } }, required: ["note"] } },
+        },
+        { id: "ship", type: "transform", config: { output: "shipped with {{ steps.review.data.note }}" } },
+      ],
+    };
+    const paused = await run(definition);
+    expect(paused).toMatchObject({ status: "waiting", outputs: { draft: "release 1.2" } });
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId: paused.runId, stepId: "review" } });
+    expect(waiting.status).toBe("waiting");
+    expect(JSON.parse(waiting.output!)).toMatchObject({ kind: "approval", message: "Ship release 1.2?" });
+    expect((await db.run.findUniqueOrThrow({ where: { id: paused.runId } })).finishedAt).toBeNull();
+
+    // A decision that does not fill the form is refused and changes nothing.
+    await expect(runner.decideApproval(paused.runId, userId, { approved: true, data: {}, decidedBy: "alice" })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      message: expect.stringMatching(/data\.note: is required/),
+    });
+
+    // Another process (as after a restart) takes the decision and finishes the run.
+    const restarted = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
+    await restarted.decideApproval(paused.runId, userId, { approved: true, data: { note: "care" }, decidedBy: "alice" });
+    const done = await restarted.waitForRun(paused.runId);
+    expect(done.status).toBe("succeeded");
+    expect(done.outputs.ship).toBe("shipped with care");
+    expect(done.outputs.review).toMatchObject({ approved: true, data: { note: "care" }, decidedBy: "alice", decidedAt: expect.any(String) });
+    expect(await db.stepRun.count({ where: { runId: paused.runId, stepId: "draft" } })).toBe(1);
+    expect(await db.auditLog.count({ where: { targetId: paused.runId, action: "run.approve" } })).toBe(1);
+    await expect(restarted.decideApproval(paused.runId, userId, { approved: true, decidedBy: "bob" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+
+    const second = await run(definition);
+    await runner.decideApproval(second.runId, userId, { approved: false, comment: "not today", decidedBy: "bob" });
+    expect(await runner.waitForRun(second.runId)).toMatchObject({ status: "failed", error: { code: "REJECTED", stepId: "review", message: "rejected by bob: not today" } });
+
+    // A waiting run can be cancelled; its pending approval ends with it and can no longer be decided.
+    const third = await run(definition);
+    expect(await runner.cancelRun(third.runId, userId)).toEqual({ runId: third.runId, status: "cancelled" });
+    expect(await db.stepRun.findFirstOrThrow({ where: { runId: third.runId, stepId: "review" } })).toMatchObject({ status: "failed" });
+    await expect(runner.decideApproval(third.runId, userId, { approved: true, data: { note: "x" }, decidedBy: "alice" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+  });
+
+  it.skipIf(!available)("resumes a failed run from its failed step, keeping its id, after the config was fixed", async () => {
+    gateway.clearLog();
+    const broken = {
+      id: `fixme-${Math.random().toString(36).slice(2)}`,
+      name: "Fix me",
+      steps: [
+        { id: "research", type: "llm", config: { model: "test-model", prompt: "research {{ input.topic }}" } },
+        { id: "write", type: "llm", config: { model: "fail-400", prompt: "write about {{ steps.research.text }}" } },
+        { id: "done", type: "transform", config: { output: "{{ steps.write.text }}" } },
+      ],
+    };
+    const { definition: v1 } = validateWorkflow(broken);
+    const saved = await saveWorkflowVersion(db, userId, v1!);
+    const failed = await runner.runToCompletion({ definition: v1, input: { topic: "owls" }, ownerId: userId, workflowVersion: saved.version });
+    expect(failed).toMatchObject({ status: "failed", error: { stepId: "write" } });
+
+    // Resuming with the version it ran fails the same way (the 400 is not the gateway's fault).
+    await runner.resumeRun(failed.runId, userId);
+    expect(await runner.waitForRun(failed.runId)).toMatchObject({ status: "failed", error: { stepId: "write" } });
+
+    // The user fixes the step's model and saves; the run resumes on the latest version from the failed step.
+    const fixed = structuredClone(v1!);
+    (fixed.steps[1].config as { model: string }).model = "test-model";
+    const v2 = await saveWorkflowVersion(db, userId, fixed);
+    await runner.resumeRun(failed.runId, userId, { useLatestVersion: true });
+    const done = await runner.waitForRun(failed.runId);
+    expect(done).toMatchObject({ runId: failed.runId, status: "succeeded", outputs: { done: "Echo: write about Echo: research owls" } });
+    expect(gateway.requests.filter((r) => r.model === "test-model" && String(r.messages.at(-1)?.content).startsWith("research"))).toHaveLength(1);
+    const row = await db.run.findUniqueOrThrow({ where: { id: failed.runId } });
+    expect(row.workflowVersion).toBe(v2.version);
+    const steps = await db.stepRun.findMany({ where: { runId: failed.runId } });
+    expect(steps.map((s) => `${s.stepId}:${s.status}`).sort()).toEqual(["done:succeeded", "research:succeeded", "write:succeeded"]);
+    await expect(runner.resumeRun(failed.runId, userId)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/already succeeded/) });
+  });
+
+  it.skipIf(!available)("lists checkpoints, resumes from one and forks from one with edited state", async () => {
+    const definition = {
+      id: "travel",
+      name: "Travel",
+      vars: { tone: "plain" },
+      steps: [
+        { id: "draft", type: "transform", config: { output: { text: "first draft" } } },
+        { id: "polish", type: "transform", config: { output: "{{ steps.draft.text }} ({{ vars.tone }})" } },
+        { id: "publish", type: "transform", config: { output: "published: {{ steps.polish }}" } },
+      ],
+    };
+    const original = await run(definition);
+    expect(original.outputs.publish).toBe("published: first draft (plain)");
+
+    const checkpoints = await listCheckpoints({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId);
+    expect(checkpoints.length).toBeGreaterThanOrEqual(4);
+    expect(checkpoints[0].changed.steps).toEqual(["publish"]);
+    expect(checkpoints.every((c) => c.current)).toBe(true);
+    const afterDraft = checkpoints.find((c) => c.changed.steps.includes("draft"))!;
+    const state = await getCheckpointState({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId, afterDraft.checkpointId);
+    expect(state).toMatchObject({ values: { steps: { draft: { text: "first draft" } }, vars: { tone: "plain" } }, next: ["polish"] });
+    expect(state.values.steps).not.toHaveProperty("polish");
+
+    // Fork with an edited step output and variable: a new run linked to its parent; the parent is unchanged.
+    const { runId: forkId } = await runner.forkRun(original.runId, userId, {
+      checkpointId: afterDraft.checkpointId,
+      set: { "steps.draft.text": "second draft", "vars.tone": "warm" },
+    });
+    const fork = await runner.waitForRun(forkId);
+    expect(fork).toMatchObject({ status: "succeeded", outputs: { draft: { text: "second draft" }, publish: "published: second draft (warm)" } });
+    expect(await db.run.findUniqueOrThrow({ where: { id: forkId } })).toMatchObject({ parentRunId: original.runId, parentCheckpointId: afterDraft.checkpointId });
+    const forkSteps = await db.stepRun.findMany({ where: { runId: forkId }, orderBy: { startedAt: "asc" } });
+    expect(forkSteps.map((s) => [s.stepId, s.execution, JSON.parse(s.output!)])).toEqual([
+      ["draft", 1, { text: "second draft" }],
+      ["polish", 1, "second draft (warm)"],
+      ["publish", 1, "published: second draft (warm)"],
+    ]);
+    expect(JSON.parse((await db.run.findUniqueOrThrow({ where: { id: original.runId } })).outputs!).publish).toBe("published: first draft (plain)");
+    await expect(runner.forkRun(original.runId, userId, { checkpointId: afterDraft.checkpointId, set: { "steps.nope": 1 } })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      message: expect.stringMatching(/unknown step "nope"/),
+    });
+
+    // Resume from here: the same run re-runs what followed the checkpoint; the old branch is kept but not current.
+    const polishBefore = await db.stepRun.findFirstOrThrow({ where: { runId: original.runId, stepId: "polish" } });
+    await runner.resumeFromCheckpoint(original.runId, userId, afterDraft.checkpointId);
+    expect(await runner.waitForRun(original.runId)).toMatchObject({ runId: original.runId, status: "succeeded", outputs: { publish: "published: first draft (plain)" } });
+    const polishAfter = await db.stepRun.findFirstOrThrow({ where: { runId: original.runId, stepId: "polish" } });
+    expect(polishAfter.startedAt.getTime()).toBeGreaterThan(polishBefore.startedAt.getTime());
+    const after = await listCheckpoints({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId);
+    expect(after.filter((c) => !c.current).length).toBeGreaterThan(0);
+    expect(after[0].current).toBe(true);
+    const last = after[0];
+    await expect(runner.resumeFromCheckpoint(original.runId, userId, last.checkpointId)).rejects.toMatchObject({ message: expect.stringMatching(/nothing follows/) });
+  });
+
+  it.skipIf(!available)("runs code and http steps: sandboxed code with its log, HTTP through the allow-list", async () => {
+    process.env.ORCHESTRATOR_HTTP_ALLOW = "127.0.0.1";
+    try {
+      const definition = {
+        id: "tools",
+        name: "Tools",
+        steps: [
+          { id: "pick", type: "code", config: { code: 'console.log("picking", input.n); return { n: input.n * 2 };' } },
+          { id: "models", type: "http", config: { method: "GET", url: `${gateway.url}/models`, query: { limit: "{{ steps.pick.n }}" } } },
+          { id: "count", type: "transform", config: { output: "{{ $count(steps.models.body.data) }}" } },
+        ],
+      };
+      const result = await run(definition, { n: 21 });
+      expect(result).toMatchObject({ status: "succeeded", outputs: { pick: { n: 42 }, models: { status: 200 } } });
+      expect(result.outputs.count).toBeGreaterThan(0);
+      const detail = await getRunDetail(db, userId, result.runId);
+      expect(detail?.steps.find((s) => s.stepId === "pick")?.logs).toEqual([{ level: "log", text: "picking 21" }]);
+    } finally {
+      delete process.env.ORCHESTRATOR_HTTP_ALLOW;
+    }
+    const blocked = await run({ id: "ssrf", name: "SSRF", steps: [{ id: "meta", type: "http", config: { url: `${gateway.url}/models` } }] });
+    expect(blocked).toMatchObject({ status: "failed", error: { code: "HTTP_BLOCKED", stepId: "meta" } });
+  });
+
+  it.skipIf(!available)("waits at a wait_webhook step until its callback URL is called; the body becomes the output", async () => {
+    const definition = {
+      id: "callback",
+      name: "Callback",
+      steps: [
+        { id: "order", type: "transform", config: { output: { id: 7 } } },
+        { id: "paid", type: "wait_webhook", config: { message: "waiting for the payment provider" } },
+        { id: "ship", type: "transform", config: { output: "ship order {{ steps.order.id }} paid by {{ steps.paid.payer }}" } },
+      ],
+    };
+    const paused = await run(definition);
+    expect(paused.status).toBe("waiting");
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId: paused.runId, stepId: "paid" } });
+    const request = JSON.parse(waiting.output!);
+    expect(request).toMatchObject({ kind: "callback", message: "waiting for the payment provider", path: expect.stringMatching(new RegExp(`^/api/callbacks/${paused.runId}/paid/1/[\\w-]{20,}$`)) });
+    const token = request.path.split("/").at(-1);
+
+    await expect(runner.deliverCallback(paused.runId, "paid", 1, `${token}x`, {})).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(runner.deliverCallback(paused.runId, "order", 1, token, {})).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(runner.decideApproval(paused.runId, userId, { approved: true, decidedBy: "x" })).rejects.toMatchObject({ message: expect.stringMatching(/waits for a callback/) });
+    const restarted = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
+    await restarted.deliverCallback(paused.runId, "paid", 1, token, { payer: "acme" });
+    expect(await restarted.waitForRun(paused.runId)).toMatchObject({ status: "succeeded", outputs: { paid: { payer: "acme" }, ship: "ship order 7 paid by acme" } });
+    await expect(runner.deliverCallback(paused.runId, "paid", 1, token, {})).rejects.toMatchObject({ code: "INVALID_INPUT" });
+  });
+
+  it.skipIf(!available)("calls a saved workflow as a linked child run (latest or pinned version); its failure fails the step", async () => {
+    const childId = `child-${Math.random().toString(36).slice(2)}`;
+    const child = (greeting: string) =>
+      validateWorkflow({
+        id: childId,
+        name: "Child",
+        input: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
+        steps: [{ id: "greet", type: "transform", config: { output: `${greeting} {{ input.name }}` } }],
+      }).definition!;
+    await saveWorkflowVersion(db, userId, child("hello"));
+    await saveWorkflowVersion(db, userId, child("hi"));
+    const parent = {
+      id: "parent",
+      name: "Parent",
+      steps: [
+        { id: "latest", type: "workflow", config: { workflowId: childId, input: { name: "{{ input.who }}" } } },
+        { id: "pinned", type: "workflow", config: { workflowId: childId, version: 1, input: { name: "{{ steps.latest.outputs.greet }}" } } },
+      ],
+    };
+    const result = await run(parent, { who: "ada" });
+    expect(result).toMatchObject({ status: "succeeded", outputs: { latest: { status: "succeeded", outputs: { greet: "hi ada" } }, pinned: { outputs: { greet: "hello hi ada" } } } });
+    const childRunId = (result.outputs.latest as { runId: string }).runId;
+    expect(await db.run.findUniqueOrThrow({ where: { id: childRunId } })).toMatchObject({ parentRunId: result.runId, parentStepId: "latest", source: "workflow", workflowVersion: 2 });
+    const detail = await getRunDetail(db, userId, result.runId);
+    expect(detail?.subRuns.map((c) => c.stepId).sort()).toEqual(["latest", "pinned"]);
+    expect((await getRunDetail(db, userId, childRunId))?.parent).toMatchObject({ runId: result.runId, stepId: "latest" });
+    // Sub-runs are not taken over on their own; their parent resumes them.
+    await expect(runner.resumeRun(childRunId, userId)).rejects.toMatchObject({ message: expect.stringMatching(/resume that run instead/) });
+
+    const bad = await run({ ...parent, steps: [{ id: "call", type: "workflow", config: { workflowId: childId, input: { name: 5 } } }] });
+    expect(bad).toMatchObject({ status: "failed", error: { code: "INVALID_INPUT", stepId: "call", message: expect.stringMatching(/input\.name/) } });
+    const missing = await run({ ...parent, steps: [{ id: "call", type: "workflow", config: { workflowId: "nowhere" } }] });
+    expect(missing).toMatchObject({ status: "failed", error: { code: "NOT_FOUND", stepId: "call" } });
+    const selfId = `self-${Math.random().toString(36).slice(2)}`;
+    await saveWorkflowVersion(db, userId, validateWorkflow({ id: selfId, name: "Self", steps: [{ id: "again", type: "workflow", config: { workflowId: selfId } }] }).definition!);
+    const loop = await run({ id: selfId, name: "Self", steps: [{ id: "again", type: "workflow", config: { workflowId: selfId } }] });
+    expect(loop).toMatchObject({ status: "failed", error: { code: "SUB_WORKFLOW_FAILED" } });
+    expect(JSON.stringify(loop.error)).toMatch(/SUB_WORKFLOW_DEPTH|levels deep/);
+  });
+
+  it.skipIf(!available)("records tokens and cost of model calls on each step and the run, priced by the editable table", async () => {
+    await savePriceTable(db, { "test-model": { inputPerMillion: 1000, outputPerMillion: 2000 } });
+    const result = await run({
+      id: "priced",
+      name: "Priced",
+      steps: [
+        { id: "a", type: "llm", config: { model: "test-model", prompt: "one two three" } },
+        { id: "b", type: "llm", config: { model: "unpriced-model", prompt: "four" } },
+      ],
+    });
+    expect(result.status).toBe("succeeded");
+    const a = await db.stepRun.findFirstOrThrow({ where: { runId: result.runId, stepId: "a" } });
+    const usage = (result.outputs.a as { usage: { promptTokens: number; completionTokens: number } }).usage;
+    expect(a).toMatchObject({ promptTokens: usage.promptTokens, completionTokens: usage.completionTokens });
+    expect(a.costUsd).toBeCloseTo((usage.promptTokens * 1000 + usage.completionTokens * 2000) / 1e6, 10);
+    const b = await db.stepRun.findFirstOrThrow({ where: { runId: result.runId, stepId: "b" } });
+    expect(b.costUsd).toBeNull();
+    expect(b.promptTokens).toBeGreaterThan(0);
+    const row = await db.run.findUniqueOrThrow({ where: { id: result.runId } });
+    expect(row.costUsd).toBeCloseTo(a.costUsd!, 10);
+    expect(row.totalTokens).toBe(a.promptTokens! + a.completionTokens! + b.promptTokens! + b.completionTokens!);
+    await expect(savePriceTable(db, { "x": { inputPerMillion: "cheap" } })).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/x\.inputPerMillion/) });
+  });
+
+  it.skipIf(!available)("maps a chain of steps over items, at most `concurrency` at once, outputs in item order; a resume re-runs only failed items", async () => {
+    gateway.clearLog();
+    const definition = {
+      id: "mapper",
+      name: "Mapper",
+      input: { type: "object", properties: { topics: { type: "array" } } },
+      steps: [
+        {
+          id: "each",
+          type: "map",
+          config: {
+            items: "{{ input.topics }}",
+            concurrency: 2,
+            steps: [
+              { id: "ask", type: "llm", config: { model: "{{ item = 'bad' ? 'flaky-1' : 'slow-300' }}", prompt: "about {{ item }} #{{ index }}" } },
+              { id: "shape", type: "transform", config: { output: { topic: "{{ item }}", text: "{{ steps.ask.text }}" } } },
+            ],
+          },
+        },
+        { id: "count", type: "transform", config: { output: "{{ $count(steps.each) }}" } },
+      ],
+    };
+    const topics = ["a", "b", "c", "d", "e"];
+    const started = Date.now();
+    const result = await run(definition, { topics });
+    const elapsed = Date.now() - started;
+    expect(result.status).toBe("succeeded");
+    expect(result.outputs.each).toEqual(topics.map((t, i) => ({ topic: t, text: `Echo: about ${t} #${i}` })));
+    expect(result.outputs.count).toBe(5);
+    // 5 items of ~300 ms, 2 at a time: 3 rounds, not 1 (unbounded) nor 5 (one by one).
+    expect(elapsed).toBeGreaterThan(850);
+    expect(elapsed).toBeLessThan(1500 + 600);
+    const overlapping = gateway.requests.filter((r) => r.model === "slow-300").map((r) => [r.startedAt, r.finishedAt!]);
+    const maxConcurrent = Math.max(...overlapping.map(([start]) => overlapping.filter(([s2, f2]) => s2 <= start && f2 > start).length));
+    expect(maxConcurrent).toBe(2);
+    const detail = await getRunDetail(db, userId, result.runId);
+    expect(detail?.steps.filter((s) => s.stepId.startsWith("each[")).map((s) => s.stepId).sort()).toEqual(
+      topics.flatMap((_, i) => [`each[${i}].ask`, `each[${i}].shape`]).sort(),
+    );
+
+    // One item fails (its gateway answers 503 once): the map fails naming it; resuming re-runs that item only.
+    gateway.clearLog();
+    const failing = await run(definition, { topics: ["a", "bad", "c"] });
+    expect(failing).toMatchObject({ status: "failed", error: { stepId: "each", message: expect.stringMatching(/item 1 of map "each", step "ask": the LLM gateway/) } });
+    const before = gateway.requests.length;
+    await runner.resumeRun(failing.runId, userId);
+    const resumed = await runner.waitForRun(failing.runId);
+    expect(resumed).toMatchObject({ status: "succeeded", outputs: { count: 3 } });
+    expect((resumed.outputs.each as Array<{ text: string }>)[1].text).toBe("Echo: about bad #1");
+    expect(gateway.requests.slice(before).map((r) => r.messages.at(-1)?.content)).toEqual(["about bad #1"]);
+  });
+
+  it.skipIf(!available)("a sub-workflow that waits for an approval makes its parent wait; deciding the child resumes both", async () => {
+    const childId = `gate-${Math.random().toString(36).slice(2)}`;
+    await saveWorkflowVersion(
+      db,
+      userId,
+      validateWorkflow({
+        id: childId,
+        name: "Gate",
+        steps: [
+          { id: "ok", type: "approval", config: { message: "Go on?" } },
+          { id: "result", type: "transform", config: { output: "approved by {{ steps.ok.decidedBy }}" } },
+        ],
+      }).definition!,
+    );
+    const parent = await run({ id: "gated-parent", name: "Gated parent", steps: [{ id: "call", type: "workflow", config: { workflowId: childId } }, { id: "after", type: "transform", config: { output: "{{ steps.call.outputs.result }}!" } }] });
+    expect(parent.status).toBe("waiting");
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId: parent.runId, stepId: "call" } });
+    const { childRunId } = JSON.parse(waiting.output!);
+    expect(await db.run.findUniqueOrThrow({ where: { id: childRunId } })).toMatchObject({ status: "waiting", parentRunId: parent.runId });
+    await expect(runner.decideApproval(parent.runId, userId, { approved: true, decidedBy: "x" })).rejects.toMatchObject({ message: expect.stringMatching(/decide it there/) });
+
+    await runner.decideApproval(childRunId, userId, { approved: true, decidedBy: "cleo" });
+    expect(await runner.waitForRun(childRunId)).toMatchObject({ status: "succeeded" });
+    await expect.poll(async () => (await db.run.findUniqueOrThrow({ where: { id: parent.runId } })).status, { timeout: 10_000 }).toBe("succeeded");
+    const finished = await db.run.findUniqueOrThrow({ where: { id: parent.runId } });
+    expect(JSON.parse(finished.outputs!)).toMatchObject({ after: "approved by cleo!", call: { runId: childRunId, status: "succeeded" } });
   });
 
   it.skipIf(!available)("cancels a running run promptly, aborting the in-flight LLM request", async () => {

@@ -1,27 +1,27 @@
 import { randomUUID } from "node:crypto";
-import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { Command } from "@langchain/langgraph";
+import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { SCHEDULER_NODE } from "@/lib/engine/compile";
+import { OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
-import { validateRunInput } from "@/lib/workflow/input";
-import { validateWorkflow } from "@/lib/workflow/validate";
-import { RunEventLog, silentPublisher, type RunPublisher } from "./events";
+import { schemaProblems } from "@/lib/workflow/input";
+import { callbackToken } from "@/lib/engine/steps/wait-webhook";
+import { sameSecret } from "@/lib/secrets";
+import { getWorkflow } from "@/lib/workflows/repository";
+import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
+import { announceQueued, createQueuedRun, newRunId, type StartRunOptions } from "./create-run";
+import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
 import { CANCELLED_ERROR, endWithoutExecuting, executeRun, type RunResult } from "./run";
 
-export interface StartRunOptions {
-  definition: unknown;
-  input?: unknown;
-  ownerId: string;
-  workflowVersion?: number;
-  source?: "web" | "cli" | "api";
-}
+export type { StartRunOptions } from "./create-run";
 
 export interface RunnerOptions {
   db: Db;
   sql: SqlConnection;
-  checkpointer: BaseCheckpointSaver;
+  checkpointer: SqlCheckpointSaver;
   publisher?: RunPublisher;
   concurrency: number;
   /** How long a run's lease lasts without renewal (env ORCHESTRATOR_LEASE_MS, default 15 s). */
@@ -33,6 +33,21 @@ const WATCH_MS = 250;
 
 const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
 const ACTIVE: RunStatus[] = ["queued", "running"];
+
+type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>;
+
+
+/**
+ * Active runs nobody holds a live lease on. Sub-workflow runs executing inside their parent hold no lease of
+ * their own (the parent resumes them); only those that ran on their own after waiting (leased) are taken over.
+ */
+const orphaned = () => ({
+  status: { in: ACTIVE },
+  AND: [
+    { OR: [{ parentStepId: null }, { leaseOwner: { not: null } }] },
+    { OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+  ],
+});
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -70,32 +85,7 @@ export class Runner {
 
   /** Validates definition and input, stores the queued run and schedules it. Throws InvalidRunError. */
   async startRun(options: StartRunOptions): Promise<{ runId: string }> {
-    const { definition, issues } = validateWorkflow(options.definition);
-    if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-    const checked = validateRunInput(definition, options.input);
-    if (checked.issues.length) throw new InvalidRunError("INVALID_INPUT", checked.issues);
-
-    const { db } = this.options;
-    const runId = `run_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
-    await db.run.create({
-      data: {
-        id: runId,
-        ownerId: options.ownerId,
-        workflowId: definition.id,
-        workflowName: definition.name,
-        workflowVersion: options.workflowVersion ?? null,
-        definition: JSON.stringify(definition),
-        input: JSON.stringify(checked.input),
-        status: "queued",
-        source: options.source ?? "api",
-        leaseOwner: this.processId,
-        leaseExpiresAt: this.leaseUntil(),
-      },
-    });
-    const log = new RunEventLog(this.options.sql, this.publisher, runId, 0);
-    log.emit({ type: "run.status", status: "queued" });
-    await log.flush();
-    await db.run.update({ where: { id: runId }, data: { lastSeq: log.lastSeq } });
+    const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() });
     this.schedule(runId);
     return { runId };
   }
@@ -119,7 +109,9 @@ export class Runner {
       const controller = new AbortController();
       this.executing.set(runId, controller);
       try {
-        return await executeRun(this.deps, runId, controller.signal);
+        const result = await executeRun(this.deps, runId, controller.signal);
+        if (run.parentStepId && TERMINAL.includes(result.status)) await this.wakeParent(run.parentRunId!);
+        return result;
       } catch (err) {
         return await endWithoutExecuting(this.deps, runId, "failed", serializeError(err));
       } finally {
@@ -130,10 +122,25 @@ export class Runner {
     }
   }
 
+  /**
+   * A sub-workflow run that had to wait (and so ran on its own, not inside its parent) has ended: its parent,
+   * waiting at the calling step, resumes here and picks up the child's result.
+   */
+  private async wakeParent(parentRunId: string) {
+    const parent = await this.options.db.run.findUnique({ where: { id: parentRunId }, select: { status: true } });
+    if (parent?.status !== "waiting") return;
+    try {
+      await this.requeue(parentRunId, ["waiting"], { resumeValue: JSON.stringify({ childEnded: true }) });
+      this.schedule(parentRunId);
+    } catch {
+      // Someone else resumed or cancelled the parent meanwhile.
+    }
+  }
+
   /** Takes a run whose lease expired (its process died) and executes it from its last checkpoint. */
   private async takeOver(runId: string): Promise<boolean> {
     const claimed = await this.options.db.run.updateMany({
-      where: { id: runId, status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      where: { id: runId, ...orphaned() },
       data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() },
     });
     if (!claimed.count) return false;
@@ -144,7 +151,7 @@ export class Runner {
   /** Finds runs nobody holds any more (their process was killed) and resumes them here. */
   async resumeOrphans(): Promise<string[]> {
     const orphans = await this.options.db.run.findMany({
-      where: { status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      where: orphaned(),
       select: { id: true },
       orderBy: { createdAt: "asc" },
     });
@@ -154,21 +161,224 @@ export class Runner {
   }
 
   /**
-   * Resumes a run that stopped because its process died: waits until the previous holder's lease has expired,
-   * then executes it here from its last checkpoint. Its run id stays the same.
+   * Resumes a run from its last checkpoint, keeping its run id:
+   * - a run whose process died (queued/running): waits until the previous holder's lease has expired, then
+   *   executes it here; steps that finished are not run again, the ones in flight are;
+   * - a failed or cancelled run: re-runs the step(s) that failed or were stopped, and what follows. With
+   *   `useLatestVersion` it runs on the workflow's latest saved version (after the user fixed a step's config).
    */
-  async resumeRun(runId: string, ownerId: string): Promise<{ runId: string }> {
+  async resumeRun(runId: string, ownerId: string, options: { useLatestVersion?: boolean } = {}): Promise<{ runId: string }> {
     const { db } = this.options;
     for (;;) {
-      const run = await db.run.findFirst({ where: { id: runId, ownerId } });
-      if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" not found`);
+      const run = await ownedRun(db, ownerId, runId);
+      if (run.parentStepId)
+        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is a sub-workflow run of step "${run.parentStepId}" in run "${run.parentRunId}"; resume that run instead`);
+      if (run.status === "failed" || run.status === "cancelled") return this.resumeEnded(run, ownerId, options.useLatestVersion ?? false);
+      if (run.status === "waiting")
+        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is waiting for an approval; decide it with: orchestrator approve ${runId} [--reject]`);
       if (!ACTIVE.includes(run.status as RunStatus))
-        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" has already ended (${run.status}); only a run whose process stopped can be resumed`);
+        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" has already succeeded; resume from one of its checkpoints or fork it instead`);
       if (this.held.has(runId)) return { runId };
       if (await this.takeOver(runId)) return { runId };
       const expires = run.leaseExpiresAt?.getTime() ?? 0;
       await sleep(Math.min(Math.max(expires - Date.now(), 0) + 50, this.leaseMs));
     }
+  }
+
+  private async resumeEnded(run: RunRow, ownerId: string, useLatestVersion: boolean): Promise<{ runId: string }> {
+    const { db } = this.options;
+    let definition = run.definition;
+    let workflowVersion = run.workflowVersion;
+    if (useLatestVersion) {
+      const latest = await getWorkflow(db, ownerId, run.workflowId);
+      if (!latest) throw new OrchestratorError("NOT_FOUND", `workflow "${run.workflowId}" of run "${run.id}" is not saved, so it has no latest version`);
+      await this.assertResumable(run, JSON.stringify(latest.definition));
+      definition = JSON.stringify(latest.definition);
+      workflowVersion = latest.version;
+    }
+    await this.requeue(run.id, ["failed", "cancelled"], { definition, workflowVersion });
+    await db.auditLog.create({
+      data: { actorId: ownerId, action: "run.resume", targetType: "run", targetId: run.id, data: JSON.stringify({ from: run.status, workflowVersion }) },
+    });
+    this.schedule(run.id);
+    return { runId: run.id };
+  }
+
+  /** A new definition can take over a run only if it still has the steps the run resumes at. */
+  private async assertResumable(run: RunRow, definitionJson: string) {
+    const stepIds = inspectionGraph(definitionJson, run.id, this.options.checkpointer).spec.stepIds;
+    const { state } = await readCheckpoint(run, this.options.checkpointer);
+    const missing = state.next.filter((id) => !stepIds.includes(id));
+    if (missing.length)
+      throw new OrchestratorError("INVALID_INPUT", `the latest version no longer has step ${missing.map((id) => `"${id}"`).join(", ")}, where run "${run.id}" resumes; resume it with the version it ran`);
+  }
+
+  /** Puts an ended (or waiting) run back in the queue under this process's lease. Throws if it changed meanwhile. */
+  private async requeue(runId: string, from: RunStatus[], data: { definition?: string; workflowVersion?: number | null; resumeValue?: string } = {}) {
+    const claimed = await this.options.db.run.updateMany({
+      where: { id: runId, status: { in: from } },
+      data: {
+        status: "queued",
+        error: null,
+        finishedAt: null,
+        resumeValue: null,
+        cancelRequestedAt: null,
+        leaseOwner: this.processId,
+        leaseExpiresAt: this.leaseUntil(),
+        ...data,
+      },
+    });
+    if (!claimed.count) throw new OrchestratorError("INVALID_INPUT", `run "${runId}" changed meanwhile (someone else resumed or decided it); reload it`);
+    await announceQueued(this.deps, runId);
+  }
+
+
+  /**
+   * Time travel, "resume from here": the run goes on from one of its checkpoints, re-running every step that
+   * followed it (LangGraph forks the thread at that checkpoint; the run keeps its id). Step records made after
+   * that point are dropped, so the run page shows the new course.
+   */
+  async resumeFromCheckpoint(runId: string, ownerId: string, checkpointId: string): Promise<{ runId: string }> {
+    const run = await ownedRun(this.options.db, ownerId, runId);
+    if (ACTIVE.includes(run.status as RunStatus))
+      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
+    const { compiled, state, nextNodes } = await readCheckpoint(run, this.options.checkpointer, checkpointId);
+    if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
+    await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);
+    await this.forgetStepsAfter(runId, compiled.spec.stepIds, state.executions);
+    await this.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
+    await this.options.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
+    this.schedule(runId);
+    return { runId };
+  }
+
+  /**
+   * Time travel, "fork": a new run, linked to its parent, that starts from one of the parent's checkpoints with
+   * edited state (`steps.<id>...`, `vars.<name>...`, `input...` = value, applied with LangGraph `updateState`)
+   * and runs what follows. The parent stays as it was; the fork inherits the records of the steps before.
+   */
+  async forkRun(runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
+    const { db, checkpointer } = this.options;
+    const parent = await ownedRun(db, ownerId, runId);
+    const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
+    const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
+    if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
+    const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
+
+    const forkId = newRunId();
+    await db.run.create({
+      data: {
+        id: forkId,
+        ownerId,
+        workflowId: parent.workflowId,
+        workflowName: parent.workflowName,
+        workflowVersion: parent.workflowVersion,
+        definition: parent.definition,
+        input: JSON.stringify(edits.input ?? state.values.input),
+        status: "queued",
+        source: parent.source,
+        parentRunId: runId,
+        parentCheckpointId: options.checkpointId,
+        leaseOwner: this.processId,
+        leaseExpiresAt: this.leaseUntil(),
+      },
+    });
+    // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
+    await checkpointer.put(
+      { configurable: { thread_id: forkId, checkpoint_ns: "" } },
+      source.checkpoint,
+      { ...source.metadata!, source: "fork", parents: {} },
+      source.checkpoint.channel_versions,
+    );
+    await compiled.graph.updateState({ configurable: { thread_id: forkId } }, new Command({ update: edits.update, goto }), SCHEDULER_NODE);
+
+    const inherited = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
+    const kept = inherited.filter((row) => row.execution <= (state.executions[row.stepId] ?? 0));
+    if (kept.length)
+      await db.stepRun.createMany({
+        data: kept.map(({ id: _id, runId: _run, ...row }) => ({
+          ...row,
+          runId: forkId,
+          ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
+        })),
+      });
+    await announceQueued(this.deps, forkId);
+    await db.auditLog.create({
+      data: { actorId: ownerId, action: "run.fork", targetType: "run", targetId: forkId, data: JSON.stringify({ parentRunId: runId, checkpointId: options.checkpointId, set: options.set ?? {} }) },
+    });
+    this.schedule(forkId);
+    return { runId: forkId };
+  }
+
+  /** The run's checkpoints, newest first (read side of the checkpoint browser). */
+  listCheckpoints(runId: string, ownerId: string) {
+    return listCheckpoints(this.deps, ownerId, runId);
+  }
+
+  /** The full state at one of the run's checkpoints and what would run next. */
+  checkpointState(runId: string, ownerId: string, checkpointId: string) {
+    return getCheckpointState(this.deps, ownerId, runId, checkpointId);
+  }
+
+  /** Drops step records made after a checkpoint (executions beyond the ones it had seen). */
+  private async forgetStepsAfter(runId: string, stepIds: string[], executions: Record<string, number>) {
+    const { db } = this.options;
+    for (const stepId of stepIds) await db.stepRun.deleteMany({ where: { runId, stepId, execution: { gt: executions[stepId] ?? 0 } } });
+  }
+
+  /**
+   * Records the decision on a run's pending approval (who and when) and resumes the run here with it. With a
+   * form, approved data must match the form's JSON Schema. Throws NOT_FOUND / INVALID_INPUT.
+   */
+  async decideApproval(
+    runId: string,
+    ownerId: string,
+    decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
+  ): Promise<{ runId: string }> {
+    const { db } = this.options;
+    const run = await ownedRun(db, ownerId, runId);
+    const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
+    if (run.status !== "waiting" || !pending)
+      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is not waiting for an approval (it is ${run.status})`);
+    const request = JSON.parse(pending.output ?? "{}") as { kind?: string; form?: Record<string, unknown> | null };
+    if (request.kind === "subworkflow")
+      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for its sub-workflow run at step "${pending.stepId}"; decide it there (${JSON.stringify(request)})`);
+    if (request.kind !== "approval")
+      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for a callback at step "${pending.stepId}", not for an approval; call its callback URL`);
+    if (decision.approved && request.form) {
+      const problems = schemaProblems(request.form, decision.data ?? {}, "data");
+      if (problems.length) throw new OrchestratorError("INVALID_INPUT", `the approval form is not filled in correctly: ${problems.join("; ")}`, { stepId: pending.stepId });
+    }
+    const resumeValue = { ...decision, decidedAt: new Date().toISOString() };
+    await this.requeue(runId, ["waiting"], { resumeValue: JSON.stringify(resumeValue) });
+    await db.auditLog.create({
+      data: {
+        actorId: ownerId,
+        action: decision.approved ? "run.approve" : "run.reject",
+        targetType: "run",
+        targetId: runId,
+        data: JSON.stringify({ stepId: pending.stepId, decidedBy: decision.decidedBy, comment: decision.comment ?? null }),
+      },
+    });
+    this.schedule(runId);
+    return { runId };
+  }
+
+  /**
+   * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
+   * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
+   * URL works once. Throws NOT_FOUND for a wrong URL, INVALID_INPUT when that step no longer waits.
+   */
+  async deliverCallback(runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
+    const { db } = this.options;
+    if (!sameSecret(token, callbackToken(runId, stepId, execution))) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
+    const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
+    if (!pending) throw new OrchestratorError("INVALID_INPUT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
+    await this.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });
+    const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
+    await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });
+    this.schedule(runId);
+    return { runId };
   }
 
   /**
@@ -177,17 +387,18 @@ export class Runner {
    */
   async cancelRun(runId: string, ownerId: string): Promise<{ runId: string; status: RunStatus }> {
     const { db } = this.options;
-    const run = await db.run.findFirst({ where: { id: runId, ownerId } });
-    if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" not found`);
+    const run = await ownedRun(db, ownerId, runId);
     if (TERMINAL.includes(run.status as RunStatus)) return { runId, status: run.status as RunStatus };
     await db.run.update({ where: { id: runId }, data: { cancelRequestedAt: new Date() } });
     await db.auditLog.create({ data: { actorId: ownerId, action: "run.cancel", targetType: "run", targetId: runId } });
     if (this.held.has(runId)) return this.cancelHeld(runId);
     const unowned = await db.run.updateMany({
-      where: { id: runId, status: { in: ACTIVE }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
+      where: { id: runId, status: { in: [...ACTIVE, "waiting"] }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },
       data: { status: "cancelled" },
     });
     if (unowned.count) {
+      // A pending approval ends with the run.
+      await db.stepRun.updateMany({ where: { runId, status: "waiting" }, data: { status: "failed", error: JSON.stringify(CANCELLED_ERROR), finishedAt: new Date() } });
       await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
       return { runId, status: "cancelled" };
     }

@@ -10,6 +10,9 @@ export interface ExpressionContext {
   input: unknown;
   steps: Record<string, unknown>;
   vars: Record<string, unknown>;
+  /** Inside a map step: the current item and its 0-based position. */
+  item?: unknown;
+  index?: number;
 }
 
 type Compiled = ReturnType<typeof jsonata>;

@@ -3,19 +3,22 @@ import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
 const strictAjv = new Ajv({ allErrors: true, strict: false });
-const compiledOutputSchemas = new WeakMap<object, ReturnType<typeof strictAjv.compile>>();
+const compiledSchemas = new WeakMap<object, ReturnType<typeof strictAjv.compile>>();
 
-/** Problems of a step output against its `outputSchema`, as `path: message` (empty when it matches). */
-export function outputSchemaProblems(schema: Record<string, unknown>, output: unknown): string[] {
-  let check = compiledOutputSchemas.get(schema);
-  if (!check) compiledOutputSchemas.set(schema, (check = strictAjv.compile(schema)));
-  if (check(output)) return [];
+/** Problems of a value against a JSON Schema, as `<root>.path: message` (empty when it matches). */
+export function schemaProblems(schema: Record<string, unknown>, value: unknown, root: string): string[] {
+  let check = compiledSchemas.get(schema);
+  if (!check) compiledSchemas.set(schema, (check = strictAjv.compile(schema)));
+  if (check(value)) return [];
   return (check.errors ?? []).map((e) => {
     const missing = e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : "";
-    const where = `output${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
+    const where = `${root}${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
     return `${where}: ${e.keyword === "required" ? "is required" : e.message}`;
   });
 }
+
+/** Problems of a step output against its `outputSchema`. */
+export const outputSchemaProblems = (schema: Record<string, unknown>, output: unknown) => schemaProblems(schema, output, "output");
 
 /**
  * Checks a run's input against the workflow's `input` JSON Schema (defaults are filled in). Each issue names

@@ -25,7 +25,7 @@ export const StepSchema = z.object({
   id: z
     .string()
     .regex(STEP_ID_PATTERN, "step id must start with a letter or _ and contain only letters, digits, _ and -"),
-  type: z.string().min(1, "type is required (llm, transform, condition)"),
+  type: z.string().min(1, "type is required (llm, transform, condition, approval)"),
   name: z.string().optional(),
   config: z.record(z.string(), z.unknown()).default({}),
   /** Evaluated after the step; `output` is the step's output. */

@@ -1,8 +1,8 @@
 import Ajv from "ajv";
 import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
-import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition } from "./schema";
-import { getStepKind } from "./step-kinds";
+import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition, type WorkflowStep } from "./schema";
+import { getStepKind, stepKindList } from "./step-kinds";
 
 /**
  * Validates a definition before it is saved or run. Every issue names the step and field at fault and says
@@ -103,74 +103,7 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
       });
   });
 
-  for (const step of def.steps) {
-    const kind = getStepKind(step.type);
-    if (!kind) {
-      issues.push({
-        code: "UNKNOWN_STEP_TYPE",
-        message: `step "${step.id}": unknown type "${step.type}"; use one of llm, transform, condition`,
-        stepId: step.id,
-        field: "type",
-      });
-      continue;
-    }
-    if (step.outputSchema) {
-      try {
-        ajv.compile(step.outputSchema);
-      } catch (err) {
-        issues.push({ code: "INVALID_OUTPUT_SCHEMA", message: `step "${step.id}" field "outputSchema": not a valid JSON Schema: ${(err as Error).message}`, stepId: step.id, field: "outputSchema" });
-      }
-    }
-    const config = kind.configSchema.safeParse(step.config);
-    if (!config.success)
-      for (const i of config.error.issues) {
-        const field = ["config", ...i.path.map(String)].join(".");
-        const missing = i.code === "invalid_type" && (i as { input?: unknown }).input === undefined;
-        issues.push({
-          code: missing ? "MISSING_CONFIG" : "INVALID_CONFIG",
-          message: `step "${step.id}" field "${field}": ${missing ? `is required (${i.message})` : i.message}`,
-          stepId: step.id,
-          field,
-        });
-      }
-
-    // Expressions: bare-expression fields, every {{ template }} in config, and assign expressions.
-    const expressions: Array<{ field: string; expression: string }> = [];
-    for (const { path, text } of collectStrings(step.config, "config")) {
-      const name = path.slice("config.".length);
-      if (kind.expressionFields.includes(name)) expressions.push({ field: path, expression: text });
-      else for (const expression of templateExpressions(text)) expressions.push({ field: path, expression });
-    }
-    for (const [name, text] of Object.entries(step.assign ?? {})) {
-      const inner = templateExpressions(text);
-      for (const expression of inner.length ? inner : [text]) expressions.push({ field: `assign.${name}`, expression });
-    }
-    for (const { field, expression } of expressions) {
-      if (!expression) {
-        issues.push({ code: "INVALID_EXPRESSION", message: `step "${step.id}" field "${field}": empty {{ }} placeholder`, stepId: step.id, field });
-        continue;
-      }
-      try {
-        compileExpression(expression);
-      } catch (err) {
-        issues.push({
-          code: "INVALID_EXPRESSION",
-          message: `step "${step.id}" field "${field}": ${err instanceof ExpressionError ? err.message : String(err)}`,
-          stepId: step.id,
-          field,
-        });
-        continue;
-      }
-      for (const ref of referencedStepIds(expression))
-        if (!ids.has(ref))
-          issues.push({
-            code: "UNKNOWN_STEP_REFERENCE",
-            message: `step "${step.id}" field "${field}": "steps.${ref}" refers to a step that does not exist`,
-            stepId: step.id,
-            field,
-          });
-    }
-  }
+  for (const step of def.steps) checkStep(step, ids, issues, { stepId: step.id, prefix: "" });
 
   const graph = buildGraph(def);
   for (const id of unreachableSteps(graph))
@@ -180,6 +113,100 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
       stepId: id,
     });
   return issues;
+}
+
+/** Kinds a map step may run per item (no pausing, routing or nesting inside an item). */
+export const MAP_ITEM_KINDS = ["llm", "transform", "http", "code"];
+
+/**
+ * Checks one step: its kind, config (zod schema of the kind), output schema, every expression and template
+ * reference. `where` names the top-level step issues belong to and the field prefix (steps inside a map).
+ */
+function checkStep(step: WorkflowStep, ids: Set<string>, issues: ValidationIssue[], where: { stepId: string; prefix: string }) {
+  const label = where.prefix ? `step "${where.stepId}" field "${where.prefix.slice(0, -1)}"` : `step "${step.id}"`;
+  const kind = getStepKind(step.type);
+  if (!kind) {
+    issues.push({
+      code: "UNKNOWN_STEP_TYPE",
+      message: `${label}: unknown type "${step.type}"; use one of ${(where.prefix ? MAP_ITEM_KINDS : stepKindList.map((k) => k.kind)).join(", ")}`,
+      stepId: where.stepId,
+      field: `${where.prefix}type`,
+    });
+    return;
+  }
+  const at = (field: string) => `${where.prefix}${field}`;
+  const named = (field: string) => `step "${where.stepId}" field "${at(field)}"`;
+  if (step.outputSchema) {
+    try {
+      ajv.compile(step.outputSchema);
+    } catch (err) {
+      issues.push({ code: "INVALID_OUTPUT_SCHEMA", message: `${named("outputSchema")}: not a valid JSON Schema: ${(err as Error).message}`, stepId: where.stepId, field: at("outputSchema") });
+    }
+  }
+  const config = kind.configSchema.safeParse(step.config);
+  if (!config.success)
+    for (const i of config.error.issues) {
+      const field = ["config", ...i.path.map(String)].join(".");
+      const given = i.path.reduce<unknown>((value, key) => (value && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined), step.config);
+      // A cross-field rule (llm: prompt or messages) reports the field it needs; empty there means missing.
+      const missing = (i.code === "invalid_type" && (i as { input?: unknown }).input === undefined) || (i.code === "custom" && (given === undefined || given === ""));
+      issues.push({
+        code: missing ? "MISSING_CONFIG" : "INVALID_CONFIG",
+        message: `${named(field)}: ${missing && i.code !== "custom" ? `is required (${i.message})` : i.message}`,
+        stepId: where.stepId,
+        field: at(field),
+      });
+    }
+
+  // Expressions: bare-expression fields, every {{ template }} in config, and assign expressions.
+  const expressions: Array<{ field: string; expression: string }> = [];
+  for (const { path, text } of collectStrings(step.config, "config")) {
+    const name = path.slice("config.".length);
+    if (kind.rawFields?.includes(name.split(/[.[]/)[0])) continue;
+    if (kind.expressionFields.includes(name)) expressions.push({ field: path, expression: text });
+    else for (const expression of templateExpressions(text)) expressions.push({ field: path, expression });
+  }
+  for (const [name, text] of Object.entries(step.assign ?? {})) {
+    const inner = templateExpressions(text);
+    for (const expression of inner.length ? inner : [text]) expressions.push({ field: `assign.${name}`, expression });
+  }
+  for (const { field, expression } of expressions) {
+    if (!expression) {
+      issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
+      continue;
+    }
+    try {
+      compileExpression(expression);
+    } catch (err) {
+      issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: ${err instanceof ExpressionError ? err.message : String(err)}`, stepId: where.stepId, field: at(field) });
+      continue;
+    }
+    for (const ref of referencedStepIds(expression))
+      if (!ids.has(ref))
+        issues.push({ code: "UNKNOWN_STEP_REFERENCE", message: `${named(field)}: "steps.${ref}" refers to a step that does not exist`, stepId: where.stepId, field: at(field) });
+  }
+
+  // A map's steps run per item: their own kinds, ids and references (to earlier item steps and outer steps).
+  if (step.type === "map" && config.success && Array.isArray(step.config.steps)) {
+    const inner = step.config.steps as WorkflowStep[];
+    const known = new Set(ids);
+    for (const [i, child] of inner.entries()) {
+      const prefix = `config.steps.${i}.`;
+      if (!MAP_ITEM_KINDS.includes(child.type)) {
+        issues.push({
+          code: "UNKNOWN_STEP_TYPE",
+          message: `step "${where.stepId}" field "${prefix}type": "${child.type}" cannot run inside a map; use one of ${MAP_ITEM_KINDS.join(", ")}`,
+          stepId: where.stepId,
+          field: `${prefix}type`,
+        });
+        continue;
+      }
+      if (known.has(child.id) && inner.findIndex((c) => c.id === child.id) !== i)
+        issues.push({ code: "DUPLICATE_STEP_ID", message: `step "${where.stepId}" field "${prefix}id": "${child.id}" is used twice`, stepId: where.stepId, field: `${prefix}id` });
+      known.add(child.id);
+      checkStep(child, known, issues, { stepId: where.stepId, prefix });
+    }
+  }
 }
 
 /** One line per issue, for CLI output and error messages. */

@@ -26,9 +26,15 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         startedAt: run.startedAt?.toISOString() ?? null,
         finishedAt: run.finishedAt?.toISOString() ?? null,
         durationMs: run.durationMs,
+        costUsd: run.costUsd,
+        totalTokens: run.totalTokens,
         input: run.input,
         error: run.error,
         lastSeq: run.lastSeq,
+        parent: run.parent,
+        forks: run.forks.map((f) => ({ runId: f.runId, status: f.status, checkpointId: f.checkpointId })),
+        subRuns: run.subRuns,
+        latestWorkflowVersion: run.latestWorkflowVersion,
         steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
       }}
     />

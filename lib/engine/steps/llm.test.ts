@@ -4,6 +4,7 @@ import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { StepError } from "../errors";
 import { llmExecutor, type LlmOutput } from "./llm";
 import type { StepContext } from "./types";
+import { testStepContext } from "./test-context";
 
 let gateway: LlmGateway;
 beforeAll(async () => {
@@ -13,17 +14,7 @@ afterAll(() => gateway.close());
 beforeEach(() => gateway.clearLog());
 
 function context(overrides: Partial<StepContext> = {}) {
-  const tokens: string[] = [];
-  const ctx: StepContext = {
-    runId: "run-1",
-    stepId: "ask",
-    signal: new AbortController().signal,
-    settings: { llmGatewayUrl: gateway.url, llmApiKey: "secret" },
-    emitToken: (t) => void tokens.push(t),
-    evaluate: async () => undefined,
-    ...overrides,
-  };
-  return { ctx, tokens };
+  return testStepContext({ stepId: "ask", settings: { llmGatewayUrl: gateway.url, llmApiKey: "secret" }, ...overrides });
 }
 
 const run = (config: Record<string, unknown>, ctx: StepContext) => llmExecutor(config, ctx) as Promise<LlmOutput>;
@@ -142,5 +133,63 @@ describe("llm step against the loopback test gateway", () => {
     expect(err.code).toBe("CANCELLED");
     await expect.poll(() => gateway.requests.at(-1)).toMatchObject({ model: "slow-2000", aborted: true });
     expect(gateway.requests.at(-1)!.finishedAt).toBeUndefined();
+  });
+
+  it("sends messages mode turns and stop sequences; reports the usage of each call", async () => {
+    const usage: unknown[] = [];
+    const { ctx } = context({ reportUsage: (u) => void usage.push(u) });
+    const output = await run(
+      {
+        model: "test-model",
+        messages: [
+          { role: "system", content: "be brief" },
+          { role: "user", content: "first question" },
+          { role: "assistant", content: "first answer" },
+          { role: "user", content: "second question. with more" },
+        ],
+        stop: ["."],
+      },
+      ctx,
+    );
+    expect(output.text).toBe("Echo: second question");
+    expect(gateway.requests.at(-1)).toMatchObject({
+      messages: [
+        { role: "system", content: "be brief" },
+        { role: "user", content: "first question" },
+        { role: "assistant", content: "first answer" },
+        { role: "user", content: "second question. with more" },
+      ],
+      stop: ["."],
+    });
+    expect(usage).toEqual([{ model: "test-model", promptTokens: expect.any(Number), completionTokens: expect.any(Number), totalTokens: expect.any(Number) }]);
+  });
+
+  it("structured output: the parsed JSON matching responseSchema is the output; one retry, then a clear error", async () => {
+    const schema = { type: "object", properties: { title: { type: "string" }, score: { type: "number" } }, required: ["title", "score"] };
+    const { ctx } = context();
+    expect(await llmExecutor({ model: "verbatim", prompt: '{"title":"owls","score":3}', responseSchema: schema }, ctx)).toEqual({ title: "owls", score: 3 });
+    expect(gateway.requests.at(-1)!.messages[0]).toMatchObject({ role: "system", content: expect.stringContaining('"required":["title","score"]') });
+
+    gateway.clearLog();
+    const usage: unknown[] = [];
+    const retried = context({ reportUsage: (u) => void usage.push(u) });
+    expect(await llmExecutor({ model: "late-json", prompt: '{"title":"late","score":1}', responseSchema: schema }, retried.ctx)).toEqual({ title: "late", score: 1 });
+    expect(gateway.requests).toHaveLength(2);
+    expect(gateway.requests[1].messages.at(-1)!.content).toMatch(/not usable: not valid JSON/);
+    expect(usage).toHaveLength(2);
+
+    gateway.clearLog();
+    const mismatch = await failure({ model: "verbatim", prompt: '{"title":"owls","score":"high"}', responseSchema: schema }, context().ctx);
+    expect(mismatch.code).toBe("LLM_INVALID_JSON");
+    expect(mismatch.message).toMatch(/output\.score: must be number/);
+    expect(gateway.requests).toHaveLength(2);
+  });
+
+  it("uses the default model from Settings when the step names none, and says what to set when there is none", async () => {
+    const { ctx } = context({ settings: { llmGatewayUrl: gateway.url, llmApiKey: "secret", defaultModel: "test-model" } });
+    expect(await run({ prompt: "hi" }, ctx)).toMatchObject({ model: "test-model", text: "Echo: hi" });
+    const none = await failure({ prompt: "hi" }, context().ctx);
+    expect(none.code).toBe("LLM_NOT_CONFIGURED");
+    expect(none.message).toMatch(/default model on the Settings page/);
   });
 });

@@ -1,5 +1,6 @@
 import { ChatOpenAICompletions } from "@langchain/openai";
-import { HumanMessage, SystemMessage, type UsageMetadata } from "@langchain/core/messages";
+import { AIMessage, HumanMessage, SystemMessage, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
+import { schemaProblems } from "@/lib/workflow/input";
 import { isRetryableStatus, StepError } from "../errors";
 import type { StepExecutor } from "./types";
 
@@ -13,7 +14,7 @@ export interface LlmOutput {
  * Calls an OpenAI-compatible gateway (LLM_GATEWAY_URL / LLM_API_KEY or the Settings page) with streaming,
  * forwarding each token to the live run view.
  */
-export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput> => {
+export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> => {
   const baseURL = ctx.settings.llmGatewayUrl;
   if (!baseURL)
     throw new StepError(
@@ -21,7 +22,9 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput>
       "No LLM gateway configured: set LLM_GATEWAY_URL (e.g. http://127.0.0.1:4000/v1) and LLM_API_KEY, or set the gateway on the Settings page.",
       { stepId: ctx.stepId },
     );
-  const model = String(config.model);
+  const model = typeof config.model === "string" && config.model ? config.model : ctx.settings.defaultModel;
+  if (!model)
+    throw new StepError("LLM_NOT_CONFIGURED", `step "${ctx.stepId}" names no model and no default model is set: set the step's model, or a default model on the Settings page (or LLM_DEFAULT_MODEL)`, { stepId: ctx.stepId });
   // ChatOpenAICompletions, not ChatOpenAI: ChatOpenAI silently switches some model names (codex, gpt-5.x-pro) to
   // the Responses API (/v1/responses), which OpenAI-compatible gateways generally don't serve.
   const chat = new ChatOpenAICompletions({
@@ -35,39 +38,90 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<LlmOutput>
     // Retries belong to the step's retry policy (visible per attempt), not to the client library.
     maxRetries: 0,
   });
-  const messages = [
-    ...(typeof config.system === "string" && config.system ? [new SystemMessage(config.system)] : []),
-    new HumanMessage(String(config.prompt)),
-  ];
+  const messages = buildMessages(config, ctx.stepId);
+  const stop = stopSequences(config.stop, ctx.stepId);
+  const schema = config.responseSchema as Record<string, unknown> | undefined;
+  if (schema) messages.unshift(new SystemMessage(`Reply with only a JSON value that matches this JSON Schema, no prose and no code fences:\n${JSON.stringify(schema)}`));
 
-  let text = "";
-  let usage: UsageMetadata | undefined;
-  try {
-    for await (const chunk of await chat.stream(messages, { signal: ctx.signal })) {
-      const piece = typeof chunk.content === "string" ? chunk.content : "";
-      if (piece) {
-        text += piece;
-        ctx.emitToken(piece);
+  const ask = async (conversation: BaseMessage[]) => {
+    let text = "";
+    let usage: UsageMetadata | undefined;
+    try {
+      for await (const chunk of await chat.stream(conversation, { signal: ctx.signal, ...(stop ? { stop } : {}) })) {
+        const piece = typeof chunk.content === "string" ? chunk.content : "";
+        if (piece) {
+          text += piece;
+          ctx.emitToken(piece);
+        }
+        // Usage arrives on its own final, content-less chunk (stream_options.include_usage).
+        if (chunk.usage_metadata) usage = chunk.usage_metadata;
       }
-      // Usage arrives on its own final, content-less chunk (stream_options.include_usage).
-      if (chunk.usage_metadata) usage = chunk.usage_metadata;
+    } catch (err) {
+      if (ctx.signal.aborted) throw new StepError("CANCELLED", "the LLM request was cancelled", { stepId: ctx.stepId, cause: err });
+      const status = (err as { status?: unknown })?.status;
+      const retryable = typeof status === "number" ? isRetryableStatus(status) : true; // no status: network failure
+      throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable });
     }
-  } catch (err) {
-    if (ctx.signal.aborted) throw new StepError("CANCELLED", "the LLM request was cancelled", { stepId: ctx.stepId, cause: err });
-    const status = (err as { status?: unknown })?.status;
-    const retryable = typeof status === "number" ? isRetryableStatus(status) : true; // no status: network failure
-    throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable });
-  }
-  return {
-    text,
-    model,
-    usage: {
-      promptTokens: usage?.input_tokens ?? 0,
-      completionTokens: usage?.output_tokens ?? 0,
-      totalTokens: usage?.total_tokens ?? 0,
-    },
+    const counted = { promptTokens: usage?.input_tokens ?? 0, completionTokens: usage?.output_tokens ?? 0, totalTokens: usage?.total_tokens ?? 0 };
+    ctx.reportUsage({ model, ...counted });
+    return { text, usage: counted };
   };
+
+  const first = await ask(messages);
+  if (!schema) return { text: first.text, model, usage: first.usage };
+
+  // Structured output: the parsed JSON is the output. One more try with the problems pointed out, then fail.
+  let reply = first;
+  for (let attempt = 1; ; attempt++) {
+    const parsed = parseJsonReply(reply.text);
+    const problems = parsed.ok ? schemaProblems(schema, parsed.value, "output") : [`not valid JSON (${parsed.error})`];
+    if (!problems.length) return parsed.ok ? parsed.value : null;
+    if (attempt >= 2)
+      throw new StepError("LLM_INVALID_JSON", `step "${ctx.stepId}": the model's reply does not match responseSchema after a retry: ${problems.join("; ")}`, { stepId: ctx.stepId });
+    ctx.log("warn", `reply does not match responseSchema (${problems.join("; ")}); asking once more`);
+    reply = await ask([...messages, new AIMessage(reply.text), new HumanMessage(`That reply is not usable: ${problems.join("; ")}. Reply again with only the JSON value.`)]);
+  }
 };
+
+/** `messages` (system/user/assistant turns) when given, else `system` + `prompt`. */
+function buildMessages(config: Record<string, unknown>, stepId: string): BaseMessage[] {
+  if (Array.isArray(config.messages) && config.messages.length) {
+    return config.messages.map((m, i) => {
+      const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
+      const text = typeof content === "string" ? content : JSON.stringify(content ?? "");
+      if (role === "system") return new SystemMessage(text);
+      if (role === "assistant") return new AIMessage(text);
+      if (role === "user") return new HumanMessage(text);
+      throw new StepError("INVALID_INPUT", `step "${stepId}" field "messages.${i}.role" must be system, user or assistant`, { stepId });
+    });
+  }
+  return [
+    ...(typeof config.system === "string" && config.system ? [new SystemMessage(config.system)] : []),
+    new HumanMessage(String(config.prompt ?? "")),
+  ];
+}
+
+function stopSequences(value: unknown, stepId: string): string[] | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const list = Array.isArray(value) ? value : [value];
+  if (!list.every((s) => typeof s === "string")) throw new StepError("INVALID_INPUT", `step "${stepId}" field "stop" must be a list of strings`, { stepId });
+  return list.length ? (list as string[]) : undefined;
+}
+
+/** Models often wrap JSON in a code fence or add a sentence; take the JSON value out. */
+function parseJsonReply(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/i.exec(text)?.[1];
+  const candidates = [text.trim(), fenced?.trim(), text.slice(text.search(/[[{]/)).trim()].filter((c): c is string => Boolean(c));
+  let error = "empty reply";
+  for (const candidate of candidates) {
+    try {
+      return { ok: true, value: JSON.parse(candidate) };
+    } catch (err) {
+      error = (err as Error).message;
+    }
+  }
+  return { ok: false, error };
+}
 
 /** Templates render to strings, so "0.2" and 0.2 are both accepted; blank means "use the model's default". */
 function optionalNumber(value: unknown, field: string, stepId: string): number | undefined {

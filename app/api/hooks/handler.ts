@@ -1,0 +1,32 @@
+import "server-only";
+import { serverRuntime } from "@/app/_server/runtime";
+import { readLimitedBody } from "@/app/api/body";
+import { logger } from "@/lib/logger";
+import { handleHookRequest, SIGNATURE_HEADER } from "@/lib/webhooks/hooks";
+
+/** Shared by both trigger routes (token in the path, or a signature header). Errors never carry a stack. */
+export async function hookRoute(request: Request, workflowId: string, token?: string): Promise<Response> {
+  try {
+    const body = await readLimitedBody(request);
+    if ("tooLarge" in body) return body.tooLarge;
+    const rawBody = body.text;
+    const url = new URL(request.url);
+    const timeout = url.searchParams.get("timeout");
+    const { db, runner } = await serverRuntime();
+    const answer = await handleHookRequest(
+      { db, runner },
+      {
+        workflowId,
+        token,
+        signature: request.headers.get(SIGNATURE_HEADER),
+        rawBody,
+        wait: url.searchParams.get("wait") === "true",
+        timeoutMs: timeout && Number.isFinite(Number(timeout)) ? Math.max(0, Number(timeout)) : undefined,
+      },
+    );
+    return Response.json(answer.body, { status: answer.status });
+  } catch (err) {
+    logger.error({ err, workflowId }, "webhook trigger failed");
+    return Response.json({ error: { code: "INTERNAL", message: "the webhook could not be processed; the details are in the server log" } }, { status: 500 });
+  }
+}

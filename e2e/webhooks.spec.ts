@@ -1,0 +1,62 @@
+import { createHmac } from "node:crypto";
+import { expect, test } from "@playwright/test";
+import { EditorPage } from "./pages/editor";
+
+test("webhook trigger: enable it in the editor, start runs by token URL and by signature, wait for the output", async ({ page, request }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("transform", { x: 400, y: 120 });
+  await editor.select("transform_1");
+  await editor.field("output").fill('"hello {{ input.name }}"');
+  await editor.deselect();
+  await page.getByTestId("workflow-input-schema").fill('{ "type": "object", "properties": { "name": { "type": "string" } }, "required": ["name"] }');
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v1");
+  await page.getByTestId("webhook-enable").click();
+  await expect(page.getByTestId("webhook-state")).toHaveText("enabled");
+  const url = (await page.getByTestId("webhook-url").textContent())!.trim();
+  const secret = (await page.getByTestId("webhook-secret").textContent())!.trim();
+
+  const started = await request.post(url, { data: { name: "ada" } });
+  expect(started.status()).toBe(202);
+  const { runId } = await started.json();
+  await page.goto(`/runs/${runId}`);
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded");
+  await expect(page.getByTestId("step-output-transform_1")).toContainText("hello ada");
+
+  const body = JSON.stringify({ name: "bo" });
+  const signedUrl = url.slice(0, url.lastIndexOf("/"));
+  const signature = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+  const waited = await request.post(`${signedUrl}?wait=true`, { data: body, headers: { "content-type": "application/json", "x-orchestrator-signature": signature } });
+  expect(waited.status()).toBe(200);
+  expect(await waited.json()).toMatchObject({ status: "succeeded", outputs: { transform_1: "hello bo" } });
+
+  expect((await request.post(`${signedUrl}?wait=true`, { data: body, headers: { "x-orchestrator-signature": "sha256=00" } })).status()).toBe(401);
+  const invalid = await request.post(url, { data: { name: 5 } });
+  expect(invalid.status()).toBe(400);
+  expect(JSON.stringify(await invalid.json())).toContain("input.name");
+});
+
+test("wait_webhook: the run waits, its page shows the callback URL, a POST there resumes it", async ({ page, request }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("wait_webhook", { x: 400, y: 80 });
+  await editor.dragStep("transform", { x: 400, y: 300 });
+  await editor.connect("wait_webhook_1", "transform_1");
+  await editor.select("wait_webhook_1");
+  await editor.field("message").fill("waiting for the payment provider");
+  await editor.select("transform_1");
+  await editor.field("output").fill('"paid by {{ steps.wait_webhook_1.payer }}"');
+  await page.getByTestId("run-button").click();
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "waiting", { timeout: 15_000 });
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("callback-panel")).toContainText("waiting for the payment provider");
+  const callback = (await page.getByTestId("callback-url").textContent())!.trim();
+
+  expect((await request.post(`${callback}x`, { data: {} })).status()).toBe(404);
+  const delivered = await request.post(callback, { data: { payer: "acme" } });
+  expect(delivered.status()).toBe(202);
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded", { timeout: 15_000 });
+  await expect(page.getByTestId("step-output-transform_1")).toContainText("paid by acme");
+  expect((await request.post(callback, { data: {} })).status()).toBe(409);
+});

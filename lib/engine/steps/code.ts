@@ -1,0 +1,88 @@
+import { Worker } from "node:worker_threads";
+import { StepError } from "../errors";
+import type { StepExecutor } from "./types";
+
+const DEFAULT_TIMEOUT_MS = 1000;
+const DEFAULT_MEMORY_MB = 64;
+const MAX_OUTPUT_BYTES = 5 * 1024 * 1024;
+/** Time to start the worker and load QuickJS, on top of the code's own limit, before the worker is killed. */
+const STARTUP_GRACE_MS = 5000;
+
+type WorkerReply =
+  | { ready: true }
+  | { ok: true; output: string; logs: LogLine[] }
+  | { ok: false; kind: "timeout" | "memory" | "error" | "output"; message: string; logs: LogLine[] };
+
+export interface LogLine {
+  level: string;
+  text: string;
+}
+
+const WORKER_URL = new URL("../sandbox/quickjs-worker.mjs", import.meta.url);
+
+/**
+ * Runs a JavaScript function body in QuickJS (WebAssembly) in a worker thread: `input`, `steps` and `vars`
+ * are copied in as JSON, the returned JSON value is the output. Memory (QuickJS allocator limit) and time (an
+ * interrupt handler inside, and the worker killed from outside as a backstop) are limited; there is no
+ * process, require, network or file system inside. Console output goes to the step log.
+ */
+export const codeExecutor: StepExecutor = async (config, ctx) => {
+  const timeoutMs = Number(config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const memoryMb = Number(config.memoryMb ?? DEFAULT_MEMORY_MB);
+  const context = ctx.data;
+  const reply = await runInWorker(
+    { code: String(config.code), input: context.input, steps: context.steps, vars: context.vars, item: context.item ?? null, index: context.index ?? null, timeoutMs, memoryBytes: memoryMb * 1024 * 1024, maxOutputBytes: MAX_OUTPUT_BYTES },
+    timeoutMs + STARTUP_GRACE_MS,
+    ctx.signal,
+  );
+  for (const line of reply.logs) ctx.log(line.level, line.text);
+  if (reply.ok) return JSON.parse(reply.output);
+  const where = `step "${ctx.stepId}"`;
+  switch (reply.kind) {
+    case "timeout":
+      throw new StepError("CODE_TIMEOUT", `${where}: the code ran longer than its limit of ${timeoutMs} ms (an endless loop?); raise timeoutMs if it needs longer`, { stepId: ctx.stepId });
+    case "memory":
+      throw new StepError("CODE_MEMORY", `${where}: the code used more than its memory limit of ${memoryMb} MB; raise memoryMb if it needs more`, { stepId: ctx.stepId });
+    case "output":
+      throw new StepError("CODE_OUTPUT_INVALID", `${where}: ${reply.message}`, { stepId: ctx.stepId });
+    default:
+      throw new StepError("CODE_ERROR", `${where}: ${reply.message}`, { stepId: ctx.stepId });
+  }
+};
+
+function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: AbortSignal): Promise<Exclude<WorkerReply, { ready: true }>> {
+  return new Promise((resolve, reject) => {
+    // The worker's own heap is capped too, so a huge value cannot exhaust the server's memory.
+    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 }, stdout: true, stderr: true });
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      void worker.terminate();
+      fn();
+    };
+    const timer = setTimeout(
+      () => finish(() => resolve({ ok: false, kind: "timeout", message: "killed after the hard time limit", logs: [] })),
+      hardLimitMs,
+    );
+    const onAbort = () => finish(() => reject(signal.reason ?? new Error("aborted")));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    worker.on("message", (reply: WorkerReply) => {
+      if ("ready" in reply) worker.postMessage(job);
+      else finish(() => resolve(reply));
+    });
+    worker.on("error", (err) =>
+      finish(() =>
+        resolve(
+          /memory/i.test(err.message)
+            ? { ok: false, kind: "memory", message: err.message, logs: [] }
+            : { ok: false, kind: "error", message: `the sandbox stopped: ${err.message}`, logs: [] },
+        ),
+      ),
+    );
+    worker.on("exit", (code) => finish(() => resolve({ ok: false, kind: "error", message: `the sandbox exited (${code})`, logs: [] })));
+  });
+}

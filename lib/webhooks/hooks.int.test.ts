@@ -1,0 +1,95 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
+import { createDb, ensureLocalUser, type Db } from "@/lib/db";
+import { openSql, type SqlConnection } from "@/lib/db/sql";
+import { Runner } from "@/lib/runner/runner";
+import { validateWorkflow } from "@/lib/workflow/validate";
+import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signBody } from "./hooks";
+
+/** The webhook trigger end to end below HTTP: real runner, real SQLite, real secrets. */
+let database: TestDatabase;
+let db: Db;
+let sql: SqlConnection;
+let runner: Runner;
+let userId: string;
+const savedDir = process.env.ORCHESTRATOR_DATA_DIR;
+
+beforeAll(async () => {
+  process.env.ORCHESTRATOR_DATA_DIR = mkdtempSync(path.join(tmpdir(), "hooks-")); // its own secret key file
+  database = sqliteTestDatabase();
+  db = await createDb(database.url);
+  sql = openSql(database.url);
+  userId = await ensureLocalUser(db);
+  runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
+  const { definition } = validateWorkflow({
+    id: "greeter",
+    name: "Greeter",
+    input: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
+    steps: [{ id: "hello", type: "transform", config: { output: "hello {{ input.name }}" } }],
+  });
+  await saveWorkflowVersion(db, userId, definition!);
+});
+afterAll(async () => {
+  await runner.drain();
+  await db.$disconnect();
+  await sql.close();
+  await database.drop();
+  process.env.ORCHESTRATOR_DATA_DIR = savedDir;
+});
+
+describe("webhook trigger", () => {
+  it("starts a run with the body as input, by token in the path or by HMAC signature; refuses anything else alike", async () => {
+    const { token, secret, path: hookPath } = await enableHook(db, userId, "greeter");
+    expect(hookPath).toBe(`/api/hooks/greeter/${token}`);
+    const stored = await db.workflowHook.findUniqueOrThrow({ where: { workflowId: "greeter" } });
+    expect(JSON.stringify(stored)).not.toContain(token);
+    expect(JSON.stringify(stored)).not.toContain(secret);
+    expect(await getHookView(db, userId, "greeter")).toMatchObject({ enabled: true, waitTimeoutMs: 30000 });
+
+    const accepted = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"ada"}' });
+    expect(accepted).toMatchObject({ status: 202, body: { runId: expect.stringMatching(/^run_/), status: "queued" } });
+    expect(await runner.waitForRun(accepted.body.runId as string)).toMatchObject({ status: "succeeded", outputs: { hello: "hello ada" } });
+    expect(await db.run.findUniqueOrThrow({ where: { id: accepted.body.runId as string } })).toMatchObject({ source: "webhook", ownerId: userId, workflowVersion: 1 });
+
+    const body = '{"name":"bo"}';
+    const signed = await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: body, wait: true });
+    expect(signed).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello bo" } } });
+
+    const unauthorized = { status: 401, body: { error: { code: "UNAUTHORIZED" } } };
+    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", token: "wrong", rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody("other-secret", body), rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, runner }, { workflowId: "nope", token, rawBody: body })).toMatchObject(unauthorized);
+  });
+
+  it("checks the input against the workflow's schema (400 naming the field) and answers 202 when waiting runs out", async () => {
+    const { token } = await enableHook(db, userId, "greeter");
+    const bad = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name": 5}' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/input\.name/);
+    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: "{not json" })).toMatchObject({ status: 400, body: { error: { code: "INVALID_INPUT" } } });
+    await expect(setHookWaitTimeout(db, userId, "greeter", 10)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/waitTimeoutMs/) });
+    await setHookWaitTimeout(db, userId, "greeter", 100);
+    expect(await getHookView(db, userId, "greeter")).toMatchObject({ waitTimeoutMs: 100 });
+    const waited = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"cy"}', wait: true, timeoutMs: 0 });
+    expect(waited).toMatchObject({ status: 202, body: { runId: expect.any(String), status: "running" } });
+  });
+
+  it("a rotated token replaces the old one; a disabled hook refuses", async () => {
+    const first = await enableHook(db, userId, "greeter");
+    await setHookWaitTimeout(db, userId, "greeter", 2500);
+    const second = await enableHook(db, userId, "greeter");
+    expect(await getHookView(db, userId, "greeter")).toMatchObject({ waitTimeoutMs: 2500 });
+    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: first.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
+    await disableHook(db, userId, "greeter");
+    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});

@@ -1,0 +1,105 @@
+import { createHmac, randomBytes } from "node:crypto";
+import type { Db } from "@/lib/db";
+import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import type { Runner } from "@/lib/runner/runner";
+import { decryptSecret, encryptSecret, sameSecret, sha256 } from "@/lib/secrets";
+import { getWorkflow } from "@/lib/workflows/repository";
+
+/**
+ * Webhook triggers: `POST /api/hooks/<workflowId>/<token>` (token in the path) or `POST /api/hooks/<workflowId>`
+ * with `X-Orchestrator-Signature: sha256=<hex HMAC-SHA256 of the raw body under the workflow's secret>`. The JSON
+ * body becomes the run input (checked against the workflow's input schema). The answer is 202 `{ runId }`, or
+ * with `?wait=true` the run's result once it ends (202 with the run id if it is still going at the time limit).
+ */
+
+export const SIGNATURE_HEADER = "x-orchestrator-signature";
+const MAX_WAIT_MS = 5 * 60_000;
+
+export interface HookView {
+  enabled: boolean;
+  waitTimeoutMs: number;
+  createdAt: string;
+}
+
+/** Creates (or rotates) a workflow's trigger; the token and secret are returned this once, stored hashed/sealed. */
+export async function enableHook(db: Db, ownerId: string, workflowId: string, options: { waitTimeoutMs?: number } = {}) {
+  const workflow = await db.workflow.findFirst({ where: { id: workflowId, ownerId }, select: { id: true } });
+  if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" not found; save it first`);
+  const token = randomBytes(24).toString("base64url");
+  const secret = randomBytes(32).toString("base64url");
+  // Rotating keeps the workflow's other hook settings.
+  const data = { enabled: true, tokenHash: sha256(token), secretSealed: encryptSecret(secret), ...(options.waitTimeoutMs ? { waitTimeoutMs: options.waitTimeoutMs } : {}) };
+  await db.workflowHook.upsert({ where: { workflowId }, create: { workflowId, ...data }, update: data });
+  return { token, secret, path: `/api/hooks/${workflowId}/${token}` };
+}
+
+export async function disableHook(db: Db, ownerId: string, workflowId: string) {
+  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { enabled: false } });
+}
+
+export async function setHookWaitTimeout(db: Db, ownerId: string, workflowId: string, waitTimeoutMs: number) {
+  if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 100 || waitTimeoutMs > MAX_WAIT_MS)
+    throw new OrchestratorError("INVALID_INPUT", `waitTimeoutMs must be between 100 and ${MAX_WAIT_MS} ms`);
+  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { waitTimeoutMs } });
+}
+
+export async function getHookView(db: Db, ownerId: string, workflowId: string): Promise<HookView | null> {
+  const hook = await db.workflowHook.findFirst({ where: { workflowId, workflow: { ownerId } } });
+  return hook ? { enabled: hook.enabled, waitTimeoutMs: hook.waitTimeoutMs, createdAt: hook.createdAt.toISOString() } : null;
+}
+
+export const signBody = (secret: string, rawBody: string) => `sha256=${createHmac("sha256", secret).update(rawBody).digest("hex")}`;
+
+export interface HookRequest {
+  workflowId: string;
+  token?: string;
+  signature?: string | null;
+  rawBody: string;
+  wait?: boolean;
+  /** `?timeout=<ms>` for `wait`, capped by 5 minutes; default the workflow's setting. */
+  timeoutMs?: number;
+}
+
+export interface HookResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const refuse = (status: number, code: string, message: string): HookResponse => ({ status, body: { error: { code, message } } });
+
+/** The whole trigger, framework-free (the route handler passes the request in and the answer out). */
+export async function handleHookRequest(deps: { db: Db; runner: Runner }, req: HookRequest): Promise<HookResponse> {
+  const hook = await deps.db.workflowHook.findUnique({ where: { workflowId: req.workflowId }, include: { workflow: { select: { ownerId: true } } } });
+  // The same answer for a missing hook and a wrong credential: nothing to learn by probing.
+  const unauthorized = refuse(401, "UNAUTHORIZED", "unknown webhook or wrong token/signature");
+  if (!hook || !hook.enabled) return unauthorized;
+  if (req.token !== undefined) {
+    if (!sameSecret(sha256(req.token), hook.tokenHash)) return unauthorized;
+  } else if (req.signature) {
+    if (!sameSecret(req.signature, signBody(decryptSecret(hook.secretSealed), req.rawBody))) return unauthorized;
+  } else return unauthorized;
+
+  let input: unknown = {};
+  if (req.rawBody.trim()) {
+    try {
+      input = JSON.parse(req.rawBody);
+    } catch (err) {
+      return refuse(400, "INVALID_INPUT", `the request body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const ownerId = hook.workflow.ownerId;
+  const workflow = await getWorkflow(deps.db, ownerId, req.workflowId);
+  if (!workflow) return refuse(404, "NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
+  let runId: string;
+  try {
+    ({ runId } = await deps.runner.startRun({ definition: workflow.definition, input, ownerId, workflowVersion: workflow.version, source: "webhook" }));
+  } catch (err) {
+    if (err instanceof InvalidRunError) return { status: 400, body: { error: { ...serializeError(err), issues: err.issues } } };
+    throw err;
+  }
+  if (!req.wait) return { status: 202, body: { runId, status: "queued" } };
+  const timeoutMs = Math.min(req.timeoutMs ?? hook.waitTimeoutMs, MAX_WAIT_MS);
+  const result = await Promise.race([deps.runner.waitForRun(runId), new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
+  if (!result) return { status: 202, body: { runId, status: "running", message: `the run is still going after ${timeoutMs} ms; follow it at /runs/${runId}` } };
+  return { status: 200, body: { ...result } };
+}
