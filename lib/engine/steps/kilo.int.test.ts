@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { StepError } from "../errors";
+import { bwrapBinary, bwrapProblem } from "../sandbox/bwrap";
 import { changedFiles, kiloBinary, kiloExecutor, snapshot, type KiloOutput } from "./kilo";
 import type { StepContext } from "./types";
 import { testStepContext } from "./test-context";
@@ -28,15 +29,18 @@ function context(overrides: Partial<StepContext> = {}) {
   return testStepContext({ stepId: "agent", settings: { llmGatewayUrl: gateway.url, llmApiKey: "k" }, ...overrides });
 }
 
-const hasKilo = kiloBinary() !== undefined;
-if (!hasKilo) console.warn("The Kilo Code CLI (@kilocode/cli-linux-x64) is not installed: the kilo process tests are skipped.");
+const bin = kiloBinary();
+const sandboxProblem = bin ? bwrapProblem(bwrapBinary(bin)) : null;
+const hasKilo = bin !== undefined && sandboxProblem === null;
+if (!bin) console.warn("The Kilo Code CLI (@kilocode/cli-linux-x64) is not installed: the kilo process tests are skipped.");
+else if (sandboxProblem) console.warn(`bubblewrap cannot start here (${sandboxProblem}): the kilo process tests, which run Kilo confined, are skipped.`);
 
 describe("kilo step", () => {
   it.skipIf(!hasKilo)("runs the CLI in the run's workspace against the gateway, streaming its events and usage", async () => {
     const { ctx, logs, tokens, usage } = context();
     const output = (await kiloExecutor({ prompt: "say hello", model: "test-model" }, ctx)) as KiloOutput;
     expect(output.exitCode).toBe(0);
-    expect(output.text).toContain('Echo: "say hello"');
+    expect(output.text).toContain("Echo: say hello");
     expect(output.filesChanged).toEqual([]);
     expect(tokens.join("")).toContain("Echo:");
     expect(logs.some((l) => l.text.includes("step_finish"))).toBe(true);
@@ -69,6 +73,25 @@ describe("kilo step", () => {
     setTimeout(() => controller.abort(new Error("cancelled")), 1500);
     await expect(kiloExecutor({ prompt: "never", model: "slow-30000" }, cancelled.ctx)).rejects.toThrow("cancelled");
   }, 60_000);
+
+  it.skipIf(!hasKilo)("confines the agent: it reads its workspace, but not the data directory's secret key nor the app's files", async () => {
+    writeFileSync(path.join(dir, "secret.key"), "TOP-SECRET-KEY-MATERIAL");
+    const { ctx } = context();
+    const workspace = path.join(dir, "workspaces", ctx.runId);
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(path.join(workspace, "brief.txt"), "the brief for the agent");
+    const own = (await kiloExecutor({ prompt: `read ${path.join(workspace, "brief.txt")}`, model: "tool-read" }, ctx)) as KiloOutput;
+    expect(own.text).toContain("the brief for the agent");
+
+    const secret = (await kiloExecutor({ prompt: `read ${path.join(dir, "secret.key")}`, model: "tool-read" }, ctx)) as KiloOutput;
+    expect(secret.text).toMatch(/^Tool said: /);
+    expect(secret.text).not.toContain("TOP-SECRET-KEY-MATERIAL");
+    const app = (await kiloExecutor({ prompt: `read ${path.resolve("package.json")}`, model: "tool-read" }, ctx)) as KiloOutput;
+    expect(app.text).toMatch(/^Tool said: /);
+    expect(app.text).not.toContain("llm-orchestrator");
+    // The gateway saw the tool results the agent sent back: nothing of the hidden files left the sandbox.
+    expect(JSON.stringify(gateway.requests)).not.toContain("TOP-SECRET-KEY-MATERIAL");
+  }, 90_000);
 
   it("fails with an install hint when the binary is missing", async () => {
     const saved = process.env.KILO_BIN;

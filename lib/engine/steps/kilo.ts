@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { dataDir } from "@/lib/config";
 import { StepError } from "../errors";
+import { bwrapArgs, bwrapBinary, bwrapProblem, hiddenPaths, sandboxMode } from "../sandbox/bwrap";
 import type { StepExecutor } from "./types";
 
 export interface KiloOutput {
@@ -53,7 +54,20 @@ export const kiloExecutor: StepExecutor = async (config, ctx): Promise<KiloOutpu
     autoupdate: false,
     provider: { [PROVIDER]: { npm: "@ai-sdk/openai-compatible", options: { baseURL, apiKey: ctx.settings.llmApiKey || "not-needed" }, models: { [model]: { name: model } } } },
   };
-  const child = spawn(bin, ["run", String(config.prompt), "--format", "json", "--auto", "-m", `${PROVIDER}/${model}`, "--dir", workspace], {
+  // `--` ends the options: a prompt starting with "-" is still the prompt.
+  let command = [bin, "run", "--format", "json", "--auto", "-m", `${PROVIDER}/${model}`, "--dir", workspace, "--", String(config.prompt)];
+  if (sandboxMode() === "bwrap") {
+    const bwrap = bwrapBinary(bin);
+    const problem = bwrapProblem(bwrap);
+    if (problem)
+      throw new StepError(
+        "KILO_SANDBOX_UNAVAILABLE",
+        `step "${ctx.stepId}": Kilo runs confined by bubblewrap, which cannot start on this host (${problem}). Allow unprivileged user namespaces, or set ORCHESTRATOR_KILO_SANDBOX=off to run it unconfined.`,
+        { stepId: ctx.stepId },
+      );
+    command = [bwrap, ...bwrapArgs({ hide: hiddenPaths(), readOnly: [path.dirname(bin)], writable: [home, workspace], cwd: workspace, command })];
+  }
+  const child = spawn(command[0], command.slice(1), {
     cwd: workspace,
     // Its own process group, so the time limit and cancel can kill everything it started.
     detached: true,
