@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { expect, test } from "@playwright/test";
 import { EditorPage } from "./pages/editor";
 
@@ -32,6 +33,8 @@ test("webhook trigger: enable it in the editor, start runs by token URL and by s
   expect(await waited.json()).toMatchObject({ status: "succeeded", outputs: { transform_1: "hello bo" } });
 
   expect((await request.post(`${signedUrl}?wait=true`, { data: body, headers: { "x-orchestrator-signature": "sha256=00" } })).status()).toBe(401);
+  // A body sent in chunks without a length is cut off at the cap while it is read, before any authentication.
+  expect(await postChunked(url, 2 * 1024 * 1024)).toBe(413);
   const invalid = await request.post(url, { data: { name: 5 } });
   expect(invalid.status()).toBe(400);
   expect(JSON.stringify(await invalid.json())).toContain("input.name");
@@ -54,9 +57,39 @@ test("wait_webhook: the run waits, its page shows the callback URL, a POST there
   const callback = (await page.getByTestId("callback-url").textContent())!.trim();
 
   expect((await request.post(`${callback}x`, { data: {} })).status()).toBe(404);
+  const parts = callback.split("/");
+  parts[parts.length - 3] = "a%25b"; // a step id no step can have: unknown, not an error
+  expect((await request.post(parts.join("/"), { data: {} })).status()).toBe(404);
   const delivered = await request.post(callback, { data: { payer: "acme" } });
   expect(delivered.status()).toBe(202);
   await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded", { timeout: 15_000 });
   await expect(page.getByTestId("step-output-transform_1")).toContainText("paid by acme");
   expect((await request.post(callback, { data: {} })).status()).toBe(409);
 });
+
+/**
+ * POSTs `bytes` of filler with Transfer-Encoding: chunked (no Content-Length) and then keeps the request open,
+ * never ending it: only a server that stops reading at its cap can answer. Resolves the status.
+ */
+function postChunked(url: string, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      req.destroy();
+    });
+    const timer = setTimeout(() => reject(new Error("no answer while the body was still open: the server waits for the whole body")), 10_000);
+    req.on("close", () => clearTimeout(timer));
+    // The server stops reading and answers while we still write: a broken pipe then is expected.
+    req.on("error", () => {});
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once("drain", pump);
+      }
+    };
+    pump();
+  });
+}

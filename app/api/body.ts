@@ -2,11 +2,29 @@ import "server-only";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** An inbound webhook body as text, or the 413 answer when it is larger than 1 MB (checked before reading). */
+const tooLarge = () =>
+  Response.json({ error: { code: "PAYLOAD_TOO_LARGE", message: `the body is larger than ${MAX_BODY_BYTES} bytes` } }, { status: 413 });
+
+/**
+ * An inbound webhook body as text, or the 413 answer when it is larger than 1 MB. These routes are public and
+ * read the body before authenticating (a signature covers it), so the cap holds while reading: a declared
+ * length over it is refused unread, and a chunked body stops being read at the first byte over it.
+ */
 export async function readLimitedBody(request: Request): Promise<{ text: string } | { tooLarge: Response }> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  const text = declared > MAX_BODY_BYTES ? null : await request.text();
-  if (text === null || Buffer.byteLength(text) > MAX_BODY_BYTES)
-    return { tooLarge: Response.json({ error: { code: "PAYLOAD_TOO_LARGE", message: `the body is larger than ${MAX_BODY_BYTES} bytes` } }, { status: 413 }) };
-  return { text };
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) return { tooLarge: tooLarge() };
+  if (!request.body) return { text: "" };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      return { tooLarge: tooLarge() };
+    }
+    chunks.push(value);
+  }
+  return { text: Buffer.concat(chunks).toString("utf8") };
 }

@@ -27,7 +27,7 @@ export async function POST(request: Request, { params }: { params: Promise<Param
       }
     }
     const { runner } = await serverRuntime();
-    await runner.deliverCallback(runId, decodeURIComponent(stepId), Number(execution), token, body);
+    await runner.deliverCallback(runId, stepId, Number(execution), token, body);
     return Response.json({ runId, status: "queued" }, { status: 202 });
   } catch (err) {
     if (err instanceof OrchestratorError && err.code === "NOT_FOUND") return Response.json({ error: { code: err.code, message: err.message } }, { status: 404 });
