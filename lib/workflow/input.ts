@@ -1,20 +1,52 @@
-import Ajv from "ajv";
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
-const strictAjv = new Ajv({ allErrors: true, strict: false });
-const compiledSchemas = new WeakMap<object, ReturnType<typeof strictAjv.compile>>();
+// addUsedSchema: false — a schema's `$id` is not registered, so the same `$id` in another definition (or the
+// next run of this one) does not clash with "schema already exists".
+const plainAjv = new Ajv({ allErrors: true, strict: false, addUsedSchema: false });
+const defaultsAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false, addUsedSchema: false });
+
+const MAX_CACHED = 500;
+const compiled = new Map<string, ValidateFunction>();
+
+/**
+ * A JSON Schema compiled once per distinct content. Definitions are parsed afresh for every run, so Ajv's own
+ * cache (keyed by object identity) would keep every copy forever: each compiled schema is removed from it and
+ * kept here instead, by content, in a bounded least-recently-used map. Throws when the schema is invalid.
+ */
+export function compileJsonSchema(schema: Record<string, unknown>, options: { fillDefaults?: boolean } = {}): ValidateFunction {
+  const key = `${options.fillDefaults ? "defaults" : "plain"}:${JSON.stringify(schema)}`;
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  const ajv = options.fillDefaults ? defaultsAjv : plainAjv;
+  let check: ValidateFunction;
+  try {
+    check = ajv.compile(schema);
+  } finally {
+    ajv.removeSchema(schema);
+  }
+  compiled.set(key, check);
+  if (compiled.size > MAX_CACHED) compiled.delete(compiled.keys().next().value!);
+  return check;
+}
+
+/** Ajv errors as `<root>.path: message`, with the missing property named for `required`. */
+function describe(errors: ErrorObject[] | null | undefined, root: string): Array<{ field: string; message: string }> {
+  return (errors ?? []).map((e) => {
+    const missing = e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : "";
+    const field = `${root}${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
+    return { field, message: `${field}: ${e.keyword === "required" ? "is required" : (e.message ?? "is invalid")}` };
+  });
+}
 
 /** Problems of a value against a JSON Schema, as `<root>.path: message` (empty when it matches). */
 export function schemaProblems(schema: Record<string, unknown>, value: unknown, root: string): string[] {
-  let check = compiledSchemas.get(schema);
-  if (!check) compiledSchemas.set(schema, (check = strictAjv.compile(schema)));
-  if (check(value)) return [];
-  return (check.errors ?? []).map((e) => {
-    const missing = e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : "";
-    const where = `${root}${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
-    return `${where}: ${e.keyword === "required" ? "is required" : e.message}`;
-  });
+  const check = compileJsonSchema(schema);
+  return check(value) ? [] : describe(check.errors, root).map((p) => p.message);
 }
 
 /** Problems of a step output against its `outputSchema`. */
@@ -27,13 +59,7 @@ export const outputSchemaProblems = (schema: Record<string, unknown>, output: un
 export function validateRunInput(def: WorkflowDefinition, input: unknown): { input: unknown; issues: ValidationIssue[] } {
   const value = input === undefined ? {} : structuredClone(input);
   if (!def.input) return { input: value, issues: [] };
-  const check = ajv.compile(def.input);
+  const check = compileJsonSchema(def.input, { fillDefaults: true });
   if (check(value)) return { input: value, issues: [] };
-  const issues = (check.errors ?? []).map((e) => {
-    const missing = e.keyword === "required" ? `.${(e.params as { missingProperty: string }).missingProperty}` : "";
-    const field = `input${e.instancePath.replace(/\//g, ".")}${missing}`;
-    const message = e.keyword === "required" ? "is required" : (e.message ?? "is invalid");
-    return { code: "INVALID_INPUT", field, message: `${field}: ${message}` };
-  });
-  return { input: value, issues };
+  return { input: value, issues: describe(check.errors, "input").map((p) => ({ code: "INVALID_INPUT", ...p })) };
 }

@@ -1,6 +1,6 @@
-import Ajv from "ajv";
 import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
+import { compileJsonSchema } from "./input";
 import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition, type WorkflowStep } from "./schema";
 import { getStepKind, stepKindList } from "./step-kinds";
 
@@ -39,8 +39,6 @@ function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string
   return { code: "INVALID_FIELD", message: `${field ?? "definition"}: ${issue.message}`, field };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-
 function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const ids = new Set<string>();
@@ -58,7 +56,7 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
 
   if (def.input) {
     try {
-      ajv.compile(def.input);
+      compileJsonSchema(def.input);
     } catch (err) {
       issues.push({ code: "INVALID_INPUT_SCHEMA", message: `input is not a valid JSON Schema: ${(err as Error).message}`, field: "input" });
     }
@@ -138,7 +136,7 @@ function checkStep(step: WorkflowStep, ids: Set<string>, issues: ValidationIssue
   const named = (field: string) => `step "${where.stepId}" field "${at(field)}"`;
   if (step.outputSchema) {
     try {
-      ajv.compile(step.outputSchema);
+      compileJsonSchema(step.outputSchema);
     } catch (err) {
       issues.push({ code: "INVALID_OUTPUT_SCHEMA", message: `${named("outputSchema")}: not a valid JSON Schema: ${(err as Error).message}`, stepId: where.stepId, field: at("outputSchema") });
     }
