@@ -36,6 +36,8 @@ const HOSTILE_LITERALS: Array<[string, RegExp]> = [
   ["http://255.255.255.255/", /broadcast/],
   ["http://[64:ff9b::7f00:1]/", /IPv4-embedded/], // NAT64 form of 127.0.0.1
   ["http://[2002:7f00:1::]/", /6to4/],
+  ["http://[::7f00:1]/", /IPv4-compatible/], // deprecated IPv4-compatible form of 127.0.0.1
+  ["http://[::a9fe:a9fe]/", /IPv4-compatible/],
 ];
 
 describe("SSRF guard", () => {

@@ -48,6 +48,8 @@ function inAllowList(address: ipaddr.IPv4 | ipaddr.IPv6, allow: AllowList): bool
   return allow.cidrs.some(([network, bits]) => network.kind() === address.kind() && address.match(network, bits));
 }
 
+const IPV4_COMPATIBLE = ipaddr.parse("::");
+
 /** Ranges of ipaddr.js that are fine to connect to; everything else (loopback, private, …) is refused. */
 const PUBLIC_RANGES = new Set(["unicast"]);
 
@@ -82,6 +84,10 @@ export function addressRefusal(ip: string, allow: AllowList, host?: string): str
   const address = normalise(ipaddr.parse(stripBrackets(ip)));
   if (inAllowList(address, allow) || (host && allow.hosts.has(host.toLowerCase()))) return null;
   const range = address.range();
+  // ::/96 minus :: and ::1 (ranges of their own): the deprecated IPv4-compatible form, which ipaddr.js calls
+  // unicast, but some stacks still route to the IPv4 address it carries.
+  if (range === "unicast" && address.kind() === "ipv6" && address.match(IPV4_COMPATIBLE, 96))
+    return `${address.toString()} is an IPv4-compatible IPv6 address (::/96)`;
   if (PUBLIC_RANGES.has(range)) return null;
   return `${address.toString()} is ${RANGE_NAMES[range] ?? `in the "${range}" range`}`;
 }

@@ -153,7 +153,12 @@ export const stepKinds = {
       timeoutMs: numberOrTemplate.optional(),
       responseType: z.enum(["auto", "json", "text"], { error: "responseType must be auto, json or text" }).optional(),
       acceptStatus: z.array(z.number().int().min(100).max(599), { error: "acceptStatus must be a list of HTTP status codes, e.g. [404]" }).optional(),
-      maxResponseBytes: z.number().int().positive("maxResponseBytes must be a positive number of bytes").optional(),
+      maxResponseBytes: z
+        .number()
+        .int()
+        .positive("maxResponseBytes must be a positive number of bytes")
+        .max(100 * 1024 * 1024, "maxResponseBytes is at most 104857600 (100 MB): the response is held in memory")
+        .optional(),
     }),
     defaultConfig: { method: "GET", url: "" },
     fields: [
@@ -165,6 +170,7 @@ export const stepKinds = {
       { name: "timeoutMs", label: "Time limit (ms, default 30000)", type: "number" },
       { name: "responseType", label: "Response", type: "select", options: ["auto", "json", "text"], help: "auto parses JSON responses" },
       { name: "acceptStatus", label: "Also accept status codes (JSON list)", type: "json", help: "[404]" },
+      { name: "maxResponseBytes", label: "Largest response (bytes, default 10 MB)", type: "number" },
     ],
     expressionFields: [],
     routes: false,

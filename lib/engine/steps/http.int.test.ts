@@ -97,6 +97,8 @@ describe("http step", () => {
     const started = Date.now();
     expect(await failure({ url: `${base}/slow`, timeoutMs: 300 })).toMatchObject({ code: "HTTP_TIMEOUT", retryable: true });
     expect(Date.now() - started).toBeLessThan(2000);
+    // A time limit from a template that is not a number is named, not turned into an instant abort.
+    expect(await failure({ url: `${base}/echo`, timeoutMs: "soon" })).toMatchObject({ code: "STEP_FAILED", message: expect.stringMatching(/config\.timeoutMs.*positive number.*"soon"/) });
   });
 
   it("is aborted when the run is cancelled", async () => {

@@ -1,6 +1,7 @@
 import { EMPTY_ALLOW_LIST } from "@/lib/net/address-policy";
 import { BlockedRequestError, guardedFetch, ResponseTooLargeError } from "@/lib/net/guarded-http";
 import { isRetryableStatus, StepError } from "../errors";
+import { configNumber } from "./config-values";
 import type { StepExecutor } from "./types";
 
 export interface HttpOutput {
@@ -36,7 +37,7 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
     if (typeof config.body !== "string") headers["content-type"] ??= "application/json";
   }
 
-  const timeoutMs = Number(config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const timeoutMs = configNumber(config.timeoutMs, "timeoutMs", ctx.stepId, { positive: true }) ?? DEFAULT_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
   const where = `${method} ${url.origin}${url.pathname}`;
   let response;

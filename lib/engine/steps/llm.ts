@@ -2,6 +2,7 @@ import { ChatOpenAICompletions } from "@langchain/openai";
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
 import { schemaProblems } from "@/lib/workflow/input";
 import { isRetryableStatus, StepError } from "../errors";
+import { configNumber } from "./config-values";
 import type { StepExecutor } from "./types";
 
 export interface LlmOutput {
@@ -31,8 +32,8 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
     model,
     apiKey: ctx.settings.llmApiKey || "not-needed", // local gateways (Ollama, vLLM) ignore the key, the client requires one
     configuration: { baseURL },
-    temperature: optionalNumber(config.temperature, "temperature", ctx.stepId),
-    maxTokens: optionalNumber(config.maxTokens, "maxTokens", ctx.stepId),
+    temperature: configNumber(config.temperature, "temperature", ctx.stepId),
+    maxTokens: configNumber(config.maxTokens, "maxTokens", ctx.stepId, { positive: true }),
     streaming: true,
     streamUsage: true,
     // Retries belong to the step's retry policy (visible per attempt), not to the client library.
@@ -124,13 +125,6 @@ function parseJsonReply(text: string): { ok: true; value: unknown } | { ok: fals
 }
 
 /** Templates render to strings, so "0.2" and 0.2 are both accepted; blank means "use the model's default". */
-function optionalNumber(value: unknown, field: string, stepId: string): number | undefined {
-  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return undefined;
-  const n = typeof value === "number" || typeof value === "string" ? Number(value) : NaN;
-  if (!Number.isFinite(n)) throw new StepError("STEP_FAILED", `config.${field} must be a number, got ${JSON.stringify(value)}`, { stepId });
-  return n;
-}
-
 /** One line for the run page: the HTTP status and the gateway's own message, or why it could not be reached. */
 function describeGatewayError(err: unknown, baseURL: string, model: string): string {
   const e = err as { status?: unknown; message?: unknown; error?: { message?: unknown } } | undefined;

@@ -1,0 +1,13 @@
+import { StepError } from "../errors";
+
+/**
+ * A numeric config field after templates were rendered (`"{{ input.t }}"` may yield a number or text):
+ * undefined when unset or blank, else a finite number, else a StepError naming the step, the field and the value.
+ */
+export function configNumber(value: unknown, field: string, stepId: string, options: { positive?: boolean } = {}): number | undefined {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return undefined;
+  const n = typeof value === "number" || typeof value === "string" ? Number(value) : NaN;
+  if (!Number.isFinite(n) || (options.positive && n <= 0))
+    throw new StepError("STEP_FAILED", `step "${stepId}" field "config.${field}" must be a ${options.positive ? "positive " : ""}number, got ${JSON.stringify(value)}`, { stepId });
+  return n;
+}
