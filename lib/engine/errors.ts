@@ -32,6 +32,7 @@ export type ErrorCode =
   | "SUB_WORKFLOW_FAILED"
   | "SUB_WORKFLOW_DEPTH"
   | "NOT_FOUND"
+  | "LEASE_LOST"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
@@ -85,6 +86,14 @@ export class StepError extends OrchestratorError {
     brand(this, StepError.kind);
   }
 }
+
+/**
+ * Why a run stopped executing in a process that lost its lease (it stalled past it and another process took
+ * the run over): the run goes on there, so this process writes nothing more about it.
+ */
+export const leaseLost = (runId: string) =>
+  new OrchestratorError("LEASE_LOST", `run "${runId}" was taken over by another process after this one missed its lease renewals; it goes on there`);
+export const isLeaseLost = (reason: unknown) => reason instanceof OrchestratorError && reason.code === "LEASE_LOST";
 
 /** HTTP statuses worth retrying: rate limits and server errors. */
 export const isRetryableStatus = (status: number) => status === 429 || status >= 500;

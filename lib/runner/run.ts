@@ -2,7 +2,7 @@ import { Command, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { compileWorkflow, type EngineHooks } from "@/lib/engine/compile";
-import { serializeError, type SerializedError } from "@/lib/engine/errors";
+import { isLeaseLost, serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { resolveRuntimeSettings } from "@/lib/settings";
 import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
@@ -86,6 +86,11 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     const snapshot = await compiled.graph.getState({ configurable: { thread_id: runId } });
     if (snapshot.tasks.some((task) => task.interrupts.length > 0)) status = "waiting";
   } catch (err) {
+    if (isLeaseLost(signal?.reason)) {
+      // Another process owns the run now: its status, outputs and events are that process's to write.
+      await log.flush();
+      return { runId, status: "running", outputs, error: serializeError(signal!.reason) };
+    }
     status = signal?.aborted ? "cancelled" : "failed";
     error = signal?.aborted ? CANCELLED_ERROR : serializeError(err);
     // Keep what the steps before the failure produced.

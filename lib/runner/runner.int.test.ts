@@ -584,6 +584,27 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(published.filter((e) => e.runId === runId).at(-1)).toMatchObject({ type: "run.status", status: "cancelled" });
   });
 
+  it.skipIf(!available)("a process that lost its lease to another stops the run and writes nothing more; the new holder finishes it", async () => {
+    const stalled = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1, leaseMs: 600 });
+    gateway.clearLog();
+    const { runId } = await stalled.startRun({
+      definition: { id: "fenced", name: "Fenced", steps: [{ id: "ask", type: "llm", config: { model: "slow-3000", prompt: "fenced" } }] },
+      ownerId: userId,
+    });
+    await expect.poll(() => gateway.requests.length, { timeout: 5000 }).toBe(1);
+    // As if this process had stalled past its lease and another one had claimed the run meanwhile.
+    await db.run.update({ where: { id: runId }, data: { leaseOwner: "proc_other", leaseExpiresAt: new Date(Date.now() + 60_000) } });
+    const stopped = await stalled.waitForRun(runId);
+    expect(stopped).toMatchObject({ status: "running", error: { code: "LEASE_LOST" } });
+    await expect.poll(() => gateway.requests[0].aborted).toBe(true);
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "running", leaseOwner: "proc_other", finishedAt: null, error: null });
+
+    // The other holder "dies" too; the next process takes the run over and finishes it.
+    await db.run.update({ where: { id: runId }, data: { leaseExpiresAt: new Date(Date.now() - 1) } });
+    await runner.resumeRun(runId, userId);
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { ask: { text: "Echo: fenced" } } });
+  });
+
   it.skipIf(!available)("cancels a queued run before it starts, and leaves finished runs alone", async () => {
     const single = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1 });
     const slow = { id: "q", name: "Q", steps: [{ id: "ask", type: "llm", config: { model: "slow-300", prompt: "first" } }] };

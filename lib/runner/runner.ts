@@ -4,7 +4,7 @@ import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
-import { OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { schemaProblems } from "@/lib/workflow/input";
 import { callbackToken } from "@/lib/engine/steps/wait-webhook";
@@ -448,6 +448,12 @@ export class Runner {
       if (Date.now() - this.lastLeaseRenewal >= this.leaseMs / 3) {
         this.lastLeaseRenewal = Date.now();
         await db.run.updateMany({ where: { id: { in: ids }, leaseOwner: this.processId }, data: { leaseExpiresAt: this.leaseUntil() } });
+        // Fencing: a run another process claimed (this one stalled past its lease) stops executing here.
+        const executing = [...this.executing.keys()];
+        if (executing.length) {
+          const lost = await db.run.findMany({ where: { id: { in: executing }, leaseOwner: { not: this.processId } }, select: { id: true } });
+          for (const { id } of lost) this.executing.get(id)?.abort(leaseLost(id));
+        }
       }
     } catch {
       // A failed check is retried on the next tick.
