@@ -85,6 +85,14 @@ describe("delta-encoded checkpoints", () => {
     const fresh = await new SqlCheckpointSaver(sql).getTuple(middle.config);
     expect(fresh?.checkpoint).toEqual(middle.checkpoint);
 
+    // The checkpoint browser's history rebuilds every checkpoint's versions from one read of the thread.
+    let queries = 0;
+    const counting: SqlConnection = Object.assign(Object.create(sql), { query: (...args: Parameters<SqlConnection["query"]>) => (queries++, sql.query(...args)) });
+    const counted = new SqlCheckpointSaver(counting);
+    const entries = await counted.history("delta-thread");
+    expect(entries.map((e) => [e.checkpointId, e.channelVersions])).toEqual(ours.tuples.map((t) => [t.checkpoint.id, t.checkpoint.channel_versions]));
+    expect(queries).toBe(1);
+
     // Most rows really are deltas, and snapshots exist.
     const rows = await sql.query<{ checkpoint: Uint8Array }>(`SELECT "checkpoint" FROM "Checkpoint" WHERE "threadId" = ?`, ["delta-thread"]);
     const kinds = rows.map((r) => ("delta" in JSON.parse(Buffer.from(r.checkpoint).toString("utf8")) ? "delta" : "snapshot"));

@@ -34,6 +34,15 @@ import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
  */
 
 const MAX_CACHED_THREADS = 1000;
+/** How many older checkpoints one query reads while looking for a delta's base. */
+const REBUILD_WINDOW = 128;
+
+/** Checkpoints one read has decoded (as stored) and rebuilt (full maps), by id. */
+interface RebuildCache {
+  stored: Map<string, StoredCheckpoint>;
+  full: Map<string, Checkpoint>;
+}
+const newRebuildCache = (): RebuildCache => ({ stored: new Map(), full: new Map() });
 
 type Versions = Checkpoint["channel_versions"];
 type Seen = Checkpoint["versions_seen"];
@@ -170,6 +179,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
       `SELECT ${CHECKPOINT_COLUMNS} FROM "Checkpoint" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "threadId", "checkpointNs", "checkpointId" DESC`,
       params,
     );
+    const known = newRebuildCache();
     for (const row of rows) {
       if (limit !== undefined && limit <= 0) break;
       if (filter) {
@@ -177,7 +187,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
         if (!Object.entries(filter).every(([key, value]) => metadata?.[key] === value)) continue;
       }
       if (limit !== undefined) limit -= 1;
-      yield await this.toTuple(row);
+      yield await this.toTuple(row, known);
     }
   }
 
@@ -190,9 +200,11 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
       `SELECT ${CHECKPOINT_COLUMNS}, "createdAt" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? ORDER BY "checkpointId" DESC`,
       [threadId, checkpointNs],
     );
+    const known = newRebuildCache();
+    for (const row of rows) known.stored.set(row.checkpointId, await this.decode(row.checkpoint));
     const entries: CheckpointHistoryEntry[] = [];
     for (const row of rows) {
-      const checkpoint = await this.fullCheckpoint(row);
+      const checkpoint = await this.fullCheckpoint(row, known);
       entries.push({
         checkpointId: row.checkpointId,
         parentCheckpointId: row.parentCheckpointId,
@@ -311,29 +323,52 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     if (this.lastWritten.size > MAX_CACHED_THREADS) this.lastWritten.delete(this.lastWritten.keys().next().value!);
   }
 
-  /** The checkpoint of a row with its full maps, rebuilt from the nearest snapshot when it is a delta. */
-  private async fullCheckpoint(row: CheckpointRow): Promise<Checkpoint> {
-    const chain: StoredCheckpoint[] = [];
-    let current = (await this.serde.loadsTyped("json", row.checkpoint)) as StoredCheckpoint;
-    while (current.delta) {
-      chain.push(current);
-      const [parent] = await this.sql.query<Pick<CheckpointRow, "checkpoint">>(
-        `SELECT "checkpoint" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" = ?`,
-        [row.threadId, row.checkpointNs, current.delta.base],
-      );
-      if (!parent) throw new Error(`checkpoint ${row.checkpointId} of thread ${row.threadId} is a delta of ${current.delta.base}, which is missing`);
-      current = (await this.serde.loadsTyped("json", parent.checkpoint)) as StoredCheckpoint;
+  /**
+   * The checkpoint of a row with its full maps, rebuilt from the nearest snapshot when it is a delta. `known`
+   * carries what one call already decoded and rebuilt (`list`, `history` read many checkpoints of one thread,
+   * which share their chains); a base that is not known yet is read with a window of older rows in one query.
+   */
+  private async fullCheckpoint(row: CheckpointRow, known: RebuildCache = newRebuildCache()): Promise<Checkpoint> {
+    const stored = known.stored;
+    if (!stored.has(row.checkpointId)) stored.set(row.checkpointId, await this.decode(row.checkpoint));
+    const chain: string[] = [];
+    let id = row.checkpointId;
+    while (!known.full.has(id)) {
+      if (!stored.has(id)) await this.readOlder(row.threadId, row.checkpointNs, id, stored);
+      const current = stored.get(id);
+      if (!current) throw new Error(`checkpoint ${row.checkpointId} of thread ${row.threadId} is a delta of ${id}, which is missing`);
+      if (!current.delta) {
+        known.full.set(id, current as Checkpoint);
+        break;
+      }
+      chain.push(id);
+      id = current.delta.base;
     }
-    let full = current as Checkpoint;
-    for (const stored of chain.reverse()) {
-      const { delta, ...rest } = stored;
+    let full = known.full.get(id)!;
+    for (const deltaId of chain.reverse()) {
+      const { delta, ...rest } = stored.get(deltaId)!;
       full = { ...(rest as Omit<Checkpoint, "channel_versions" | "versions_seen">), ...applyDelta(full, delta!) };
+      known.full.set(deltaId, full);
     }
-    return full;
+    // A copy: callers fill in channel values, which must not leak into the cache.
+    return { ...full };
   }
 
-  private async toTuple(row: CheckpointRow): Promise<CheckpointTuple> {
-    const checkpoint = await this.fullCheckpoint(row);
+  private decode(checkpoint: Uint8Array): Promise<StoredCheckpoint> {
+    return this.serde.loadsTyped("json", checkpoint) as Promise<StoredCheckpoint>;
+  }
+
+  /** Reads the checkpoint `fromId` and the ones written before it (a delta's base is always older than it). */
+  private async readOlder(threadId: string, checkpointNs: string, fromId: string, into: Map<string, StoredCheckpoint>) {
+    const rows = await this.sql.query<Pick<CheckpointRow, "checkpointId" | "checkpoint">>(
+      `SELECT "checkpointId", "checkpoint" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" <= ? ORDER BY "checkpointId" DESC LIMIT ${REBUILD_WINDOW}`,
+      [threadId, checkpointNs, fromId],
+    );
+    for (const row of rows) if (!into.has(row.checkpointId)) into.set(row.checkpointId, await this.decode(row.checkpoint));
+  }
+
+  private async toTuple(row: CheckpointRow, known?: RebuildCache): Promise<CheckpointTuple> {
+    const checkpoint = await this.fullCheckpoint(row, known);
     checkpoint.channel_values = await this.loadChannelValues(row.threadId, row.checkpointNs, checkpoint.channel_versions);
     if (checkpoint.v < 4 && row.parentCheckpointId) await this.migratePendingSends(checkpoint, row.threadId, row.checkpointNs, row.parentCheckpointId);
     const tuple: CheckpointTuple = {
