@@ -155,11 +155,22 @@ test("roll a workflow back to an earlier version with one click", async ({ page 
   await editor.save();
   await expect(page.getByTestId("saved-version")).toContainText("v2");
 
-  await page.getByTestId("version-select").selectOption("1");
-  await expect(page.getByTestId("restore-version")).toHaveText("Restore v1 as latest");
-  await page.getByTestId("restore-version").click();
+  // One click in the versions list rolls back: v1 is saved again as v3.
+  await page.getByTestId("versions-toggle").click();
+  await expect(page.getByTestId("version-2")).toContainText("latest");
+  await expect(page.getByTestId("restore-version-2")).toHaveCount(0);
+  await page.getByTestId("restore-version-1").click();
   await expect(page.getByTestId("saved-version")).toContainText("v3");
-  await expect(page.getByTestId("restore-version")).toHaveCount(0);
   await editor.select("transform_1");
   await expect(editor.field("output")).toHaveValue('"first"');
+
+  // An earlier version can also be opened to look at it first, and restored from there.
+  await page.getByTestId("versions-toggle").click();
+  await page.getByTestId("open-version-2").click();
+  await expect(page.getByTestId("saved-version")).toContainText("v2");
+  await editor.select("transform_1");
+  await expect(editor.field("output")).toHaveValue('"second"');
+  await page.getByTestId("restore-version").click();
+  await expect(page.getByTestId("saved-version")).toContainText("v4");
+  await expect(page.getByTestId("restore-version")).toHaveCount(0);
 });

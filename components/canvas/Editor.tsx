@@ -4,7 +4,7 @@ import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFl
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useState, useTransition } from "react";
-import { restoreVersion, runWorkflow, saveWorkflow } from "@/app/workflows/actions";
+import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
@@ -12,9 +12,10 @@ import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from ".
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import { RunDialog } from "./RunDialog";
+import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
 import { nodeTypes } from "./StepNode";
 
-export function Editor({ init, versions }: { init: EditorInit; versions: Array<{ version: number; createdAt: string }> }) {
+export function Editor({ init, versions }: { init: EditorInit; versions: VersionInfo[] }) {
   return (
     <EditorStoreProvider init={init}>
       <ReactFlowProvider>
@@ -94,7 +95,7 @@ function Canvas() {
   );
 }
 
-function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: string }> }) {
+function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const api = useEditorApi();
   const router = useRouter();
   const name = useEditor((s) => s.meta.name);
@@ -109,6 +110,7 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
   const [dialog, setDialog] = useState<{ error?: string } | null>(null);
   const [saving, startSaving] = useTransition();
   const [starting, startStarting] = useTransition();
+  const { restore, busy: restoring, error: restoreError } = useRestoreVersion(id);
 
   useRunEvents(run?.runId, 0, { onEvent: applyRunEvent, onToken: appendToken });
 
@@ -155,35 +157,19 @@ function Toolbar({ versions }: { versions: Array<{ version: number; createdAt: s
         {savedVersion ? `v${savedVersion}` : "not saved"}
         {dirty && <span data-testid="dirty-indicator" className="ml-1 text-amber-600">• unsaved changes</span>}
       </span>
-      {versions.length > 1 && (
-        <select
-          data-testid="version-select"
-          className="rounded border border-neutral-200 px-1 py-0.5 text-xs"
-          value={savedVersion ?? ""}
-          onChange={(e) => router.push(`/workflows/${id}?version=${e.target.value}`)}
-        >
-          {versions.map((v) => (
-            <option key={v.version} value={v.version}>v{v.version} · {new Date(v.createdAt).toLocaleString()}</option>
-          ))}
-        </select>
-      )}
+      {versions.length > 1 && <VersionsMenu workflowId={id} versions={versions} openVersion={savedVersion} />}
       {savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (
         <button
           type="button"
           data-testid="restore-version"
-          disabled={saving}
-          onClick={() =>
-            startSaving(async () => {
-              const result = await restoreVersion(id, savedVersion);
-              if (!result.ok) return setMessage({ kind: "error", text: result.message });
-              router.push(`/workflows/${id}`);
-            })
-          }
+          disabled={restoring}
+          onClick={() => restore(savedVersion)}
           className="rounded border border-amber-300 bg-amber-50 px-2 py-0.5 text-xs font-medium text-amber-800 hover:bg-amber-100"
         >
           Restore v{savedVersion} as latest
         </button>
       )}
+      {restoreError && <span data-testid="error-message" className="text-xs text-red-600">{restoreError}</span>}
       {message && (
         <span data-testid={message.kind === "ok" ? "save-message" : "error-message"} className={`text-xs ${message.kind === "ok" ? "text-emerald-700" : "text-red-600"}`}>
           {message.text}

@@ -60,6 +60,8 @@ export interface EditorState {
   definition(): WorkflowDefinition;
   setIssues(issues: ValidationIssue[]): void;
   markSaved(version: number): void;
+  /** Replaces the whole workflow with a saved version (a rollback), which is then the saved state. */
+  loadDefinition(definition: WorkflowDefinition, version: number): void;
   startRun(runId: string): void;
   /** Takes a stored snapshot of the run when it is newer than what the live events built (a reload). */
   syncRun(stored: LiveRun): void;
@@ -151,6 +153,11 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
     },
     setIssues: (issues) => set({ issues }),
     markSaved: (version) => set({ savedVersion: version, dirty: false, issues: [], isNew: false }),
+    loadDefinition: (definition, version) => {
+      const { steps: _s, edges: _e, ...meta } = definition;
+      const canvas = toNodes(definition);
+      set({ meta, nodes: canvas.nodes as StepNode[], edges: canvas.edges as Edge[], selectedId: null, savedVersion: version, dirty: false, issues: [], isNew: false });
+    },
     startRun: (runId) => set({ run: { runId, status: "queued", lastSeq: 0, steps: {} } }),
     syncRun: (stored) => set((s) => (s.run?.runId === stored.runId && s.run.lastSeq >= stored.lastSeq ? {} : { run: stored })),
     applyRunEvent: (event) =>
