@@ -123,6 +123,46 @@ test("a condition routes along the true/false handles drawn on the canvas", asyn
   await expect(page.getByTestId("step-transform_1")).toHaveCount(0);
 });
 
+test("retries and error routes set in the inspector: a flaky call is retried, a failing one follows its error handle", async ({ page }) => {
+  const tag = `t${Date.now()}`; // the test gateway counts flaky failures per prompt
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("llm", { x: 400, y: 60 });
+  await editor.dragStep("llm", { x: 400, y: 240 });
+  await editor.dragStep("transform", { x: 700, y: 420 });
+  await editor.connect("llm_1", "llm_2");
+
+  await editor.select("llm_1");
+  await editor.field("model").fill("flaky-2");
+  await editor.field("prompt").fill(`first ${tag}`);
+  await editor.field("retry-attempts").fill("3");
+  await expect(page.getByTestId("retry-backoff")).toBeVisible();
+  await editor.field("retry-initial-delay").fill("20");
+  await editor.field("retry-jitter").uncheck();
+
+  await editor.select("llm_2");
+  await editor.field("model").fill("fail-400");
+  await editor.field("prompt").fill(`second ${tag}`);
+  await editor.field("retry-attempts").fill("3"); // a 4xx is not retried anyway
+  await editor.field("on-error").selectOption("route");
+  await editor.connect("llm_2", "transform_1", "error");
+  await editor.select("transform_1");
+  await editor.field("output").fill('"recovered from {{ steps.llm_2.error.code }}"');
+  await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText("v1");
+
+  await page.getByTestId("run-button").click();
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "succeeded", { timeout: 15_000 });
+  await expect(editor.status("llm_2")).toHaveAttribute("data-status", "failed");
+  await expect(editor.status("transform_1")).toHaveAttribute("data-status", "succeeded");
+
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("attempts-llm_1")).toHaveText("3 attempts");
+  await expect(page.getByTestId("step-llm_1")).toContainText("attempt 1 failed: LLM_REQUEST_FAILED");
+  await expect(page.getByTestId("attempts-llm_2")).toHaveCount(0);
+  await expect(page.getByTestId("step-output-transform_1")).toContainText("recovered from LLM_REQUEST_FAILED");
+});
+
 test("cancel a running run from its page: the in-flight LLM call is aborted and the run ends cancelled", async ({ page, request }) => {
   const editor = new EditorPage(page);
   await editor.openNew();

@@ -5,7 +5,7 @@ import { StepLog } from "@/components/ui/StepLog";
 import { ModelInput } from "./ModelInput";
 import { WebhookPanel } from "./WebhookPanel";
 import { StatusBadge, JsonBlock } from "@/components/ui/status";
-import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import { RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
 import { useEditor } from "./editor-store";
@@ -54,6 +54,8 @@ function StepInspector({ stepId }: { stepId: string }) {
   );
 }
 
+const wholeOrUnset = (n: number | string | undefined, min: number) => (typeof n === "number" && n >= min ? Math.floor(n) : undefined);
+
 function StepForm({ stepId }: { stepId: string }) {
   const node = useEditor((s) => s.nodes.find((n) => n.id === stepId)!);
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === stepId)));
@@ -73,6 +75,12 @@ function StepForm({ stepId }: { stepId: string }) {
     if (value === undefined || value === "") delete config[name];
     else config[name] = value;
     updateStep(stepId, { config });
+  };
+  // Backoff fields only exist once retries are on; unset ones fall back to RETRY_DEFAULTS.
+  const setRetry = (patch: Partial<NonNullable<typeof node.data.retry>>) => {
+    const retry: Record<string, unknown> = { ...node.data.retry, ...patch };
+    for (const key of Object.keys(retry)) if (retry[key] === undefined) delete retry[key];
+    updateStep(stepId, { retry });
   };
   const fieldIssue = (field: string) => issues.find((i) => i.field === field || i.field?.startsWith(`${field}.`))?.message;
 
@@ -106,6 +114,23 @@ function StepForm({ stepId }: { stepId: string }) {
             onChange={(n) => updateStep(stepId, { retry: typeof n === "number" && n > 1 ? { ...node.data.retry, maxAttempts: Math.floor(n) } : undefined })}
           />
         </Label>
+        {node.data.retry && (
+          <div className="grid grid-cols-2 gap-2" data-testid="retry-backoff">
+            <Label text="First delay (ms)">
+              <NumberInput testId="field-retry-initial-delay" value={node.data.retry.initialDelayMs} placeholder={String(RETRY_DEFAULTS.initialDelayMs)} onChange={(n) => setRetry({ initialDelayMs: wholeOrUnset(n, 0) })} />
+            </Label>
+            <Label text="Backoff factor">
+              <NumberInput testId="field-retry-backoff" value={node.data.retry.backoffFactor} placeholder={String(RETRY_DEFAULTS.backoffFactor)} onChange={(n) => setRetry({ backoffFactor: typeof n === "number" && n >= 1 ? n : undefined })} />
+            </Label>
+            <Label text="Longest delay (ms)">
+              <NumberInput testId="field-retry-max-delay" value={node.data.retry.maxDelayMs} placeholder={String(RETRY_DEFAULTS.maxDelayMs)} onChange={(n) => setRetry({ maxDelayMs: wholeOrUnset(n, 0) })} />
+            </Label>
+            <label className="flex items-center gap-1 self-end pb-1 text-xs text-neutral-600">
+              <input type="checkbox" data-testid="field-retry-jitter" checked={node.data.retry.jitter ?? RETRY_DEFAULTS.jitter} onChange={(e) => setRetry({ jitter: e.target.checked })} />
+              random jitter
+            </label>
+          </div>
+        )}
         <Label text="Time limit per attempt (ms)">
           <NumberInput
             testId="field-timeout"

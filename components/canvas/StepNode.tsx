@@ -1,7 +1,7 @@
 "use client";
 
-import { Handle, Position, type NodeProps } from "@xyflow/react";
-import { memo } from "react";
+import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
+import { memo, useEffect } from "react";
 import { StatusBadge } from "@/components/ui/status";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
@@ -34,6 +34,11 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
   const status = useEditor((s) => s.run?.steps[id]?.status ?? "idle");
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === id)));
   const problem = issues.length > 0;
+  // The error handle comes and goes with onError: React Flow must re-measure the handles, or a drag from the
+  // new one connects nothing.
+  const updateNodeInternals = useUpdateNodeInternals();
+  const routesErrors = data.onError === "route";
+  useEffect(() => updateNodeInternals(id), [id, routesErrors, updateNodeInternals]);
   return (
     <div
       data-testid={`node-${id}`}
@@ -71,7 +76,7 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
       ) : (
         <Handle type="source" position={Position.Bottom} className="!h-2.5 !w-2.5 !bg-neutral-500" />
       )}
-      {data.onError === "route" && (
+      {routesErrors && (
         <Handle type="source" id="error" position={Position.Right} className="!h-3 !w-3 !bg-red-600" title="on error" />
       )}
     </div>

@@ -25,7 +25,7 @@ export class EditorPage {
     await this.page.getByTestId(`palette-${kind}`).dragTo(this.canvas, { targetPosition: at });
   }
 
-  async connect(from: string, to: string, handle?: "true" | "false") {
+  async connect(from: string, to: string, handle?: "true" | "false" | "error") {
     const source = handle
       ? this.node(from).locator(`.react-flow__handle.source[data-handleid="${handle}"]`)
       : this.node(from).locator(".react-flow__handle.source");
