@@ -3,7 +3,7 @@ import next from "next";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
-import { pruneCheckpoints, retentionDays } from "@/lib/runner/retention";
+import { pruneByRetention } from "@/lib/runner/retention";
 
 /** One process: Next.js pages and server actions, Socket.IO, and the run queue. */
 async function main() {
@@ -29,15 +29,13 @@ async function main() {
   await resumeOrphans();
   setInterval(() => void resumeOrphans(), 10_000).unref();
 
-  const keepDays = retentionDays();
-  if (keepDays) {
-    const prune = () =>
-      pruneCheckpoints(runtime.db, runtime.checkpointer, keepDays)
-        .then(({ runs }) => runs && logger.info({ runs, keepDays }, "pruned checkpoint history of old runs"))
-        .catch((err) => logger.error({ err }, "checkpoint retention failed"));
-    void prune();
-    setInterval(() => void prune(), 6 * 3_600_000).unref();
-  }
+  // Checkpoint retention (Settings or ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS), read afresh each time.
+  const prune = () =>
+    pruneByRetention(runtime.db, runtime.checkpointer)
+      .then(({ runs, days }) => runs && logger.info({ runs, keepDays: days }, "pruned checkpoint history of old runs"))
+      .catch((err) => logger.error({ err }, "checkpoint retention failed"));
+  void prune();
+  setInterval(() => void prune(), 3_600_000).unref();
 
   httpServer.listen(port, hostname, () => {
     console.log(`LLM orchestrator ready on http://${hostname}:${port}`);

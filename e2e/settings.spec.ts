@@ -24,7 +24,15 @@ test("settings: HTTP allow-list, model prices and default model are checked and 
   await page.getByTestId("default-model-save").click();
   await expect(page.getByTestId("default-model-message")).toHaveText("Saved");
 
+  await page.getByTestId("retention-days").fill("0");
+  await page.getByTestId("retention-save").click();
+  await expect(page.getByTestId("retention-message")).toContainText("between 1 and 36500");
+  await page.getByTestId("retention-days").fill("30");
+  await page.getByTestId("retention-save").click();
+  await expect(page.getByTestId("retention-message")).toHaveText("Saved");
+
   await page.reload();
+  await expect(page.getByTestId("retention-days")).toHaveValue("30");
   await expect(page.getByTestId("http-allow")).toHaveValue("api.internal\n10.20.0.0/16");
   await expect(page.getByTestId("default-model")).toHaveValue("test-model");
   await expect(page.getByTestId("prices")).toHaveValue(/local-llama/);

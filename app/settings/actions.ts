@@ -5,6 +5,7 @@ import { z } from "zod";
 import { runAction } from "@/app/_server/action";
 import { serverRuntime } from "@/app/_server/runtime";
 import { savePriceTable } from "@/lib/pricing";
+import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList } from "@/lib/settings";
 
 const GatewayForm = z.object({
@@ -51,6 +52,17 @@ export async function saveDefaultModelSetting(model: string) {
     const parsed = z.string().trim().min(1, "enter a model name, e.g. gpt-4o-mini").max(200).parse(model);
     const { db } = await serverRuntime();
     await saveDefaultModel(db, parsed);
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Checkpoint retention in days (null keeps everything); old runs are pruned right away. */
+export async function saveRetention(days: number | null) {
+  return runAction("saveRetention", async () => {
+    const { db, checkpointer } = await serverRuntime();
+    await saveRetentionDays(db, days);
+    void pruneByRetention(db, checkpointer).catch(() => undefined); // also hourly in the server
     revalidatePath("/settings");
     return {};
   });

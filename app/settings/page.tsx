@@ -3,6 +3,8 @@ import { GatewayForm } from "@/components/settings/GatewayForm";
 import { DefaultModelForm } from "@/components/settings/DefaultModelForm";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
+import { RetentionForm } from "@/components/settings/RetentionForm";
+import { retentionSetting } from "@/lib/runner/retention";
 import { DEFAULT_PRICES, getPriceTable } from "@/lib/pricing";
 import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
 
@@ -13,6 +15,7 @@ export default async function SettingsPage() {
   const gateway = await getGatewaySettings(db);
   const httpAllow = await getHttpAllowSettings(db);
   const prices = await getPriceTable(db);
+  const retention = await retentionSetting(db);
   return (
     <div className="mx-auto max-w-xl p-6">
       <h1 className="mb-1 text-lg font-semibold">Settings</h1>
@@ -32,6 +35,16 @@ export default async function SettingsPage() {
       <h2 className="mb-1 mt-8 text-base font-semibold">Model prices</h2>
       <p className="mb-4 text-sm text-neutral-500">Used for the cost of each step and run, and for the estimate before a run.</p>
       <PricesForm saved={prices.saved} defaults={DEFAULT_PRICES} />
+      <h2 className="mb-1 mt-8 text-base font-semibold">Checkpoint retention</h2>
+      <p className="mb-4 text-sm text-neutral-500">
+        Runs that ended longer ago keep only their final checkpoint (their page and a fork from the end still work); the step-by-step history is dropped. Checked every hour.
+      </p>
+      {retention.fromEnv && (
+        <p data-testid="retention-env" className="mb-2 rounded border border-amber-200 bg-amber-50 p-2 text-sm text-amber-800">
+          ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS is set in the server&apos;s environment ({retention.days} days); it overrides what is saved here.
+        </p>
+      )}
+      <RetentionForm initial={retention.days} fromEnv={retention.fromEnv} />
     </div>
   );
 }

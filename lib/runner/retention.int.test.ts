@@ -3,7 +3,7 @@ import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases"
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
-import { pruneCheckpoints } from "./retention";
+import { pruneByRetention, pruneCheckpoints, retentionSetting, saveRetentionDays } from "./retention";
 import { Runner } from "./runner";
 
 let database: TestDatabase;
@@ -58,5 +58,39 @@ describe("checkpoint retention", () => {
     expect(await db.checkpointBlob.count({ where: { threadId: old.runId } })).toBeLessThan(20);
     expect(await db.checkpoint.count({ where: { threadId: recent.runId } })).toBe(recentCount);
     expect(await pruneCheckpoints(db, saver, 7)).toEqual({ runs: 0 }); // nothing left to prune
+  });
+
+  it("prunes by the saved setting (the environment wins), map item threads included", async () => {
+    const mapped = await runner.runToCompletion({
+      definition: {
+        id: "mapped",
+        name: "Mapped",
+        steps: [{ id: "each", type: "map", config: { items: "{{ [1, 2, 3] }}", steps: [{ id: "double", type: "transform", config: { output: "{{ item * 2 }}" } }] } }],
+      },
+      ownerId: userId,
+    });
+    expect(mapped.status).toBe("succeeded");
+    await db.run.update({ where: { id: mapped.runId }, data: { finishedAt: new Date(Date.now() - 40 * 86_400_000) } });
+    const mapThreads = { threadId: { startsWith: `${mapped.runId}:` } };
+    expect(await db.checkpoint.count({ where: mapThreads })).toBeGreaterThan(1);
+
+    expect(await pruneByRetention(db, saver)).toEqual({ runs: 0 }); // retention off: nothing happens
+    await expect(saveRetentionDays(db, 0)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await saveRetentionDays(db, 60);
+    expect(await retentionSetting(db)).toEqual({ days: 60, fromEnv: false });
+    expect(await pruneByRetention(db, saver)).toEqual({ runs: 0, days: 60 });
+    process.env.ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS = "30";
+    try {
+      expect(await retentionSetting(db)).toEqual({ days: 30, fromEnv: true });
+      expect(await pruneByRetention(db, saver)).toEqual({ runs: 1, days: 30 });
+    } finally {
+      delete process.env.ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS;
+    }
+    expect(await db.checkpoint.count({ where: { threadId: mapped.runId } })).toBe(1);
+    const threads = await db.checkpoint.groupBy({ by: ["threadId"], where: mapThreads, _count: { _all: true } });
+    expect(threads.length).toBeGreaterThan(0);
+    expect(threads.every((t) => t._count._all === 1)).toBe(true);
+    await saveRetentionDays(db, null);
+    expect(await retentionSetting(db)).toEqual({ days: undefined, fromEnv: false });
   });
 });
