@@ -33,6 +33,8 @@ export interface GuardedRequest {
   allow: AllowList;
   maxRedirects?: number;
   maxResponseBytes?: number;
+  /** Told about each redirect that is followed (after it passed the checks). */
+  onRedirect?(status: number, to: string): void;
 }
 
 export interface GuardedResponse {
@@ -121,6 +123,7 @@ export async function guardedFetch(req: GuardedRequest): Promise<GuardedResponse
         // Credentials are for the origin they were written for.
         if (next.origin !== url.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !/^(authorization|cookie)$/i.test(k)));
         url = next;
+        req.onRedirect?.(response.statusCode, url.toString());
         continue;
       }
       const chunks: Buffer[] = [];

@@ -1,6 +1,6 @@
 // Runs user code for the `code` step in QuickJS (WebAssembly), inside a worker thread so that even a runaway
 // script never blocks the server's event loop. Plain JavaScript: worker threads load it without a TS loader.
-// The guest gets JSON copies of input/steps/vars and a console; no host objects, no process, require, network
+// The guest gets JSON copies of input/steps/vars and a console (each line posted to the host at once); no host objects, no process, require, network
 // or file system exist inside QuickJS.
 import { parentPort } from "node:worker_threads";
 import variant from "@jitl/quickjs-wasmfile-release-sync";
@@ -11,7 +11,7 @@ const MAX_LOG_LINES = 500;
 const MAX_LOG_CHARS = 64 * 1024;
 
 function run(job) {
-  const logs = [];
+  let logLines = 0;
   let logChars = 0;
   const runtime = QuickJS.newRuntime();
   runtime.setMemoryLimit(job.memoryBytes);
@@ -25,15 +25,15 @@ function run(job) {
     const error = vm.dump(errorHandle);
     errorHandle.dispose();
     const message = typeof error === "object" && error !== null ? `${error.name ?? "Error"}: ${error.message ?? String(error)}` : String(error);
-    if (/out of memory/i.test(message) || error === null) return { ok: false, kind: "memory", message, logs };
-    if (Date.now() >= deadline || /interrupted/i.test(message)) return { ok: false, kind: "timeout", message, logs };
-    return { ok: false, kind: "error", message, logs };
+    if (/out of memory/i.test(message) || error === null) return { ok: false, kind: "memory", message };
+    if (Date.now() >= deadline || /interrupted/i.test(message)) return { ok: false, kind: "timeout", message };
+    return { ok: false, kind: "error", message };
   };
   try {
     const consoleObject = keep(vm.newObject());
     for (const level of ["log", "info", "warn", "error", "debug"]) {
       const fn = vm.newFunction(level, (...args) => {
-        if (logs.length >= MAX_LOG_LINES || logChars >= MAX_LOG_CHARS) return;
+        if (logLines >= MAX_LOG_LINES || logChars >= MAX_LOG_CHARS) return;
         const text = args
           .map((a) => {
             const v = vm.dump(a);
@@ -42,7 +42,9 @@ function run(job) {
           .join(" ")
           .slice(0, MAX_LOG_CHARS - logChars);
         logChars += text.length;
-        logs.push({ level, text });
+        logLines++;
+        // Posted as it happens: the step log shows it while the code still runs.
+        parentPort.postMessage({ log: { level, text } });
       });
       vm.setProp(consoleObject, level, fn);
       fn.dispose();
@@ -69,23 +71,23 @@ function run(job) {
     const jobs = runtime.executePendingJobs();
     if (jobs.error) return failure(jobs.error);
     const state = vm.getPromiseState(result);
-    if (state.type === "pending") return { ok: false, kind: "error", message: "the code returned a promise that never settled (there are no timers or network here)", logs };
+    if (state.type === "pending") return { ok: false, kind: "error", message: "the code returned a promise that never settled (there are no timers or network here)" };
     if (state.type === "rejected") return failure(state.error);
     if (state.value !== result) result = keep(state.value);
-    if (vm.typeof(result) === "undefined") return { ok: true, output: "null", logs };
+    if (vm.typeof(result) === "undefined") return { ok: true, output: "null" };
     const text = vm.callFunction(stringify, vm.undefined, result);
     if (text.error) return failure(text.error);
     const textHandle = keep(text.value);
     if (vm.typeof(textHandle) !== "string")
-      return { ok: false, kind: "output", message: "the returned value cannot be turned into JSON (a function or a symbol?)", logs };
+      return { ok: false, kind: "output", message: "the returned value cannot be turned into JSON (a function or a symbol?)" };
     const output = vm.getString(textHandle);
     if (output.length > job.maxOutputBytes)
-      return { ok: false, kind: "output", message: `the returned value is ${output.length} bytes of JSON, more than the limit of ${job.maxOutputBytes}`, logs };
-    return { ok: true, output, logs };
+      return { ok: false, kind: "output", message: `the returned value is ${output.length} bytes of JSON, more than the limit of ${job.maxOutputBytes}` };
+    return { ok: true, output };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (/out of memory|memory access out of bounds/i.test(message)) return { ok: false, kind: "memory", message, logs };
-    return { ok: false, kind: "error", message, logs };
+    if (/out of memory|memory access out of bounds/i.test(message)) return { ok: false, kind: "memory", message };
+    return { ok: false, kind: "error", message };
   } finally {
     for (const h of handles.reverse()) if (h.alive) h.dispose();
     try {

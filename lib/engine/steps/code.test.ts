@@ -36,6 +36,16 @@ describe("code step", () => {
     ]);
   });
 
+  it("streams console lines to the step log while the code still runs", async () => {
+    const seen: number[] = [];
+    const { ctx } = testStepContext({ stepId: "calc", log: () => void seen.push(Date.now()) });
+    const output = await codeExecutor({ code: 'console.log("started"); const end = Date.now() + 800; while (Date.now() < end) {} return "done";', timeoutMs: 3000 }, ctx);
+    const finished = Date.now();
+    expect(output).toBe("done");
+    expect(seen).toHaveLength(1);
+    expect(finished - seen[0]).toBeGreaterThan(500); // logged at the start, not handed over at the end
+  });
+
   it("sees the current item and index inside a map", async () => {
     expect(await codeExecutor({ code: "return `${index}:${item.name}`;" }, context({ item: { name: "owl" }, index: 2 }).ctx)).toBe("2:owl");
   });

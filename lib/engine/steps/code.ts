@@ -8,10 +8,8 @@ const MAX_OUTPUT_BYTES = 5 * 1024 * 1024;
 /** Time to start the worker and load QuickJS, on top of the code's own limit, before the worker is killed. */
 const STARTUP_GRACE_MS = 5000;
 
-type WorkerReply =
-  | { ready: true }
-  | { ok: true; output: string; logs: LogLine[] }
-  | { ok: false; kind: "timeout" | "memory" | "error" | "output"; message: string; logs: LogLine[] };
+type Outcome = { ok: true; output: string } | { ok: false; kind: "timeout" | "memory" | "error" | "output"; message: string };
+type WorkerReply = { ready: true } | { log: LogLine } | Outcome;
 
 export interface LogLine {
   level: string;
@@ -24,7 +22,7 @@ const WORKER_URL = new URL("../sandbox/quickjs-worker.mjs", import.meta.url);
  * Runs a JavaScript function body in QuickJS (WebAssembly) in a worker thread: `input`, `steps` and `vars`
  * are copied in as JSON, the returned JSON value is the output. Memory (QuickJS allocator limit) and time (an
  * interrupt handler inside, and the worker killed from outside as a backstop) are limited; there is no
- * process, require, network or file system inside. Console output goes to the step log.
+ * process, require, network or file system inside. Console output streams to the step log as it is written.
  */
 export const codeExecutor: StepExecutor = async (config, ctx) => {
   const timeoutMs = Number(config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -34,8 +32,8 @@ export const codeExecutor: StepExecutor = async (config, ctx) => {
     { code: String(config.code), input: context.input, steps: context.steps, vars: context.vars, item: context.item ?? null, index: context.index ?? null, timeoutMs, memoryBytes: memoryMb * 1024 * 1024, maxOutputBytes: MAX_OUTPUT_BYTES },
     timeoutMs + STARTUP_GRACE_MS,
     ctx.signal,
+    (line) => ctx.log(line.level, line.text),
   );
-  for (const line of reply.logs) ctx.log(line.level, line.text);
   if (reply.ok) return JSON.parse(reply.output);
   const where = `step "${ctx.stepId}"`;
   switch (reply.kind) {
@@ -50,7 +48,7 @@ export const codeExecutor: StepExecutor = async (config, ctx) => {
   }
 };
 
-function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: AbortSignal): Promise<Exclude<WorkerReply, { ready: true }>> {
+function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: AbortSignal, onLog: (line: LogLine) => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     // The worker's own heap is capped too, so a huge value cannot exhaust the server's memory.
     const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 }, stdout: true, stderr: true });
@@ -64,7 +62,7 @@ function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: 
       fn();
     };
     const timer = setTimeout(
-      () => finish(() => resolve({ ok: false, kind: "timeout", message: "killed after the hard time limit", logs: [] })),
+      () => finish(() => resolve({ ok: false, kind: "timeout", message: "killed after the hard time limit" })),
       hardLimitMs,
     );
     const onAbort = () => finish(() => reject(signal.reason ?? new Error("aborted")));
@@ -72,17 +70,19 @@ function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: 
     signal.addEventListener("abort", onAbort, { once: true });
     worker.on("message", (reply: WorkerReply) => {
       if ("ready" in reply) worker.postMessage(job);
-      else finish(() => resolve(reply));
+      else if ("log" in reply) {
+        if (!settled) onLog(reply.log);
+      } else finish(() => resolve(reply));
     });
     worker.on("error", (err) =>
       finish(() =>
         resolve(
           /memory/i.test(err.message)
-            ? { ok: false, kind: "memory", message: err.message, logs: [] }
-            : { ok: false, kind: "error", message: `the sandbox stopped: ${err.message}`, logs: [] },
+            ? { ok: false, kind: "memory", message: err.message }
+            : { ok: false, kind: "error", message: `the sandbox stopped: ${err.message}` },
         ),
       ),
     );
-    worker.on("exit", (code) => finish(() => resolve({ ok: false, kind: "error", message: `the sandbox exited (${code})`, logs: [] })));
+    worker.on("exit", (code) => finish(() => resolve({ ok: false, kind: "error", message: `the sandbox exited (${code})` })));
   });
 }

@@ -75,7 +75,14 @@ describe("http step", () => {
   });
 
   it("follows redirects, re-checking each one: a redirect to a refused address is refused", async () => {
-    expect((await call({ url: `${base}/redirect` })).body).toMatchObject({ query: { via: "redirect" } });
+    const followed = testStepContext({ stepId: "call", settings: { httpAllow: allow } });
+    expect((await call({ url: `${base}/redirect` }, followed.ctx)).body).toMatchObject({ query: { via: "redirect" } });
+    // The step log tells the request, each redirect and the answer as they happen.
+    expect(followed.logs.map((l) => l.text)).toEqual([
+      `GET ${base}/redirect`,
+      `302 redirect to ${base}/echo?via=redirect`,
+      expect.stringMatching(/^answered 200 with \d+ bytes in \d+ ms$/),
+    ]);
     const metadata = await failure({ url: `${base}/redirect-metadata` });
     expect(metadata).toMatchObject({ code: "HTTP_BLOCKED", retryable: false });
     expect(metadata.message).toMatch(/169\.254\.169\.254.*link-local/);

@@ -41,8 +41,11 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
   const timeout = AbortSignal.timeout(timeoutMs);
   const where = `${method} ${url.origin}${url.pathname}`;
   let response;
+  const started = Date.now();
+  ctx.log("info", `${method} ${url.toString()}`);
   try {
     response = await guardedFetch({
+      onRedirect: (status, to) => ctx.log("info", `${status} redirect to ${to}`),
       method,
       url: url.toString(),
       headers,
@@ -61,6 +64,7 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
     throw new StepError("HTTP_REQUEST_FAILED", `${where} failed: ${reason}`, { stepId: ctx.stepId, retryable: true, cause: err });
   }
 
+  ctx.log("info", `answered ${response.status} with ${response.body.length} bytes in ${Date.now() - started} ms`);
   const text = response.body.toString("utf8");
   const contentType = response.headers["content-type"] ?? "";
   const responseType = String(config.responseType ?? "auto");
