@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { StepError } from "../errors";
-import { codeExecutor } from "./code";
+import { codeExecutor, sandboxMemory } from "./code";
 import type { StepContext } from "./types";
 import { testStepContext } from "./test-context";
 
@@ -114,5 +114,28 @@ describe("code step", () => {
     const started = Date.now();
     await expect(running).rejects.toThrow("cancelled");
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("holds all sandboxes of the process within one memory budget: the rest wait their turn, or their cancel", async () => {
+    process.env.ORCHESTRATOR_CODE_MEMORY_MB = "150";
+    try {
+      let peak = 0;
+      const watch = setInterval(() => (peak = Math.max(peak, sandboxMemory.usedMb)), 5);
+      const busy = { code: "const end = Date.now() + 300; while (Date.now() < end) {} return index;", memoryMb: 64, timeoutMs: 2000 };
+      const outputs = await Promise.all([0, 1, 2, 3].map((index) => codeExecutor(busy, context({ index }).ctx)));
+      clearInterval(watch);
+      expect(outputs).toEqual([0, 1, 2, 3]);
+      expect(peak).toBe(128); // two at a time
+      expect(sandboxMemory.usedMb).toBe(0);
+
+      const hog = codeExecutor({ ...busy, memoryMb: 140 }, context().ctx);
+      const controller = new AbortController();
+      const queued = codeExecutor(busy, { ...context().ctx, signal: controller.signal });
+      controller.abort(new Error("cancelled while waiting"));
+      await expect(queued).rejects.toThrow("cancelled while waiting");
+      await hog;
+    } finally {
+      delete process.env.ORCHESTRATOR_CODE_MEMORY_MB;
+    }
   });
 });

@@ -28,12 +28,18 @@ export const codeExecutor: StepExecutor = async (config, ctx) => {
   const timeoutMs = Number(config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const memoryMb = Number(config.memoryMb ?? DEFAULT_MEMORY_MB);
   const context = ctx.data;
-  const reply = await runInWorker(
-    { code: String(config.code), input: context.input, steps: context.steps, vars: context.vars, item: context.item ?? null, index: context.index ?? null, timeoutMs, memoryBytes: memoryMb * 1024 * 1024, maxOutputBytes: MAX_OUTPUT_BYTES },
-    timeoutMs + STARTUP_GRACE_MS,
-    ctx.signal,
-    (line) => ctx.log(line.level, line.text),
-  );
+  const release = await sandboxMemory.acquire(memoryMb, ctx.signal);
+  let reply: Outcome;
+  try {
+    reply = await runInWorker(
+      { code: String(config.code), input: context.input, steps: context.steps, vars: context.vars, item: context.item ?? null, index: context.index ?? null, timeoutMs, memoryBytes: memoryMb * 1024 * 1024, maxOutputBytes: MAX_OUTPUT_BYTES },
+      timeoutMs + STARTUP_GRACE_MS,
+      ctx.signal,
+      (line) => ctx.log(line.level, line.text),
+    );
+  } finally {
+    release();
+  }
   if (reply.ok) return JSON.parse(reply.output);
   const where = `step "${ctx.stepId}"`;
   switch (reply.kind) {
@@ -47,6 +53,47 @@ export const codeExecutor: StepExecutor = async (config, ctx) => {
       throw new StepError("CODE_ERROR", `${where}: ${reply.message}`, { stepId: ctx.stepId });
   }
 };
+
+/**
+ * The memory all sandboxes of this process may hold at once (env ORCHESTRATOR_CODE_MEMORY_MB, default 1024):
+ * a map running many code items at once, or many runs, queue for it instead of exhausting the host. A step
+ * asking for more than the whole budget runs alone.
+ */
+class MemoryBudget {
+  private inUse = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly totalMb: () => number) {}
+
+  get usedMb() {
+    return this.inUse;
+  }
+
+  async acquire(mb: number, signal: AbortSignal): Promise<() => void> {
+    while (this.inUse > 0 && this.inUse + mb > this.totalMb()) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.waiting.push(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+    signal.throwIfAborted();
+    this.inUse += mb;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse -= mb;
+      for (const wake of this.waiting.splice(0)) wake();
+    };
+  }
+}
+
+export const sandboxMemory = new MemoryBudget(() => Number(process.env.ORCHESTRATOR_CODE_MEMORY_MB) || 1024);
 
 function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: AbortSignal, onLog: (line: LogLine) => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
