@@ -101,6 +101,8 @@ export interface CompiledWorkflow {
   maxStepExecutions: number;
   /** Latest output of every step that ran, from a final state. */
   outputsOf(state: Record<string, unknown>): Record<string, unknown>;
+  /** Each step's latest output and which execution produced it. */
+  recordsOf(state: Record<string, unknown>): Map<string, StepOutputRecord>;
 }
 
 export function compileWorkflow(
@@ -122,6 +124,14 @@ export function compileWorkflow(
         if (record) outputs[id] = record.output;
       }
       return outputs;
+    },
+    recordsOf: (state) => {
+      const records = new Map<string, StepOutputRecord>();
+      for (const id of spec.stepIds) {
+        const record = state[outputChannel(id)] as StepOutputRecord | null | undefined;
+        if (record) records.set(id, record);
+      }
+      return records;
     },
   };
 }

@@ -1,11 +1,11 @@
 import { Command, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { compileWorkflow, type EngineHooks } from "@/lib/engine/compile";
+import { compileWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
 import { isLeaseLost, serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { resolveRuntimeSettings } from "@/lib/settings";
-import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
@@ -80,9 +80,11 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     // run again, the ones in flight are (at-least-once).
     // A decision for a pending approval resumes the interrupted step with it.
     const resuming = (await deps.checkpointer.getTuple({ configurable: { thread_id: runId } })) !== undefined;
+    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, (await compiled.graph.getState(config)).values);
     const start = run.resumeValue ? new Command({ resume: JSON.parse(run.resumeValue) }) : resuming ? null : { input, vars: definition.vars ?? {} };
     const final = await compiled.graph.invoke(start, config);
     outputs = compiled.outputsOf(final);
+    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, final);
     const snapshot = await compiled.graph.getState({ configurable: { thread_id: runId } });
     if (snapshot.tasks.some((task) => task.interrupts.length > 0)) status = "waiting";
   } catch (err) {
@@ -118,6 +120,32 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     },
   });
   return { runId, status, outputs, ...(error ? { error } : {}) };
+}
+
+/**
+ * Step records a crash left at `running` although the run's state holds their result: the process died after
+ * the checkpoint with the step's output was stored, before the step's record was. The resumed run does not run
+ * such a step again, so its record is finished here with what the state holds.
+ */
+async function settleInterruptedSteps(deps: ExecuteDeps, log: RunEventLog, compiled: CompiledWorkflow, definition: WorkflowDefinition, state: Record<string, unknown>) {
+  await log.flush();
+  const stale = await deps.db.stepRun.findMany({ where: { runId: log.runId, status: "running" }, select: { stepId: true, execution: true } });
+  if (!stale.length) return;
+  const records = compiled.recordsOf(state);
+  for (const row of stale) {
+    const step = definition.steps.find((s) => s.id === row.stepId);
+    const record = records.get(row.stepId);
+    if (!step || record?.execution !== row.execution) continue;
+    // onError continue/route keep a failure as the output: it was recorded as failed.
+    const error = step.onError && step.onError !== "fail" ? (record.output as { error?: SerializedError } | null)?.error : undefined;
+    if (error) {
+      log.stepFinished(step, row.execution, { error: { ...error, stepId: step.id } });
+      log.emit({ type: "step.status", stepId: step.id, status: "failed", execution: row.execution, error });
+    } else {
+      log.stepFinished(step, row.execution, { output: record.output });
+      log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution: row.execution, output: record.output });
+    }
+  }
 }
 
 /**

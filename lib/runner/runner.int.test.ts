@@ -605,6 +605,20 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { ask: { text: "Echo: fenced" } } });
   });
 
+  it.skipIf(!available)("a resumed run finishes the records of steps whose result reached the checkpoint but not their record", async () => {
+    const def = { id: "settle", name: "Settle", steps: [{ id: "a", type: "transform", config: { output: { n: 1 } } }, { id: "b", type: "transform", config: { output: "{{ steps.a.n + 1 }}" } }] };
+    const done = await run(def);
+    expect(done.status).toBe("succeeded");
+    // The crash window: the checkpoint holding a's and b's outputs was stored, their records were not finished,
+    // and the process died holding the run.
+    await db.stepRun.updateMany({ where: { runId: done.runId }, data: { status: "running", output: null, finishedAt: null } });
+    await db.run.update({ where: { id: done.runId }, data: { status: "running", finishedAt: null, leaseOwner: "proc_dead", leaseExpiresAt: new Date(Date.now() - 1) } });
+    await runner.resumeRun(done.runId, userId);
+    expect(await runner.waitForRun(done.runId)).toMatchObject({ status: "succeeded", outputs: { a: { n: 1 }, b: 2 } });
+    const rows = await db.stepRun.findMany({ where: { runId: done.runId }, orderBy: { stepId: "asc" } });
+    expect(rows.map((r) => [r.stepId, r.execution, r.status, JSON.parse(r.output!)])).toEqual([["a", 1, "succeeded", { n: 1 }], ["b", 1, "succeeded", 2]]);
+  });
+
   it.skipIf(!available)("cancels a queued run before it starts, and leaves finished runs alone", async () => {
     const single = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1 });
     const slow = { id: "q", name: "Q", steps: [{ id: "ask", type: "llm", config: { model: "slow-300", prompt: "first" } }] };
