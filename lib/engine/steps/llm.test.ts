@@ -138,29 +138,15 @@ describe("llm step against the loopback test gateway", () => {
   it("sends messages mode turns and stop sequences; reports the usage of each call", async () => {
     const usage: unknown[] = [];
     const { ctx } = context({ reportUsage: (u) => void usage.push(u) });
-    const output = await run(
-      {
-        model: "test-model",
-        messages: [
-          { role: "system", content: "be brief" },
-          { role: "user", content: "first question" },
-          { role: "assistant", content: "first answer" },
-          { role: "user", content: "second question. with more" },
-        ],
-        stop: ["."],
-      },
-      ctx,
-    );
+    const messages = [
+      { role: "system", content: "be brief" },
+      { role: "user", content: "first question" },
+      { role: "assistant", content: "first answer" },
+      { role: "user", content: "second question. with more" },
+    ];
+    const output = await run({ model: "test-model", messages, stop: ["."] }, ctx);
     expect(output.text).toBe("Echo: second question");
-    expect(gateway.requests.at(-1)).toMatchObject({
-      messages: [
-        { role: "system", content: "be brief" },
-        { role: "user", content: "first question" },
-        { role: "assistant", content: "first answer" },
-        { role: "user", content: "second question. with more" },
-      ],
-      stop: ["."],
-    });
+    expect(gateway.requests.at(-1)).toMatchObject({ messages, stop: ["."] });
     expect(usage).toEqual([{ model: "test-model", promptTokens: expect.any(Number), completionTokens: expect.any(Number), totalTokens: expect.any(Number) }]);
   });
 
