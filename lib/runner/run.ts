@@ -1,4 +1,4 @@
-import { Command, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { Command, isInterrupted, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { compileWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
@@ -79,14 +79,15 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     // A run taken over after its process died continues from its last checkpoint: steps that finished are not
     // run again, the ones in flight are (at-least-once).
     // A decision for a pending approval resumes the interrupted step with it.
-    const resuming = (await deps.checkpointer.getTuple({ configurable: { thread_id: runId } })) !== undefined;
-    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, (await compiled.graph.getState(config)).values);
+    const saved = await compiled.graph.getState(config);
+    const resuming = saved.createdAt !== undefined;
+    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, saved.values);
     const start = run.resumeValue ? new Command({ resume: JSON.parse(run.resumeValue) }) : resuming ? null : { input, vars: definition.vars ?? {} };
     const final = await compiled.graph.invoke(start, config);
     outputs = compiled.outputsOf(final);
     if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, final);
-    const snapshot = await compiled.graph.getState({ configurable: { thread_id: runId } });
-    if (snapshot.tasks.some((task) => task.interrupts.length > 0)) status = "waiting";
+    // A step that waits for a person (approval, callback, a waiting sub-workflow) ends the invocation interrupted.
+    if (isInterrupted(final)) status = "waiting";
   } catch (err) {
     if (isLeaseLost(signal?.reason)) {
       // Another process owns the run now: its status, outputs and events are that process's to write.

@@ -124,7 +124,6 @@ function parseJsonReply(text: string): { ok: true; value: unknown } | { ok: fals
   return { ok: false, error };
 }
 
-/** Templates render to strings, so "0.2" and 0.2 are both accepted; blank means "use the model's default". */
 /** One line for the run page: the HTTP status and the gateway's own message, or why it could not be reached. */
 function describeGatewayError(err: unknown, baseURL: string, model: string): string {
   const e = err as { status?: unknown; message?: unknown; error?: { message?: unknown } } | undefined;
