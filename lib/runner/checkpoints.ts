@@ -97,11 +97,7 @@ export async function readCheckpoint(run: { id: string; definition: string }, ch
   if (!found || (checkpointId && found !== checkpointId))
     throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${checkpointId ?? "latest"}" (list them with: orchestrator checkpoints ${runId})`);
   const values = snapshot.values as Record<string, unknown>;
-  const executions: Record<string, number> = {};
-  for (const id of compiled.spec.stepIds) {
-    const record = values[outputChannel(id)] as StepOutputRecord | null | undefined;
-    if (record) executions[id] = record.execution;
-  }
+  const executions = Object.fromEntries([...compiled.recordsOf(values)].map(([id, record]) => [id, record.execution]));
   const state: CheckpointState = {
     checkpointId: found,
     createdAt: snapshot.createdAt ?? "",

@@ -20,7 +20,7 @@ interface Deps {
   publisher: RunPublisher;
 }
 
-export const newRunId = () => `run_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
+const newRunId = () => `run_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
 
 /**
  * Validates definition and input and stores a queued run (the one place runs are created). Throws
@@ -28,7 +28,15 @@ export const newRunId = () => `run_${randomUUID().replace(/-/g, "").slice(0, 20)
  */
 export async function createQueuedRun(
   deps: Deps,
-  options: StartRunOptions & { runId?: string; parentRunId?: string; parentStepId?: string; leaseOwner: string | null; leaseExpiresAt: Date | null },
+  options: StartRunOptions & {
+    runId?: string;
+    parentRunId?: string;
+    parentStepId?: string;
+    /** A fork: the parent's checkpoint it starts from. */
+    parentCheckpointId?: string;
+    leaseOwner: string | null;
+    leaseExpiresAt: Date | null;
+  },
 ): Promise<{ runId: string }> {
   const { definition, issues } = validateWorkflow(options.definition);
   if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
@@ -48,6 +56,7 @@ export async function createQueuedRun(
       source: options.source ?? "api",
       parentRunId: options.parentRunId ?? null,
       parentStepId: options.parentStepId ?? null,
+      parentCheckpointId: options.parentCheckpointId ?? null,
       leaseOwner: options.leaseOwner,
       leaseExpiresAt: options.leaseExpiresAt,
     },

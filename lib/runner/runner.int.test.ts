@@ -374,6 +374,18 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     await expect(runner.resumeFromCheckpoint(original.runId, userId, last.checkpointId)).rejects.toMatchObject({ message: expect.stringMatching(/nothing follows/) });
   });
 
+  it.skipIf(!available)("a fork's edited input is checked against the workflow's input schema like any run's", async () => {
+    const definition = { id: "forked-input", name: "Forked input", input: { type: "object", properties: { n: { type: "number" } }, required: ["n"] }, steps: [{ id: "double", type: "transform", config: { output: "{{ input.n * 2 }}" } }] };
+    const original = await run(definition, { n: 2 });
+    const [latest] = await listCheckpoints({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId);
+    const runsBefore = await db.run.count();
+    await expect(runner.forkRun(original.runId, userId, { checkpointId: latest.checkpointId, set: { "input.n": "two" } })).rejects.toMatchObject({
+      code: "INVALID_INPUT",
+      message: expect.stringContaining("input.n: must be number"),
+    });
+    expect(await db.run.count()).toBe(runsBefore);
+  });
+
   it.skipIf(!available)("runs code and http steps: sandboxed code with its log, HTTP through the allow-list", async () => {
     process.env.ORCHESTRATOR_HTTP_ALLOW = "127.0.0.1";
     try {

@@ -11,7 +11,7 @@ import { callbackToken } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
 import { getWorkflow } from "@/lib/workflows/repository";
 import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
-import { announceQueued, createQueuedRun, newRunId, type StartRunOptions } from "./create-run";
+import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
 import { CANCELLED_ERROR, endWithoutExecuting, executeRun, type RunResult } from "./run";
@@ -265,23 +265,17 @@ export class Runner {
     if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
     const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
 
-    const forkId = newRunId();
-    await db.run.create({
-      data: {
-        id: forkId,
-        ownerId,
-        workflowId: parent.workflowId,
-        workflowName: parent.workflowName,
-        workflowVersion: parent.workflowVersion,
-        definition: parent.definition,
-        input: JSON.stringify(edits.input ?? state.values.input),
-        status: "queued",
-        source: parent.source,
-        parentRunId: runId,
-        parentCheckpointId: options.checkpointId,
-        leaseOwner: this.processId,
-        leaseExpiresAt: this.leaseUntil(),
-      },
+    // Created like every run: the definition and an edited input are checked again.
+    const { runId: forkId } = await createQueuedRun(this.deps, {
+      definition: JSON.parse(parent.definition),
+      input: edits.input ?? state.values.input,
+      ownerId,
+      workflowVersion: parent.workflowVersion ?? undefined,
+      source: parent.source as StartRunOptions["source"],
+      parentRunId: runId,
+      parentCheckpointId: options.checkpointId,
+      leaseOwner: this.processId,
+      leaseExpiresAt: this.leaseUntil(),
     });
     // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
     await checkpointer.put(
@@ -302,7 +296,6 @@ export class Runner {
           ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
         })),
       });
-    await announceQueued(this.deps, forkId);
     await db.auditLog.create({
       data: { actorId: ownerId, action: "run.fork", targetType: "run", targetId: forkId, data: JSON.stringify({ parentRunId: runId, checkpointId: options.checkpointId, set: options.set ?? {} }) },
     });
@@ -323,7 +316,7 @@ export class Runner {
   /** Drops step records made after a checkpoint (executions beyond the ones it had seen). */
   private async forgetStepsAfter(runId: string, stepIds: string[], executions: Record<string, number>) {
     const { db } = this.options;
-    for (const stepId of stepIds) await db.stepRun.deleteMany({ where: { runId, stepId, execution: { gt: executions[stepId] ?? 0 } } });
+    await db.stepRun.deleteMany({ where: { runId, OR: stepIds.map((stepId) => ({ stepId, execution: { gt: executions[stepId] ?? 0 } })) } });
   }
 
   /**
