@@ -4,6 +4,7 @@ import type { WorkflowStep } from "@/lib/workflow/schema";
 import { executeStepBody, type AttemptRecord, type StepBodyScope } from "./compile";
 import { detached } from "./detached";
 import { OrchestratorError, serializeError, StepError, type ErrorCode, type SerializedError } from "./errors";
+import { Semaphore } from "./semaphore";
 
 /**
  * The `map` step: runs a chain of steps for each item, at most `concurrency` items at once, and returns the
@@ -23,7 +24,7 @@ export interface MapRequest {
 export async function runMap(options: MapRequest & { mapStepId: string; context: ExpressionContext; scope: StepBodyScope }): Promise<unknown[]> {
   const { items, steps, mapStepId, context, scope } = options;
   const { hooks } = scope;
-  const limiter = new Limiter(Math.max(1, options.concurrency));
+  const limiter = new Semaphore(() => Math.max(1, options.concurrency));
   let finished = 0;
 
   const runItem = async (index: number, item: unknown): Promise<unknown> => {
@@ -66,7 +67,7 @@ export async function runMap(options: MapRequest & { mapStepId: string; context:
     )
     .addNode("item", async (task: unknown) => {
       const { index, item } = task as { index: number; item: unknown };
-      await limiter.acquire(scope.signal);
+      const release = await limiter.acquire(1, scope.signal);
       try {
         const value = await runItem(index, item);
         finished++;
@@ -76,7 +77,7 @@ export async function runMap(options: MapRequest & { mapStepId: string; context:
         if (scope.signal.aborted) throw err;
         return { results: { [String(index)]: { ok: false, error: serializeError(err, mapStepId) } } };
       } finally {
-        limiter.release();
+        release();
       }
     })
     .addEdge(START, "fanout")
@@ -111,38 +112,4 @@ export async function runMap(options: MapRequest & { mapStepId: string; context:
     }
     return items.map((_, index) => (results[String(index)] as { value: unknown }).value);
   });
-}
-
-/** At most `size` holders at a time; waiting stops when the run is cancelled. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly size: number) {}
-
-  acquire(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason ?? new Error("aborted"));
-    if (this.active < this.size) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal.removeEventListener("abort", cancel);
-        this.active++;
-        resolve();
-      };
-      const cancel = () => {
-        const at = this.waiting.indexOf(grant);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(signal.reason ?? new Error("aborted"));
-      };
-      this.waiting.push(grant);
-      signal.addEventListener("abort", cancel, { once: true });
-    });
-  }
-
-  release() {
-    this.active--;
-    this.waiting.shift()?.();
-  }
 }

@@ -120,13 +120,13 @@ describe("code step", () => {
     process.env.ORCHESTRATOR_CODE_MEMORY_MB = "150";
     try {
       let peak = 0;
-      const watch = setInterval(() => (peak = Math.max(peak, sandboxMemory.usedMb)), 5);
+      const watch = setInterval(() => (peak = Math.max(peak, sandboxMemory.inUse)), 5);
       const busy = { code: "const end = Date.now() + 300; while (Date.now() < end) {} return index;", memoryMb: 64, timeoutMs: 2000 };
       const outputs = await Promise.all([0, 1, 2, 3].map((index) => codeExecutor(busy, context({ index }).ctx)));
       clearInterval(watch);
       expect(outputs).toEqual([0, 1, 2, 3]);
       expect(peak).toBe(128); // two at a time
-      expect(sandboxMemory.usedMb).toBe(0);
+      expect(sandboxMemory.inUse).toBe(0);
 
       const hog = codeExecutor({ ...busy, memoryMb: 140 }, context().ctx);
       const controller = new AbortController();

@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { StepError } from "../errors";
+import { Semaphore } from "../semaphore";
 import type { StepExecutor } from "./types";
 
 const DEFAULT_TIMEOUT_MS = 1000;
@@ -56,44 +57,9 @@ export const codeExecutor: StepExecutor = async (config, ctx) => {
 
 /**
  * The memory all sandboxes of this process may hold at once (env ORCHESTRATOR_CODE_MEMORY_MB, default 1024):
- * a map running many code items at once, or many runs, queue for it instead of exhausting the host. A step
- * asking for more than the whole budget runs alone.
+ * a map running many code items at once, or many runs, queue for it instead of exhausting the host.
  */
-class MemoryBudget {
-  private inUse = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly totalMb: () => number) {}
-
-  get usedMb() {
-    return this.inUse;
-  }
-
-  async acquire(mb: number, signal: AbortSignal): Promise<() => void> {
-    while (this.inUse > 0 && this.inUse + mb > this.totalMb()) {
-      signal.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          signal.removeEventListener("abort", wake);
-          resolve();
-        };
-        this.waiting.push(wake);
-        signal.addEventListener("abort", wake, { once: true });
-      });
-    }
-    signal.throwIfAborted();
-    this.inUse += mb;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.inUse -= mb;
-      for (const wake of this.waiting.splice(0)) wake();
-    };
-  }
-}
-
-export const sandboxMemory = new MemoryBudget(() => Number(process.env.ORCHESTRATOR_CODE_MEMORY_MB) || 1024);
+export const sandboxMemory = new Semaphore(() => Number(process.env.ORCHESTRATOR_CODE_MEMORY_MB) || 1024);
 
 function runInWorker(job: Record<string, unknown>, hardLimitMs: number, signal: AbortSignal, onLog: (line: LogLine) => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
