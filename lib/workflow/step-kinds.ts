@@ -135,7 +135,8 @@ export const stepKinds = {
       { name: "message", label: "Message to the approver", type: "textarea", required: true, placeholder: "Approve sending {{ steps.draft.text }}?" },
       { name: "form", label: "Form (JSON Schema of the approver's input)", type: "json", help: '{ "type": "object", "properties": { "note": { "type": "string" } } }' },
     ],
-    expressionFields: ["form"],
+    expressionFields: [],
+    rawFields: ["form"],
     routes: false,
   },
   http: {
