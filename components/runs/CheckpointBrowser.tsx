@@ -43,6 +43,8 @@ export function CheckpointBrowser({ runId, runActive, refreshKey }: { runId: str
     if (result.ok) setCheckpoints(result.checkpoints);
     else setError(result.message);
   }, [runId]);
+  // Reloaded when the run's status changes (it waits, ends or is resumed), not after every step: the list
+  // grows with the run, and its actions wait for the run to stop anyway.
   useEffect(() => {
     void load();
   }, [load, refreshKey]);

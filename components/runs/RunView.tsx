@@ -206,7 +206,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 </section>
               ))}
         </div>
-        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={`${run.status}:${run.lastSeq}`} />
+        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={run.status} />
       </div>
       <div className="w-[420px] shrink-0 border-l border-neutral-200 bg-white" data-testid="run-graph">
         <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} fitView proOptions={{ hideAttribution: true }}>
