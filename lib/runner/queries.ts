@@ -72,7 +72,8 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
     const event = parseEventRow(row);
     if (event.type !== "step.log") continue;
     const key = `${event.stepId}#${event.execution}`;
-    logs.set(key, [...(logs.get(key) ?? []), { level: event.level, text: event.text }]);
+    if (!logs.has(key)) logs.set(key, []);
+    logs.get(key)!.push({ level: event.level, text: event.text });
   }
   const workflow = await db.workflow.findFirst({ where: { id: run.workflowId, ownerId }, select: { latestVersion: true } });
   return {
