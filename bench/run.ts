@@ -15,7 +15,7 @@ import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { WorkflowOrchestrator } from "@/lib/orchestrator";
 import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
-import { renderValue } from "@/lib/workflow/expression";
+import { ExpressionEvaluator } from "@/lib/engine/expressions";
 
 const which = process.argv[2] ?? "all";
 const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-bench-"));
@@ -50,7 +50,7 @@ async function bareLangGraphChain(file: string, thread: string) {
   let graph = new StateGraph(State) as unknown as StateGraph<any, any, any, string>;
   for (let i = 0; i < CHAIN; i++)
     graph = graph.addNode(`s${i}`, async (state: { input: unknown; steps: Record<string, unknown> }) => ({
-      steps: { [`s${i}`]: await renderValue(stepOutput(i), { input: state.input, steps: state.steps, vars: {} }) },
+      steps: { [`s${i}`]: await new ExpressionEvaluator({ input: state.input, steps: state.steps, vars: {} }, { stepId: `s${i}` }).renderValue(stepOutput(i), "config.output") },
     }));
   graph = graph.addEdge(START, "s0");
   for (let i = 1; i < CHAIN; i++) graph = graph.addEdge(`s${i - 1}`, `s${i}`);

@@ -4,6 +4,7 @@ import { closeDb, databaseUrl, ensureLocalUser, getDb, type Db } from "@/lib/db"
 import { openSql, type SqlConnection } from "@/lib/db/sql";
 import type { RunPublisher } from "@/lib/runner/events";
 import { Runner } from "@/lib/runner/runner";
+import { expressionWorkers } from "@/lib/engine/expressions/pool";
 import { RUNTIME_KEY } from "@/lib/runtime-key";
 
 /**
@@ -26,6 +27,9 @@ type Holder = { [KEY]?: Promise<Runtime> };
 export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<Runtime> {
   const holder = globalThis as Holder;
   holder[KEY] ??= (async () => {
+    // Created here, in the module graph of whoever starts the process (server.ts, CLI), so that its worker file
+    // resolves from the sources; the Next bundle finds the same instance on globalThis.
+    expressionWorkers();
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
     const userId = await ensureLocalUser(db);
@@ -46,6 +50,7 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  await expressionWorkers().close();
   await runtime.sql.close();
   await closeDb();
 }

@@ -7,7 +7,9 @@ import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { publicUrl } from "@/lib/config";
 import { getPriceTable, priceOf } from "@/lib/pricing";
 import { getGatewaySettings, listGatewayModels } from "@/lib/settings";
+import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "@/lib/workflow/estimate";
+import type { ExpressionContext } from "@/lib/workflow/expression";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
@@ -87,7 +89,8 @@ export async function estimateRunCost(workflowId: string, input?: unknown) {
     if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);
     const { table } = await getPriceTable(db);
     const { defaultModel } = await getGatewaySettings(db);
-    return { estimate: await estimateCost(workflow.definition, input, (model) => priceOf(table, model), defaultModel) };
+    const render = (value: unknown, context: ExpressionContext) => new ExpressionEvaluator(context, { stepId: "estimate" }).renderValue(value, "config");
+    return { estimate: await estimateCost(workflow.definition, input, (model) => priceOf(table, model), render, defaultModel) };
   });
 }
 

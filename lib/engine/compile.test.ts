@@ -118,7 +118,7 @@ describe("compileWorkflow", () => {
     const err = await run({ id: "w", name: "w", steps: [t("a", "{{ $number('x') }}")] }).catch((e) => e);
     expect(err.code).toBe("TEMPLATE_ERROR");
     expect(err.stepId).toBe("a");
-    expect(err.message).toMatch(/field "output"/);
+    expect(err.message).toMatch(/field "config.output"/);
   });
 
   it("fails a step whose output does not match its outputSchema, naming the path", async () => {

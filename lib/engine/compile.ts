@@ -1,10 +1,11 @@
 import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
-import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
+import type { ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
+import { ExpressionEvaluator } from "./expressions";
 import { runMap } from "./map";
 import { executors } from "./steps";
 import type { RuntimeSettings, StepContext } from "./steps/types";
@@ -203,10 +204,10 @@ function compileGraph(
           { stepId: step.id },
         );
       output = await executeStepBody(step, context, { runId: hooks.runId, recordId: step.id, execution, signal: runSignal, hooks, checkpointer }, attempts);
-      const afterContext = { ...context, output, steps: { ...context.steps, [step.id]: output } };
-      for (const [name, template] of Object.entries(step.assign ?? {})) {
-        const raw = template.includes("{{") ? template : `{{ ${template} }}`;
-        assigned[name] = await renderOrFail(raw, afterContext, step.id, `assign.${name}`);
+      if (step.assign) {
+        const after = new ExpressionEvaluator({ ...context, output, steps: { ...context.steps, [step.id]: output } } as ExpressionContext, { stepId: step.id, signal: runSignal });
+        for (const [name, template] of Object.entries(step.assign))
+          assigned[name] = await after.renderTemplate(template.includes("{{") ? template : `{{ ${template} }}`, `assign.${name}`);
       }
     } catch (err) {
       if (isGraphInterrupt(err)) {
@@ -273,10 +274,19 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
   const executor = executors[step.type as keyof typeof executors];
   if (!kind || !executor) throw new OrchestratorError("INVALID_DEFINITION", `step "${scope.recordId}": unknown type "${step.type}"`, { stepId: scope.recordId });
   const { hooks, recordId, execution } = scope;
+  // The step's time limit covers evaluating its templates too (a worker evaluation is stopped when it passes).
+  const renderSignal = step.timeoutMs ? AbortSignal.any([scope.signal, AbortSignal.timeout(step.timeoutMs)]) : scope.signal;
+  const expressions = new ExpressionEvaluator(context, { stepId: recordId, signal: renderSignal });
   const config: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(step.config)) {
-    const asWritten = kind.expressionFields.includes(key) || kind.rawFields?.includes(key);
-    config[key] = asWritten ? value : await renderOrFail(value, context, recordId, key);
+  try {
+    for (const [key, value] of Object.entries(step.config)) {
+      const asWritten = kind.expressionFields.includes(key) || kind.rawFields?.includes(key);
+      config[key] = asWritten ? value : await expressions.renderValue(value, `config.${key}`);
+    }
+  } catch (err) {
+    if (renderSignal.aborted && !scope.signal.aborted)
+      throw new StepError("STEP_TIMEOUT", `step "${recordId}" did not finish evaluating its templates within its time limit of ${step.timeoutMs} ms`, { stepId: recordId });
+    throw err;
   }
   await hooks.onStepStart?.({ ...step, id: recordId }, execution, config);
   const output = await withRetries(step, scope.signal, attempts, (signal) =>
@@ -287,7 +297,7 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
       signal,
       settings: hooks.settings,
       emitToken: (text) => hooks.onToken?.(recordId, execution, text),
-      evaluate: (expression) => evaluateExpression(expression, context),
+      evaluate: (expression, field = "config.expression") => expressions.evaluate(expression, field),
       data: { input: context.input, steps: context.steps, vars: context.vars, ...(context.index !== undefined ? { item: context.item, index: context.index } : {}) },
       log: (level, text) => hooks.onStepLog?.(recordId, execution, level, text),
       reportUsage: (usage) => hooks.onStepUsage?.(recordId, execution, usage),
@@ -305,14 +315,6 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
       throw new StepError("OUTPUT_INVALID", `step "${recordId}" output does not match its outputSchema: ${problems.join("; ")}`, { stepId: recordId });
   }
   return output;
-}
-
-async function renderOrFail(value: unknown, context: ExpressionContext, stepId: string, field: string) {
-  try {
-    return typeof value === "string" ? await renderTemplate(value, context) : await renderValue(value, context);
-  } catch (err) {
-    throw new StepError("TEMPLATE_ERROR", `step "${stepId}" field "${field}": ${(err as Error).message}`, { stepId });
-  }
 }
 
 /** How many attempts a step execution made, and why the earlier ones failed. */

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "./estimate";
+import type { ExpressionContext } from "./expression";
 import type { WorkflowDefinition } from "./schema";
 
+const render = (value: unknown, context: ExpressionContext) => new ExpressionEvaluator(context, { stepId: "estimate" }).renderValue(value, "config");
 const prices = (model: string) => (model === "gpt-4o-mini" ? { inputPerMillion: 0.15, outputPerMillion: 0.6 } : undefined);
 
 describe("cost estimate", () => {
@@ -20,7 +23,7 @@ describe("cost estimate", () => {
       ],
     } as WorkflowDefinition;
     const text = "word ".repeat(400); // 2000 characters ≈ 500 tokens
-    const estimate = await estimateCost(definition, { text, topics: ["a", "b", "c"] }, prices);
+    const estimate = await estimateCost(definition, { text, topics: ["a", "b", "c"] }, prices, render);
     expect(estimate.calls).toBe(4);
     const promptA = Math.ceil(`Summarise ${text}`.length / 4);
     expect(estimate.promptTokens).toBe(promptA + 3 * Math.ceil("about a".length / 4));

@@ -1,6 +1,9 @@
 import jsonata from "jsonata";
 
 /**
+ * Parsing and static checks of expressions (pure). Evaluating them is the engine's job (lib/engine/expressions):
+ * it bounds time, depth and size, which a pure module cannot enforce.
+ *
  * Expressions and templates use JSONata: a safe, well-kept expression language (no eval) with natural arithmetic
  * on JSON numbers (`vars.n + 1`), member access (`steps.draft.text`), comparisons (`=`, `!=`, `<`, `>=`) and
  * boolean logic (`and`, `or`, `$not(x)`). The context has `input`, `steps.<id>` (latest output) and `vars`.
@@ -28,7 +31,10 @@ export class ExpressionError extends Error {
 }
 
 const compiled = new Map<string, Compiled>();
-const MAX_CACHE = 5000;
+/** A parsed expression holds ~16 KB: keep the most recently used ones. */
+const MAX_CACHE = 1000;
+
+const shorten = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
 
 function describeJsonataError(err: unknown): string {
   const e = err as { message?: string; position?: number; token?: string };
@@ -36,71 +42,37 @@ function describeJsonataError(err: unknown): string {
   return `${e.message ?? String(err)}${at}`;
 }
 
+/** Longest expression inside one placeholder (the parser recurses on nesting; templates around it may be longer). */
+export const MAX_EXPRESSION_LENGTH = 20_000;
+
+/**
+ * Parses an expression (for validation; evaluation goes through lib/engine/expressions, which bounds it).
+ * Throws ExpressionError naming what is wrong.
+ */
 export function compileExpression(expression: string): Compiled {
   let expr = compiled.get(expression);
   if (!expr) {
+    if (expression.length > MAX_EXPRESSION_LENGTH)
+      throw new ExpressionError(`the expression is ${expression.length} characters long, more than the limit of ${MAX_EXPRESSION_LENGTH}; split it or move data into the input`, expression);
     try {
       expr = jsonata(expression);
     } catch (err) {
-      throw new ExpressionError(`invalid expression "${expression}": ${describeJsonataError(err)}`, expression);
+      // The parser recurses once per nesting level: thousands of brackets overflow its stack.
+      if (err instanceof RangeError) throw new ExpressionError(`the expression is nested too deeply to read; simplify it`, shorten(expression));
+      throw new ExpressionError(`invalid expression "${shorten(expression)}": ${describeJsonataError(err)}`, expression);
     }
-    if (compiled.size >= MAX_CACHE) compiled.clear();
-    compiled.set(expression, expr);
-  }
+    if (compiled.size >= MAX_CACHE) compiled.delete(compiled.keys().next().value!);
+  } else compiled.delete(expression);
+  compiled.set(expression, expr);
   return expr;
 }
 
-export async function evaluateExpression(expression: string, context: ExpressionContext): Promise<unknown> {
-  const expr = compileExpression(expression);
-  try {
-    return await expr.evaluate(context);
-  } catch (err) {
-    throw new ExpressionError(`expression "${expression}" failed: ${describeJsonataError(err)}`, expression);
-  }
-}
-
-const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
-const SOLE_PLACEHOLDER = /^\s*\{\{([\s\S]*?)\}\}\s*$/;
+export const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
+export const SOLE_PLACEHOLDER = /^\s*\{\{([\s\S]*?)\}\}\s*$/;
 
 /** The expressions inside a template string's `{{ … }}` placeholders. */
 export function templateExpressions(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1].trim());
-}
-
-function toText(value: unknown): string {
-  if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value;
-  return JSON.stringify(value);
-}
-
-/**
- * Renders a string template. A string that is exactly one placeholder yields the raw value (a number, an
- * object); otherwise each placeholder's value is interpolated as text.
- */
-export async function renderTemplate(template: string, context: ExpressionContext): Promise<unknown> {
-  const sole = SOLE_PLACEHOLDER.exec(template);
-  if (sole && templateExpressions(template).length === 1) return evaluateExpression(sole[1].trim(), context);
-  if (!template.includes("{{")) return template;
-  let result = "";
-  let last = 0;
-  for (const match of template.matchAll(PLACEHOLDER)) {
-    result += template.slice(last, match.index) + toText(await evaluateExpression(match[1].trim(), context));
-    last = match.index + match[0].length;
-  }
-  return result + template.slice(last);
-}
-
-/** Renders every string inside a JSON value (objects and arrays recursively). */
-export async function renderValue(value: unknown, context: ExpressionContext): Promise<unknown> {
-  if (typeof value === "string") return renderTemplate(value, context);
-  if (Array.isArray(value)) return Promise.all(value.map((v) => renderValue(v, context)));
-  if (value && typeof value === "object") {
-    const entries = await Promise.all(
-      Object.entries(value).map(async ([k, v]) => [k, await renderValue(v, context)] as const),
-    );
-    return Object.fromEntries(entries);
-  }
-  return value;
 }
 
 /** Every string in a JSON value together with its dotted path (used to validate templates). */
@@ -123,17 +95,24 @@ interface AstNode {
 export function referencedStepIds(expression: string): string[] {
   const ast = compileExpression(expression).ast() as AstNode;
   const found = new Set<string>();
-  const visit = (node: unknown) => {
-    if (!node || typeof node !== "object") return;
-    if (Array.isArray(node)) return node.forEach(visit);
+  // Breadth first, iteratively (nesting can be deep): ids come out in reading order.
+  const queue: unknown[] = [ast];
+  const seen = new Set<unknown>();
+  for (let i = 0; i < queue.length; i++) {
+    const node = queue[i];
+    if (!node || typeof node !== "object" || seen.has(node)) continue;
+    seen.add(node);
+    if (Array.isArray(node)) {
+      queue.push(...node);
+      continue;
+    }
     const n = node as AstNode;
     if (n.type === "path" && Array.isArray(n.steps)) {
       const [head, next] = n.steps;
       if (head?.type === "name" && head.value === "steps" && next?.type === "name" && typeof next.value === "string")
         found.add(next.value);
     }
-    for (const child of Object.values(n)) visit(child);
-  };
-  visit(ast);
+    for (const child of Object.values(n)) if (child && typeof child === "object") queue.push(child);
+  }
   return [...found];
 }

@@ -1,17 +1,7 @@
-import { StepError } from "../errors";
 import type { StepExecutor } from "./types";
 
-/** Evaluates the expression; a non-boolean result is coerced the JSONata way ($boolean). */
-export const conditionExecutor: StepExecutor = async (config, ctx) => {
-  const expression = String(config.expression);
-  let value: unknown;
-  try {
-    value = await ctx.evaluate(expression);
-  } catch (err) {
-    throw new StepError("TEMPLATE_ERROR", (err as Error).message, { stepId: ctx.stepId });
-  }
-  return { result: toBoolean(value) };
-};
+/** Evaluates the expression (errors name the step and field); a non-boolean result is coerced the JSONata way ($boolean). */
+export const conditionExecutor: StepExecutor = async (config, ctx) => ({ result: toBoolean(await ctx.evaluate(String(config.expression))) });
 
 function toBoolean(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(toBoolean);

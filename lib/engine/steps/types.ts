@@ -26,8 +26,11 @@ export interface StepContext {
   settings: RuntimeSettings;
   /** Streams a piece of generated text (LLM tokens) to the live run view. */
   emitToken(text: string): void;
-  /** Evaluates an expression (e.g. a condition's) against `input`, `steps` and `vars` of the run. */
-  evaluate(expression: string): Promise<unknown>;
+  /**
+   * Evaluates an expression (e.g. a condition's) against `input`, `steps` and `vars` of the run, within the
+   * expression limits; failures are StepErrors naming the step and `field` (default `config.expression`).
+   */
+  evaluate(expression: string, field?: string): Promise<unknown>;
   /** The run's data as templates see it: `input`, every step's latest output (`steps`) and `vars`. */
   data: { input: unknown; steps: Record<string, unknown>; vars: Record<string, unknown>; item?: unknown; index?: number };
   /** Runs a saved workflow as this step's child run and waits for its end (the `workflow` kind). */

@@ -1,0 +1,41 @@
+import type { BoundedLimits, BoundKind } from "./bounded.mjs";
+
+/**
+ * The bounds of every template, condition and `assign` evaluation (README "Limits"). Each can be raised or
+ * lowered by its environment variable; a missing or invalid value means the default.
+ */
+export interface ExpressionLimits extends BoundedLimits {
+  /** Heap of each expression worker thread, in MB. */
+  memoryMb: number;
+  /** How many expression worker threads evaluate what does not fit in line. */
+  workers: number;
+}
+
+const SETTINGS: Record<keyof ExpressionLimits, { env: string; fallback: number }> = {
+  timeoutMs: { env: "ORCHESTRATOR_EXPRESSION_TIMEOUT_MS", fallback: 1000 },
+  maxDepth: { env: "ORCHESTRATOR_EXPRESSION_MAX_DEPTH", fallback: 1000 },
+  maxBytes: { env: "ORCHESTRATOR_EXPRESSION_MAX_BYTES", fallback: 5 * 1024 * 1024 },
+  maxItems: { env: "ORCHESTRATOR_EXPRESSION_MAX_ITEMS", fallback: 1_000_000 },
+  maxNesting: { env: "ORCHESTRATOR_MAX_JSON_DEPTH", fallback: 64 },
+  memoryMb: { env: "ORCHESTRATOR_EXPRESSION_MEMORY_MB", fallback: 256 },
+  workers: { env: "ORCHESTRATOR_EXPRESSION_WORKERS", fallback: 2 },
+};
+
+export function expressionLimits(env: NodeJS.ProcessEnv = process.env): ExpressionLimits {
+  const limits = {} as ExpressionLimits;
+  for (const [name, { env: variable, fallback }] of Object.entries(SETTINGS)) {
+    const value = Number(env[variable]);
+    limits[name as keyof ExpressionLimits] = Number.isInteger(value) && value > 0 ? value : fallback;
+  }
+  return limits;
+}
+
+/** The environment variable that raises the limit an evaluation crossed. */
+export const LIMIT_VARIABLE: Record<BoundKind, string> = {
+  time: SETTINGS.timeoutMs.env,
+  depth: SETTINGS.maxDepth.env,
+  bytes: SETTINGS.maxBytes.env,
+  items: SETTINGS.maxItems.env,
+  nesting: SETTINGS.maxNesting.env,
+  memory: SETTINGS.memoryMb.env,
+};
