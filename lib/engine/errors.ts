@@ -24,7 +24,8 @@ export type ErrorCode =
   | "LLM_INVALID_JSON"
   | "CODE_ERROR"
   | "CODE_TIMEOUT"
-  | "CODE_MEMORY"
+  | "CODE_MEMORY" // no longer emitted: kept so records of older runs still type-check
+  | "CODE_MEMORY_LIMIT"
   | "CODE_OUTPUT_INVALID"
   | "KILO_NOT_INSTALLED"
   | "KILO_TIMEOUT"

@@ -185,13 +185,13 @@ export const stepKinds = {
     configSchema: z.object({
       code: z.string().min(1, "code is required: a function body that returns the output, e.g. return { doubled: input.n * 2 }"),
       timeoutMs: z.number().int().positive("timeoutMs must be a positive number of milliseconds").max(60_000, "timeoutMs is at most 60000").optional(),
-      memoryMb: z.number().int().min(1, "memoryMb must be at least 1").max(1024, "memoryMb is at most 1024").optional(),
+      memoryMb: z.number().int().min(16, "memoryMb must be at least 16 (the smallest memory a sandbox has)").max(1024, "memoryMb is at most 1024").optional(),
     }),
     defaultConfig: { code: "return { doubled: input.n * 2 };" },
     fields: [
       { name: "code", label: "Code (function body; input, steps, vars are available)", type: "code", required: true, placeholder: "return { doubled: input.n * 2 };" },
       { name: "timeoutMs", label: "Time limit (ms, default 1000)", type: "number" },
-      { name: "memoryMb", label: "Memory limit (MB, default 64)", type: "number" },
+      { name: "memoryMb", label: "Memory limit (MB, 16-1024, default 64)", type: "number" },
     ],
     expressionFields: [],
     rawFields: ["code"],
