@@ -185,7 +185,8 @@ export const stepKinds = {
     configSchema: z.object({
       code: z.string().min(1, "code is required: a function body that returns the output, e.g. return { doubled: input.n * 2 }"),
       timeoutMs: z.number().int().positive("timeoutMs must be a positive number of milliseconds").max(60_000, "timeoutMs is at most 60000").optional(),
-      memoryMb: z.number().int().min(16, "memoryMb must be at least 16 (the smallest memory a sandbox has)").max(1024, "memoryMb is at most 1024").optional(),
+      // Below 16 runs with 16 MB, the smallest sandbox (kept valid: saved workflows with less still run).
+      memoryMb: z.number().int().min(1, "memoryMb must be at least 1").max(1024, "memoryMb is at most 1024").optional(),
     }),
     defaultConfig: { code: "return { doubled: input.n * 2 };" },
     fields: [

@@ -134,11 +134,13 @@ describe("code step", () => {
     }
   });
 
-  it("refuses at validation a memoryMb below the smallest sandbox (16 MB), naming the field", () => {
+  it("runs a memoryMb below the smallest sandbox (16 MB) with 16 MB: saved workflows stay valid, the limit still holds", async () => {
     const step = (memoryMb: number) => ({ id: "w", name: "w", steps: [{ id: "calc", type: "code", config: { code: "return 1;", memoryMb } }] });
-    const issues = validateWorkflow(step(8)).issues;
-    expect(issues).toEqual([expect.objectContaining({ stepId: "calc", field: "config.memoryMb", message: expect.stringMatching(/memoryMb must be at least 16/) })]);
-    expect(validateWorkflow(step(16)).issues).toEqual([]);
+    expect(validateWorkflow(step(8)).issues).toEqual([]);
+    expect(validateWorkflow(step(2000)).issues).toEqual([expect.objectContaining({ stepId: "calc", field: "config.memoryMb" })]);
+    const error = await failure({ code: "const keep = []; for (;;) keep.push('x'.repeat(1024 * 1024) + keep.length);", memoryMb: 8 });
+    expect(error.code).toBe("CODE_MEMORY_LIMIT");
+    expect(error.message).toMatch(/memory limit of 16 MB/);
   });
 
   it("refuses data copied in that cannot fit in the memory limit, before starting a sandbox", async () => {
