@@ -22,6 +22,7 @@ test("hostile templates fail their step with EXPRESSION_LIMIT while the server k
   await editor.field("output").fill('"{{ input.name }}"');
   await editor.save();
   await expect(page.getByTestId("saved-version")).toContainText("v1");
+  await editor.deselect();
   await page.getByTestId("webhook-enable").click();
   const url = (await page.getByTestId("webhook-url").textContent())!.trim();
 
