@@ -20,13 +20,29 @@ async function main() {
   const { io, publisher } = attachRealtime(httpServer, () => getRuntime());
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 
+  // Listen before touching runs left by a stopped process: a run that kills its process must not keep the
+  // server from answering (and one that keeps doing it ends CRASH_LOOP instead of being resumed).
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject).listen(port, hostname, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  console.log(`LLM orchestrator ready on http://${hostname}:${port}`);
+
   // Runs whose process died (expired lease) continue here from their last checkpoint, now and whenever a
   // peer process stops renewing its leases.
   const resumeOrphans = async () => {
-    const resumed = await runtime.runner.resumeOrphans().catch((err) => (logger.error({ err }, "resuming runs failed"), []));
-    if (resumed.length) logger.info({ runs: resumed }, "resumed runs left by a stopped process");
+    try {
+      const { resumed, crashLooped } = await runtime.runner.resumeOrphans();
+      if (resumed.length) logger.info({ runs: resumed }, "resumed runs left by a stopped process");
+      if (crashLooped.length)
+        logger.error({ runs: crashLooped }, "runs whose process kept stopping failed with CRASH_LOOP (force one with: orchestrator resume <runId>)");
+    } catch (err) {
+      logger.error({ err }, "resuming runs failed");
+    }
   };
-  await resumeOrphans();
+  void resumeOrphans();
   setInterval(() => void resumeOrphans(), 10_000).unref();
 
   // Checkpoint retention (Settings or ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS), read afresh each time.
@@ -36,10 +52,6 @@ async function main() {
       .catch((err) => logger.error({ err }, "checkpoint retention failed"));
   void prune();
   setInterval(() => void prune(), 3_600_000).unref();
-
-  httpServer.listen(port, hostname, () => {
-    console.log(`LLM orchestrator ready on http://${hostname}:${port}`);
-  });
 
   const stop = async () => {
     io.close();

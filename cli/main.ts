@@ -78,7 +78,7 @@ program
 program
   .command("resume <runId>")
   .description(
-    "resume a run from its last checkpoint, keeping its id: a run whose process stopped (once its lease has expired), or a failed/cancelled run from its failed step",
+    "resume a run from its last checkpoint, keeping its id: a run whose process stopped (once its lease has expired; counts as a takeover), or a failed/cancelled run from its failed step (forces a CRASH_LOOP run)",
   )
   .option("--latest", "run the rest on the workflow's latest saved version (after fixing a step)")
   .option("--checkpoint <id>", "go back to this checkpoint and re-run everything after it (see: orchestrator checkpoints)")

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { OrchestratorError } from "@/lib/engine/errors";
 
 /** Where the embedded database, the secret key and run workspaces live (env ORCHESTRATOR_DATA_DIR, default ./data). */
 export function dataDir(): string {
@@ -12,6 +13,20 @@ export function dataDir(): string {
 export function runConcurrency(): number {
   const n = Number(process.env.ORCHESTRATOR_CONCURRENCY ?? 4);
   return Number.isInteger(n) && n > 0 ? n : 4;
+}
+
+/**
+ * How often a run may be taken over after the process executing it died (env ORCHESTRATOR_MAX_TAKEOVERS, default
+ * 3; 0 never resumes a run automatically). Past that the run fails with CRASH_LOOP: it is likely what kills the
+ * process. A value that is not a whole number is refused, so a typo does not silently change crash handling.
+ */
+export function maxTakeovers(): number {
+  const raw = process.env.ORCHESTRATOR_MAX_TAKEOVERS?.trim();
+  if (!raw) return 3;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n))
+    throw new OrchestratorError("INVALID_INPUT", `ORCHESTRATOR_MAX_TAKEOVERS must be a whole number ≥ 0 (how often a crashed run is resumed automatically), not "${raw}"; unset it for the default 3`);
+  return n;
 }
 
 /**

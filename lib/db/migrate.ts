@@ -59,6 +59,11 @@ function migrateSqlite(url: string): string[] {
     db.pragma("journal_mode = WAL");
     db.pragma("busy_timeout = 10000");
     db.exec(LEDGER_SQLITE);
+    // Prisma redefines a table (create new, copy, DROP the old one, rename) for most column changes. With
+    // foreign keys on, that DROP deletes every row that cascades from the table (all step records and events
+    // of every run, for a change to Run); the migration's own `PRAGMA foreign_keys=OFF` is a no-op inside the
+    // transaction below, so it is switched off here, outside it, and the keys are checked before each commit.
+    db.pragma("foreign_keys = OFF");
     const applied: string[] = [];
     for (const migration of loadMigrations(path.join(projectRoot(), "prisma/migrations"))) {
       db.exec("BEGIN IMMEDIATE");
@@ -66,6 +71,8 @@ function migrateSqlite(url: string): string[] {
         const done = db.prepare(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = ? AND finished_at IS NOT NULL AND rolled_back_at IS NULL`).get(migration.name);
         if (!done) {
           db.exec(migration.sql);
+          const broken = db.pragma("foreign_key_check") as Array<{ table: string; parent: string }>;
+          if (broken.length) throw new Error(`it leaves ${broken.length} row(s) of "${broken[0].table}" pointing at missing "${broken[0].parent}" rows`);
           db.prepare(
             `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES (?, ?, ?, ?, ?, 1)`,
           ).run(randomUUID(), migration.checksum, Date.now(), migration.name, Date.now());

@@ -35,6 +35,7 @@ export type ErrorCode =
   | "SUB_WORKFLOW_DEPTH"
   | "NOT_FOUND"
   | "LEASE_LOST"
+  | "CRASH_LOOP"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";

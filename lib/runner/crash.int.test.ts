@@ -107,3 +107,63 @@ describe("kill -9 during a step, then resume", () => {
     ]);
   }, 60_000);
 });
+
+describe("a run that keeps killing its process", () => {
+  it("is taken over 3 times, then the 4th takeover fails it CRASH_LOOP without executing; resume forces it", async () => {
+    const tag = `loop-${Date.now()}`;
+    const file = path.join(dir, `${tag}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: `crash-${tag}`,
+        name: "Crash loop",
+        steps: [
+          { id: "first", type: "llm", config: { model: "slow-100", prompt: `alpha ${tag}` } },
+          { id: "second", type: "llm", config: { model: "slow-3000", prompt: `beta ${tag}` } },
+        ],
+      }),
+    );
+    const prompt = (r: { messages: Array<{ content: string }> }) => r.messages.at(-1)?.content;
+    const requestsFor = (text: string) => gateway.requests.filter((r) => prompt(r) === text);
+    const killWhenInFlight = async (holder: ReturnType<typeof start>, executions: number) => {
+      await until(() => requestsFor(`beta ${tag}`).length === executions, `execution ${executions} of the second step to be in flight`, 30_000);
+      holder.child.kill("SIGKILL");
+      await holder.exited;
+    };
+
+    await killWhenInFlight(start(["run", file, "--json"]), 1);
+    const { id: runId } = await db.run.findFirstOrThrow({ where: { workflowId: `crash-${tag}` } });
+
+    // Each takeover executes the step again, and the process holding the run dies again.
+    for (let takeover = 1; takeover <= 3; takeover++) {
+      await killWhenInFlight(start(["resume", runId, "--json"]), takeover + 1);
+      expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "running", takeovers: takeover });
+    }
+
+    // The 4th takeover does not execute it.
+    const fourth = start(["resume", runId, "--json"]);
+    expect(await fourth.exited, fourth.output().stderr).toBe(1);
+    const failed = JSON.parse(fourth.output().stdout);
+    expect(failed).toMatchObject({ runId, status: "failed", error: { code: "CRASH_LOOP" }, outputs: { first: { text: `Echo: alpha ${tag}` } } });
+    expect(failed.error.message).toMatch(/stopped 4 times \(it was taken over 3 times/);
+    expect(failed.error.message).toContain('step "second"');
+    expect(failed.error.message).toContain(`orchestrator resume ${runId}`);
+    expect(requestsFor(`beta ${tag}`)).toHaveLength(4);
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "failed", takeovers: 4, leaseOwner: null });
+    const steps = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
+    expect(steps.map((s) => [s.stepId, s.status, s.error && JSON.parse(s.error).code])).toEqual([
+      ["first", "succeeded", null],
+      ["second", "failed", "CRASH_LOOP"],
+    ]);
+    const last = await db.runEvent.findFirstOrThrow({ where: { runId }, orderBy: { seq: "desc" } });
+    expect(JSON.parse(last.payload)).toMatchObject({ type: "run.status", status: "failed", error: { code: "CRASH_LOOP" } });
+
+    // Forced by hand, it runs the step again and finishes; the finished step is not repeated.
+    const forced = start(["resume", runId, "--json"]);
+    expect(await forced.exited, forced.output().stderr).toBe(0);
+    expect(JSON.parse(forced.output().stdout)).toMatchObject({ runId, status: "succeeded", outputs: { second: { text: `Echo: beta ${tag}` } } });
+    expect(requestsFor(`alpha ${tag}`)).toHaveLength(1);
+    expect(requestsFor(`beta ${tag}`)).toHaveLength(5);
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "succeeded", takeovers: 0 });
+  }, 180_000);
+});

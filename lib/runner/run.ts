@@ -150,14 +150,16 @@ async function settleInterruptedSteps(deps: ExecuteDeps, log: RunEventLog, compi
 }
 
 /**
- * Ends a run that is not executing: it could not even start (database or settings trouble: failed), or it was
- * cancelled before a process took it. Followers get the final event too.
+ * Ends a run that is not executing: it could not even start (database or settings trouble: failed), it was
+ * cancelled before a process took it, or it crash-looped. Followers get the final event too.
  */
 export async function endWithoutExecuting(
   deps: Pick<ExecuteDeps, "db" | "sql" | "publisher">,
   runId: string,
   status: "failed" | "cancelled",
   error: SerializedError,
+  /** What the run had produced before (a crash-looped run keeps its finished steps' outputs and their cost). */
+  kept: { outputs?: Record<string, unknown>; totalTokens?: number | null; costUsd?: number | null } = {},
 ): Promise<RunResult> {
   try {
     const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
@@ -165,12 +167,63 @@ export async function endWithoutExecuting(
     await log.flush();
     await deps.db.run.update({
       where: { id: runId },
-      data: { status, error: JSON.stringify(error), finishedAt: new Date(), lastSeq: log.lastSeq, leaseOwner: null, leaseExpiresAt: null },
+      data: {
+        status,
+        error: JSON.stringify(error),
+        ...(kept.outputs ? { outputs: JSON.stringify(kept.outputs) } : {}),
+        ...(kept.totalTokens !== undefined ? { totalTokens: kept.totalTokens, costUsd: kept.costUsd ?? null } : {}),
+        finishedAt: new Date(),
+        lastSeq: log.lastSeq,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      },
     });
   } catch {
     // The database itself is failing; the caller still gets the result.
   }
-  return { runId, status, outputs: {}, error };
+  return { runId, status, outputs: kept.outputs ?? {}, error };
+}
+
+/**
+ * Fails a run that was taken over more often than allowed (the process executing it died each time; the run is
+ * likely what kills it), without executing anything. Records of steps whose result reached the checkpoint are
+ * finished with it, as a resume would; the steps still `running` were in flight when the process died last, so
+ * they fail with CRASH_LOOP (a forced resume runs them again). Outputs of the steps that finished are kept.
+ */
+export async function endCrashLoop(deps: ExecuteDeps, runId: string, takeovers: number, limit: number): Promise<RunResult> {
+  const run = await deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+  const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
+  let outputs: Record<string, unknown> | undefined;
+  try {
+    const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
+    const compiled = compileWorkflow(definition, { runId, settings: {} }, deps.checkpointer);
+    const saved = await compiled.graph.getState({ configurable: { thread_id: runId } });
+    if (saved.createdAt !== undefined) {
+      await settleInterruptedSteps(deps, log, compiled, definition, saved.values);
+      outputs = compiled.outputsOf(saved.values as Record<string, unknown>);
+    }
+  } catch {
+    // No readable state: every record left running is failed below.
+  }
+  await log.flush();
+  const inFlight = await deps.db.stepRun.findMany({ where: { runId, status: "running" }, select: { stepId: true, stepType: true, execution: true } });
+  const steps = [...new Set(inFlight.map((row) => `"${row.stepId}"`))].join(", ");
+  const error: SerializedError = {
+    code: "CRASH_LOOP",
+    message:
+      `the process executing run "${runId}" stopped ${takeovers} times (it was taken over ${takeovers - 1} times, ` +
+      `the most ORCHESTRATOR_MAX_TAKEOVERS=${limit} allows), so the run is not resumed automatically: it may be what stops the process` +
+      `${steps ? ` (in flight at the last stop: step ${steps})` : ""}. Force it with: orchestrator resume ${runId}`,
+  };
+  for (const row of inFlight) {
+    const stepError = { ...error, stepId: row.stepId };
+    log.stepFinished({ id: row.stepId, type: row.stepType }, row.execution, { error: stepError });
+    log.emit({ type: "step.status", stepId: row.stepId, status: "failed", execution: row.execution, error: stepError });
+  }
+  await log.flush();
+  const totals = await deps.db.stepRun.aggregate({ where: { runId }, _sum: { promptTokens: true, completionTokens: true, costUsd: true } });
+  const totalTokens = (totals._sum.promptTokens ?? 0) + (totals._sum.completionTokens ?? 0) || null;
+  return endWithoutExecuting(deps, runId, "failed", error, { outputs, totalTokens, costUsd: totals._sum.costUsd });
 }
 
 export const CANCELLED_ERROR: SerializedError = { code: "CANCELLED", message: "the run was cancelled" };

@@ -617,6 +617,88 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { ask: { text: "Echo: fenced" } } });
   });
 
+  it.skipIf(!available)("a run whose process keeps dying is taken over 3 times, then fails CRASH_LOOP without executing; resume forces it", async () => {
+    // Each Runner stands for a process. A process "dies" holding the run: another claims the lease (the fencing
+    // stops the step in flight, and this process writes nothing more), and that claim then expires.
+    const processOf = () => new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1, leaseMs: 600 });
+    const inFlight = (n: number) => expect.poll(() => gateway.requests.filter((r) => r.messages.at(-1)?.content === "crashy").length, { timeout: 5000 }).toBe(n);
+    const dies = async (holder: Runner, runId: string) => {
+      await db.run.update({ where: { id: runId }, data: { leaseOwner: "proc_gone", leaseExpiresAt: new Date(Date.now() + 60_000) } });
+      expect(await holder.waitForRun(runId)).toMatchObject({ error: { code: "LEASE_LOST" } });
+      // The aborted step recorded its cancellation; a killed process leaves the record `running` instead.
+      await db.stepRun.updateMany({ where: { runId, stepId: "ask" }, data: { status: "running", error: null, finishedAt: null } });
+      await db.run.update({ where: { id: runId }, data: { leaseExpiresAt: new Date(Date.now() - 1) } });
+    };
+    gateway.clearLog();
+    const first = processOf();
+    const { runId } = await first.startRun({
+      definition: {
+        id: "crashy",
+        name: "Crashy",
+        steps: [
+          { id: "before", type: "transform", config: { output: "kept" } },
+          { id: "ask", type: "llm", config: { model: "slow-3000", prompt: "crashy" } },
+        ],
+      },
+      ownerId: userId,
+    });
+    await inFlight(1);
+    await dies(first, runId);
+
+    for (let takeover = 1; takeover <= 3; takeover++) {
+      const next = processOf();
+      await next.resumeRun(runId, userId);
+      expect((await db.run.findUniqueOrThrow({ where: { id: runId } })).takeovers).toBe(takeover);
+      await inFlight(takeover + 1);
+      await dies(next, runId);
+    }
+
+    const fourth = processOf();
+    await fourth.resumeRun(runId, userId);
+    const ended = await fourth.waitForRun(runId);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "CRASH_LOOP" }, outputs: { before: "kept" } });
+    expect(ended.error?.message).toContain("stopped 4 times");
+    expect(ended.error?.message).toContain('step "ask"');
+    expect(ended.error?.message).toContain(`orchestrator resume ${runId}`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(gateway.requests.filter((r) => r.messages.at(-1)?.content === "crashy")).toHaveLength(4); // not executed again
+    const row = await db.run.findUniqueOrThrow({ where: { id: runId } });
+    expect(row).toMatchObject({ status: "failed", takeovers: 4, leaseOwner: null });
+    expect(JSON.parse(row.error!)).toEqual(ended.error);
+    const steps = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
+    expect(steps.map((s) => [s.stepId, s.status, s.error && JSON.parse(s.error).code])).toEqual([["before", "succeeded", null], ["ask", "failed", "CRASH_LOOP"]]);
+    const events = await sql.query<{ payload: string }>(`SELECT "payload" FROM "RunEvent" WHERE "runId" = ? ORDER BY "seq"`, [runId]);
+    expect(JSON.parse(events.at(-1)!.payload)).toMatchObject({ type: "run.status", status: "failed", error: { code: "CRASH_LOOP" } });
+
+    // Forced by hand: the count starts again and the step in flight at the last crash runs.
+    await runner.resumeRun(runId, userId);
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { before: "kept", ask: { text: "Echo: crashy" } } });
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "succeeded", takeovers: 0, error: null });
+    expect((await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } })).map((s) => [s.stepId, s.execution, s.status])).toEqual([
+      ["before", 1, "succeeded"],
+      ["ask", 1, "succeeded"],
+    ]);
+  }, 30_000);
+
+  it.skipIf(!available)("ORCHESTRATOR_MAX_TAKEOVERS sets the limit; 0 never resumes a run on its own", async () => {
+    const def = { id: "limit0", name: "Limit 0", steps: [{ id: "a", type: "transform", config: { output: 1 } }] };
+    const done = await run(def);
+    expect(await db.run.findUniqueOrThrow({ where: { id: done.runId } })).toMatchObject({ status: "succeeded", takeovers: 0 });
+    await db.run.update({ where: { id: done.runId }, data: { status: "running", finishedAt: null, leaseOwner: "proc_dead", leaseExpiresAt: new Date(Date.now() - 1) } });
+    const saved = process.env.ORCHESTRATOR_MAX_TAKEOVERS;
+    try {
+      process.env.ORCHESTRATOR_MAX_TAKEOVERS = "0";
+      const never = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1 });
+      await never.resumeRun(done.runId, userId);
+      expect(await never.waitForRun(done.runId)).toMatchObject({ status: "failed", error: { code: "CRASH_LOOP" }, outputs: { a: 1 } });
+      process.env.ORCHESTRATOR_MAX_TAKEOVERS = "three";
+      expect(() => new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 1 })).toThrow(/ORCHESTRATOR_MAX_TAKEOVERS must be a whole number/);
+    } finally {
+      if (saved === undefined) delete process.env.ORCHESTRATOR_MAX_TAKEOVERS;
+      else process.env.ORCHESTRATOR_MAX_TAKEOVERS = saved;
+    }
+  });
+
   it.skipIf(!available)("a resumed run finishes the records of steps whose result reached the checkpoint but not their record", async () => {
     const def = { id: "settle", name: "Settle", steps: [{ id: "a", type: "transform", config: { output: { n: 1 } } }, { id: "b", type: "transform", config: { output: "{{ steps.a.n + 1 }}" } }] };
     const done = await run(def);

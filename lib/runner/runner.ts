@@ -3,6 +3,7 @@ import { Command } from "@langchain/langgraph";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
+import { maxTakeovers } from "@/lib/config";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
 import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
@@ -14,7 +15,7 @@ import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readChe
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
-import { CANCELLED_ERROR, endWithoutExecuting, executeRun, type RunResult } from "./run";
+import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, type RunResult } from "./run";
 
 export type { StartRunOptions } from "./create-run";
 
@@ -26,6 +27,8 @@ export interface RunnerOptions {
   concurrency: number;
   /** How long a run's lease lasts without renewal (env ORCHESTRATOR_LEASE_MS, default 15 s). */
   leaseMs?: number;
+  /** How often a run may be taken over before it fails with CRASH_LOOP (env ORCHESTRATOR_MAX_TAKEOVERS, default 3). */
+  maxTakeovers?: number;
 }
 
 /** How often a process looks for cancel requests of its runs (cancel must land within a second). */
@@ -66,6 +69,7 @@ export class Runner {
   private watcher?: NodeJS.Timeout;
   private lastLeaseRenewal = 0;
   private readonly leaseMs: number;
+  private readonly maxTakeovers: number;
   readonly processId = `proc_${randomUUID()}`;
   publisher: RunPublisher;
 
@@ -73,6 +77,7 @@ export class Runner {
     this.queue = new RunQueue(options.concurrency);
     this.publisher = options.publisher ?? silentPublisher;
     this.leaseMs = options.leaseMs ?? (Number(process.env.ORCHESTRATOR_LEASE_MS) || 15_000);
+    this.maxTakeovers = options.maxTakeovers ?? maxTakeovers();
   }
 
   private get deps() {
@@ -91,9 +96,13 @@ export class Runner {
   }
 
   private schedule(runId: string) {
+    this.hold(runId, this.queue.enqueue(() => this.execute(runId)));
+  }
+
+  /** Keeps the lease of a run renewed while `work` on it goes on here, and its result for `waitForRun`. */
+  private hold(runId: string, done: Promise<RunResult>) {
     this.held.add(runId);
     this.watch();
-    const done = this.queue.enqueue(() => this.execute(runId));
     this.finished.set(runId, done);
     void done.finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
   }
@@ -137,35 +146,67 @@ export class Runner {
     }
   }
 
-  /** Takes a run whose lease expired (its process died) and executes it from its last checkpoint. */
-  private async takeOver(runId: string): Promise<boolean> {
-    const claimed = await this.options.db.run.updateMany({
+  /**
+   * Takes a run whose lease expired (its process died) and executes it from its last checkpoint. The claim counts
+   * the takeover in the same conditional update, so a process that dies right after claiming still counts. A run
+   * taken over more than `maxTakeovers` times has most likely been killing its processes: it fails with
+   * CRASH_LOOP here, before anything of it executes. Returns false when another process claimed it first.
+   */
+  private async takeOver(runId: string): Promise<"resumed" | "crash-loop" | false> {
+    const [claimed] = await this.options.db.run.updateManyAndReturn({
       where: { id: runId, ...orphaned() },
-      data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() },
+      data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil(), takeovers: { increment: 1 } },
+      select: { takeovers: true, parentStepId: true, parentRunId: true },
     });
-    if (!claimed.count) return false;
-    this.schedule(runId);
-    return true;
+    if (!claimed) return false;
+    if (claimed.takeovers <= this.maxTakeovers) {
+      this.schedule(runId);
+      return "resumed";
+    }
+    const ended = (async () => {
+      try {
+        return await endCrashLoop(this.deps, runId, claimed.takeovers, this.maxTakeovers);
+      } catch (err) {
+        return await endWithoutExecuting(this.deps, runId, "failed", serializeError(err));
+      } finally {
+        this.held.delete(runId);
+      }
+    })();
+    this.hold(runId, ended);
+    await ended;
+    // A sub-workflow run that ran on its own: its waiting parent learns that it failed.
+    if (claimed.parentStepId) await this.wakeParent(claimed.parentRunId!);
+    return "crash-loop";
   }
 
-  /** Finds runs nobody holds any more (their process was killed) and resumes them here. */
-  async resumeOrphans(): Promise<string[]> {
+  /**
+   * Finds runs nobody holds any more (their process was killed) and resumes them here; those taken over too
+   * often fail with CRASH_LOOP instead (`crashLooped`).
+   */
+  async resumeOrphans(): Promise<{ resumed: string[]; crashLooped: string[] }> {
     const orphans = await this.options.db.run.findMany({
       where: orphaned(),
       select: { id: true },
       orderBy: { createdAt: "asc" },
     });
-    const taken: string[] = [];
-    for (const { id } of orphans) if (await this.takeOver(id)) taken.push(id);
-    return taken;
+    const resumed: string[] = [];
+    const crashLooped: string[] = [];
+    for (const { id } of orphans) {
+      const outcome = await this.takeOver(id);
+      if (outcome === "resumed") resumed.push(id);
+      else if (outcome === "crash-loop") crashLooped.push(id);
+    }
+    return { resumed, crashLooped };
   }
 
   /**
    * Resumes a run from its last checkpoint, keeping its run id:
    * - a run whose process died (queued/running): waits until the previous holder's lease has expired, then
-   *   executes it here; steps that finished are not run again, the ones in flight are;
+   *   takes it over here (counted like any takeover: past the limit it fails with CRASH_LOOP); steps that
+   *   finished are not run again, the ones in flight are;
    * - a failed or cancelled run: re-runs the step(s) that failed or were stopped, and what follows. With
    *   `useLatestVersion` it runs on the workflow's latest saved version (after the user fixed a step's config).
+   *   This is how a CRASH_LOOP run is forced: it starts again with its takeover count at 0.
    */
   async resumeRun(runId: string, ownerId: string, options: { useLatestVersion?: boolean } = {}): Promise<{ runId: string }> {
     const { db } = this.options;
@@ -225,6 +266,8 @@ export class Runner {
         cancelRequestedAt: null,
         leaseOwner: this.processId,
         leaseExpiresAt: this.leaseUntil(),
+        // Started again on purpose (by hand, a decision or a callback): crashes before this do not count.
+        takeovers: 0,
         ...data,
       },
     });
