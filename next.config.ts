@@ -16,6 +16,11 @@ const nextConfig: NextConfig = {
     "socket.io",
   ],
   poweredByHeader: false,
+  experimental: {
+    // Saving a workflow posts its whole definition: allow the definition limit (MAX_DEFINITION_BYTES, 16 MB) with
+    // room for the action encoding, so a large definition gets our error naming the limit, not a bare 413.
+    serverActions: { bodySizeLimit: "20mb" },
+  },
 };
 
 export default nextConfig;

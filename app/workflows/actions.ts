@@ -11,13 +11,16 @@ import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "@/lib/workflow/estimate";
 import type { ExpressionContext } from "@/lib/workflow/expression";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
-import { validateWorkflow } from "@/lib/workflow/validate";
+import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
 
-/** Validates and saves a new version; on problems nothing is saved and the issues go back to the canvas. */
+/**
+ * Validates and saves a new version; on problems nothing is saved and the issues go back to the canvas.
+ * Validation gives the event loop back between slices, so a large definition does not hold other requests.
+ */
 export async function saveWorkflow(definition: unknown) {
   return runAction("saveWorkflow", async () => {
-    const { definition: valid, issues } = validateWorkflow(definition);
+    const { definition: valid, issues } = await validateWorkflowInSlices(definition);
     if (!valid || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
     const { db, userId } = await serverRuntime();
     return saveWorkflowVersion(db, userId, valid);

@@ -5,7 +5,8 @@ import { StepLog } from "@/components/ui/StepLog";
 import { ModelInput } from "./ModelInput";
 import { WebhookPanel } from "./WebhookPanel";
 import { StatusBadge, JsonBlock } from "@/components/ui/status";
-import { RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
 import { useEditor } from "./editor-store";
@@ -277,6 +278,11 @@ function WorkflowSettings() {
   const meta = useEditor((s) => s.meta);
   const savedVersion = useEditor((s) => s.savedVersion);
   const setMeta = useEditor((s) => s.setMeta);
+  const setLimit = (key: keyof NonNullable<WorkflowMeta["limits"]>, n: number | string | undefined) => {
+    const limits = { ...meta.limits, [key]: wholeOrUnset(n, 1) };
+    if (limits[key] === undefined) delete limits[key];
+    setMeta({ limits: Object.keys(limits).length ? limits : undefined });
+  };
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId)));
   return (
     <div className="space-y-3 p-3">
@@ -298,13 +304,16 @@ function WorkflowSettings() {
       <Label text="Variables (initial values)">
         <JsonInput testId="workflow-vars" rows={3} value={meta.vars} placeholder='{ "count": 0 }' onChange={(vars) => setMeta({ vars: vars as Record<string, unknown> | undefined })} />
       </Label>
-      <Label text="Step-execution limit (loops)">
+      <Label text="Runs per step (loop limit)">
         <NumberInput
-          testId="workflow-limit"
-          value={meta.limits?.maxStepExecutions}
-          placeholder="100"
-          onChange={(n) => setMeta({ limits: typeof n === "number" && Number.isInteger(n) && n > 0 ? { maxStepExecutions: n } : undefined })}
+          testId="workflow-max-iterations"
+          value={meta.limits?.maxIterations}
+          placeholder={String(DEFAULT_MAX_ITERATIONS)}
+          onChange={(n) => setLimit("maxIterations", n)}
         />
+      </Label>
+      <Label text="Step executions per run (optional cap)">
+        <NumberInput testId="workflow-max-step-executions" value={meta.limits?.maxStepExecutions} placeholder="no cap" onChange={(n) => setLimit("maxStepExecutions", n)} />
       </Label>
       {issues.map((i) => (
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>

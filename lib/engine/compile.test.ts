@@ -15,7 +15,7 @@ async function run(def: WorkflowDefinition, input: unknown = {}) {
   const compiled = compileWorkflow(def, hooks, new MemorySaver());
   const state = await compiled.graph.invoke(
     { input, vars: def.vars ?? {} },
-    { configurable: { thread_id: `t-${Math.random()}` }, recursionLimit: 1000 },
+    { configurable: { thread_id: `t-${Math.random()}` }, recursionLimit: compiled.recursionLimit },
   );
   return { order, outputs: compiled.outputsOf(state), vars: state.vars as Record<string, unknown> };
 }
@@ -112,6 +112,75 @@ describe("compileWorkflow", () => {
     expect(err.code).toBe("LOOP_LIMIT");
     expect(err.message).toMatch(/limit of 7 step executions/);
     expect(err.stepId).toBe("b"); // a, b, a, b, a, b, a ran; the 8th execution (b) is refused
+  });
+
+  it("runs a 400-step chain without a loop under the default limits (the loop guard counts per step)", async () => {
+    const steps = Array.from({ length: 400 }, (_, i) => t(`s${i}`, i === 0 ? "{{ input.n }}" : `{{ steps.s${i - 1} + 1 }}`));
+    const { order, outputs } = await run({ id: "w", name: "w", steps }, { n: 1 });
+    expect(order).toHaveLength(400);
+    expect(outputs.s399).toBe(400);
+  });
+
+  it("fails an endless loop with LOOP_LIMIT naming the step that exceeds limits.maxIterations", async () => {
+    const loop = (limits?: WorkflowDefinition["limits"]): WorkflowDefinition => ({
+      id: "w",
+      name: "w",
+      ...(limits ? { limits } : {}),
+      steps: [t("a", 1), t("b", 2)],
+      edges: [
+        { from: "a", to: "b" },
+        { from: "b", to: "a" },
+      ],
+    });
+    const tight = await run(loop({ maxIterations: 3 })).catch((e) => e);
+    expect(tight).toBeInstanceOf(OrchestratorError);
+    expect(tight.code).toBe("LOOP_LIMIT");
+    expect(tight.stepId).toBe("a"); // a and b ran 3 times each; a's 4th execution is refused
+    expect(tight.message).toMatch(/step "a" reached its limit of 3 executions.*limits\.maxIterations/);
+
+    // The default is 100 per step: 200 executions in all, far beyond the old total of 100.
+    const executions: string[] = [];
+    const compiled = compileWorkflow(loop(), { runId: "test", settings: {}, onStepStart: (step) => void executions.push(step.id) }, new MemorySaver());
+    const byDefault = await compiled.graph
+      .invoke({ input: {}, vars: {} }, { configurable: { thread_id: `t-${Math.random()}` }, recursionLimit: compiled.recursionLimit })
+      .catch((e) => e);
+    expect(byDefault.code).toBe("LOOP_LIMIT");
+    expect(byDefault.stepId).toBe("a");
+    expect(executions).toHaveLength(200);
+  });
+
+  it("reaches LOOP_LIMIT before LangGraph's recursion limit in a loop of parallel lanes", async () => {
+    const lanes = Array.from({ length: 6 }, (_, i) => `lane${i}`);
+    const err = await run({
+      id: "w",
+      name: "w",
+      limits: { maxIterations: 4 },
+      steps: [t("start", 0), ...lanes.map((id) => t(id, id)), t("join", 1), { id: "again", type: "condition", config: { expression: "true" } }],
+      edges: [
+        ...lanes.flatMap((id) => [
+          { from: "start", to: id },
+          { from: id, to: "join" },
+        ]),
+        { from: "join", to: "again" },
+        { from: "again", to: "start", when: "true" as const },
+      ],
+    }).catch((e) => e);
+    expect(err.code).toBe("LOOP_LIMIT");
+    expect(err.stepId).toBe("start");
+  });
+
+  it("does not count map items against the run's limits (they run in the map step's own graph)", async () => {
+    const items = Array.from({ length: 150 }, (_, i) => i);
+    const { outputs } = await run({
+      id: "w",
+      name: "w",
+      limits: { maxIterations: 1, maxStepExecutions: 2 },
+      steps: [
+        t("list", "{{ input.items }}"),
+        { id: "each", type: "map", config: { items: "{{ steps.list }}", concurrency: 10, steps: [t("double", "{{ item * 2 }}")] } },
+      ],
+    }, { items });
+    expect(outputs.each).toEqual(items.map((i) => i * 2));
   });
 
   it("names the step and field when a template fails", async () => {

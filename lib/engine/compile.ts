@@ -2,8 +2,9 @@ import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type Bas
 import type { ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
-import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
+import { runSizeProblem } from "@/lib/workflow/validate";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { ExpressionEvaluator } from "./expressions";
 import { runMap } from "./map";
@@ -70,7 +71,8 @@ function stateAnnotation(stepIds: string[]) {
 
 /**
  * pending: triggered steps still waiting for a join; active: the steps the last decision started;
- * signals: targets reported by parallel steps for the scheduler; executed: step executions so far (loop limit).
+ * signals: targets reported by parallel steps for the scheduler; executed: step executions so far (the optional
+ * total cap; each step's own count, for maxIterations, is in its output channel).
  */
 export interface ScheduleState {
   pending: string[];
@@ -96,10 +98,22 @@ type State = Record<string, unknown> & {
   schedule: ScheduleState;
 };
 
+/** The loop guard: per step (maxIterations) and, when the workflow sets one, for the whole run. */
+export interface ExecutionLimits {
+  maxIterations: number;
+  maxStepExecutions?: number;
+}
+
 export interface CompiledWorkflow {
   graph: ReturnType<typeof compileGraph>;
   spec: GraphSpec;
-  maxStepExecutions: number;
+  limits: ExecutionLimits;
+  /**
+   * LangGraph's superstep limit for an invocation, derived so that our LOOP_LIMIT always comes first: a run makes
+   * at most min(maxStepExecutions, steps × maxIterations) step executions, each in at most two supersteps (the
+   * step, and the scheduler after parallel steps).
+   */
+  recursionLimit: number;
   /** Latest output of every step that ran, from a final state. */
   outputsOf(state: Record<string, unknown>): Record<string, unknown>;
   /** Each step's latest output and which execution produced it. */
@@ -111,13 +125,22 @@ export function compileWorkflow(
   hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
 ): CompiledWorkflow {
+  // Runs are refused when created; this covers the other ways a definition gets here (resuming with the latest
+  // version, inspecting checkpoints).
+  const tooLarge = runSizeProblem(def);
+  if (tooLarge) throw new OrchestratorError("INVALID_DEFINITION", tooLarge.message);
   const spec = buildGraph(def);
-  const maxStepExecutions = def.limits?.maxStepExecutions ?? DEFAULT_MAX_STEP_EXECUTIONS;
-  const graph = compileGraph(def, spec, maxStepExecutions, hooks, checkpointer);
+  const limits: ExecutionLimits = {
+    maxIterations: def.limits?.maxIterations ?? DEFAULT_MAX_ITERATIONS,
+    ...(def.limits?.maxStepExecutions !== undefined ? { maxStepExecutions: def.limits.maxStepExecutions } : {}),
+  };
+  const executions = Math.min(limits.maxStepExecutions ?? Infinity, Math.max(1, spec.stepIds.length) * limits.maxIterations);
+  const graph = compileGraph(def, spec, limits, hooks, checkpointer);
   return {
     graph,
     spec,
-    maxStepExecutions,
+    limits,
+    recursionLimit: 2 * executions + 10,
     outputsOf: (state) => {
       const outputs: Record<string, unknown> = {};
       for (const id of spec.stepIds) {
@@ -149,19 +172,22 @@ function expressionContext(state: State, spec: GraphSpec): ExpressionContext {
 function compileGraph(
   def: WorkflowDefinition,
   spec: GraphSpec,
-  maxStepExecutions: number,
+  limits: ExecutionLimits,
   hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
 ) {
-  const stepNodes = def.steps.map((s) => nodeName(s.id));
-  const ends = [...stepNodes, SCHEDULER_NODE, END];
+  // `ends` only feed LangGraph's compile-time check that every node can be reached (and its drawings); a
+  // Command's goto is not limited by them. Every step is reachable from the scheduler, so each step lists just
+  // its own successors: all nodes for every node would make compiling quadratic in the number of steps.
+  const stepEnds = (id: string) => [...new Set((spec.outgoing.get(id) ?? []).map((e) => nodeName(e.to))), SCHEDULER_NODE, END];
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
   const decide = async (pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
     for (const id of ready) await hooks.onStepQueued?.(id);
-    const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !ready.includes(id)), active: ready, executedDelta } };
+    const started = new Set(ready);
+    const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !started.has(id)), active: ready, executedDelta } };
     return { update, goto: ready.length ? ready.map(nodeName) : END };
   };
 
@@ -175,11 +201,11 @@ function compileGraph(
       const next = await decide(seed ? spec.entries : pending, signals, executed, 0);
       return new Command({ update: { schedule: next.update }, goto: next.goto });
     },
-    { ends },
+    { ends: [...spec.stepIds.map(nodeName), END] },
   );
 
   for (const step of def.steps) {
-    builder = builder.addNode(nodeName(step.id), (state: State) => runStep(step, state), { ends });
+    builder = builder.addNode(nodeName(step.id), (state: State) => runStep(step, state), { ends: stepEnds(step.id) });
   }
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
@@ -197,10 +223,17 @@ function compileGraph(
     let assigned: Record<string, unknown> = {};
     try {
       // The loop limit stops the step that would exceed it, before it does anything (earlier outputs are kept).
-      if (executed + Math.max(0, active.indexOf(step.id)) >= maxStepExecutions)
+      if (execution > limits.maxIterations)
         throw new OrchestratorError(
           "LOOP_LIMIT",
-          `the run reached its limit of ${maxStepExecutions} step executions (a loop that does not end?); raise limits.maxStepExecutions in the workflow if the loop is intended`,
+          `step "${step.id}" reached its limit of ${limits.maxIterations} executions in this run (a loop that does not end?); raise limits.maxIterations in the workflow if the loop is intended`,
+          { stepId: step.id },
+        );
+      const { maxStepExecutions } = limits;
+      if (maxStepExecutions !== undefined && executed + Math.max(0, active.indexOf(step.id)) >= maxStepExecutions)
+        throw new OrchestratorError(
+          "LOOP_LIMIT",
+          `the run reached its limit of ${maxStepExecutions} step executions at step "${step.id}"; raise limits.maxStepExecutions in the workflow (or remove it: each step is still limited by limits.maxIterations)`,
           { stepId: step.id },
         );
       output = await executeStepBody(step, context, { runId: hooks.runId, recordId: step.id, execution, signal: runSignal, hooks, checkpointer }, attempts);

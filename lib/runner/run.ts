@@ -71,7 +71,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   log.emit({ type: "run.status", status: "running" });
 
   const compiled = compileWorkflow(definition, hooks, deps.checkpointer);
-  const config = { configurable: { thread_id: runId }, recursionLimit: compiled.maxStepExecutions * 2 + 10, signal };
+  const config = { configurable: { thread_id: runId }, recursionLimit: compiled.recursionLimit, signal };
   let status: RunStatus = "succeeded";
   let error: SerializedError | undefined;
   let outputs: Record<string, unknown> = {};

@@ -13,6 +13,8 @@ import { getCheckpointState, listCheckpoints } from "./checkpoints";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { savePriceTable } from "@/lib/pricing";
+import { fanOutBlocks, linearChain } from "@/e2e/fixtures/large-workflows";
+import { MAX_RUN_STEPS } from "@/lib/workflow/schema";
 
 const hasPostgres = await postgresAvailable();
 const databases: Array<[string, () => TestDatabase, boolean]> = [
@@ -167,6 +169,37 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(result.status).toBe("failed");
     expect(result.error).toMatchObject({ code: "LOOP_LIMIT", stepId: "inc" });
     expect(result.outputs).toEqual({ inc: 5, again: { result: true } });
+  });
+
+  // Issue 9: the loop guard counted every step execution, so a loop-free workflow failed at step 100. The large
+  // runs take tens of seconds each on a loaded machine, so they run on SQLite (the default) only.
+  it.skipIf(!available || _name !== "sqlite")("runs a 1,000-step chain with the default limits", async () => {
+    const result = await run(linearChain(1000), { n: 1 });
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe("succeeded");
+    expect(result.outputs.s999).toBe(1000);
+    expect(await db.stepRun.count({ where: { runId: result.runId, status: "succeeded" } })).toBe(1000);
+  }, 300_000);
+
+  it.skipIf(!available || _name !== "sqlite")("runs a workflow of 100 ten-lane fan-outs (1,101 steps) with the default limits", async () => {
+    const definition = fanOutBlocks(100, 10);
+    const result = await run(definition, { n: 1 });
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe("succeeded");
+    expect(result.outputs.b99_join).toBe(101);
+    // Every step ran exactly once: each join waited for all ten lanes of its block.
+    const rows = await db.stepRun.findMany({ where: { runId: result.runId }, select: { stepId: true, status: true } });
+    expect(rows).toHaveLength(definition.steps.length);
+    expect(new Set(rows.map((r) => r.stepId)).size).toBe(definition.steps.length);
+    expect(rows.every((r) => r.status === "succeeded")).toBe(true);
+  }, 300_000);
+
+  it.skipIf(!available)("refuses, before creating a run, a workflow with more steps than one run may have", async () => {
+    const before = await db.run.count();
+    const err = await run(linearChain(MAX_RUN_STEPS + 1), { n: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(InvalidRunError);
+    expect(err.issues).toEqual([expect.objectContaining({ code: "TOO_MANY_STEPS_TO_RUN", field: "steps" })]);
+    expect(await db.run.count()).toBe(before);
   });
 
   it.skipIf(!available)("rejects invalid definitions and input before creating a run", async () => {

@@ -51,8 +51,8 @@ function autoLayout(def: WorkflowDefinition): Map<string, { x: number; y: number
   const depth = new Map<string, number>();
   const queue: Array<[string, number]> = graph.entries.map((id) => [id, 0]);
   for (const [id, d] of queue) depth.set(id, d);
-  while (queue.length) {
-    const [id, d] = queue.shift()!;
+  for (let next = 0; next < queue.length; next++) {
+    const [id, d] = queue[next];
     for (const edge of graph.outgoing.get(id) ?? [])
       if (!depth.has(edge.to)) {
         depth.set(edge.to, d + 1);

@@ -1,19 +1,126 @@
 import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
-import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition, type WorkflowStep } from "./schema";
+import { z } from "zod";
+import {
+  EdgeSchema,
+  MAX_DEFINITION_BYTES,
+  MAX_RUN_STEPS,
+  MAX_STEPS,
+  StepSchema,
+  WorkflowDefinitionSchema,
+  type ValidationIssue,
+  type WorkflowDefinition,
+  type WorkflowEdge,
+  type WorkflowStep,
+} from "./schema";
 import { getStepKind, stepKindList } from "./step-kinds";
+
+export interface ValidationResult {
+  definition?: WorkflowDefinition;
+  issues: ValidationIssue[];
+}
 
 /**
  * Validates a definition before it is saved or run. Every issue names the step and field at fault and says
- * how to fix it; an empty list means the definition can run.
+ * how to fix it; an empty list means the definition can run. Linear in the size of the definition.
  */
-export function validateWorkflow(raw: unknown): { definition?: WorkflowDefinition; issues: ValidationIssue[] } {
-  const parsed = WorkflowDefinitionSchema.safeParse(raw);
-  if (!parsed.success) return { issues: parsed.error.issues.map((i) => schemaIssue(raw, i)) };
-  const definition = parsed.data;
-  return { definition, issues: semanticIssues(definition) };
+export function validateWorkflow(raw: unknown): ValidationResult {
+  const work = validation(raw);
+  for (;;) {
+    const next = work.next();
+    if (next.done) return next.value;
+  }
 }
+
+/**
+ * The same validation, giving the event loop back whenever it has run for `sliceMs`: on the server a large
+ * definition would otherwise hold every other request until it is checked (10,000 steps take a few hundred ms).
+ */
+export async function validateWorkflowInSlices(raw: unknown, sliceMs = 10): Promise<ValidationResult> {
+  const work = validation(raw);
+  let sliceStart = performance.now();
+  for (;;) {
+    const next = work.next();
+    if (next.done) return next.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** The definition without its lists, which are parsed item by item (between items the work may pause). */
+const DefinitionShellSchema = WorkflowDefinitionSchema.extend({ steps: z.array(z.unknown()), edges: z.array(z.unknown()).optional() });
+
+/** Validation as resumable work: it yields between small units (a step, a batch of edges), returns the result. */
+function* validation(raw: unknown): Generator<void, ValidationResult, void> {
+  const tooLarge = sizeIssue(raw);
+  if (tooLarge) return { issues: [tooLarge] };
+  yield;
+  const shell = DefinitionShellSchema.safeParse(raw);
+  const issues = shell.success ? [] : shell.error.issues.map((i) => schemaIssue(raw, i));
+  const steps: WorkflowStep[] = [];
+  for (const [i, item] of listAt(raw, "steps").entries()) {
+    const step = StepSchema.safeParse(item);
+    if (step.success) steps.push(step.data);
+    else for (const issue of step.error.issues) issues.push(schemaIssue(raw, { path: ["steps", i, ...issue.path], message: issue.message }));
+    yield;
+  }
+  const edges: WorkflowEdge[] = [];
+  for (const [i, item] of listAt(raw, "edges").entries()) {
+    const edge = EdgeSchema.safeParse(item);
+    if (edge.success) edges.push(edge.data);
+    else for (const issue of edge.error.issues) issues.push(schemaIssue(raw, { path: ["edges", i, ...issue.path], message: issue.message }));
+    if (i % 256 === 255) yield;
+  }
+  if (!shell.success || issues.length) return { issues };
+  // Same keys in the same order as a whole-schema parse gives (the saved JSON does not change).
+  const definition = { ...shell.data, steps, ...(shell.data.edges !== undefined ? { edges } : {}) } as WorkflowDefinition;
+  return { definition, issues: yield* semanticIssues(definition) };
+}
+
+function listAt(raw: unknown, key: "steps" | "edges"): unknown[] {
+  const value = raw && typeof raw === "object" ? (raw as Record<string, unknown>)[key] : undefined;
+  return Array.isArray(value) ? value : [];
+}
+
+/** The size bounds (steps, bytes of JSON), checked first so an oversized definition costs no more work. */
+function sizeIssue(raw: unknown): ValidationIssue | undefined {
+  const steps = listAt(raw, "steps").length;
+  if (steps > MAX_STEPS)
+    return {
+      code: "DEFINITION_TOO_LARGE",
+      message: `steps: the workflow has ${steps.toLocaleString("en-US")} steps, more than the limit of ${MAX_STEPS.toLocaleString("en-US")}; split it into workflows that call each other (workflow steps)`,
+      field: "steps",
+    };
+  let json: string;
+  try {
+    json = JSON.stringify(raw) ?? "";
+  } catch {
+    return undefined; // not JSON at all: the schema says what is wrong
+  }
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three: count exactly only when it matters.
+  const bytes = json.length > MAX_DEFINITION_BYTES || json.length * 3 <= MAX_DEFINITION_BYTES ? json.length : new TextEncoder().encode(json).length;
+  if (bytes > MAX_DEFINITION_BYTES)
+    return {
+      code: "DEFINITION_TOO_LARGE",
+      message: `definition: its JSON (${megabytes(bytes)} or more) is larger than the limit of ${megabytes(MAX_DEFINITION_BYTES)}; move large texts into the run input or split the workflow into workflows that call each other (workflow steps)`,
+    };
+  return undefined;
+}
+
+/** Why a valid definition cannot run as one run (too many steps), or nothing. */
+export function runSizeProblem(def: Pick<WorkflowDefinition, "steps">): ValidationIssue | undefined {
+  if (def.steps.length <= MAX_RUN_STEPS) return undefined;
+  return {
+    code: "TOO_MANY_STEPS_TO_RUN",
+    message: `steps: the workflow has ${def.steps.length.toLocaleString("en-US")} steps; one run may have at most ${MAX_RUN_STEPS.toLocaleString("en-US")}. Split it into workflows that call each other (workflow steps): each runs on its own`,
+    field: "steps",
+  };
+}
+
+const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 
 function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string }): ValidationIssue {
   const path = issue.path.map(String);
@@ -39,7 +146,7 @@ function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string
   return { code: "INVALID_FIELD", message: `${field ?? "definition"}: ${issue.message}`, field };
 }
 
-function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
+function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIssue[], void> {
   const issues: ValidationIssue[] = [];
   const ids = new Set<string>();
   for (const step of def.steps) {
@@ -64,15 +171,17 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
 
   const typeOf = new Map(def.steps.map((s) => [s.id, s.type]));
   const stepsById = new Map(def.steps.map((s) => [s.id, s]));
+  const routesErrors = new Set((def.edges ?? []).filter((e) => e.when === "error").map((e) => e.from));
   for (const step of def.steps)
-    if (step.onError === "route" && !(def.edges ?? []).some((e) => e.from === step.id && e.when === "error"))
+    if (step.onError === "route" && !routesErrors.has(step.id))
       issues.push({
         code: "ROUTE_WITHOUT_ERROR_EDGE",
         message: `step "${step.id}": "onError": "route" needs an edge from it with "when": "error" (where failures go)`,
         stepId: step.id,
         field: "onError",
       });
-  (def.edges ?? []).forEach((edge, edgeIndex) => {
+  for (const [edgeIndex, edge] of (def.edges ?? []).entries()) {
+    if (edgeIndex % 256 === 255) yield;
     for (const end of ["from", "to"] as const)
       if (!ids.has(edge[end]))
         issues.push({
@@ -99,11 +208,15 @@ function semanticIssues(def: WorkflowDefinition): ValidationIssue[] {
         edgeIndex,
         field: "when",
       });
-  });
+  }
 
-  for (const step of def.steps) checkStep(step, ids, issues, { stepId: step.id, prefix: "" });
+  for (const step of def.steps) {
+    checkStep(step, ids, issues, { stepId: step.id, prefix: "" });
+    yield;
+  }
 
   const graph = buildGraph(def);
+  yield;
   for (const id of unreachableSteps(graph))
     issues.push({
       code: "UNREACHABLE_STEP",
@@ -120,7 +233,7 @@ export const MAP_ITEM_KINDS = ["llm", "transform", "http", "code"];
  * Checks one step: its kind, config (zod schema of the kind), output schema, every expression and template
  * reference. `where` names the top-level step issues belong to and the field prefix (steps inside a map).
  */
-function checkStep(step: WorkflowStep, ids: Set<string>, issues: ValidationIssue[], where: { stepId: string; prefix: string }) {
+function checkStep(step: WorkflowStep, ids: { has(id: string): boolean }, issues: ValidationIssue[], where: { stepId: string; prefix: string }) {
   const label = where.prefix ? `step "${where.stepId}" field "${where.prefix.slice(0, -1)}"` : `step "${step.id}"`;
   const kind = getStepKind(step.type);
   if (!kind) {
@@ -187,9 +300,14 @@ function checkStep(step: WorkflowStep, ids: Set<string>, issues: ValidationIssue
   // A map's steps run per item: their own kinds, ids and references (to earlier item steps and outer steps).
   if (step.type === "map" && config.success && Array.isArray(step.config.steps)) {
     const inner = step.config.steps as WorkflowStep[];
-    const known = new Set(ids);
+    // Outer ids plus the item steps so far, without copying the outer set for every map step.
+    const seenInside = new Set<string>();
+    const itemSteps = new Set<string>();
+    const known = { has: (id: string) => ids.has(id) || itemSteps.has(id) };
     for (const [i, child] of inner.entries()) {
       const prefix = `config.steps.${i}.`;
+      const duplicate = seenInside.has(child.id);
+      seenInside.add(child.id);
       if (!MAP_ITEM_KINDS.includes(child.type)) {
         issues.push({
           code: "UNKNOWN_STEP_TYPE",
@@ -199,9 +317,9 @@ function checkStep(step: WorkflowStep, ids: Set<string>, issues: ValidationIssue
         });
         continue;
       }
-      if (known.has(child.id) && inner.findIndex((c) => c.id === child.id) !== i)
+      if (duplicate)
         issues.push({ code: "DUPLICATE_STEP_ID", message: `step "${where.stepId}" field "${prefix}id": "${child.id}" is used twice`, stepId: where.stepId, field: `${prefix}id` });
-      known.add(child.id);
+      itemSteps.add(child.id);
       checkStep(child, known, issues, { stepId: where.stepId, prefix });
     }
   }
