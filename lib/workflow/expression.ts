@@ -18,8 +18,6 @@ export interface ExpressionContext {
   index?: number;
 }
 
-type Compiled = ReturnType<typeof jsonata>;
-
 export class ExpressionError extends Error {
   constructor(
     message: string,
@@ -30,9 +28,8 @@ export class ExpressionError extends Error {
   }
 }
 
-const compiled = new Map<string, Compiled>();
-/** A parsed expression holds ~16 KB: keep the most recently used ones. */
-const MAX_CACHE = 1000;
+/** Longest expression inside one placeholder (the parser recurses on nesting; templates around it may be longer). */
+export const MAX_EXPRESSION_LENGTH = 20_000;
 
 const shorten = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
 
@@ -42,30 +39,6 @@ function describeJsonataError(err: unknown): string {
   return `${e.message ?? String(err)}${at}`;
 }
 
-/** Longest expression inside one placeholder (the parser recurses on nesting; templates around it may be longer). */
-export const MAX_EXPRESSION_LENGTH = 20_000;
-
-/**
- * Parses an expression (for validation; evaluation goes through lib/engine/expressions, which bounds it).
- * Throws ExpressionError naming what is wrong.
- */
-export function compileExpression(expression: string): Compiled {
-  let expr = compiled.get(expression);
-  if (!expr) {
-    if (expression.length > MAX_EXPRESSION_LENGTH)
-      throw new ExpressionError(`the expression is ${expression.length} characters long, more than the limit of ${MAX_EXPRESSION_LENGTH}; split it or move data into the input`, expression);
-    try {
-      expr = jsonata(expression);
-    } catch (err) {
-      // The parser recurses once per nesting level: thousands of brackets overflow its stack.
-      if (err instanceof RangeError) throw new ExpressionError(`the expression is nested too deeply to read; simplify it`, shorten(expression));
-      throw new ExpressionError(`invalid expression "${shorten(expression)}": ${describeJsonataError(err)}`, expression);
-    }
-    if (compiled.size >= MAX_CACHE) compiled.delete(compiled.keys().next().value!);
-  } else compiled.delete(expression);
-  compiled.set(expression, expr);
-  return expr;
-}
 
 export const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
 export const SOLE_PLACEHOLDER = /^\s*\{\{([\s\S]*?)\}\}\s*$/;
@@ -88,12 +61,19 @@ interface AstNode {
   type?: string;
   value?: unknown;
   steps?: AstNode[];
+  expressions?: AstNode[];
+  position?: number;
   [key: string]: unknown;
 }
 
 /** Step ids an expression reads through `steps.<id>` (found in the parsed AST, not by regex). */
 export function referencedStepIds(expression: string): string[] {
-  const ast = compileExpression(expression).ast() as AstNode;
+  const parsed = parseExpressions([expression]).get(expression)!;
+  if (parsed instanceof ExpressionError) throw parsed;
+  return parsed;
+}
+
+function stepIdsIn(ast: AstNode): string[] {
   const found = new Set<string>();
   // Breadth first, iteratively (nesting can be deep): ids come out in reading order.
   const queue: unknown[] = [ast];
@@ -115,4 +95,82 @@ export function referencedStepIds(expression: string): string[] {
     for (const child of Object.values(n)) if (child && typeof child === "object") queue.push(child);
   }
   return [...found];
+}
+
+/** What parsing an expression found: the step ids it reads, or what is wrong with it. */
+export type ParsedExpression = string[] | ExpressionError;
+
+const parsedCache = new Map<string, ParsedExpression>();
+const MAX_PARSED_CACHE = 100_000;
+/** Expressions parsed together: JSONata's parser costs ~70 µs of set-up per call, so one call per batch. */
+const BATCH = 1000;
+
+/** parseExpressions, giving the caller a turn between batches (see validateWorkflowInSlices). */
+export function* parseExpressionsInSlices(expressions: readonly string[]): Generator<void, Map<string, ParsedExpression>, void> {
+  const results = new Map<string, ParsedExpression>();
+  const todo: string[] = [];
+  for (const expression of new Set(expressions)) {
+    const known = parsedCache.get(expression);
+    if (known) results.set(expression, known);
+    else if (expression.length > MAX_EXPRESSION_LENGTH)
+      results.set(expression, new ExpressionError(`the expression is ${expression.length} characters long, more than the limit of ${MAX_EXPRESSION_LENGTH}; split it or move data into the input`, shorten(expression)));
+    else todo.push(expression);
+  }
+  for (let i = 0; i < todo.length; i += BATCH) {
+    parseBatch(todo.slice(i, i + BATCH), results);
+    yield;
+  }
+  for (const expression of todo) {
+    if (parsedCache.size >= MAX_PARSED_CACHE) parsedCache.delete(parsedCache.keys().next().value!);
+    parsedCache.set(expression, results.get(expression)!);
+  }
+  return results;
+}
+
+/** Parses expressions (syntax and the steps they read) in few parser calls. */
+export function parseExpressions(expressions: readonly string[]): Map<string, ParsedExpression> {
+  const work = parseExpressionsInSlices(expressions);
+  for (;;) {
+    const next = work.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * One parse of `[(e1\n), (e2\n), …]`. It stands for the expressions one by one only if it yields one block per
+ * expression, each opening where its wrapper does and holding one expression (so no expression's text reached
+ * into its neighbours'); otherwise the batch is halved until the faulty expressions are parsed alone.
+ */
+function parseBatch(batch: string[], results: Map<string, ParsedExpression>) {
+  if (batch.length === 1) return void results.set(batch[0], parseOne(batch[0]));
+  const opens: number[] = [];
+  let text = "[";
+  for (const [i, expression] of batch.entries()) {
+    if (i) text += ",";
+    opens.push(text.length);
+    text += `(${expression}\n)`;
+  }
+  text += "]";
+  let elements: AstNode[] | undefined;
+  try {
+    const ast = jsonata(text).ast() as AstNode;
+    if (ast.type === "unary" && ast.value === "[" && ast.expressions?.length === batch.length) elements = ast.expressions;
+  } catch {
+    // a faulty expression in the batch: found below
+  }
+  const whole = elements?.every((e, i) => e.type === "block" && e.position === opens[i] + 1 && e.expressions?.length === 1);
+  if (whole) return batch.forEach((expression, i) => results.set(expression, stepIdsIn(elements![i])));
+  const half = Math.ceil(batch.length / 2);
+  parseBatch(batch.slice(0, half), results);
+  parseBatch(batch.slice(half), results);
+}
+
+function parseOne(expression: string): ParsedExpression {
+  try {
+    return stepIdsIn(jsonata(expression).ast() as AstNode);
+  } catch (err) {
+    // The parser recurses once per nesting level: thousands of brackets overflow its stack.
+    if (err instanceof RangeError) return new ExpressionError("the expression is nested too deeply to read; simplify it", shorten(expression));
+    return new ExpressionError(`invalid expression "${shorten(expression)}": ${describeJsonataError(err)}`, expression);
+  }
 }

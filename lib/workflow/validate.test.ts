@@ -168,7 +168,7 @@ describe("validation of large definitions (issue 9)", () => {
     expect((sliced.result as { issues: unknown[] }).issues).toEqual([]);
     expect(whole.longest).toBeGreaterThanOrEqual(whole.durationMs * 0.9); // held the loop all along
     expect(sliced.longest).toBeLessThan(whole.durationMs / 4);
-    expect(sliced.turns).toBeGreaterThan(20);
+    expect(sliced.turns).toBeGreaterThanOrEqual(Math.floor(sliced.durationMs / 50)); // a turn at least every 50 ms
   });
 
   it("gives the same definition and issues in slices as in one go", async () => {

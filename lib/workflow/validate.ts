@@ -1,4 +1,4 @@
-import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
+import { collectStrings, ExpressionError, parseExpressionsInSlices, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
 import { z } from "zod";
@@ -210,10 +210,13 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
       });
   }
 
+  const expressions: PendingExpression[] = [];
   for (const step of def.steps) {
-    checkStep(step, ids, issues, { stepId: step.id, prefix: "" });
+    checkStep(step, ids, issues, { stepId: step.id, prefix: "" }, expressions);
     yield;
   }
+  const expressionIssues = yield* checkExpressions(expressions);
+  if (expressionIssues.length) issues.splice(0, issues.length, ...mergeInOrder(issues, expressionIssues));
 
   const graph = buildGraph(def);
   yield;
@@ -233,7 +236,51 @@ export const MAP_ITEM_KINDS = ["llm", "transform", "http", "code"];
  * Checks one step: its kind, config (zod schema of the kind), output schema, every expression and template
  * reference. `where` names the top-level step issues belong to and the field prefix (steps inside a map).
  */
-function checkStep(step: WorkflowStep, ids: { has(id: string): boolean }, issues: ValidationIssue[], where: { stepId: string; prefix: string }) {
+/** An expression of a step, checked once all are collected (they are parsed in batches). */
+interface PendingExpression {
+  expression: string;
+  stepId: string;
+  field: string;
+  /** `step "…" field "…"`, the start of its issues' messages. */
+  named: string;
+  /** Which step ids it may refer to. */
+  known: { has(id: string): boolean };
+  /** Where in the issue list its issues go, to keep the order of one pass over the steps. */
+  at: number;
+}
+
+function* checkExpressions(pending: PendingExpression[]): Generator<void, Array<{ at: number; issue: ValidationIssue }>, void> {
+  const parsed = yield* parseExpressionsInSlices(pending.map((p) => p.expression));
+  const found: Array<{ at: number; issue: ValidationIssue }> = [];
+  for (const p of pending) {
+    const result = parsed.get(p.expression)!;
+    if (result instanceof ExpressionError) found.push({ at: p.at, issue: { code: "INVALID_EXPRESSION", message: `${p.named}: ${result.message}`, stepId: p.stepId, field: p.field } });
+    else
+      for (const ref of result)
+        if (!p.known.has(ref))
+          found.push({ at: p.at, issue: { code: "UNKNOWN_STEP_REFERENCE", message: `${p.named}: "steps.${ref}" refers to a step that does not exist`, stepId: p.stepId, field: p.field } });
+  }
+  return found;
+}
+
+/** `issues` with each of `extra` inserted at its position `at` (positions in `issues`, ascending). */
+function mergeInOrder(issues: ValidationIssue[], extra: Array<{ at: number; issue: ValidationIssue }>): ValidationIssue[] {
+  const merged: ValidationIssue[] = [];
+  let j = 0;
+  for (let i = 0; i <= issues.length; i++) {
+    while (j < extra.length && extra[j].at === i) merged.push(extra[j++].issue);
+    if (i < issues.length) merged.push(issues[i]);
+  }
+  return merged;
+}
+
+function checkStep(
+  step: WorkflowStep,
+  ids: { has(id: string): boolean },
+  issues: ValidationIssue[],
+  where: { stepId: string; prefix: string },
+  pending: PendingExpression[],
+) {
   const label = where.prefix ? `step "${where.stepId}" field "${where.prefix.slice(0, -1)}"` : `step "${step.id}"`;
   const kind = getStepKind(step.type);
   if (!kind) {
@@ -282,19 +329,8 @@ function checkStep(step: WorkflowStep, ids: { has(id: string): boolean }, issues
     for (const expression of inner.length ? inner : [text]) expressions.push({ field: `assign.${name}`, expression });
   }
   for (const { field, expression } of expressions) {
-    if (!expression) {
-      issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
-      continue;
-    }
-    try {
-      compileExpression(expression);
-    } catch (err) {
-      issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: ${err instanceof ExpressionError ? err.message : String(err)}`, stepId: where.stepId, field: at(field) });
-      continue;
-    }
-    for (const ref of referencedStepIds(expression))
-      if (!ids.has(ref))
-        issues.push({ code: "UNKNOWN_STEP_REFERENCE", message: `${named(field)}: "steps.${ref}" refers to a step that does not exist`, stepId: where.stepId, field: at(field) });
+    if (!expression) issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
+    else pending.push({ expression, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
   }
 
   // A map's steps run per item: their own kinds, ids and references (to earlier item steps and outer steps).
@@ -302,8 +338,7 @@ function checkStep(step: WorkflowStep, ids: { has(id: string): boolean }, issues
     const inner = step.config.steps as WorkflowStep[];
     // Outer ids plus the item steps so far, without copying the outer set for every map step.
     const seenInside = new Set<string>();
-    const itemSteps = new Set<string>();
-    const known = { has: (id: string) => ids.has(id) || itemSteps.has(id) };
+    const itemSteps = new Map<string, number>();
     for (const [i, child] of inner.entries()) {
       const prefix = `config.steps.${i}.`;
       const duplicate = seenInside.has(child.id);
@@ -319,8 +354,9 @@ function checkStep(step: WorkflowStep, ids: { has(id: string): boolean }, issues
       }
       if (duplicate)
         issues.push({ code: "DUPLICATE_STEP_ID", message: `step "${where.stepId}" field "${prefix}id": "${child.id}" is used twice`, stepId: where.stepId, field: `${prefix}id` });
-      itemSteps.add(child.id);
-      checkStep(child, known, issues, { stepId: where.stepId, prefix });
+      if (!itemSteps.has(child.id)) itemSteps.set(child.id, i);
+      // An item step may refer to the outer steps and to the item steps up to itself.
+      checkStep(child, { has: (id) => ids.has(id) || (itemSteps.get(id) ?? Infinity) <= i }, issues, { stepId: where.stepId, prefix }, pending);
     }
   }
 }
