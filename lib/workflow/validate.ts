@@ -1,6 +1,7 @@
 import { collectStrings, compileExpression, ExpressionError, referencedStepIds, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
+import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
 import { WorkflowDefinitionSchema, type ValidationIssue, type WorkflowDefinition, type WorkflowStep } from "./schema";
 import { getStepKind, stepKindList } from "./step-kinds";
 
@@ -9,10 +10,35 @@ import { getStepKind, stepKindList } from "./step-kinds";
  * how to fix it; an empty list means the definition can run.
  */
 export function validateWorkflow(raw: unknown): { definition?: WorkflowDefinition; issues: ValidationIssue[] } {
+  // First, and alone: everything after it (zod, the template walk, Ajv, JSON.stringify of the run row) recurses
+  // once per level, so a definition nested too deep must not reach it.
+  const tooDeep = definitionNestingIssue(raw);
+  if (tooDeep) return { issues: [tooDeep] };
   const parsed = WorkflowDefinitionSchema.safeParse(raw);
   if (!parsed.success) return { issues: parsed.error.issues.map((i) => schemaIssue(raw, i)) };
   const definition = parsed.data;
   return { definition, issues: semanticIssues(definition) };
+}
+
+/** The definition nested deeper than the limit, as an issue naming the step and the field it happens in. */
+function definitionNestingIssue(raw: unknown): ValidationIssue | null {
+  const limit = maxJsonDepth();
+  const path = findExcessNesting(raw, limit);
+  if (!path) return null;
+  const code = "NESTING_LIMIT";
+  const tail = nestingLimitText(limit);
+  if (path[0] === "steps" && typeof path[1] === "number") {
+    const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
+    const stepId = typeof step?.id === "string" ? step.id : undefined;
+    // The step's own field (`config.output`, `outputSchema`); the full path is too long to be of use.
+    const rest = path.slice(2);
+    const fieldKeys = rest[0] === "config" && rest.length > 1 ? rest.slice(0, 2) : rest.slice(0, 1);
+    const field = fieldKeys.length ? fieldKeys.join(".") : undefined;
+    const at = describeJsonPath("", rest);
+    return { code, message: `${stepId ? `step "${stepId}"` : `steps[${path[1]}]`}${field ? ` field "${field}"` : ""}${at ? ` (at ${at})` : ""}: ${tail}`, stepId, field };
+  }
+  const field = path.length ? String(path[0]) : undefined;
+  return { code, message: `${describeJsonPath("", path) || "definition"}: ${tail}`, field };
 }
 
 function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string }): ValidationIssue {
