@@ -92,6 +92,25 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     expect((await cli("run", path.join(dir, "missing.json"))).code).toBe(2);
   });
 
+  it("exits 2 naming the nesting limit for a config nested 5,000 levels or --input nested 20,000, never a stack overflow", async () => {
+    const nested = (levels: number) => `${'{"a":'.repeat(levels)}"x"${"}".repeat(levels)}`;
+    const deepConfig = file("deep.json", JSON.stringify({ id: "deep", name: "Deep", steps: [{ id: "t", type: "transform", config: { output: "@" } }] }).replace('"@"', nested(5000)));
+    const limit = /step "t" field "config\.output".*is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/;
+    for (const command of ["validate", "run", "import"]) {
+      const res = await cli(command, deepConfig);
+      expect(res.code, command).toBe(2);
+      expect(res.stdout + res.stderr).toMatch(limit);
+      expect(res.stdout + res.stderr).not.toMatch(/call stack/);
+    }
+    const validated = JSON.parse((await cli("validate", deepConfig, "--json")).stdout);
+    expect(validated).toMatchObject({ valid: false, issues: [{ code: "NESTING_LIMIT", stepId: "t", field: "config.output" }] });
+
+    const deepInput = await cli("run", file("seed.json", seed), "--input", `${"[".repeat(20_000)}${"]".repeat(20_000)}`, "--json");
+    expect(deepInput.code).toBe(2);
+    expect(JSON.parse(deepInput.stdout).error).toMatchObject({ code: "INVALID_INPUT", issues: [{ code: "NESTING_LIMIT", field: "input" }] });
+    expect(deepInput.stderr).toMatch(/input\[0\]\[0\]\[0\]\[0\]…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
+  });
+
   it("validate exits 0 for a valid file and 2 with the issues otherwise", async () => {
     expect((await cli("validate", path.resolve("examples/review-loop.json"))).code).toBe(0);
     const res = await cli("validate", file("dup.json", { id: "d", name: "d", steps: [{ id: "a", type: "transform", config: { output: 1 } }, { id: "a", type: "transform", config: { output: 1 } }] }), "--json");
@@ -166,6 +185,9 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     const bad = await cli("approve", runId, "--data", "{}", "--json");
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout).error.message).toMatch(/data\.who: is required/);
+    const deepData = await cli("approve", runId, "--data", `${'{"who":'.repeat(5000)}"x"${"}".repeat(5000)}`, "--json");
+    expect(deepData.code).toBe(2);
+    expect(JSON.parse(deepData.stdout).error.message).toMatch(/data\.who\.who\.who\.who…: is nested more than 100 levels deep \(the nesting limit/);
     const approved = await cli("approve", runId, "--data", '{"who":"ana"}', "--by", "ana", "--json");
     expect(approved.code).toBe(0);
     expect(JSON.parse(approved.stdout)).toMatchObject({ runId, status: "succeeded", outputs: { ship: "v2 by ana", ok: { approved: true, decidedBy: "ana" } } });
@@ -203,6 +225,9 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     expect(fork).toMatchObject({ status: "succeeded", outputs: { a: { word: "bye" }, b: "bye?" } });
     expect(fork.runId).not.toBe(first.runId);
     expect((await cli("fork", first.runId, "--checkpoint", afterA.checkpointId, "--set", "nope")).code).toBe(2);
+    const deepSet = await cli("fork", first.runId, "--checkpoint", afterA.checkpointId, "--set", `steps.a.word=${"[".repeat(20_000)}${"]".repeat(20_000)}`);
+    expect(deepSet.code).toBe(2);
+    expect(deepSet.stderr).toMatch(/--set steps\.a\.word\[0\]\[0\]\[0\]\[0\]…: is nested more than 100 levels deep \(the nesting limit/);
     expect((await cli("fork", first.runId, "--checkpoint", "missing")).code).toBe(2);
   });
 

@@ -2,6 +2,7 @@ import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type Bas
 import type { ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
+import { nestingProblem } from "@/lib/workflow/limits";
 import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { runSizeProblem } from "@/lib/workflow/validate";
@@ -342,6 +343,10 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
     }),
     (attempt, error, delayMs) => hooks.onStepRetry?.({ ...step, id: recordId }, execution, attempt, error, delayMs),
   );
+  // Outputs from outside (a code step's result, an llm's JSON, a callback body) are bounded here, before the
+  // checkpoint serializer, which recurses per level, sees them.
+  const tooDeep = nestingProblem(output, "output");
+  if (tooDeep) throw new StepError("NESTING_LIMIT", `step "${recordId}" ${tooDeep.message}`, { stepId: recordId });
   if (step.outputSchema) {
     const problems = outputSchemaProblems(step.outputSchema, output);
     if (problems.length)

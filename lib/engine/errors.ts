@@ -11,6 +11,7 @@ export type ErrorCode =
   | "LLM_REQUEST_FAILED"
   | "STEP_FAILED"
   | "LOOP_LIMIT"
+  | "NESTING_LIMIT"
   | "CANCELLED"
   | "STEP_TIMEOUT"
   | "OUTPUT_INVALID"
@@ -116,8 +117,10 @@ export class InvalidRunError extends OrchestratorError {
   constructor(
     code: "INVALID_DEFINITION" | "INVALID_INPUT",
     readonly issues: ValidationIssue[],
+    /** What was refused, when it is not the definition or the run input (a callback body). */
+    subject?: string,
   ) {
-    const summary = code === "INVALID_DEFINITION" ? "the workflow definition is invalid" : "the run input is invalid";
+    const summary = subject ? `${subject} is invalid` : code === "INVALID_DEFINITION" ? "the workflow definition is invalid" : "the run input is invalid";
     super(code, `${summary}:\n${issues.map((i) => `- ${i.message}`).join("\n")}`, { stepId: issues[0]?.stepId });
     this.name = "InvalidRunError";
     brand(this, InvalidRunError.kind);

@@ -5,9 +5,10 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { maxTakeovers } from "@/lib/config";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
-import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { InvalidRunError, leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
 import { schemaProblems } from "@/lib/workflow/input";
+import { nestingIssue, nestingProblem } from "@/lib/workflow/limits";
 import { callbackToken } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
 import { getWorkflow } from "@/lib/workflows/repository";
@@ -302,6 +303,11 @@ export class Runner {
    */
   async forkRun(runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
     const { db, checkpointer } = this.options;
+    // Edited values go into the checkpoint, whose serializer recurses per level: bounded before anything else.
+    for (const [path, value] of Object.entries(options.set ?? {})) {
+      const tooDeep = nestingProblem(value, path);
+      if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
+    }
     const parent = await ownedRun(db, ownerId, runId);
     const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
     const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
@@ -372,6 +378,8 @@ export class Runner {
     decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
   ): Promise<{ runId: string }> {
     const { db } = this.options;
+    const tooDeep = nestingProblem(decision.data, "data");
+    if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${tooDeep.message}`);
     const run = await ownedRun(db, ownerId, runId);
     const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
     if (run.status !== "waiting" || !pending)
@@ -403,11 +411,15 @@ export class Runner {
   /**
    * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
    * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
-   * URL works once. Throws NOT_FOUND for a wrong URL, INVALID_INPUT when that step no longer waits.
+   * URL works once. Throws NOT_FOUND for a wrong URL, InvalidRunError (INVALID_INPUT) for a body nested deeper
+   * than the nesting limit, OrchestratorError INVALID_INPUT when that step no longer waits.
    */
   async deliverCallback(runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
     const { db } = this.options;
     if (!sameSecret(token, callbackToken(runId, stepId, execution))) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
+    // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
+    const tooDeep = nestingIssue(body, "body");
+    if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep], "the callback body");
     const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
     if (!pending) throw new OrchestratorError("INVALID_INPUT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
     await this.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });

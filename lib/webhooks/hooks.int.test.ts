@@ -9,6 +9,7 @@ import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { handleCallbackRequest } from "./callbacks";
 import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signBody } from "./hooks";
 
 /** The webhook trigger end to end below HTTP: real runner, real SQLite, real secrets. */
@@ -79,6 +80,46 @@ describe("webhook trigger", () => {
     expect(await getHookView(db, userId, "greeter")).toMatchObject({ waitTimeoutMs: 100 });
     const waited = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"cy"}', wait: true, timeoutMs: 0 });
     expect(waited).toMatchObject({ status: 202, body: { runId: expect.any(String), status: "running" } });
+  });
+
+  it("refuses a body nested 100,000 levels with 400 INVALID_INPUT naming the nesting limit, and keeps answering", async () => {
+    const { token, secret } = await enableHook(db, userId, "greeter");
+    const deep = `${'{"name":'.repeat(100_000)}"x"${"}".repeat(100_000)}`;
+    const before = await db.run.count();
+    for (const request of [
+      { workflowId: "greeter", token, rawBody: deep },
+      { workflowId: "greeter", signature: signBody(secret, deep), rawBody: deep, wait: true },
+    ]) {
+      const refused = await handleHookRequest({ db, runner }, request);
+      expect(refused).toMatchObject({
+        status: 400,
+        body: { error: { code: "INVALID_INPUT", issues: [{ code: "NESTING_LIMIT", field: "input" }] } },
+      });
+      expect((refused.body.error as { message: string }).message).toMatch(/input\.name\.name\.name\.name…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
+    }
+    expect(await db.run.count()).toBe(before); // nothing stored
+    const next = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true });
+    expect(next).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello after" } } });
+  });
+
+  it("a callback body nested too deep is refused with 400 naming the limit; the step still takes a good one", async () => {
+    const { runId, status } = await runner.runToCompletion({
+      definition: { id: "cb", name: "Callback", steps: [{ id: "paid", type: "wait_webhook", config: {} }, { id: "after", type: "transform", config: { output: "{{ steps.paid.ok }}" } }] },
+      ownerId: userId,
+    });
+    expect(status).toBe("waiting");
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid" } });
+    const token = (JSON.parse(waiting.output!) as { path: string }).path.split("/").at(-1)!;
+    const call = (rawBody: string, t = token) => handleCallbackRequest({ runner }, { runId, stepId: "paid", execution: 1, token: t, rawBody });
+
+    const refused = await call(`${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+    expect(refused).toMatchObject({ status: 400, body: { error: { code: "INVALID_INPUT", issues: [{ code: "NESTING_LIMIT", field: "body" }] } } });
+    expect((refused.body.error as { message: string }).message).toMatch(/^the callback body is invalid:\n- body\[0\]\[0\]\[0\]\[0\]…: is nested more than 100 levels deep/);
+    expect(await call("[]", `${token}x`)).toMatchObject({ status: 404 });
+
+    expect(await call('{"ok":true}')).toMatchObject({ status: 202, body: { runId } });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { ok: true }, after: true } });
+    expect(await call('{"ok":true}')).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
   });
 
   it("a rotated token replaces the old one; a disabled hook refuses", async () => {

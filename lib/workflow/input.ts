@@ -1,4 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import { nestingIssue } from "./limits";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
 // addUsedSchema: false — a schema's `$id` is not registered, so the same `$id` in another definition (or the
@@ -57,6 +58,9 @@ export const outputSchemaProblems = (schema: Record<string, unknown>, output: un
  * the input field, e.g. `input.topic: must be string`.
  */
 export function validateRunInput(def: WorkflowDefinition, input: unknown): { input: unknown; issues: ValidationIssue[] } {
+  // Before anything walks it (structuredClone, Ajv, JSON.stringify of the run row each recurse per level).
+  const tooDeep = nestingIssue(input, "input");
+  if (tooDeep) return { input, issues: [tooDeep] };
   const value = input === undefined ? {} : structuredClone(input);
   if (!def.input) return { input: value, issues: [] };
   const check = compileJsonSchema(def.input, { fillDefaults: true });

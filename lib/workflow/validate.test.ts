@@ -89,6 +89,42 @@ describe("validateWorkflow", () => {
   });
 });
 
+describe("nesting limit (ORCHESTRATOR_MAX_JSON_DEPTH, default 100)", () => {
+  /** JSON text nested `levels` objects deep, parsed as the CLI and the save action parse definitions. */
+  const nested = (levels: number) => JSON.parse(`${'{"a":'.repeat(levels)}"x"${"}".repeat(levels)}`);
+  const LIMIT_TEXT = "is nested more than 100 levels deep (the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH); flatten it";
+
+  it("refuses a config nested 5,000 levels with one issue naming the step and field, before anything recursive walks it", () => {
+    const raw = { id: "w", name: "w", steps: [{ id: "ok", type: "transform", config: { output: 1 } }, { id: "deep", type: "transform", config: { output: nested(5000) } }] };
+    expect(validateWorkflow(raw)).toEqual({
+      issues: [{ code: "NESTING_LIMIT", stepId: "deep", field: "config.output", message: `step "deep" field "config.output" (at config.output.a.a…): ${LIMIT_TEXT}` }],
+    });
+  });
+
+  it("names the top-level field for vars and the input schema, the outputSchema; a map's inner steps by the outer step", () => {
+    expect(validateWorkflow({ id: "w", name: "w", vars: { v: nested(3000) }, steps: [] }).issues).toEqual([
+      { code: "NESTING_LIMIT", field: "vars", message: `vars.v.a.a…: ${LIMIT_TEXT}` },
+    ]);
+    expect(codes({ id: "w", name: "w", input: nested(200), steps: [] })).toEqual([["NESTING_LIMIT", undefined, "input"]]);
+    const map = { id: "m", type: "map", config: { items: [1], steps: [{ id: "t", type: "transform", config: { output: nested(120) } }] } };
+    expect(codes({ id: "w", name: "w", steps: [map] })).toEqual([["NESTING_LIMIT", "m", "config.steps"]]);
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", type: "transform", outputSchema: nested(500), config: {} }] })).toEqual([["NESTING_LIMIT", "a", "outputSchema"]]);
+  });
+
+  it("counts the whole document: a config value may use the levels the definition leaves it", () => {
+    // definition → steps → step → config → output: 4 levels before the value itself.
+    const at = (levels: number) => ({ id: "w", name: "w", steps: [{ id: "t", type: "transform", config: { output: nested(levels) } }] });
+    expect(validateWorkflow(at(96)).issues).toEqual([]);
+    expect(codes(at(97))).toEqual([["NESTING_LIMIT", "t", "config.output"]]);
+  });
+
+  it("lets a deep but allowed input JSON Schema compile (Ajv recurses per level)", () => {
+    let schema: Record<string, unknown> = { type: "string" };
+    for (let i = 0; i < 48; i++) schema = { type: "object", properties: { a: schema } };
+    expect(validateWorkflow({ id: "w", name: "w", input: schema, steps: [{ id: "t", type: "transform", config: { output: 1 } }] }).issues).toEqual([]);
+  });
+});
+
 describe("validateRunInput", () => {
   const def = {
     id: "w",
@@ -102,6 +138,13 @@ describe("validateRunInput", () => {
   });
   it("fills defaults", () => {
     expect(validateRunInput(def, { topic: "x" })).toEqual({ input: { topic: "x", n: 3 }, issues: [] });
+  });
+  it("refuses input nested 20,000 levels naming the nesting limit, instead of overflowing the stack", () => {
+    const deep = JSON.parse(`${"[".repeat(20_000)}${"]".repeat(20_000)}`);
+    expect(validateRunInput(def, deep).issues).toEqual([
+      { code: "NESTING_LIMIT", field: "input", message: "input[0][0][0][0]…: is nested more than 100 levels deep (the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH); flatten it" },
+    ]);
+    expect(validateRunInput({ ...def, input: undefined }, deep).issues).toHaveLength(1);
   });
 });
 

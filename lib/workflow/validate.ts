@@ -1,6 +1,7 @@
 import { collectStrings, ExpressionError, parseExpressionsInSlices, templateExpressions } from "./expression";
 import { buildGraph, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
+import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
 import { z } from "zod";
 import {
   EdgeSchema,
@@ -55,6 +56,10 @@ const DefinitionShellSchema = WorkflowDefinitionSchema.extend({ steps: z.array(z
 
 /** Validation as resumable work: it yields between small units (a step, a batch of edges), returns the result. */
 function* validation(raw: unknown): Generator<void, ValidationResult, void> {
+  // First, and alone: everything after it (JSON.stringify for the size, zod, the template walk, Ajv) recurses
+  // once per level, so a definition nested too deep must not reach it.
+  const tooDeep = definitionNestingIssue(raw);
+  if (tooDeep) return { issues: [tooDeep] };
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
   yield;
@@ -121,6 +126,28 @@ export function runSizeProblem(def: Pick<WorkflowDefinition, "steps">): Validati
 }
 
 const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+
+/** The definition nested deeper than the limit, as an issue naming the step and the field it happens in. */
+function definitionNestingIssue(raw: unknown): ValidationIssue | null {
+  const limit = maxJsonDepth();
+  const path = findExcessNesting(raw, limit);
+  if (!path) return null;
+  const code = "NESTING_LIMIT";
+  const tail = nestingLimitText(limit);
+  if (path[0] === "steps" && typeof path[1] === "number") {
+    const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
+    const stepId = typeof step?.id === "string" ? step.id : undefined;
+    // The step's own field (`config.output`, `outputSchema`); the full path is too long to be of use.
+    const rest = path.slice(2);
+    const fieldKeys = rest[0] === "config" && rest.length > 1 ? rest.slice(0, 2) : rest.slice(0, 1);
+    const field = fieldKeys.length ? fieldKeys.join(".") : undefined;
+    const at = describeJsonPath("", rest);
+    return { code, message: `${stepId ? `step "${stepId}"` : `steps[${path[1]}]`}${field ? ` field "${field}"` : ""}${at ? ` (at ${at})` : ""}: ${tail}`, stepId, field };
+  }
+  const field = path.length ? String(path[0]) : undefined;
+  return { code, message: `${describeJsonPath("", path) || "definition"}: ${tail}`, field };
+}
 
 function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string }): ValidationIssue {
   const path = issue.path.map(String);

@@ -141,7 +141,7 @@ describe("hostile expressions", () => {
   it("a value nested beyond the nesting limit is refused (it would overflow the stack when stored)", async () => {
     const { error } = await failure('$reduce([1..100000], function($acc, $i){ { "a": $acc } }, {})');
     expect(error?.code).toBe("EXPRESSION_LIMIT");
-    expect(error?.message).toMatch(/nested deeper than 64 levels.*ORCHESTRATOR_MAX_JSON_DEPTH/);
+    expect(error?.message).toMatch(/nested deeper than 100 levels.*ORCHESTRATOR_MAX_JSON_DEPTH/);
   });
 
   it("a catastrophically backtracking regular expression is stopped from outside; the next evaluation works", async () => {

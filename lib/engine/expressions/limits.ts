@@ -1,3 +1,4 @@
+import { maxJsonDepth, MAX_JSON_DEPTH_ENV } from "@/lib/workflow/limits";
 import type { BoundedLimits, BoundKind } from "./bounded.mjs";
 
 /**
@@ -11,21 +12,21 @@ export interface ExpressionLimits extends BoundedLimits {
   workers: number;
 }
 
-const SETTINGS: Record<keyof ExpressionLimits, { env: string; fallback: number }> = {
+const SETTINGS: Record<Exclude<keyof ExpressionLimits, "maxNesting">, { env: string; fallback: number }> = {
   timeoutMs: { env: "ORCHESTRATOR_EXPRESSION_TIMEOUT_MS", fallback: 1000 },
   maxDepth: { env: "ORCHESTRATOR_EXPRESSION_MAX_DEPTH", fallback: 1000 },
   maxBytes: { env: "ORCHESTRATOR_EXPRESSION_MAX_BYTES", fallback: 5 * 1024 * 1024 },
   maxItems: { env: "ORCHESTRATOR_EXPRESSION_MAX_ITEMS", fallback: 1_000_000 },
-  maxNesting: { env: "ORCHESTRATOR_MAX_JSON_DEPTH", fallback: 64 },
   memoryMb: { env: "ORCHESTRATOR_EXPRESSION_MEMORY_MB", fallback: 256 },
   workers: { env: "ORCHESTRATOR_EXPRESSION_WORKERS", fallback: 2 },
 };
 
 export function expressionLimits(env: NodeJS.ProcessEnv = process.env): ExpressionLimits {
-  const limits = {} as ExpressionLimits;
+  // Values built by expressions are stored and sent like JSON from outside: the same nesting limit holds.
+  const limits = { maxNesting: maxJsonDepth() } as ExpressionLimits;
   for (const [name, { env: variable, fallback }] of Object.entries(SETTINGS)) {
     const value = Number(env[variable]);
-    limits[name as keyof ExpressionLimits] = Number.isInteger(value) && value > 0 ? value : fallback;
+    limits[name as keyof typeof SETTINGS] = Number.isInteger(value) && value > 0 ? value : fallback;
   }
   return limits;
 }
@@ -36,6 +37,6 @@ export const LIMIT_VARIABLE: Record<BoundKind, string> = {
   depth: SETTINGS.maxDepth.env,
   bytes: SETTINGS.maxBytes.env,
   items: SETTINGS.maxItems.env,
-  nesting: SETTINGS.maxNesting.env,
+  nesting: MAX_JSON_DEPTH_ENV,
   memory: SETTINGS.memoryMb.env,
 };

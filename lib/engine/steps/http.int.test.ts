@@ -33,6 +33,10 @@ beforeAll(async () => {
       if (url.pathname === "/redirect-loop") return res.writeHead(302, { location: "/redirect-loop" }).end();
       if (url.pathname === "/big") return res.writeHead(200, { "content-type": "text/plain" }).end("x".repeat(2 * 1024 * 1024));
       if (url.pathname === "/slow") return setTimeout(() => json(200, { late: true }), 3000);
+      if (url.pathname === "/deep") {
+        const levels = Number(url.searchParams.get("levels"));
+        return res.writeHead(200, { "content-type": "application/json" }).end(`${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`);
+      }
       json(404, { error: "no route" });
     });
   });
@@ -106,6 +110,15 @@ describe("http step", () => {
     expect(Date.now() - started).toBeLessThan(2000);
     // A time limit from a template that is not a number is named, not turned into an instant abort.
     expect(await failure({ url: `${base}/echo`, timeoutMs: "soon" })).toMatchObject({ code: "STEP_FAILED", message: expect.stringMatching(/config\.timeoutMs.*positive number.*"soon"/) });
+  });
+
+  it("fails naming the nesting limit when the answer is JSON nested too deep (the checkpoint would overflow the stack)", async () => {
+    const deep = await failure({ url: `${base}/deep?levels=5000` });
+    expect(deep).toMatchObject({ code: "NESTING_LIMIT", stepId: "call", retryable: false });
+    expect(deep.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/deep answered with JSON that is too deep: body\.a\.a\.a\.a…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
+    // Within the limit it is parsed; as text it is kept whole.
+    expect((await call({ url: `${base}/deep?levels=100` })).body).toMatchObject({ a: { a: { a: {} } } });
+    expect((await call({ url: `${base}/deep?levels=5000`, responseType: "text" })).body).toHaveLength(5000 * 6 + 1);
   });
 
   it("is aborted when the run is cancelled", async () => {

@@ -1,5 +1,6 @@
 import { EMPTY_ALLOW_LIST } from "@/lib/net/address-policy";
 import { BlockedRequestError, guardedFetch, ResponseTooLargeError } from "@/lib/net/guarded-http";
+import { nestingProblem } from "@/lib/workflow/limits";
 import { isRetryableStatus, StepError } from "../errors";
 import { configNumber } from "./config-values";
 import type { StepExecutor } from "./types";
@@ -75,6 +76,10 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
     } catch {
       if (responseType === "json") throw new StepError("HTTP_INVALID_JSON", `${where} answered with a body that is not JSON (set responseType to text to keep it as text)`, { stepId: ctx.stepId });
     }
+    // Parsing is iterative, but the output goes on to the checkpoint serializer, which is not.
+    const tooDeep = nestingProblem(parsed, "body");
+    if (tooDeep)
+      throw new StepError("NESTING_LIMIT", `${where} answered with JSON that is too deep: ${tooDeep.message} (set responseType to text to keep it as text)`, { stepId: ctx.stepId });
   }
   const accepted = (config.acceptStatus as number[] | undefined) ?? [];
   if ((response.status < 200 || response.status > 299) && !accepted.includes(response.status))

@@ -1,6 +1,7 @@
 import { ChatOpenAICompletions } from "@langchain/openai";
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
 import { schemaProblems } from "@/lib/workflow/input";
+import { nestingProblem } from "@/lib/workflow/limits";
 import { isRetryableStatus, StepError } from "../errors";
 import { configNumber } from "./config-values";
 import type { StepExecutor } from "./types";
@@ -75,7 +76,9 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
   let reply = first;
   for (let attempt = 1; ; attempt++) {
     const parsed = parseJsonReply(reply.text);
-    const problems = parsed.ok ? schemaProblems(schema, parsed.value, "output") : [`not valid JSON (${parsed.error})`];
+    // Too deep is checked before Ajv, which recurses per level for a recursive schema.
+    const tooDeep = parsed.ok ? nestingProblem(parsed.value, "output") : null;
+    const problems = !parsed.ok ? [`not valid JSON (${parsed.error})`] : tooDeep ? [tooDeep.message] : schemaProblems(schema, parsed.value, "output");
     if (!problems.length) return parsed.ok ? parsed.value : null;
     if (attempt >= 2)
       throw new StepError("LLM_INVALID_JSON", `step "${ctx.stepId}": the model's reply does not match responseSchema after a retry: ${problems.join("; ")}`, { stepId: ctx.stepId });

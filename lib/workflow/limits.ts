@@ -1,0 +1,128 @@
+import type { ValidationIssue } from "./schema";
+
+/**
+ * Bounds on the shape of JSON that comes from outside (definitions, run input, webhook and callback bodies,
+ * approval data, fork edits, step outputs from http/llm/code). Pure: no I/O, and never recursive itself.
+ *
+ * Nesting depth: V8's JSON.parse is iterative, but almost everything after it recurses once per level —
+ * JSON.stringify (the run row, the checkpoint serializer) overflows the stack at about 4,000 levels,
+ * structuredClone at about 2,000, our own walkers and Ajv/zod/React's reply decoder in between — and they run
+ * deep inside other call stacks (LangGraph, Next). The default of 100 levels keeps every one of them more than
+ * 20× away from the stack's end, while real data (API answers, LLM JSON, JSON Schemas, which take two levels
+ * per level of the data they describe) stays far below it. Same order as protobuf's recursion limit (100).
+ */
+
+export const DEFAULT_MAX_JSON_DEPTH = 100;
+/** The highest depth the env may set: beyond it serializing such values can overflow the stack. */
+export const MAX_JSON_DEPTH_CEILING = 1000;
+export const MAX_JSON_DEPTH_ENV = "ORCHESTRATOR_MAX_JSON_DEPTH";
+
+/** The nesting limit: env ORCHESTRATOR_MAX_JSON_DEPTH (a whole number, 1–1000), default 100. */
+export function maxJsonDepth(): number {
+  const raw = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[MAX_JSON_DEPTH_ENV];
+  const n = raw === undefined || raw.trim() === "" ? NaN : Number(raw);
+  if (!Number.isInteger(n) || n < 1) return DEFAULT_MAX_JSON_DEPTH;
+  return Math.min(n, MAX_JSON_DEPTH_CEILING);
+}
+
+export type JsonPath = Array<string | number>;
+
+interface Frame {
+  value: object;
+  /** The key this frame was reached by (unused for the root). */
+  key: string | number;
+  /** Own keys of an object; null for an array (walked by index). */
+  keys: string[] | null;
+  next: number;
+  length: number;
+}
+
+/**
+ * Where `value` is nested deeper than `limit` levels: the path (keys from the root) to the first object or
+ * array that lies deeper than the limit, or null when none does. Depth counts objects and arrays: `1` is 0
+ * levels, `{}` 1, `{"a":[1]}` 2.
+ *
+ * An explicit stack, never recursion, so any depth is safe to check; linear in the size of a tree (all parsed
+ * JSON). Values built in-process may share references: a walk that visits far more containers than a tree
+ * of that size could have starts over remembering what it walked, so a value met again is walked again only
+ * when reached deeper than before — a cycle is reported as too deep and a diamond-shaped value stays linear.
+ */
+export function findExcessNesting(value: unknown, limit: number = maxJsonDepth()): JsonPath | null {
+  if (value === null || typeof value !== "object") return null;
+  if (limit < 1) return [];
+  const fast = walk(value, limit, null, FAST_WALK_BUDGET);
+  return fast === BUDGET_SPENT ? (walk(value, limit, new Map(), Infinity) as JsonPath | null) : fast;
+}
+
+/** Containers the walk without bookkeeping may visit (a 1 MB body has far fewer; a 2^60 diamond far more). */
+const FAST_WALK_BUDGET = 4_000_000;
+const BUDGET_SPENT = Symbol("budget spent");
+
+function walk(value: object, limit: number, seenAt: Map<object, number> | null, budget: number): JsonPath | null | typeof BUDGET_SPENT {
+  const stack: Frame[] = [];
+  const push = (child: object, key: string | number) => {
+    const keys = Array.isArray(child) ? null : Object.keys(child);
+    stack.push({ value: child, key, keys, next: 0, length: keys ? keys.length : (child as unknown[]).length });
+  };
+  push(value, "");
+  seenAt?.set(value, 1);
+  while (stack.length) {
+    const frame = stack[stack.length - 1];
+    if (frame.next >= frame.length) {
+      stack.pop();
+      continue;
+    }
+    const key = frame.keys ? frame.keys[frame.next] : frame.next;
+    frame.next++;
+    const child = (frame.value as Record<string | number, unknown>)[key];
+    if (child === null || typeof child !== "object") continue;
+    const depth = stack.length + 1;
+    if (depth > limit) return [...stack.slice(1).map((f) => f.key), key];
+    if (seenAt) {
+      const before = seenAt.get(child);
+      if (before !== undefined && before >= depth) continue; // walked before from at least this deep: nothing deeper below
+      seenAt.set(child, depth);
+    } else if (--budget < 0) return BUDGET_SPENT;
+    push(child, key);
+  }
+  return null;
+}
+
+/** `input.a.b.c…` for a path that may be a hundred keys long: enough to find the place, short enough to read. */
+export function describeJsonPath(root: string, path: JsonPath, shown = 4): string {
+  const part = (key: string | number) => (typeof key === "number" ? `[${key}]` : /^[A-Za-z_$][\w$-]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+  const head = path.slice(0, shown).map(part).join("");
+  const text = `${root}${head}`.replace(/^\./, "");
+  return path.length > shown ? `${text}…` : text;
+}
+
+/** The sentence every nesting refusal ends with: the limit, its setting, and the fix. */
+export function nestingLimitText(limit: number = maxJsonDepth()): string {
+  return `is nested more than ${limit} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}); flatten it`;
+}
+
+export interface NestingProblem {
+  /** Where the limit is crossed, shortened: `input.a.b.c…`. */
+  where: string;
+  path: JsonPath;
+  limit: number;
+  /** `<where>: is nested more than 100 levels deep (the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH); flatten it` */
+  message: string;
+}
+
+/** The nesting problem of an outside value named `root` (`input`, `body`, `data`…), or null when it is within the limit. */
+export function nestingProblem(value: unknown, root: string, limit: number = maxJsonDepth()): NestingProblem | null {
+  const path = findExcessNesting(value, limit);
+  if (!path) return null;
+  const where = describeJsonPath(root, path);
+  return { where, path, limit, message: `${where}: ${nestingLimitText(limit)}` };
+}
+
+/**
+ * An outside value (`input`, a callback `body`, approval `data`) nested deeper than the limit, as an issue
+ * (code NESTING_LIMIT) naming where: `input[0][0][0][0]…: is nested more than 100 levels deep (…)`.
+ */
+export function nestingIssue(value: unknown, root: string): ValidationIssue | null {
+  const problem = nestingProblem(value, root);
+  return problem && { code: "NESTING_LIMIT", field: root, message: problem.message };
+}

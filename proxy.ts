@@ -1,0 +1,50 @@
+import { NextResponse, type NextRequest } from "next/server";
+import { findExcessNesting, MAX_JSON_DEPTH_CEILING, MAX_JSON_DEPTH_ENV } from "@/lib/workflow/limits";
+
+/**
+ * Server actions: React decodes an action's arguments recursively, once per level, before the action runs;
+ * arguments nested ~5,000 levels deep overflow the stack inside Next, which answers 500 with a RangeError our
+ * code never sees. This proxy runs first for requests that call an action (`Next-Action` header) and answers
+ * 400 when a JSON row of the body is nested deeper than the highest nesting limit one can configure plus the
+ * levels the action envelope adds (argument list, a wrapper object). Anything below that reaches the action,
+ * whose own check (validateWorkflow, validateRunInput, …) names the step and field against the actual limit.
+ */
+export const ACTION_NESTING_GATE = MAX_JSON_DEPTH_CEILING + 4;
+
+export async function proxy(request: NextRequest) {
+  if (request.method !== "POST") return NextResponse.next();
+  for (const row of await bodyRows(request)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(row); // iterative: safe at any depth
+    } catch {
+      continue; // not JSON: React reads it as text or refuses it itself
+    }
+    if (findExcessNesting(value, ACTION_NESTING_GATE))
+      return NextResponse.json(
+        {
+          error: {
+            code: "INVALID_INPUT",
+            message: `the server action's arguments are nested more than ${ACTION_NESTING_GATE} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}, is lower); flatten them`,
+          },
+        },
+        { status: 400 },
+      );
+  }
+  return NextResponse.next();
+}
+
+/** The JSON rows of an action call: the whole text body, or each text field of a multipart or urlencoded form. */
+async function bodyRows(request: NextRequest): Promise<string[]> {
+  const type = request.headers.get("content-type") ?? "";
+  if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) {
+    const form = await request.formData().catch(() => null);
+    return form ? [...form.values()].filter((value): value is string => typeof value === "string") : [];
+  }
+  return [await request.text()];
+}
+
+export const config = {
+  // Only action calls: pages, API routes (webhooks) and static files never pass through here.
+  matcher: [{ source: "/:path*", has: [{ type: "header", key: "next-action" }] }],
+};
