@@ -102,8 +102,11 @@ export type ParsedExpression = string[] | ExpressionError;
 
 const parsedCache = new Map<string, ParsedExpression>();
 const MAX_PARSED_CACHE = 100_000;
-/** Expressions parsed together: JSONata's parser costs ~70 µs of set-up per call, so one call per batch. */
-const BATCH = 1000;
+/**
+ * Expressions parsed together: JSONata's parser costs ~70 µs of set-up per call, so one call per batch of about
+ * this many characters (a few milliseconds of parsing, between which the caller may take a turn).
+ */
+const BATCH_CHARS = 16 * 1024;
 
 /** parseExpressions, giving the caller a turn between batches (see validateWorkflowInSlices). */
 export function* parseExpressionsInSlices(expressions: readonly string[]): Generator<void, Map<string, ParsedExpression>, void> {
@@ -116,8 +119,11 @@ export function* parseExpressionsInSlices(expressions: readonly string[]): Gener
       results.set(expression, new ExpressionError(`the expression is ${expression.length} characters long, more than the limit of ${MAX_EXPRESSION_LENGTH}; split it or move data into the input`, shorten(expression)));
     else todo.push(expression);
   }
-  for (let i = 0; i < todo.length; i += BATCH) {
-    parseBatch(todo.slice(i, i + BATCH), results);
+  for (let start = 0; start < todo.length; ) {
+    let end = start;
+    for (let chars = 0; end < todo.length && (end === start || chars + todo[end].length <= BATCH_CHARS); end++) chars += todo[end].length + 4;
+    parseBatch(todo.slice(start, end), results);
+    start = end;
     yield;
   }
   for (const expression of todo) {

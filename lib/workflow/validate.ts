@@ -60,6 +60,7 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   // once per level, so a definition nested too deep must not reach it.
   const tooDeep = definitionNestingIssue(raw);
   if (tooDeep) return { issues: [tooDeep] };
+  yield;
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
   yield;
