@@ -1,10 +1,11 @@
 /**
  * Benchmarks that print ratios against a baseline measured in the same process (these machines are noisy).
  *
- *   npm run bench            # both
+ *   npm run bench            # all of them
  *   npm run bench -- chain   # 200-step transform chain: executeWorkflow (SQLite) vs bare LangGraph + SqliteSaver
  *   npm run bench -- lanes   # 4 parallel lanes of a 300 ms LLM call vs 1 lane
  *   npm run bench -- bytes   # checkpoint bytes per step, 400-step run vs 100-step run
+ *   npm run bench -- cli     # CLI start times (--help, validate, a one-step run) next to `node -e 0` (bench/cli.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import path from "node:path";
 import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
+import { benchCli } from "./cli";
 import { WorkflowOrchestrator } from "@/lib/orchestrator";
 import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
@@ -145,6 +147,7 @@ try {
   if (which === "all" || which === "chain") await benchChain();
   if (which === "all" || which === "bytes") await benchBytes();
   if (which === "all" || which === "lanes") await benchLanes();
+  if (which === "all" || which === "cli") await benchCli();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

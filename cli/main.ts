@@ -1,12 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError } from "commander";
-import { OrchestratorError, serializeError } from "@/lib/engine/errors";
-import { InvalidRunError, WorkflowOrchestrator, type RunResult } from "@/lib/orchestrator";
-import { getRuntime, shutdownRuntime } from "@/lib/runtime";
-import { parseSetArgument } from "@/lib/runner/checkpoints";
-import { listRuns } from "@/lib/runner/queries";
-import { saveWorkflowVersion } from "@/lib/workflows/repository";
-import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
+import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import type { RunResult } from "@/lib/orchestrator";
 
 /**
  * Headless CLI. Exit codes (a public contract): 0 run succeeded / command ok, 1 run failed (or did not stop
@@ -16,6 +11,24 @@ import { formatIssues, validateWorkflow } from "@/lib/workflow/validate";
 const EXIT = { ok: 0, failed: 1, invalid: 2, waiting: 3 } as const;
 
 class UsageError extends Error {}
+
+/**
+ * The engine, database and LangGraph take most of a second to load, so each command imports what it needs when
+ * it runs (the prebuilt CLI turns every import() into a chunk of its own): `--help` loads commander only and
+ * `validate` the pure workflow model. `runtimeLoaded` tells main() whether there is a runtime to shut down.
+ */
+let runtimeLoaded = false;
+const load = {
+  validation: () => import("@/lib/workflow/validate"),
+  runtime: () => ((runtimeLoaded = true), import("@/lib/runtime")),
+  orchestrator: async () => {
+    await load.runtime();
+    return new (await import("@/lib/orchestrator")).WorkflowOrchestrator();
+  },
+  checkpoints: () => import("@/lib/runner/checkpoints"),
+  queries: () => import("@/lib/runner/queries"),
+  repository: () => import("@/lib/workflows/repository"),
+};
 
 const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 
@@ -72,7 +85,7 @@ program
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
     const definition = await readDefinition(file);
     const input = parseJsonOption("--input", opts.input);
-    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().executeWorkflow(definition, { input, source: "cli" }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli" }));
   });
 
 program
@@ -85,7 +98,7 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { latest?: boolean; checkpoint?: string; json?: boolean }) => {
     if (opts.latest && opts.checkpoint) throw new UsageError("--latest and --checkpoint cannot be combined");
-    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint }));
   });
 
 program
@@ -98,7 +111,7 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { reject?: boolean; data?: string; comment?: string; by?: string; json?: boolean }) => {
     const data = parseJsonOption("--data", opts.data);
-    const result = await new WorkflowOrchestrator().approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by });
+    const result = await (await load.orchestrator()).approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by });
     printRunResult(Boolean(opts.json), result);
   });
 
@@ -107,7 +120,7 @@ program
   .description("list a run's checkpoints, newest first (superstep, time, what changed)")
   .option("--json", "print an array of { checkpointId, parentCheckpointId, step, createdAt, source, changed, current }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    const checkpoints = await new WorkflowOrchestrator().listCheckpoints(runId);
+    const checkpoints = await (await load.orchestrator()).listCheckpoints(runId);
     const describe = (c: (typeof checkpoints)[number]) =>
       [c.changed.steps.length ? `steps ${c.changed.steps.join(", ")}` : "", c.changed.vars ? "vars" : "", c.changed.input ? "input" : ""].filter(Boolean).join(", ") || "-";
     print(
@@ -125,8 +138,9 @@ program
   .option("--set <path=value>", "edit the state first: steps.<id>[.field]=value, vars.<name>=value or input.<field>=value (value is JSON or text); repeatable", collect, [])
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { checkpoint: string; set: string[]; json?: boolean }) => {
+    const { parseSetArgument } = await load.checkpoints();
     const set = Object.fromEntries(opts.set.map(parseSetArgument));
-    printRunResult(Boolean(opts.json), await new WorkflowOrchestrator().forkRun(runId, { checkpointId: opts.checkpoint, set }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).forkRun(runId, { checkpointId: opts.checkpoint, set }));
   });
 
 program
@@ -134,6 +148,7 @@ program
   .description("check a workflow definition without running it")
   .option("--json", "print { valid, issues }")
   .action(async (file: string, opts: { json?: boolean }) => {
+    const { validateWorkflow, formatIssues } = await load.validation();
     const { issues } = validateWorkflow(await readDefinition(file));
     print(Boolean(opts.json), { valid: issues.length === 0, issues }, issues.length ? `invalid workflow:\n${formatIssues(issues)}` : "valid");
     process.exitCode = issues.length ? EXIT.invalid : EXIT.ok;
@@ -144,9 +159,11 @@ program
   .description("save a definition as a workflow (or a new version of it) and print its id")
   .option("--json", "print { workflowId, version }")
   .action(async (file: string, opts: { json?: boolean }) => {
+    const { validateWorkflow } = await load.validation();
     const { definition, issues } = validateWorkflow(await readDefinition(file));
     if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-    const { db, userId } = await getRuntime();
+    const { saveWorkflowVersion } = await load.repository();
+    const { db, userId } = await (await load.runtime()).getRuntime();
     const saved = await saveWorkflowVersion(db, userId, definition);
     print(Boolean(opts.json), saved, saved.workflowId);
   });
@@ -162,7 +179,8 @@ program
     const limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive whole number");
     if (opts.status && !RUN_STATUSES.includes(opts.status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`);
-    const { db, userId } = await getRuntime();
+    const { listRuns } = await load.queries();
+    const { db, userId } = await (await load.runtime()).getRuntime();
     const runs = await listRuns(db, userId, { workflowId: opts.workflow, status: opts.status, limit });
     const rows = runs.map((r) => ({
       runId: r.runId,
@@ -179,7 +197,7 @@ program
   .description("cancel a queued, running or waiting run (wherever it executes) and wait until it has stopped")
   .option("--json", "print { runId, status }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    const result = await new WorkflowOrchestrator().cancelRun(runId);
+    const result = await (await load.orchestrator()).cancelRun(runId);
     print(Boolean(opts.json), result, `run ${result.runId} ${result.status}`);
     process.exitCode = ["cancelled", "succeeded", "failed"].includes(result.status) ? EXIT.ok : EXIT.failed;
   });
@@ -204,7 +222,7 @@ async function main() {
       process.exitCode = EXIT.failed;
     }
   } finally {
-    await shutdownRuntime();
+    if (runtimeLoaded) await (await load.runtime()).shutdownRuntime();
   }
 }
 

@@ -19,11 +19,15 @@ interface Migration {
   checksum: string;
 }
 
-/** The project folder holding prisma/: found from this file, so the CLI works from any directory. */
+/**
+ * The project folder holding prisma/: the nearest one above this file (lib/db in the sources, dist/cli in the
+ * prebuilt CLI), so the CLI works from any directory.
+ */
 function projectRoot(): string {
   if (process.env.ORCHESTRATOR_ROOT) return process.env.ORCHESTRATOR_ROOT;
-  const fromHere = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-  return existsSync(path.join(fromHere, "prisma/migrations")) ? fromHere : process.cwd();
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)), depth = 0; depth < 4; dir = path.dirname(dir), depth++)
+    if (existsSync(path.join(dir, "prisma/migrations"))) return dir;
+  return process.cwd();
 }
 
 function loadMigrations(dir: string): Migration[] {
