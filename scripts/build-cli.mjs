@@ -55,14 +55,22 @@ for (const [output, { inputs: parts }] of Object.entries(result.metafile.outputs
       const source = path.resolve(root, path.dirname(input), relative);
       const target = path.resolve(root, path.dirname(output), relative);
       if (!target.startsWith(path.join(root, "dist") + path.sep)) throw new Error(`${input}: asset ${relative} would land outside dist/`);
-      mkdirSync(path.dirname(target), { recursive: true });
-      copyFileSync(source, target);
-      const sourceRelative = path.relative(root, source);
-      const { size, mtimeMs } = statSync(source);
-      inputs[sourceRelative] = { size, mtimeMs };
-      assets.push(path.relative(root, target));
+      copyAsset(source, target);
     }
   }
+}
+
+/** Copies a run-time asset, and the relative modules it imports (a worker's own modules), beside it. */
+function copyAsset(source, target) {
+  if (assets.includes(path.relative(root, target))) return;
+  mkdirSync(path.dirname(target), { recursive: true });
+  copyFileSync(source, target);
+  const { size, mtimeMs } = statSync(source);
+  inputs[path.relative(root, source)] = { size, mtimeMs };
+  assets.push(path.relative(root, target));
+  if (!/\.m?js$/.test(source)) return;
+  for (const [, relative] of readFileSync(source, "utf8").matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g))
+    copyAsset(path.resolve(path.dirname(source), relative), path.resolve(path.dirname(target), relative));
 }
 
 writeFileSync(path.join(outdir, "manifest.json"), `${JSON.stringify({ builtAt: new Date().toISOString(), assets, inputs }, null, 1)}\n`);
