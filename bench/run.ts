@@ -5,6 +5,7 @@
  *   npm run bench -- chain   # 200-step transform chain: executeWorkflow (SQLite) vs bare LangGraph + SqliteSaver
  *   npm run bench -- lanes   # 4 parallel lanes of a 300 ms LLM call vs 1 lane
  *   npm run bench -- bytes   # checkpoint bytes per step, 400-step run vs 100-step run
+ *   npm run bench -- throughput  # webhook load on the real server (needs `npm run build`; see bench/throughput.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +17,7 @@ import { WorkflowOrchestrator } from "@/lib/orchestrator";
 import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { renderValue } from "@/lib/workflow/expression";
+import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
 const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-bench-"));
@@ -145,6 +147,7 @@ try {
   if (which === "all" || which === "chain") await benchChain();
   if (which === "all" || which === "bytes") await benchBytes();
   if (which === "all" || which === "lanes") await benchLanes();
+  if (which === "throughput") await benchThroughput();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });
