@@ -26,9 +26,12 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-/** SQLite has no Date or boolean type: store dates as the ISO text Prisma reads back. */
+/**
+ * SQLite has no Date or boolean type: store dates as the text Prisma writes (ISO with "+00:00"), so raw rows and
+ * Prisma's rows sort and compare alike.
+ */
 function sqliteParam(value: unknown): unknown {
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return `${value.toISOString().slice(0, -1)}+00:00`;
   if (typeof value === "boolean") return value ? 1 : 0;
   if (value === undefined) return null;
   return value;

@@ -1,8 +1,8 @@
-import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { evaluateExpression, renderTemplate, renderValue, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
-import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_STEP_EXECUTIONS, RETRY_DEFAULTS, WorkflowDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { runMap } from "./map";
@@ -105,14 +105,59 @@ export interface CompiledWorkflow {
   recordsOf(state: Record<string, unknown>): Map<string, StepOutputRecord>;
 }
 
-export function compileWorkflow(
-  def: WorkflowDefinition,
+// ---- Graph caching and hooks plumbing --------------------------------------------------------------------
+// A compiled graph holds no run: the hooks of the run it executes travel in the invocation's config
+// (`configurable[HOOKS_KEY]`, bound with `withConfig`), so one compiled graph serves every run of a definition.
+
+const HOOKS_KEY = "orchestrator_hooks";
+
+function invocationHooks(config: LangGraphRunnableConfig | undefined): EngineHooks {
+  const hooks = config?.configurable?.[HOOKS_KEY] as EngineHooks | undefined;
+  if (!hooks) throw new OrchestratorError("INTERNAL", "a workflow graph ran without the hooks of its run");
+  return hooks;
+}
+
+/** Compiles a definition for one run (or one inspection): the hooks are bound to the returned graph. */
+export function compileWorkflow(def: WorkflowDefinition, hooks: EngineHooks, checkpointer?: BaseCheckpointSaver): CompiledWorkflow {
+  return withHooks(compileShared(def, checkpointer), hooks);
+}
+
+/**
+ * The definition stored on a run (JSON text) parsed and compiled once per content and saver, bounded, least
+ * recently used dropped first: parsing, building and compiling cost more than a short run. Keyed by the whole
+ * text, so a new version (or any edit) compiles anew.
+ */
+const COMPILED_CACHE_SIZE = 32;
+const compiledByJson = new WeakMap<object, Map<string, { definition: WorkflowDefinition; shared: CompiledWorkflow }>>();
+const NO_CHECKPOINTER = {};
+
+export function compileStoredWorkflow(
+  definitionJson: string,
   hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
-): CompiledWorkflow {
+): CompiledWorkflow & { definition: WorkflowDefinition } {
+  let cache = compiledByJson.get(checkpointer ?? NO_CHECKPOINTER);
+  if (!cache) compiledByJson.set(checkpointer ?? NO_CHECKPOINTER, (cache = new Map()));
+  let entry = cache.get(definitionJson);
+  if (entry) cache.delete(definitionJson);
+  else {
+    const definition = WorkflowDefinitionSchema.parse(JSON.parse(definitionJson));
+    entry = { definition, shared: compileShared(definition, checkpointer) };
+    if (cache.size >= COMPILED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(definitionJson, entry);
+  return { ...withHooks(entry.shared, hooks), definition: entry.definition };
+}
+
+function withHooks(shared: CompiledWorkflow, hooks: EngineHooks): CompiledWorkflow {
+  return { ...shared, graph: shared.graph.withConfig({ configurable: { [HOOKS_KEY]: hooks } }) as CompiledWorkflow["graph"] };
+}
+// ---- end of graph caching and hooks plumbing --------------------------------------------------------------
+
+function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSaver): CompiledWorkflow {
   const spec = buildGraph(def);
   const maxStepExecutions = def.limits?.maxStepExecutions ?? DEFAULT_MAX_STEP_EXECUTIONS;
-  const graph = compileGraph(def, spec, maxStepExecutions, hooks, checkpointer);
+  const graph = compileGraph(def, spec, maxStepExecutions, checkpointer);
   return {
     graph,
     spec,
@@ -149,14 +194,13 @@ function compileGraph(
   def: WorkflowDefinition,
   spec: GraphSpec,
   maxStepExecutions: number,
-  hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
 ) {
   const stepNodes = def.steps.map((s) => nodeName(s.id));
   const ends = [...stepNodes, SCHEDULER_NODE, END];
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
-  const decide = async (pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
+  const decide = async (hooks: EngineHooks, pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
     for (const id of ready) await hooks.onStepQueued?.(id);
@@ -167,22 +211,22 @@ function compileGraph(
   let builder = new StateGraph(stateAnnotation(spec.stepIds)) as unknown as StateGraph<any, any, any, string>;
   builder = builder.addNode(
     SCHEDULER_NODE,
-    async (state: State) => {
+    async (state: State, config: LangGraphRunnableConfig) => {
       // First call: start the entry steps.
       const { pending, signals, executed } = state.schedule;
       const seed = executed === 0 && signals.length === 0 && pending.length === 0;
-      const next = await decide(seed ? spec.entries : pending, signals, executed, 0);
+      const next = await decide(invocationHooks(config), seed ? spec.entries : pending, signals, executed, 0);
       return new Command({ update: { schedule: next.update }, goto: next.goto });
     },
     { ends },
   );
 
   for (const step of def.steps) {
-    builder = builder.addNode(nodeName(step.id), (state: State) => runStep(step, state), { ends });
+    builder = builder.addNode(nodeName(step.id), (state: State, config: LangGraphRunnableConfig) => runStep(step, state, invocationHooks(config)), { ends });
   }
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
-  async function runStep(step: WorkflowStep, state: State) {
+  async function runStep(step: WorkflowStep, state: State, hooks: EngineHooks) {
     const { executed, active } = state.schedule;
     const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
     const execution = (previous?.execution ?? 0) + 1;
@@ -244,7 +288,7 @@ function compileGraph(
     const signal: Signal = { from: step.id, targets };
     if (active.length === 1) {
       // Ran alone: decide inline, saving a superstep per step on chains.
-      const next = await decide(state.schedule.pending, [signal], executed + 1, 1);
+      const next = await decide(hooks, state.schedule.pending, [signal], executed + 1, 1);
       return new Command({ update: { ...update, schedule: next.update }, goto: next.goto });
     }
     return new Command({ update: { ...update, schedule: { signal } }, goto: SCHEDULER_NODE });

@@ -34,11 +34,12 @@ export class RunEventLog {
   }
 
   emit(body: RunEventBody) {
-    const event = { ...body, runId: this.runId, seq: ++this.seq, at: new Date().toISOString() } as RunEvent;
+    const at = new Date();
+    const event = { ...body, runId: this.runId, seq: ++this.seq, at: at.toISOString() } as RunEvent;
     this.push(
       {
         sql: `INSERT INTO "RunEvent" ("runId", "seq", "type", "stepId", "payload", "createdAt") VALUES (?, ?, ?, ?, ?, ?)`,
-        params: [this.runId, event.seq, event.type, "stepId" in event ? event.stepId : null, JSON.stringify(body), new Date(event.at)],
+        params: [this.runId, event.seq, event.type, "stepId" in event ? event.stepId : null, JSON.stringify(body), at],
       },
       () => this.publisher.publish(event),
     );
@@ -88,6 +89,14 @@ export class RunEventLog {
             WHERE "runId" = ? AND "stepId" = ? AND "execution" = ?`,
       params: [usage.promptTokens, usage.completionTokens, usage.costUsd === null ? 0 : 1, usage.costUsd ?? 0, this.runId, stepId, execution],
     });
+  }
+
+  /**
+   * Another write of the run (its row) that must be stored in order with the events around it: it joins their
+   * batch instead of a round trip of its own.
+   */
+  write(statement: SqlStatement) {
+    this.push(statement);
   }
 
   token(stepId: string, execution: number, text: string) {
