@@ -11,7 +11,7 @@
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- throughput   # profile the server
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -100,6 +100,16 @@ function stopServer(child: ChildProcess): Promise<void> {
   });
 }
 
+/** CPU time (user + system, ms) the server process has used so far; undefined where /proc is missing. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
+  } catch {
+    return undefined;
+  }
+}
+
 function load(url: string, connections: number, duration: number) {
   return autocannon({
     url,
@@ -141,7 +151,9 @@ export async function benchThroughput() {
     const ok = (r: Result) => r.statusCodeStats["200"]?.count ?? 0;
     let answered = 1;
     if (warmup > 0) answered += ok(await load(url, connections, warmup));
+    const cpuBefore = cpuMs(server.pid);
     const result = await load(url, connections, duration);
+    const cpuAfter = cpuMs(server.pid);
     answered += ok(result);
     await stopServer(server);
 
@@ -158,6 +170,9 @@ export async function benchThroughput() {
     // Every answered run is recorded; requests cut off when a load phase stopped (at most one per connection)
     // may have run to success without their answer being counted.
     const recorded = succeeded >= answered && succeeded <= answered + connections * (warmup > 0 ? 2 : 1);
+    // CPU per run is steadier than runs/s on a shared machine: compare it across changes.
+    if (cpuBefore !== undefined && cpuAfter !== undefined && ok(result))
+      console.log(`server CPU: ${((cpuAfter - cpuBefore) / ok(result)).toFixed(2)} ms per run (${((cpuAfter - cpuBefore) / (duration * 1000)).toFixed(2)} cores busy)`);
     console.log(`runs recorded: ${succeeded} succeeded for ${answered} answered 200 (incl. probe and warm-up); ${JSON.stringify(counts)} ${recorded ? "ok" : "MISMATCH"}`);
     if (!recorded || ok(result) !== result.requests.total) process.exitCode = 1;
     return { runsPerSecond, p50, p97_5, p99 };
