@@ -181,10 +181,18 @@ function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSav
   };
 }
 
+/** Each spec's step ids with their channel names, built once (every step reads every channel). */
+const channelsOfSpec = new WeakMap<GraphSpec, Array<[string, string]>>();
+const stepChannels = (spec: GraphSpec) => {
+  let channels = channelsOfSpec.get(spec);
+  if (!channels) channelsOfSpec.set(spec, (channels = spec.stepIds.map((id) => [id, outputChannel(id)])));
+  return channels;
+};
+
 function expressionContext(state: State, spec: GraphSpec): ExpressionContext {
   const steps: Record<string, unknown> = {};
-  for (const id of spec.stepIds) {
-    const record = state[outputChannel(id)] as StepOutputRecord | undefined;
+  for (const [id, channel] of stepChannels(spec)) {
+    const record = state[channel] as StepOutputRecord | undefined;
     if (record) steps[id] = record.output;
   }
   return { input: state.input ?? {}, steps, vars: state.vars ?? {} };

@@ -42,7 +42,7 @@ export interface RunRecord {
 }
 
 export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
-  const [run] = await sql.query<RunRecord>(
+  const [run] = await sql.queryCommitted<RunRecord>(
     `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId"
      FROM "Run" WHERE "id" = ?`,
     [runId],
@@ -66,7 +66,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   const log = new RunEventLog(deps.sql, deps.publisher, runId, fresh ? Number(run.lastSeq) : await lastStoredSeq(deps.sql, runId));
 
   // Settings are read for every run (one query), so a change applies to the next run in any process.
-  const settings = runtimeSettingsOf(await deps.sql.query<{ key: string; value: string }>(
+  const settings = runtimeSettingsOf(await deps.sql.queryCommitted<{ key: string; value: string }>(
     `SELECT "key", "value" FROM "Setting" WHERE "key" IN (${RUNTIME_SETTING_KEYS.map(() => "?").join(", ")})`,
     RUNTIME_SETTING_KEYS,
   ));

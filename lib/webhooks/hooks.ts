@@ -89,7 +89,7 @@ const definitions = new Map<string, WorkflowDefinition>();
 async function savedDefinition(sql: SqlConnection, versionRowId: string): Promise<WorkflowDefinition | undefined> {
   const cached = definitions.get(versionRowId);
   if (cached) return cached;
-  const [row] = await sql.query<{ definition: string }>(`SELECT "definition" FROM "WorkflowVersion" WHERE "id" = ?`, [versionRowId]);
+  const [row] = await sql.queryCommitted<{ definition: string }>(`SELECT "definition" FROM "WorkflowVersion" WHERE "id" = ?`, [versionRowId]);
   if (!row) return undefined;
   const definition = WorkflowDefinitionSchema.parse(JSON.parse(row.definition));
   definitions.set(versionRowId, definition);
@@ -100,7 +100,7 @@ async function savedDefinition(sql: SqlConnection, versionRowId: string): Promis
 /** The whole trigger, framework-free (the route handler passes the request in and the answer out). */
 export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runner: Runner }, req: HookRequest): Promise<HookResponse> {
   // One query for the hook, its workflow's owner and the id of the latest version's row.
-  const [hook] = await deps.sql.query<HookRow>(
+  const [hook] = await deps.sql.queryCommitted<HookRow>(
     `SELECT h."enabled", h."tokenHash", h."secretSealed", h."waitTimeoutMs", w."ownerId", w."latestVersion", v."id" AS "versionRowId", v."version"
      FROM "WorkflowHook" h JOIN "Workflow" w ON w."id" = h."workflowId"
      LEFT JOIN "WorkflowVersion" v ON v."workflowId" = w."id" AND v."version" = w."latestVersion"
