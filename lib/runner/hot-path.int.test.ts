@@ -7,6 +7,8 @@ import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { outputChannel, type StepOutputRecord } from "@/lib/engine/compile";
 import type { RunEvent } from "@/lib/realtime/events";
 import { saveHttpAllowList } from "@/lib/settings";
+import { validateWorkflow } from "@/lib/workflow/validate";
+import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { inspectionGraph } from "./checkpoints";
 import { Runner } from "./runner";
 
@@ -83,6 +85,31 @@ describe.each(databases)("run path on %s", (_name, makeDatabase, available) => {
     } finally {
       delete process.env.ORCHESTRATOR_HTTP_ALLOW;
     }
+  });
+
+  it.skipIf(!available)("the steps that succeeded in a superstep that failed are kept: a resume runs only the failed one", async () => {
+    const version = (shout: string) => ({
+      id: `lanes-${available}-${Math.random().toString(36).slice(2)}`,
+      name: "Lanes",
+      steps: [
+        { id: "start", type: "transform", config: { output: "go" } },
+        { id: "calm", type: "transform", config: { output: "calm" } },
+        { id: "loud", type: "transform", config: { output: shout } },
+      ],
+      edges: [
+        { from: "start", to: "calm" },
+        { from: "start", to: "loud" },
+      ],
+    });
+    const broken = version('{{ $assert(false, "boom") }}');
+    const v1 = await saveWorkflowVersion(db, userId, validateWorkflow(broken).definition!);
+    const failed = await runner.runToCompletion({ definition: broken, ownerId: userId, workflowVersion: v1.version, source: "api" });
+    expect(failed).toMatchObject({ status: "failed", error: { stepId: "loud" } });
+    await saveWorkflowVersion(db, userId, validateWorkflow({ ...version("LOUD"), id: broken.id }).definition!);
+    await runner.resumeRun(failed.runId, userId, { useLatestVersion: true });
+    expect(await runner.waitForRun(failed.runId)).toMatchObject({ status: "succeeded", outputs: { calm: "calm", loud: "LOUD" } });
+    const calmRuns = published.filter((e) => e.runId === failed.runId && e.type === "step.status" && e.stepId === "calm" && e.status === "running");
+    expect(calmRuns).toHaveLength(1);
   });
 
   it.skipIf(!available)("settings saved between two runs apply to the second", async () => {
