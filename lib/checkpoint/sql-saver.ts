@@ -72,10 +72,16 @@ interface LastWritten {
   versionsSeen: Seen;
 }
 
+/** Same keys and values (for-in loops: this runs for every node of the graph at every step). */
 const sameVersions = (a: Record<string, unknown> | undefined, b: Record<string, unknown>) => {
   if (!a) return false;
-  const keys = Object.keys(b);
-  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
+  let count = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    count++;
+  }
+  for (const _ in a) count--;
+  return count === 0;
 };
 
 /**
@@ -95,8 +101,15 @@ function diff(base: LastWritten, checkpoint: Checkpoint, newVersions: ChannelVer
   }
   const sameChannels = Object.keys(base.channelVersions).length + added === Object.keys(checkpoint.channel_versions).length;
   const versionsSeen: Seen = {};
-  for (const [node, seen] of Object.entries(checkpoint.versions_seen))
+  let nodes = 0;
+  for (const node in checkpoint.versions_seen) {
+    nodes++;
+    const seen = checkpoint.versions_seen[node];
     if (!sameVersions(base.versionsSeen[node], seen)) versionsSeen[node] = { ...seen };
+  }
+  let baseNodes = 0;
+  for (const _ in base.versionsSeen) baseNodes++;
+  const sameNodes = baseNodes + Object.keys(versionsSeen).filter((n) => !(n in base.versionsSeen)).length === nodes;
   if (!sameChannels)
     for (const [channel, version] of Object.entries(checkpoint.channel_versions))
       if (base.channelVersions[channel] !== version) channelVersions[channel] = version;
@@ -105,7 +118,7 @@ function diff(base: LastWritten, checkpoint: Checkpoint, newVersions: ChannelVer
     channelVersions,
     removedChannels: sameChannels ? [] : Object.keys(base.channelVersions).filter((c) => !(c in checkpoint.channel_versions)),
     versionsSeen,
-    removedNodes: Object.keys(base.versionsSeen).filter((n) => !(n in checkpoint.versions_seen)),
+    removedNodes: sameNodes ? [] : Object.keys(base.versionsSeen).filter((n) => !(n in checkpoint.versions_seen)),
   };
 }
 
