@@ -4,6 +4,7 @@ import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
 import { pruneByRetention } from "@/lib/runner/retention";
+import { serveHook } from "@/lib/webhooks/http";
 
 /** One process: Next.js pages and server actions, Socket.IO, and the run queue. */
 async function main() {
@@ -16,7 +17,10 @@ async function main() {
   const handle = app.getRequestHandler();
   await app.prepare();
 
-  const httpServer = createServer((req, res) => void handle(req, res));
+  // Webhook triggers are answered here, before Next (see lib/webhooks/http.ts); everything else is Next's.
+  const httpServer = createServer((req, res) => {
+    if (!serveHook(req, res, () => getRuntime())) void handle(req, res);
+  });
   const { io, publisher } = attachRealtime(httpServer, () => getRuntime());
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 

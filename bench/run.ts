@@ -6,6 +6,7 @@
  *   npm run bench -- lanes   # 4 parallel lanes of a 300 ms LLM call vs 1 lane
  *   npm run bench -- bytes   # checkpoint bytes per step, 400-step run vs 100-step run
  *   npm run bench -- cli     # CLI start times (--help, validate, a one-step run) next to `node -e 0` (bench/cli.ts)
+ *   npm run bench -- throughput  # webhook load on the real server (needs `npm run build`; see bench/throughput.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +19,7 @@ import { WorkflowOrchestrator } from "@/lib/orchestrator";
 import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
+import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
 const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-bench-"));
@@ -148,6 +150,7 @@ try {
   if (which === "all" || which === "bytes") await benchBytes();
   if (which === "all" || which === "lanes") await benchLanes();
   if (which === "all" || which === "cli") await benchCli();
+  if (which === "throughput") await benchThroughput();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -23,7 +23,7 @@ export const DEFAULT_PRICES: PriceTable = {
   "claude-sonnet-4": { inputPerMillion: 3, outputPerMillion: 15 },
 };
 
-const PRICES_KEY = "llm.prices";
+export const PRICES_KEY = "llm.prices";
 
 export const PriceTableSchema = z.record(
   z.string().min(1, "model name is required"),
@@ -53,8 +53,18 @@ export function costUsd(table: PriceTable, model: string, promptTokens: number, 
 
 export async function getPriceTable(db: Db): Promise<{ table: PriceTable; saved: PriceTable }> {
   const row = await db.setting.findUnique({ where: { key: PRICES_KEY } });
-  const saved = row ? PriceTableSchema.parse(JSON.parse(row.value)) : {};
-  return { table: { ...DEFAULT_PRICES, ...saved }, saved };
+  return priceTableOf(row?.value);
+}
+
+/** The saved setting's text parsed once per distinct value (every run reads it). */
+let lastParsed: { value: string | undefined; result: { table: PriceTable; saved: PriceTable } } | undefined;
+
+export function priceTableOf(value: string | undefined): { table: PriceTable; saved: PriceTable } {
+  if (lastParsed && lastParsed.value === value) return lastParsed.result;
+  const saved = value !== undefined ? PriceTableSchema.parse(JSON.parse(value)) : {};
+  const result = { table: { ...DEFAULT_PRICES, ...saved }, saved };
+  lastParsed = { value, result };
+  return result;
 }
 
 /** Saves price overrides/additions; throws INVALID_INPUT naming the model and field. */

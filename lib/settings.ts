@@ -1,8 +1,8 @@
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
 import type { RuntimeSettings } from "@/lib/engine/steps/types";
-import { parseAllowList, type AllowList } from "@/lib/net/address-policy";
-import { getPriceTable } from "./pricing";
+import { parseAllowList } from "@/lib/net/address-policy";
+import { PRICES_KEY, priceTableOf } from "./pricing";
 import { decryptSecret, encryptSecret } from "./secrets";
 
 /**
@@ -12,6 +12,7 @@ import { decryptSecret, encryptSecret } from "./secrets";
 const URL_KEY = "llm.gatewayUrl";
 const API_KEY = "llm.apiKey";
 const MODEL_KEY = "llm.defaultModel";
+const HTTP_ALLOW_KEY = "http.allow";
 
 export interface GatewaySettingsView {
   llmGatewayUrl?: string;
@@ -21,8 +22,13 @@ export interface GatewaySettingsView {
   defaultModel?: string;
 }
 
+type SettingRow = { key: string; value: string };
+
 async function savedGateway(db: Db) {
-  const rows = await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY, MODEL_KEY] } } });
+  return gatewayOf(await db.setting.findMany({ where: { key: { in: [URL_KEY, API_KEY, MODEL_KEY] } } }));
+}
+
+function gatewayOf(rows: SettingRow[]) {
   const value = (key: string) => rows.find((r) => r.key === key)?.value;
   return { url: value(URL_KEY), sealedKey: value(API_KEY), defaultModel: process.env.LLM_DEFAULT_MODEL || value(MODEL_KEY) || undefined };
 }
@@ -71,14 +77,34 @@ export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: str
   }
 }
 
+/**
+ * The setting rows a run reads, all in one query at its start: read afresh for every run, so a change made in
+ * any process (Settings page, CLI) applies to the next run.
+ */
+export const RUNTIME_SETTING_KEYS = [URL_KEY, API_KEY, MODEL_KEY, HTTP_ALLOW_KEY, PRICES_KEY];
+
 /** What executors get at run time (the decrypted key stays on the server). */
 export async function resolveRuntimeSettings(db: Db): Promise<RuntimeSettings> {
-  return { ...(await gatewayConnection(db)), httpAllow: await resolveHttpAllowList(db), prices: (await getPriceTable(db)).table };
+  return runtimeSettingsOf(await db.setting.findMany({ where: { key: { in: RUNTIME_SETTING_KEYS } } }));
+}
+
+/** RuntimeSettings from the rows of RUNTIME_SETTING_KEYS (and the environment, which wins). */
+export function runtimeSettingsOf(rows: SettingRow[]): RuntimeSettings {
+  const saved = (key: string) => rows.find((r) => r.key === key)?.value;
+  return {
+    ...connectionOf(gatewayOf(rows)),
+    // A bad entry in the environment is an operator error: ignored rather than open anything by accident.
+    httpAllow: parseAllowList([...splitEntries(process.env.ORCHESTRATOR_HTTP_ALLOW), ...splitEntries(saved(HTTP_ALLOW_KEY))]).allow,
+    prices: priceTableOf(saved(PRICES_KEY)).table,
+  };
 }
 
 /** Where the gateway is and how to authenticate (the decrypted key stays on the server). Env wins. */
 async function gatewayConnection(db: Db): Promise<Pick<RuntimeSettings, "llmGatewayUrl" | "llmApiKey" | "defaultModel">> {
-  const { url, sealedKey, defaultModel } = await savedGateway(db);
+  return connectionOf(await savedGateway(db));
+}
+
+function connectionOf({ url, sealedKey, defaultModel }: ReturnType<typeof gatewayOf>): Pick<RuntimeSettings, "llmGatewayUrl" | "llmApiKey" | "defaultModel"> {
   if (process.env.LLM_GATEWAY_URL) return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, llmApiKey: process.env.LLM_API_KEY, defaultModel };
   return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : process.env.LLM_API_KEY, defaultModel };
 }
@@ -87,7 +113,6 @@ async function gatewayConnection(db: Db): Promise<Pick<RuntimeSettings, "llmGate
  * The HTTP allow-list: addresses the `http` step may reach although the SSRF policy refuses them (internal
  * APIs). Entries from env ORCHESTRATOR_HTTP_ALLOW (comma-separated) and from the Settings page both apply.
  */
-const HTTP_ALLOW_KEY = "http.allow";
 
 const splitEntries = (text: string | undefined) => (text ?? "").split(/[,\n]/).map((e) => e.trim()).filter(Boolean);
 
@@ -101,12 +126,6 @@ export async function saveHttpAllowList(db: Db, entries: string[]) {
   if (problems.length) throw new OrchestratorError("INVALID_INPUT", `allow-list: ${problems.join("; ")}`);
   const value = entries.map((e) => e.trim()).filter(Boolean).join(",");
   await db.setting.upsert({ where: { key: HTTP_ALLOW_KEY }, create: { key: HTTP_ALLOW_KEY, value }, update: { value } });
-}
-
-async function resolveHttpAllowList(db: Db): Promise<AllowList> {
-  const { env, saved } = await getHttpAllowSettings(db);
-  // A bad entry in the environment is an operator error: ignore it rather than open anything by accident.
-  return parseAllowList([...env, ...saved]).allow;
 }
 
 function unseal(sealed: string): string {

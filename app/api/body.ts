@@ -1,6 +1,5 @@
 import "server-only";
-
-const MAX_BODY_BYTES = 1024 * 1024;
+import { MAX_HOOK_BODY_BYTES as MAX_BODY_BYTES } from "@/lib/webhooks/http";
 
 const tooLarge = () =>
   Response.json({ error: { code: "PAYLOAD_TOO_LARGE", message: `the body is larger than ${MAX_BODY_BYTES} bytes` } }, { status: 413 });

@@ -87,7 +87,10 @@ describe("delta-encoded checkpoints", () => {
 
     // The checkpoint browser's history rebuilds every checkpoint's versions from one read of the thread.
     let queries = 0;
-    const counting: SqlConnection = Object.assign(Object.create(sql), { query: (...args: Parameters<SqlConnection["query"]>) => (queries++, sql.query(...args)) });
+    const counting: SqlConnection = Object.assign(Object.create(sql), {
+      query: (...args: Parameters<SqlConnection["query"]>) => (queries++, sql.query(...args)),
+      queryCommitted: (...args: Parameters<SqlConnection["queryCommitted"]>) => (queries++, sql.queryCommitted(...args)),
+    });
     const counted = new SqlCheckpointSaver(counting);
     const entries = await counted.history("delta-thread");
     expect(entries.map((e) => [e.checkpointId, e.channelVersions])).toEqual(ours.tuples.map((t) => [t.checkpoint.id, t.checkpoint.channel_versions]));

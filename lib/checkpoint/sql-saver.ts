@@ -31,6 +31,9 @@ import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
  * since the last one add up to its size (so snapshots never cost more than the deltas: storage per step stays
  * constant however long the run gets), and whenever the parent is not the checkpoint this process wrote last.
  * Reading rebuilds a checkpoint from the nearest snapshot.
+ *
+ * Reads do not wait for other threads' pending writes (`queryCommitted`): every write of a thread is awaited by
+ * its writer (LangGraph awaits its puts before a run goes on or ends), so nothing pending concerns the reader.
  */
 
 const MAX_CACHED_THREADS = 1000;
@@ -69,25 +72,53 @@ interface LastWritten {
   versionsSeen: Seen;
 }
 
+/** Same keys and values (for-in loops: this runs for every node of the graph at every step). */
 const sameVersions = (a: Record<string, unknown> | undefined, b: Record<string, unknown>) => {
   if (!a) return false;
-  const keys = Object.keys(b);
-  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
+  let count = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    count++;
+  }
+  for (const _ in a) count--;
+  return count === 0;
 };
 
-function diff(base: LastWritten, checkpoint: Checkpoint): CheckpointDelta {
+/**
+ * The delta of a checkpoint against its parent as last written here. Channel versions only grow, and LangGraph
+ * names the channels whose version changed since the parent (`newVersions`, which also decides which blobs are
+ * written), so only those are compared instead of every channel of the graph at every step. When a channel
+ * disappeared (the key counts disagree) every channel is compared.
+ */
+function diff(base: LastWritten, checkpoint: Checkpoint, newVersions: ChannelVersions): CheckpointDelta {
   const channelVersions: Versions = {};
-  for (const [channel, version] of Object.entries(checkpoint.channel_versions))
+  let added = 0;
+  for (const channel of Object.keys(newVersions)) {
+    const version = checkpoint.channel_versions[channel];
+    if (version === undefined) continue;
+    if (!(channel in base.channelVersions)) added++;
     if (base.channelVersions[channel] !== version) channelVersions[channel] = version;
+  }
+  const sameChannels = Object.keys(base.channelVersions).length + added === Object.keys(checkpoint.channel_versions).length;
   const versionsSeen: Seen = {};
-  for (const [node, seen] of Object.entries(checkpoint.versions_seen))
+  let nodes = 0;
+  for (const node in checkpoint.versions_seen) {
+    nodes++;
+    const seen = checkpoint.versions_seen[node];
     if (!sameVersions(base.versionsSeen[node], seen)) versionsSeen[node] = { ...seen };
+  }
+  let baseNodes = 0;
+  for (const _ in base.versionsSeen) baseNodes++;
+  const sameNodes = baseNodes + Object.keys(versionsSeen).filter((n) => !(n in base.versionsSeen)).length === nodes;
+  if (!sameChannels)
+    for (const [channel, version] of Object.entries(checkpoint.channel_versions))
+      if (base.channelVersions[channel] !== version) channelVersions[channel] = version;
   return {
     base: base.id,
     channelVersions,
-    removedChannels: Object.keys(base.channelVersions).filter((c) => !(c in checkpoint.channel_versions)),
+    removedChannels: sameChannels ? [] : Object.keys(base.channelVersions).filter((c) => !(c in checkpoint.channel_versions)),
     versionsSeen,
-    removedNodes: Object.keys(base.versionsSeen).filter((n) => !(n in checkpoint.versions_seen)),
+    removedNodes: sameNodes ? [] : Object.keys(base.versionsSeen).filter((n) => !(n in checkpoint.versions_seen)),
   };
 }
 
@@ -150,11 +181,11 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     const checkpointNs = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
     const checkpointId = getCheckpointId(config);
     const [row] = checkpointId
-      ? await this.sql.query<CheckpointRow>(
+      ? await this.sql.queryCommitted<CheckpointRow>(
           `SELECT ${CHECKPOINT_COLUMNS} FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" = ?`,
           [threadId, checkpointNs, checkpointId],
         )
-      : await this.sql.query<CheckpointRow>(
+      : await this.sql.queryCommitted<CheckpointRow>(
           `SELECT ${CHECKPOINT_COLUMNS} FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? ORDER BY "checkpointId" DESC LIMIT 1`,
           [threadId, checkpointNs],
         );
@@ -175,7 +206,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     if (configurable.checkpoint_ns !== undefined) add(`"checkpointNs" = ?`, configurable.checkpoint_ns);
     if (configurable.checkpoint_id) add(`"checkpointId" = ?`, configurable.checkpoint_id);
     else if (before?.configurable?.checkpoint_id) add(`"checkpointId" < ?`, before.configurable.checkpoint_id);
-    const rows = await this.sql.query<CheckpointRow>(
+    const rows = await this.sql.queryCommitted<CheckpointRow>(
       `SELECT ${CHECKPOINT_COLUMNS} FROM "Checkpoint" ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY "threadId", "checkpointNs", "checkpointId" DESC`,
       params,
     );
@@ -196,7 +227,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
    * parent, time, metadata and the channel versions, whose changes against the parent say what each step wrote.
    */
   async history(threadId: string, checkpointNs = ""): Promise<CheckpointHistoryEntry[]> {
-    const rows = await this.sql.query<CheckpointRow & { createdAt: Date | string }>(
+    const rows = await this.sql.queryCommitted<CheckpointRow & { createdAt: Date | string }>(
       `SELECT ${CHECKPOINT_COLUMNS}, "createdAt" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? ORDER BY "checkpointId" DESC`,
       [threadId, checkpointNs],
     );
@@ -226,16 +257,18 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     const { channel_values: values, channel_versions, versions_seen, ...rest } = checkpoint;
     const threadKey = `${threadId}\u0000${checkpointNs}`;
     const base = this.lastWritten.get(threadKey);
-    const delta = base !== undefined && base.id === parentId && base.deltaSize < base.snapshotSize ? diff(base, checkpoint) : undefined;
+    const delta = base !== undefined && base.id === parentId && base.deltaSize < base.snapshotSize ? diff(base, checkpoint, newVersions) : undefined;
     const stored: StoredCheckpoint = delta
       ? { ...rest, channel_values: {}, delta }
       : { ...rest, channel_values: {}, channel_versions, versions_seen };
+    // The maps themselves, not copies: LangGraph hands every put a checkpoint of its own (copyCheckpoint), and
+    // nothing here changes them; copying maps that cover the whole graph at every step was O(steps) each.
     this.remember(threadKey, {
       id: checkpoint.id,
       snapshotSize: delta ? base!.snapshotSize : JSON.stringify([channel_versions, versions_seen]).length,
       deltaSize: delta ? base!.deltaSize + JSON.stringify(delta).length : 0,
-      channelVersions: { ...channel_versions },
-      versionsSeen: Object.fromEntries(Object.entries(versions_seen).map(([node, seen]) => [node, { ...seen }])),
+      channelVersions: channel_versions,
+      versionsSeen: versions_seen,
     });
 
     const [, checkpointBytes] = await this.serde.dumpsTyped(stored);
@@ -360,7 +393,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
 
   /** Reads the checkpoint `fromId` and the ones written before it (a delta's base is always older than it). */
   private async readOlder(threadId: string, checkpointNs: string, fromId: string, into: Map<string, StoredCheckpoint>) {
-    const rows = await this.sql.query<Pick<CheckpointRow, "checkpointId" | "checkpoint">>(
+    const rows = await this.sql.queryCommitted<Pick<CheckpointRow, "checkpointId" | "checkpoint">>(
       `SELECT "checkpointId", "checkpoint" FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" <= ? ORDER BY "checkpointId" DESC LIMIT ${REBUILD_WINDOW}`,
       [threadId, checkpointNs, fromId],
     );
@@ -385,7 +418,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
   private async loadChannelValues(threadId: string, checkpointNs: string, versions: ChannelVersions) {
     const wanted = Object.entries(versions ?? {});
     if (!wanted.length) return {};
-    const rows = await this.sql.query<{ channel: string; version: string; type: string; blob: Uint8Array | null }>(
+    const rows = await this.sql.queryCommitted<{ channel: string; version: string; type: string; blob: Uint8Array | null }>(
       `SELECT "channel", "version", "type", "blob" FROM "CheckpointBlob" WHERE "threadId" = ? AND "checkpointNs" = ? AND "channel" IN (${wanted.map(() => "?").join(", ")})`,
       [threadId, checkpointNs, ...wanted.map(([channel]) => channel)],
     );
@@ -399,7 +432,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
   }
 
   private async loadWrites(threadId: string, checkpointNs: string, checkpointId: string): Promise<CheckpointPendingWrite[]> {
-    const rows = await this.sql.query<WriteRow>(
+    const rows = await this.sql.queryCommitted<WriteRow>(
       `SELECT "taskId", "idx", "channel", "type", "blob", "taskPath" FROM "CheckpointWrite" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" = ?`,
       [threadId, checkpointNs, checkpointId],
     );
@@ -408,7 +441,7 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
 
   /** Checkpoints older than format v4 kept pending sends in the parent's writes. */
   private async migratePendingSends(checkpoint: Checkpoint, threadId: string, checkpointNs: string, parentId: string) {
-    const rows = await this.sql.query<WriteRow>(
+    const rows = await this.sql.queryCommitted<WriteRow>(
       `SELECT "taskId", "idx", "channel", "type", "blob", "taskPath" FROM "CheckpointWrite" WHERE "threadId" = ? AND "checkpointNs" = ? AND "checkpointId" = ? AND "channel" = ?`,
       [threadId, checkpointNs, parentId, TASKS],
     );

@@ -14,7 +14,14 @@ export interface SqlStatement {
 
 export interface SqlConnection {
   readonly dialect: "sqlite" | "postgres";
+  /** Reads after committing this connection's pending writes (a read sees the writes asked for before it). */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Reads what is committed, leaving pending writes to their batch: for reads of rows those writes cannot
+   * concern (settings, hooks, a run row whose writer has awaited them, checkpoints, whose writers await every
+   * put). A read that forced a commit would split the group commit of every run writing in this turn.
+   */
+  queryCommitted<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs the statements in one transaction, in order. */
   batch(statements: SqlStatement[]): Promise<void>;
   close(): Promise<void>;
@@ -26,9 +33,12 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-/** SQLite has no Date or boolean type: store dates as the ISO text Prisma reads back. */
+/**
+ * SQLite has no Date or boolean type: store dates as the text Prisma writes (ISO with "+00:00"), so raw rows and
+ * Prisma's rows sort and compare alike.
+ */
 function sqliteParam(value: unknown): unknown {
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return `${value.toISOString().slice(0, -1)}+00:00`;
   if (typeof value === "boolean") return value ? 1 : 0;
   if (value === undefined) return null;
   return value;
@@ -38,11 +48,11 @@ export function openSql(url: string): SqlConnection {
   if (isPostgresUrl(url)) {
     const { connectionString, schema } = postgresTarget(url);
     const pool = new pg.Pool({ connectionString, options: `-c search_path="${schema.replace(/"/g, '""')}"`, max: 5 });
+    const query = async <T>(sql: string, params: unknown[] = []) => (await pool.query(numbered(sql), params)).rows as T[];
     return {
       dialect: "postgres",
-      async query<T>(sql: string, params: unknown[] = []) {
-        return (await pool.query(numbered(sql), params)).rows as T[];
-      },
+      query,
+      queryCommitted: query,
       async batch(statements) {
         if (!statements.length) return;
         const client = await pool.connect();
@@ -100,6 +110,9 @@ export function openSql(url: string): SqlConnection {
     dialect: "sqlite",
     async query<T>(sql: string, params: unknown[] = []) {
       if (open) commit(); // read your own writes
+      return prepare(sql).all(...params.map(sqliteParam)) as T[];
+    },
+    async queryCommitted<T>(sql: string, params: unknown[] = []) {
       return prepare(sql).all(...params.map(sqliteParam)) as T[];
     },
     batch(statements) {

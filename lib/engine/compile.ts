@@ -1,9 +1,9 @@
-import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
-import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, WorkflowDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { runSizeProblem } from "@/lib/workflow/validate";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
@@ -121,11 +121,56 @@ export interface CompiledWorkflow {
   recordsOf(state: Record<string, unknown>): Map<string, StepOutputRecord>;
 }
 
-export function compileWorkflow(
-  def: WorkflowDefinition,
+// ---- Graph caching and hooks plumbing --------------------------------------------------------------------
+// A compiled graph holds no run: the hooks of the run it executes travel in the invocation's config
+// (`configurable[HOOKS_KEY]`, bound with `withConfig`), so one compiled graph serves every run of a definition.
+
+const HOOKS_KEY = "orchestrator_hooks";
+
+function invocationHooks(config: LangGraphRunnableConfig | undefined): EngineHooks {
+  const hooks = config?.configurable?.[HOOKS_KEY] as EngineHooks | undefined;
+  if (!hooks) throw new OrchestratorError("INTERNAL", "a workflow graph ran without the hooks of its run");
+  return hooks;
+}
+
+/** Compiles a definition for one run (or one inspection): the hooks are bound to the returned graph. */
+export function compileWorkflow(def: WorkflowDefinition, hooks: EngineHooks, checkpointer?: BaseCheckpointSaver): CompiledWorkflow {
+  return withHooks(compileShared(def, checkpointer), hooks);
+}
+
+/**
+ * The definition stored on a run (JSON text) parsed and compiled once per content and saver, bounded, least
+ * recently used dropped first: parsing, building and compiling cost more than a short run. Keyed by the whole
+ * text, so a new version (or any edit) compiles anew.
+ */
+const COMPILED_CACHE_SIZE = 32;
+const compiledByJson = new WeakMap<object, Map<string, { definition: WorkflowDefinition; shared: CompiledWorkflow }>>();
+const NO_CHECKPOINTER = {};
+
+export function compileStoredWorkflow(
+  definitionJson: string,
   hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
-): CompiledWorkflow {
+): CompiledWorkflow & { definition: WorkflowDefinition } {
+  let cache = compiledByJson.get(checkpointer ?? NO_CHECKPOINTER);
+  if (!cache) compiledByJson.set(checkpointer ?? NO_CHECKPOINTER, (cache = new Map()));
+  let entry = cache.get(definitionJson);
+  if (entry) cache.delete(definitionJson);
+  else {
+    const definition = WorkflowDefinitionSchema.parse(JSON.parse(definitionJson));
+    entry = { definition, shared: compileShared(definition, checkpointer) };
+    if (cache.size >= COMPILED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(definitionJson, entry);
+  return { ...withHooks(entry.shared, hooks), definition: entry.definition };
+}
+
+function withHooks(shared: CompiledWorkflow, hooks: EngineHooks): CompiledWorkflow {
+  return { ...shared, graph: shared.graph.withConfig({ configurable: { [HOOKS_KEY]: hooks } }) as CompiledWorkflow["graph"] };
+}
+// ---- end of graph caching and hooks plumbing --------------------------------------------------------------
+
+function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSaver): CompiledWorkflow {
   // Runs are refused when created; this covers the other ways a definition gets here (resuming with the latest
   // version, inspecting checkpoints).
   const tooLarge = runSizeProblem(def);
@@ -136,7 +181,7 @@ export function compileWorkflow(
     ...(def.limits?.maxStepExecutions !== undefined ? { maxStepExecutions: def.limits.maxStepExecutions } : {}),
   };
   const executions = Math.min(limits.maxStepExecutions ?? Infinity, Math.max(1, spec.stepIds.length) * limits.maxIterations);
-  const graph = compileGraph(def, spec, limits, hooks, checkpointer);
+  const graph = compileGraph(def, spec, limits, checkpointer);
   return {
     graph,
     spec,
@@ -161,10 +206,18 @@ export function compileWorkflow(
   };
 }
 
+/** Each spec's step ids with their channel names, built once (every step reads every channel). */
+const channelsOfSpec = new WeakMap<GraphSpec, Array<[string, string]>>();
+const stepChannels = (spec: GraphSpec) => {
+  let channels = channelsOfSpec.get(spec);
+  if (!channels) channelsOfSpec.set(spec, (channels = spec.stepIds.map((id) => [id, outputChannel(id)])));
+  return channels;
+};
+
 function expressionContext(state: State, spec: GraphSpec): ExpressionContext {
   const steps: Record<string, unknown> = {};
-  for (const id of spec.stepIds) {
-    const record = state[outputChannel(id)] as StepOutputRecord | undefined;
+  for (const [id, channel] of stepChannels(spec)) {
+    const record = state[channel] as StepOutputRecord | undefined;
     if (record) steps[id] = record.output;
   }
   return { input: state.input ?? {}, steps, vars: state.vars ?? {} };
@@ -174,7 +227,6 @@ function compileGraph(
   def: WorkflowDefinition,
   spec: GraphSpec,
   limits: ExecutionLimits,
-  hooks: EngineHooks,
   checkpointer?: BaseCheckpointSaver,
 ) {
   // `ends` only feed LangGraph's compile-time check that every node can be reached (and its drawings); a
@@ -183,7 +235,7 @@ function compileGraph(
   const stepEnds = (id: string) => [...new Set((spec.outgoing.get(id) ?? []).map((e) => nodeName(e.to))), SCHEDULER_NODE, END];
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
-  const decide = async (pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
+  const decide = async (hooks: EngineHooks, pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
     for (const id of ready) await hooks.onStepQueued?.(id);
@@ -195,22 +247,22 @@ function compileGraph(
   let builder = new StateGraph(stateAnnotation(spec.stepIds)) as unknown as StateGraph<any, any, any, string>;
   builder = builder.addNode(
     SCHEDULER_NODE,
-    async (state: State) => {
+    async (state: State, config: LangGraphRunnableConfig) => {
       // First call: start the entry steps.
       const { pending, signals, executed } = state.schedule;
       const seed = executed === 0 && signals.length === 0 && pending.length === 0;
-      const next = await decide(seed ? spec.entries : pending, signals, executed, 0);
+      const next = await decide(invocationHooks(config), seed ? spec.entries : pending, signals, executed, 0);
       return new Command({ update: { schedule: next.update }, goto: next.goto });
     },
     { ends: [...spec.stepIds.map(nodeName), END] },
   );
 
   for (const step of def.steps) {
-    builder = builder.addNode(nodeName(step.id), (state: State) => runStep(step, state), { ends: stepEnds(step.id) });
+    builder = builder.addNode(nodeName(step.id), (state: State, config: LangGraphRunnableConfig) => runStep(step, state, invocationHooks(config)), { ends: stepEnds(step.id) });
   }
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
-  async function runStep(step: WorkflowStep, state: State) {
+  async function runStep(step: WorkflowStep, state: State, hooks: EngineHooks) {
     const { executed, active } = state.schedule;
     const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
     const execution = (previous?.execution ?? 0) + 1;
@@ -279,7 +331,7 @@ function compileGraph(
     const signal: Signal = { from: step.id, targets };
     if (active.length === 1) {
       // Ran alone: decide inline, saving a superstep per step on chains.
-      const next = await decide(state.schedule.pending, [signal], executed + 1, 1);
+      const next = await decide(hooks, state.schedule.pending, [signal], executed + 1, 1);
       return new Command({ update: { ...update, schedule: next.update }, goto: next.goto });
     }
     return new Command({ update: { ...update, schedule: { signal } }, goto: SCHEDULER_NODE });

@@ -1,8 +1,7 @@
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
-import { compileWorkflow, nodeName, outputChannel, SCHEDULER_NODE, type CompiledWorkflow, type ScheduleState, type StepOutputRecord } from "@/lib/engine/compile";
+import { compileStoredWorkflow, nodeName, outputChannel, SCHEDULER_NODE, type CompiledWorkflow, type ScheduleState, type StepOutputRecord } from "@/lib/engine/compile";
 import { OrchestratorError } from "@/lib/engine/errors";
-import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
 
 /**
  * The checkpoint browser's read side (time travel): a run's checkpoints, what each one changed, and the full
@@ -76,8 +75,7 @@ export async function listCheckpoints(deps: Deps, ownerId: string, runId: string
 
 /** The run's graph, compiled only to read or edit its checkpoints (nothing executes). */
 export function inspectionGraph(definitionJson: string, runId: string, checkpointer: SqlCheckpointSaver): CompiledWorkflow {
-  const definition = WorkflowDefinitionSchema.parse(JSON.parse(definitionJson));
-  return compileWorkflow(definition, { runId, settings: {} }, checkpointer);
+  return compileStoredWorkflow(definitionJson, { runId, settings: {} }, checkpointer);
 }
 
 export async function getCheckpointState(deps: Deps, ownerId: string, runId: string, checkpointId: string): Promise<CheckpointState> {

@@ -3,6 +3,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
+import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { runSizeProblem, validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
@@ -23,8 +24,42 @@ interface Deps {
 const newRunId = () => `run_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
 
 /**
- * Validates definition and input and stores a queued run (the one place runs are created). Throws
- * InvalidRunError naming the step / input field.
+ * Definitions validated before, by their JSON text: a webhook or a schedule starts the same definition again
+ * and again, and validating it costs more than a short run. Keyed by content, so an edited definition is
+ * validated anew; bounded, oldest dropped first.
+ */
+const VALIDATED_CACHE_SIZE = 128;
+const validated = new Map<string, { definition: WorkflowDefinition; json: string }>();
+
+async function validatedDefinition(raw: unknown): Promise<{ definition: WorkflowDefinition; json: string }> {
+  let key: string | undefined;
+  try {
+    key = JSON.stringify(raw);
+  } catch {
+    key = undefined; // not JSON at all (a cycle, a BigInt): the validator says what is wrong
+  }
+  const hit = key === undefined ? undefined : validated.get(key);
+  if (hit) {
+    validated.delete(key!); // most recently used last
+    validated.set(key!, hit);
+    return hit;
+  }
+  // In slices: a large definition must not hold the event loop (other runs, requests) while it is checked.
+  const { definition, issues } = await validateWorkflowInSlices(raw);
+  if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
+  const tooLarge = runSizeProblem(definition);
+  if (tooLarge) throw new InvalidRunError("INVALID_DEFINITION", [tooLarge]);
+  const entry = { definition, json: JSON.stringify(definition) };
+  if (key !== undefined) {
+    validated.set(key, entry);
+    if (validated.size > VALIDATED_CACHE_SIZE) validated.delete(validated.keys().next().value!);
+  }
+  return entry;
+}
+
+/**
+ * Validates definition and input and stores a queued run (the one place runs are created): the run row and its
+ * "queued" event in one transaction. Throws InvalidRunError naming the step / input field.
  */
 export async function createQueuedRun(
   deps: Deps,
@@ -37,41 +72,45 @@ export async function createQueuedRun(
     leaseOwner: string | null;
     leaseExpiresAt: Date | null;
   },
-): Promise<{ runId: string }> {
-  // In slices: a large definition must not hold the event loop (other runs, requests) while it is checked.
-  const { definition, issues } = await validateWorkflowInSlices(options.definition);
-  if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-  const tooLarge = runSizeProblem(definition);
-  if (tooLarge) throw new InvalidRunError("INVALID_DEFINITION", [tooLarge]);
+): Promise<{ runId: string; lastSeq: number }> {
+  const { definition, json } = await validatedDefinition(options.definition);
   const checked = validateRunInput(definition, options.input);
   if (checked.issues.length) throw new InvalidRunError("INVALID_INPUT", checked.issues);
   const runId = options.runId ?? newRunId();
-  await deps.db.run.create({
-    data: {
-      id: runId,
-      ownerId: options.ownerId,
-      workflowId: definition.id,
-      workflowName: definition.name,
-      workflowVersion: options.workflowVersion ?? null,
-      definition: JSON.stringify(definition),
-      input: JSON.stringify(checked.input),
-      status: "queued",
-      source: options.source ?? "api",
-      parentRunId: options.parentRunId ?? null,
-      parentStepId: options.parentStepId ?? null,
-      parentCheckpointId: options.parentCheckpointId ?? null,
-      leaseOwner: options.leaseOwner,
-      leaseExpiresAt: options.leaseExpiresAt,
-    },
+  // A new id has no events yet; a given one (a sub-workflow's derived id) may have some from an earlier life.
+  const log = new RunEventLog(deps.sql, deps.publisher, runId, options.runId ? await lastStoredSeq(deps.sql, runId) : 0);
+  const now = new Date();
+  log.write({
+    sql: `INSERT INTO "Run" ("id", "ownerId", "workflowId", "workflowName", "workflowVersion", "definition", "input", "status", "source",
+            "parentRunId", "parentStepId", "parentCheckpointId", "leaseOwner", "leaseExpiresAt", "lastSeq", "createdAt")
+          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [
+      runId,
+      options.ownerId,
+      definition.id,
+      definition.name,
+      options.workflowVersion ?? null,
+      json,
+      JSON.stringify(checked.input),
+      options.source ?? "api",
+      options.parentRunId ?? null,
+      options.parentStepId ?? null,
+      options.parentCheckpointId ?? null,
+      options.leaseOwner,
+      options.leaseExpiresAt,
+      log.lastSeq + 1, // the queued event below
+      now,
+    ],
   });
-  await announceQueued(deps, runId);
-  return { runId };
+  log.emit({ type: "run.status", status: "queued" });
+  await log.flush();
+  return { runId, lastSeq: log.lastSeq };
 }
 
 /** Tells followers (run page, CLI) that the run is queued (again); the event log keeps its sequence. */
 export async function announceQueued(deps: Deps, runId: string) {
   const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
   log.emit({ type: "run.status", status: "queued" });
+  log.write({ sql: `UPDATE "Run" SET "lastSeq" = ? WHERE "id" = ?`, params: [log.lastSeq, runId] });
   await log.flush();
-  await deps.db.run.update({ where: { id: runId }, data: { lastSeq: log.lastSeq } });
 }

@@ -4,6 +4,15 @@ import type { AttemptRecord } from "@/lib/engine/compile";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/realtime/events";
 
+/**
+ * Ids of step records in creation order (time, then a per-process counter, then randomness against other
+ * processes): new rows land at the end of the primary-key index instead of on a random page of it, which a
+ * random UUID makes every commit rewrite.
+ */
+let stepRowCounter = 0;
+const processTag = randomUUID().slice(0, 8);
+const newStepRowId = () => `sr${Date.now().toString(36)}${(stepRowCounter++ % 1_679_616).toString(36).padStart(4, "0")}${processTag}`;
+
 /** Where live events go: Socket.IO rooms in the server, nowhere in a headless CLI process. */
 export interface RunPublisher {
   publish(event: RunEvent): void;
@@ -34,11 +43,12 @@ export class RunEventLog {
   }
 
   emit(body: RunEventBody) {
-    const event = { ...body, runId: this.runId, seq: ++this.seq, at: new Date().toISOString() } as RunEvent;
+    const at = new Date();
+    const event = { ...body, runId: this.runId, seq: ++this.seq, at: at.toISOString() } as RunEvent;
     this.push(
       {
         sql: `INSERT INTO "RunEvent" ("runId", "seq", "type", "stepId", "payload", "createdAt") VALUES (?, ?, ?, ?, ?, ?)`,
-        params: [this.runId, event.seq, event.type, "stepId" in event ? event.stepId : null, JSON.stringify(body), new Date(event.at)],
+        params: [this.runId, event.seq, event.type, "stepId" in event ? event.stepId : null, JSON.stringify(body), at],
       },
       () => this.publisher.publish(event),
     );
@@ -50,7 +60,7 @@ export class RunEventLog {
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = 'running', "input" = excluded."input", "startedAt" = excluded."startedAt", "output" = NULL, "error" = NULL, "finishedAt" = NULL,
               "promptTokens" = NULL, "completionTokens" = NULL, "costUsd" = NULL`,
-      params: [randomUUID(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
+      params: [newStepRowId(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
     });
   }
 
@@ -76,7 +86,7 @@ export class RunEventLog {
     this.push({
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt", "attempts", "attemptErrors") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt", "attempts" = excluded."attempts", "attemptErrors" = excluded."attemptErrors"`,
-      params: [randomUUID(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now, attempts.attempts, attemptErrors],
+      params: [newStepRowId(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now, attempts.attempts, attemptErrors],
     });
   }
 
@@ -88,6 +98,14 @@ export class RunEventLog {
             WHERE "runId" = ? AND "stepId" = ? AND "execution" = ?`,
       params: [usage.promptTokens, usage.completionTokens, usage.costUsd === null ? 0 : 1, usage.costUsd ?? 0, this.runId, stepId, execution],
     });
+  }
+
+  /**
+   * Another write of the run (its row) that must be stored in order with the events around it: it joins their
+   * batch instead of a round trip of its own.
+   */
+  write(statement: SqlStatement) {
+    this.push(statement);
   }
 
   token(stepId: string, execution: number, text: string) {

@@ -1,11 +1,11 @@
 import { Command, isInterrupted, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { compileWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
-import { isLeaseLost, serializeError, type SerializedError } from "@/lib/engine/errors";
+import { compileStoredWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
+import { isLeaseLost, OrchestratorError, serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
-import { resolveRuntimeSettings } from "@/lib/settings";
-import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
+import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
+import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
@@ -24,19 +24,52 @@ export interface ExecuteDeps {
   checkpointer: BaseCheckpointSaver;
 }
 
+/** The columns of a run its execution needs (read with plain SQL: dates stay as the driver returns them). */
+export interface RunRecord {
+  id: string;
+  ownerId: string;
+  status: string;
+  definition: string;
+  input: string | null;
+  outputs: string | null;
+  error: string | null;
+  lastSeq: number;
+  leaseOwner: string | null;
+  cancelRequestedAt: unknown;
+  resumeValue: string | null;
+  parentRunId: string | null;
+  parentStepId: string | null;
+}
+
+export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
+  const [run] = await sql.queryCommitted<RunRecord>(
+    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId"
+     FROM "Run" WHERE "id" = ?`,
+    [runId],
+  );
+  if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" does not exist`);
+  return run;
+}
+
 /**
  * Executes one queued run to its end: compiles its definition snapshot, runs the LangGraph graph with the
  * run id as thread id (checkpointed after every superstep), and records run status, step executions and the
  * event log. The only code that writes run state.
+ *
+ * `prepared.run` is the run's row when the caller has just read it; `prepared.fresh` says the run was created
+ * by this process and never executed, so it has no checkpoint yet and its events end at the row's lastSeq.
  */
-export async function executeRun(deps: ExecuteDeps, runId: string, signal?: AbortSignal): Promise<RunResult> {
-  const { db } = deps;
-  const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
-  const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
+export async function executeRun(deps: ExecuteDeps, runId: string, signal?: AbortSignal, prepared: { run?: RunRecord; fresh?: boolean } = {}): Promise<RunResult> {
+  const run = prepared.run ?? (await readRunRecord(deps.sql, runId));
+  const fresh = prepared.fresh === true;
   const input = run.input ? JSON.parse(run.input) : {};
-  const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
+  const log = new RunEventLog(deps.sql, deps.publisher, runId, fresh ? Number(run.lastSeq) : await lastStoredSeq(deps.sql, runId));
 
-  const settings = await resolveRuntimeSettings(db);
+  // Settings are read for every run (one query), so a change applies to the next run in any process.
+  const settings = runtimeSettingsOf(await deps.sql.queryCommitted<{ key: string; value: string }>(
+    `SELECT "key", "value" FROM "Setting" WHERE "key" IN (${RUNTIME_SETTING_KEYS.map(() => "?").join(", ")})`,
+    RUNTIME_SETTING_KEYS,
+  ));
   const hooks: EngineHooks = {
     runId,
     signal,
@@ -67,11 +100,16 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     runWorkflow: (stepId, execution, request) => runSubWorkflow(deps, run, stepId, execution, request, signal),
   };
 
-  await db.run.update({ where: { id: runId }, data: { status: "running", startedAt: run.startedAt ?? new Date() } });
+  const compiled = compileStoredWorkflow(run.definition, hooks, deps.checkpointer);
+  const { definition } = compiled;
+
+  // Stored in order with the run's events (no round trip of its own).
+  log.write({ sql: `UPDATE "Run" SET "status" = 'running', "startedAt" = COALESCE("startedAt", ?) WHERE "id" = ?`, params: [new Date(), runId] });
   log.emit({ type: "run.status", status: "running" });
 
-  const compiled = compileWorkflow(definition, hooks, deps.checkpointer);
-  const config = { configurable: { thread_id: runId }, recursionLimit: compiled.recursionLimit, signal };
+  // "sync": a superstep's checkpoint (and its tasks' writes) is stored before the next superstep starts, so a
+  // step never runs before the result of the one before it is durable.
+  const config = { configurable: { thread_id: runId }, recursionLimit: compiled.recursionLimit, signal, durability: "sync" as const };
   let status: RunStatus = "succeeded";
   let error: SerializedError | undefined;
   let outputs: Record<string, unknown> = {};
@@ -79,9 +117,9 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     // A run taken over after its process died continues from its last checkpoint: steps that finished are not
     // run again, the ones in flight are (at-least-once).
     // A decision for a pending approval resumes the interrupted step with it.
-    const saved = await compiled.graph.getState(config);
-    const resuming = saved.createdAt !== undefined;
-    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, saved.values);
+    const saved = fresh ? undefined : await compiled.graph.getState(config);
+    const resuming = saved?.createdAt !== undefined;
+    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, saved!.values);
     const start = run.resumeValue ? new Command({ resume: JSON.parse(run.resumeValue) }) : resuming ? null : { input, vars: definition.vars ?? {} };
     const final = await compiled.graph.invoke(start, config);
     outputs = compiled.outputsOf(final);
@@ -102,24 +140,27 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   }
 
   log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
-  await log.flush();
-  const totals = await db.stepRun.aggregate({ where: { runId }, _sum: { promptTokens: true, completionTokens: true, costUsd: true } });
-  await db.run.update({
-    where: { id: runId },
-    data: {
+  // The final row in the same transaction as the last events; totals summed over the step records (earlier
+  // processes' executions of a resumed run included).
+  log.write({
+    sql: `UPDATE "Run" SET "status" = ?, "outputs" = ?, "error" = ?, "finishedAt" = ?, "lastSeq" = ?,
+            "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "resumeValue" = NULL,
+            "totalTokens" = (SELECT NULLIF(COALESCE(SUM("promptTokens"), 0) + COALESCE(SUM("completionTokens"), 0), 0) FROM "StepRun" WHERE "runId" = ?),
+            "costUsd" = (SELECT SUM("costUsd") FROM "StepRun" WHERE "runId" = ?)
+          WHERE "id" = ?`,
+    params: [
       status,
-      totalTokens: (totals._sum.promptTokens ?? 0) + (totals._sum.completionTokens ?? 0) || null,
-      costUsd: totals._sum.costUsd,
-      outputs: JSON.stringify(outputs),
-      error: error ? JSON.stringify(error) : null,
+      JSON.stringify(outputs),
+      error ? JSON.stringify(error) : null,
       // A waiting run has not finished, and no process holds it: the decision resumes it wherever it is made.
-      finishedAt: status === "waiting" ? null : new Date(),
-      lastSeq: log.lastSeq,
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      resumeValue: null,
-    },
+      status === "waiting" ? null : new Date(),
+      log.lastSeq,
+      runId,
+      runId,
+      runId,
+    ],
   });
+  await log.flush();
   return { runId, status, outputs, ...(error ? { error } : {}) };
 }
 
@@ -195,8 +236,8 @@ export async function endCrashLoop(deps: ExecuteDeps, runId: string, takeovers: 
   const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
   let outputs: Record<string, unknown> | undefined;
   try {
-    const definition = WorkflowDefinitionSchema.parse(JSON.parse(run.definition));
-    const compiled = compileWorkflow(definition, { runId, settings: {} }, deps.checkpointer);
+    const compiled = compileStoredWorkflow(run.definition, { runId, settings: {} }, deps.checkpointer);
+    const { definition } = compiled;
     const saved = await compiled.graph.getState({ configurable: { thread_id: runId } });
     if (saved.createdAt !== undefined) {
       await settleInterruptedSteps(deps, log, compiled, definition, saved.values);

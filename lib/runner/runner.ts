@@ -16,7 +16,7 @@ import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readChe
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
-import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, type RunResult } from "./run";
+import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, readRunRecord, type RunResult } from "./run";
 
 export type { StartRunOptions } from "./create-run";
 
@@ -67,6 +67,8 @@ export class Runner {
   private readonly held = new Set<string>();
   /** Runs executing here, with the switch that aborts each. */
   private readonly executing = new Map<string, AbortController>();
+  /** Runs created here and not executed yet: they have no checkpoint to read before starting. */
+  private readonly fresh = new Set<string>();
   private watcher?: NodeJS.Timeout;
   private lastLeaseRenewal = 0;
   private readonly leaseMs: number;
@@ -92,6 +94,7 @@ export class Runner {
   /** Validates definition and input, stores the queued run and schedules it. Throws InvalidRunError. */
   async startRun(options: StartRunOptions): Promise<{ runId: string }> {
     const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() });
+    this.fresh.add(runId);
     this.schedule(runId);
     return { runId };
   }
@@ -110,16 +113,16 @@ export class Runner {
 
   /** Executes a run this process holds, unless it was cancelled or ended meanwhile. */
   private async execute(runId: string): Promise<RunResult> {
-    const { db } = this.options;
+    const fresh = this.fresh.delete(runId);
     try {
-      const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+      const run = await readRunRecord(this.options.sql, runId);
       if (!ACTIVE.includes(run.status as RunStatus) || run.leaseOwner !== this.processId)
         return { runId, status: run.status as RunStatus, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
       if (run.cancelRequestedAt) return await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
       const controller = new AbortController();
       this.executing.set(runId, controller);
       try {
-        const result = await executeRun(this.deps, runId, controller.signal);
+        const result = await executeRun(this.deps, runId, controller.signal, { run, fresh });
         if (run.parentStepId && TERMINAL.includes(result.status)) await this.wakeParent(run.parentRunId!);
         return result;
       } catch (err) {

@@ -52,33 +52,33 @@ describe("webhook trigger", () => {
     expect(JSON.stringify(stored)).not.toContain(secret);
     expect(await getHookView(db, userId, "greeter")).toMatchObject({ enabled: true, waitTimeoutMs: 30000 });
 
-    const accepted = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"ada"}' });
+    const accepted = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"ada"}' });
     expect(accepted).toMatchObject({ status: 202, body: { runId: expect.stringMatching(/^run_/), status: "queued" } });
     expect(await runner.waitForRun(accepted.body.runId as string)).toMatchObject({ status: "succeeded", outputs: { hello: "hello ada" } });
     expect(await db.run.findUniqueOrThrow({ where: { id: accepted.body.runId as string } })).toMatchObject({ source: "webhook", ownerId: userId, workflowVersion: 1 });
 
     const body = '{"name":"bo"}';
-    const signed = await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: body, wait: true });
+    const signed = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: body, wait: true });
     expect(signed).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello bo" } } });
 
     const unauthorized = { status: 401, body: { error: { code: "UNAUTHORIZED" } } };
-    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", token: "wrong", rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody("other-secret", body), rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, runner }, { workflowId: "nope", token, rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: "wrong", rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody("other-secret", body), rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", rawBody: body })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "nope", token, rawBody: body })).toMatchObject(unauthorized);
   });
 
   it("checks the input against the workflow's schema (400 naming the field) and answers 202 when waiting runs out", async () => {
     const { token } = await enableHook(db, userId, "greeter");
-    const bad = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name": 5}' });
+    const bad = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name": 5}' });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toMatch(/input\.name/);
-    expect(await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: "{not json" })).toMatchObject({ status: 400, body: { error: { code: "INVALID_INPUT" } } });
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: "{not json" })).toMatchObject({ status: 400, body: { error: { code: "INVALID_INPUT" } } });
     await expect(setHookWaitTimeout(db, userId, "greeter", 10)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/waitTimeoutMs/) });
     await setHookWaitTimeout(db, userId, "greeter", 100);
     expect(await getHookView(db, userId, "greeter")).toMatchObject({ waitTimeoutMs: 100 });
-    const waited = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"cy"}', wait: true, timeoutMs: 0 });
+    const waited = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"cy"}', wait: true, timeoutMs: 0 });
     expect(waited).toMatchObject({ status: 202, body: { runId: expect.any(String), status: "running" } });
   });
 
@@ -90,7 +90,7 @@ describe("webhook trigger", () => {
       { workflowId: "greeter", token, rawBody: deep },
       { workflowId: "greeter", signature: signBody(secret, deep), rawBody: deep, wait: true },
     ]) {
-      const refused = await handleHookRequest({ db, runner }, request);
+      const refused = await handleHookRequest({ db, sql, runner }, request);
       expect(refused).toMatchObject({
         status: 400,
         body: { error: { code: "INVALID_INPUT", issues: [{ code: "NESTING_LIMIT", field: "input" }] } },
@@ -98,7 +98,7 @@ describe("webhook trigger", () => {
       expect((refused.body.error as { message: string }).message).toMatch(/input\.name\.name\.name\.name…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
     }
     expect(await db.run.count()).toBe(before); // nothing stored
-    const next = await handleHookRequest({ db, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true });
+    const next = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true });
     expect(next).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello after" } } });
   });
 
@@ -122,15 +122,30 @@ describe("webhook trigger", () => {
     expect(await call('{"ok":true}')).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
   });
 
+  it("runs the definition of the latest saved version, also right after a new version was saved", async () => {
+    const { validateWorkflow: check } = await import("@/lib/workflow/validate");
+    const version = (greeting: string) =>
+      check({ id: "versioned", name: "Versioned", steps: [{ id: "say", type: "transform", config: { output: `${greeting} {{ input.name }}` } }] }).definition!;
+    await saveWorkflowVersion(db, userId, version("hello"));
+    const { token } = await enableHook(db, userId, "versioned");
+    const trigger = () => handleHookRequest({ db, sql, runner }, { workflowId: "versioned", token, rawBody: '{"name":"ada"}', wait: true });
+    expect(await trigger()).toMatchObject({ status: 200, body: { outputs: { say: "hello ada" } } });
+    expect(await trigger()).toMatchObject({ status: 200, body: { outputs: { say: "hello ada" } } });
+    await saveWorkflowVersion(db, userId, version("goodbye"));
+    const after = await trigger();
+    expect(after).toMatchObject({ status: 200, body: { outputs: { say: "goodbye ada" } } });
+    expect(await db.run.findUniqueOrThrow({ where: { id: after.body.runId as string } })).toMatchObject({ workflowVersion: 2 });
+  });
+
   it("a rotated token replaces the old one; a disabled hook refuses", async () => {
     const first = await enableHook(db, userId, "greeter");
     await setHookWaitTimeout(db, userId, "greeter", 2500);
     const second = await enableHook(db, userId, "greeter");
     expect(await getHookView(db, userId, "greeter")).toMatchObject({ waitTimeoutMs: 2500 });
-    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: first.token, rawBody: '{"name":"x"}' })).status).toBe(401);
-    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
+    expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: first.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
     await disableHook(db, userId, "greeter");
-    expect((await handleHookRequest({ db, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
     await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });

@@ -1,9 +1,10 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { Runner } from "@/lib/runner/runner";
 import { decryptSecret, encryptSecret, sameSecret, sha256 } from "@/lib/secrets";
-import { getWorkflow } from "@/lib/workflows/repository";
+import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 
 /**
  * Webhook triggers: `POST /api/hooks/<workflowId>/<token>` (token in the path) or `POST /api/hooks/<workflowId>`
@@ -67,9 +68,45 @@ export interface HookResponse {
 
 const refuse = (status: number, code: string, message: string): HookResponse => ({ status, body: { error: { code, message } } });
 
+interface HookRow {
+  enabled: boolean | number;
+  tokenHash: string;
+  secretSealed: string;
+  waitTimeoutMs: number;
+  ownerId: string;
+  latestVersion: number;
+  versionRowId: string | null;
+  version: number | null;
+}
+
+/**
+ * Saved definitions by the id of their version row (rows are never changed once written: a save adds a new
+ * one), parsed once: a webhook starts the same version again and again. Bounded, oldest dropped first.
+ */
+const DEFINITION_CACHE_SIZE = 128;
+const definitions = new Map<string, WorkflowDefinition>();
+
+async function savedDefinition(sql: SqlConnection, versionRowId: string): Promise<WorkflowDefinition | undefined> {
+  const cached = definitions.get(versionRowId);
+  if (cached) return cached;
+  const [row] = await sql.queryCommitted<{ definition: string }>(`SELECT "definition" FROM "WorkflowVersion" WHERE "id" = ?`, [versionRowId]);
+  if (!row) return undefined;
+  const definition = WorkflowDefinitionSchema.parse(JSON.parse(row.definition));
+  definitions.set(versionRowId, definition);
+  if (definitions.size > DEFINITION_CACHE_SIZE) definitions.delete(definitions.keys().next().value!);
+  return definition;
+}
+
 /** The whole trigger, framework-free (the route handler passes the request in and the answer out). */
-export async function handleHookRequest(deps: { db: Db; runner: Runner }, req: HookRequest): Promise<HookResponse> {
-  const hook = await deps.db.workflowHook.findUnique({ where: { workflowId: req.workflowId }, include: { workflow: { select: { ownerId: true } } } });
+export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runner: Runner }, req: HookRequest): Promise<HookResponse> {
+  // One query for the hook, its workflow's owner and the id of the latest version's row.
+  const [hook] = await deps.sql.queryCommitted<HookRow>(
+    `SELECT h."enabled", h."tokenHash", h."secretSealed", h."waitTimeoutMs", w."ownerId", w."latestVersion", v."id" AS "versionRowId", v."version"
+     FROM "WorkflowHook" h JOIN "Workflow" w ON w."id" = h."workflowId"
+     LEFT JOIN "WorkflowVersion" v ON v."workflowId" = w."id" AND v."version" = w."latestVersion"
+     WHERE h."workflowId" = ?`,
+    [req.workflowId],
+  );
   // The same answer for a missing hook and a wrong credential: nothing to learn by probing.
   const unauthorized = refuse(401, "UNAUTHORIZED", "unknown webhook or wrong token/signature");
   if (!hook || !hook.enabled) return unauthorized;
@@ -87,18 +124,18 @@ export async function handleHookRequest(deps: { db: Db; runner: Runner }, req: H
       return refuse(400, "INVALID_INPUT", `the request body is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const ownerId = hook.workflow.ownerId;
-  const workflow = await getWorkflow(deps.db, ownerId, req.workflowId);
-  if (!workflow) return refuse(404, "NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
+  const ownerId = hook.ownerId;
+  const definition = hook.versionRowId ? await savedDefinition(deps.sql, hook.versionRowId) : undefined;
+  if (!definition) return refuse(404, "NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
   let runId: string;
   try {
-    ({ runId } = await deps.runner.startRun({ definition: workflow.definition, input, ownerId, workflowVersion: workflow.version, source: "webhook" }));
+    ({ runId } = await deps.runner.startRun({ definition, input, ownerId, workflowVersion: Number(hook.version), source: "webhook" }));
   } catch (err) {
     if (err instanceof InvalidRunError) return { status: 400, body: { error: { ...serializeError(err), issues: err.issues } } };
     throw err;
   }
   if (!req.wait) return { status: 202, body: { runId, status: "queued" } };
-  const timeoutMs = Math.min(req.timeoutMs ?? hook.waitTimeoutMs, MAX_WAIT_MS);
+  const timeoutMs = Math.min(req.timeoutMs ?? Number(hook.waitTimeoutMs), MAX_WAIT_MS);
   const result = await Promise.race([deps.runner.waitForRun(runId), new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
   if (!result) return { status: 202, body: { runId, status: "running", message: `the run is still going after ${timeoutMs} ms; follow it at /runs/${runId}` } };
   return { status: 200, body: { ...result } };

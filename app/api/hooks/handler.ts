@@ -12,9 +12,9 @@ export async function hookRoute(request: Request, workflowId: string, token?: st
     const rawBody = body.text;
     const url = new URL(request.url);
     const timeout = url.searchParams.get("timeout");
-    const { db, runner } = await serverRuntime();
+    const { db, sql, runner } = await serverRuntime();
     const answer = await handleHookRequest(
-      { db, runner },
+      { db, sql, runner },
       {
         workflowId,
         token,
