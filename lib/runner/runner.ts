@@ -1,21 +1,18 @@
 import { randomUUID } from "node:crypto";
-import { Command } from "@langchain/langgraph";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { maxTakeovers } from "@/lib/config";
-import { SCHEDULER_NODE } from "@/lib/engine/compile";
-import { InvalidRunError, leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/realtime/events";
-import { schemaProblems } from "@/lib/workflow/input";
-import { nestingIssue, nestingProblem } from "@/lib/workflow/limits";
-import { callbackToken } from "@/lib/engine/steps/wait-webhook";
-import { sameSecret } from "@/lib/secrets";
 import { getWorkflow } from "@/lib/workflows/repository";
-import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
+import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint } from "./checkpoints";
+import type { RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
+import { decideApproval, deliverCallback } from "./decisions";
 import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
+import { forkRun, resumeFromCheckpoint } from "./time-travel";
 import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, readRunRecord, type RunResult } from "./run";
 
 export type { StartRunOptions } from "./create-run";
@@ -56,9 +53,10 @@ const orphaned = () => ({
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Accepts runs, queues them and executes them in this process. Every run this process holds (queued or
- * executing) carries its lease, renewed while it is alive; a run whose lease expired belongs to nobody and is
- * taken over by the next process that looks (`resumeOrphans`, `resumeRun`).
+ * Accepts runs, queues them and executes them in this process: leases, takeovers, resume, cancel. Every run this
+ * process holds (queued or executing) carries its lease, renewed while it is alive; a run whose lease expired
+ * belongs to nobody and is taken over by the next process that looks (`resumeOrphans`, `resumeRun`). Time
+ * travel (time-travel.ts) and what waiting runs wait for (decisions.ts) restart runs through it (RunControl).
  */
 export class Runner {
   private readonly queue: RunQueue;
@@ -280,79 +278,25 @@ export class Runner {
   }
 
 
-  /**
-   * Time travel, "resume from here": the run goes on from one of its checkpoints, re-running every step that
-   * followed it (LangGraph forks the thread at that checkpoint; the run keeps its id). Step records made after
-   * that point are dropped, so the run page shows the new course.
-   */
-  async resumeFromCheckpoint(runId: string, ownerId: string, checkpointId: string): Promise<{ runId: string }> {
-    const run = await ownedRun(this.options.db, ownerId, runId);
-    if (ACTIVE.includes(run.status as RunStatus))
-      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
-    const { compiled, state, nextNodes } = await readCheckpoint(run, this.options.checkpointer, checkpointId);
-    if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
-    await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);
-    await this.forgetStepsAfter(runId, compiled.spec.stepIds, state.executions);
-    await this.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
-    await this.options.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
-    this.schedule(runId);
-    return { runId };
+  /** What time travel and decisions use to restart runs here. */
+  private get control(): RunControl {
+    return {
+      deps: this.deps,
+      processId: this.processId,
+      leaseUntil: () => this.leaseUntil(),
+      requeue: (runId, from, data) => this.requeue(runId, from, data),
+      schedule: (runId) => this.schedule(runId),
+    };
   }
 
-  /**
-   * Time travel, "fork": a new run, linked to its parent, that starts from one of the parent's checkpoints with
-   * edited state (`steps.<id>...`, `vars.<name>...`, `input...` = value, applied with LangGraph `updateState`)
-   * and runs what follows. The parent stays as it was; the fork inherits the records of the steps before.
-   */
-  async forkRun(runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
-    const { db, checkpointer } = this.options;
-    // Edited values go into the checkpoint, whose serializer recurses per level: bounded before anything else.
-    for (const [path, value] of Object.entries(options.set ?? {})) {
-      const tooDeep = nestingProblem(value, path);
-      if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
-    }
-    const parent = await ownedRun(db, ownerId, runId);
-    const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
-    const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
-    if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
-    const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
+  /** Time travel, "resume from here" (time-travel.ts). */
+  resumeFromCheckpoint(runId: string, ownerId: string, checkpointId: string): Promise<{ runId: string }> {
+    return resumeFromCheckpoint(this.control, runId, ownerId, checkpointId);
+  }
 
-    // Created like every run: the definition and an edited input are checked again.
-    const { runId: forkId } = await createQueuedRun(this.deps, {
-      definition: JSON.parse(parent.definition),
-      input: edits.input ?? state.values.input,
-      ownerId,
-      workflowVersion: parent.workflowVersion ?? undefined,
-      source: parent.source as StartRunOptions["source"],
-      parentRunId: runId,
-      parentCheckpointId: options.checkpointId,
-      leaseOwner: this.processId,
-      leaseExpiresAt: this.leaseUntil(),
-    });
-    // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
-    await checkpointer.put(
-      { configurable: { thread_id: forkId, checkpoint_ns: "" } },
-      source.checkpoint,
-      { ...source.metadata!, source: "fork", parents: {} },
-      source.checkpoint.channel_versions,
-    );
-    await compiled.graph.updateState({ configurable: { thread_id: forkId } }, new Command({ update: edits.update, goto }), SCHEDULER_NODE);
-
-    const inherited = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
-    const kept = inherited.filter((row) => row.execution <= (state.executions[row.stepId] ?? 0));
-    if (kept.length)
-      await db.stepRun.createMany({
-        data: kept.map(({ id: _id, runId: _run, ...row }) => ({
-          ...row,
-          runId: forkId,
-          ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
-        })),
-      });
-    await db.auditLog.create({
-      data: { actorId: ownerId, action: "run.fork", targetType: "run", targetId: forkId, data: JSON.stringify({ parentRunId: runId, checkpointId: options.checkpointId, set: options.set ?? {} }) },
-    });
-    this.schedule(forkId);
-    return { runId: forkId };
+  /** Time travel, "fork" (time-travel.ts). */
+  forkRun(runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
+    return forkRun(this.control, runId, ownerId, options);
   }
 
   /** The run's checkpoints, newest first (read side of the checkpoint browser). */
@@ -365,71 +309,14 @@ export class Runner {
     return getCheckpointState(this.deps, ownerId, runId, checkpointId);
   }
 
-  /** Drops step records made after a checkpoint (executions beyond the ones it had seen). */
-  private async forgetStepsAfter(runId: string, stepIds: string[], executions: Record<string, number>) {
-    const { db } = this.options;
-    await db.stepRun.deleteMany({ where: { runId, OR: stepIds.map((stepId) => ({ stepId, execution: { gt: executions[stepId] ?? 0 } })) } });
+  /** Decides a run's pending approval and resumes it here (decisions.ts). */
+  decideApproval(runId: string, ownerId: string, decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string }): Promise<{ runId: string }> {
+    return decideApproval(this.control, runId, ownerId, decision);
   }
 
-  /**
-   * Records the decision on a run's pending approval (who and when) and resumes the run here with it. With a
-   * form, approved data must match the form's JSON Schema. Throws NOT_FOUND / INVALID_INPUT.
-   */
-  async decideApproval(
-    runId: string,
-    ownerId: string,
-    decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
-  ): Promise<{ runId: string }> {
-    const { db } = this.options;
-    const tooDeep = nestingProblem(decision.data, "data");
-    if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${tooDeep.message}`);
-    const run = await ownedRun(db, ownerId, runId);
-    const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
-    if (run.status !== "waiting" || !pending)
-      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is not waiting for an approval (it is ${run.status})`);
-    const request = JSON.parse(pending.output ?? "{}") as { kind?: string; form?: Record<string, unknown> | null };
-    if (request.kind === "subworkflow")
-      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for its sub-workflow run at step "${pending.stepId}"; decide it there (${JSON.stringify(request)})`);
-    if (request.kind !== "approval")
-      throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for a callback at step "${pending.stepId}", not for an approval; call its callback URL`);
-    if (decision.approved && request.form) {
-      const problems = schemaProblems(request.form, decision.data ?? {}, "data");
-      if (problems.length) throw new OrchestratorError("INVALID_INPUT", `the approval form is not filled in correctly: ${problems.join("; ")}`, { stepId: pending.stepId });
-    }
-    const resumeValue = { ...decision, decidedAt: new Date().toISOString() };
-    await this.requeue(runId, ["waiting"], { resumeValue: JSON.stringify(resumeValue) });
-    await db.auditLog.create({
-      data: {
-        actorId: ownerId,
-        action: decision.approved ? "run.approve" : "run.reject",
-        targetType: "run",
-        targetId: runId,
-        data: JSON.stringify({ stepId: pending.stepId, decidedBy: decision.decidedBy, comment: decision.comment ?? null }),
-      },
-    });
-    this.schedule(runId);
-    return { runId };
-  }
-
-  /**
-   * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
-   * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
-   * URL works once. Throws NOT_FOUND for a wrong URL, InvalidRunError (INVALID_INPUT) for a body nested deeper
-   * than the nesting limit, OrchestratorError INVALID_INPUT when that step no longer waits.
-   */
-  async deliverCallback(runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
-    const { db } = this.options;
-    if (!sameSecret(token, callbackToken(runId, stepId, execution))) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
-    // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
-    const tooDeep = nestingIssue(body, "body");
-    if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep], "the callback body");
-    const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
-    if (!pending) throw new OrchestratorError("INVALID_INPUT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
-    await this.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });
-    const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
-    await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });
-    this.schedule(runId);
-    return { runId };
+  /** Delivers the call a run waits for at a wait_webhook step and resumes it here (decisions.ts). */
+  deliverCallback(runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
+    return deliverCallback(this.control, runId, stepId, execution, token, body);
   }
 
   /**

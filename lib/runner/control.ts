@@ -1,0 +1,21 @@
+import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
+import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
+import type { RunStatus } from "@/lib/realtime/events";
+import type { RunPublisher } from "./events";
+
+/**
+ * What the modules that restart runs (time travel, decisions) need of the runner: its services and its queue.
+ * The runner stays the one place that leases and executes runs.
+ */
+export interface RunControl {
+  readonly deps: { db: Db; sql: SqlConnection; checkpointer: SqlCheckpointSaver; publisher: RunPublisher };
+  /** The lease owner id of this process. */
+  readonly processId: string;
+  /** When a lease taken now expires. */
+  leaseUntil(): Date;
+  /** Puts an ended or waiting run back in the queue under this process's lease; throws if it changed meanwhile. */
+  requeue(runId: string, from: RunStatus[], data?: { definition?: string; workflowVersion?: number | null; resumeValue?: string }): Promise<void>;
+  /** Executes a run this process holds. */
+  schedule(runId: string): void;
+}

@@ -1,0 +1,74 @@
+import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
+import { callbackToken } from "@/lib/engine/steps/wait-webhook";
+import { sameSecret } from "@/lib/secrets";
+import { schemaProblems } from "@/lib/workflow/input";
+import { nestingIssue, nestingProblem } from "@/lib/workflow/limits";
+import { ownedRun } from "./checkpoints";
+import type { RunControl } from "./control";
+
+/**
+ * What a waiting run waits for: a person's decision at an approval step, or the call to a wait_webhook step's
+ * callback URL. Either is stored on the run with the requeue (so it resumes in any process, after a restart too).
+ */
+
+/**
+ * Records the decision on a run's pending approval (who and when) and resumes the run here with it. With a
+ * form, approved data must match the form's JSON Schema. Throws NOT_FOUND / INVALID_INPUT.
+ */
+export async function decideApproval(
+  control: RunControl,
+  runId: string,
+  ownerId: string,
+  decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
+): Promise<{ runId: string }> {
+  const { db } = control.deps;
+  const tooDeep = nestingProblem(decision.data, "data");
+  if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${tooDeep.message}`);
+  const run = await ownedRun(db, ownerId, runId);
+  const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
+  if (run.status !== "waiting" || !pending)
+    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is not waiting for an approval (it is ${run.status})`);
+  const request = JSON.parse(pending.output ?? "{}") as { kind?: string; form?: Record<string, unknown> | null };
+  if (request.kind === "subworkflow")
+    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for its sub-workflow run at step "${pending.stepId}"; decide it there (${JSON.stringify(request)})`);
+  if (request.kind !== "approval")
+    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for a callback at step "${pending.stepId}", not for an approval; call its callback URL`);
+  if (decision.approved && request.form) {
+    const problems = schemaProblems(request.form, decision.data ?? {}, "data");
+    if (problems.length) throw new OrchestratorError("INVALID_INPUT", `the approval form is not filled in correctly: ${problems.join("; ")}`, { stepId: pending.stepId });
+  }
+  const resumeValue = { ...decision, decidedAt: new Date().toISOString() };
+  await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify(resumeValue) });
+  await db.auditLog.create({
+    data: {
+      actorId: ownerId,
+      action: decision.approved ? "run.approve" : "run.reject",
+      targetType: "run",
+      targetId: runId,
+      data: JSON.stringify({ stepId: pending.stepId, decidedBy: decision.decidedBy, comment: decision.comment ?? null }),
+    },
+  });
+  control.schedule(runId);
+  return { runId };
+}
+
+/**
+ * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
+ * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
+ * URL works once. Throws NOT_FOUND for a wrong URL, InvalidRunError (INVALID_INPUT) for a body nested deeper
+ * than the nesting limit, OrchestratorError INVALID_INPUT when that step no longer waits.
+ */
+export async function deliverCallback(control: RunControl, runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
+  const { db } = control.deps;
+  if (!sameSecret(token, callbackToken(runId, stepId, execution))) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
+  // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
+  const tooDeep = nestingIssue(body, "body");
+  if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep], "the callback body");
+  const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
+  if (!pending) throw new OrchestratorError("INVALID_INPUT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
+  await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
+  await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });
+  control.schedule(runId);
+  return { runId };
+}

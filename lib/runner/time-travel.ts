@@ -1,0 +1,96 @@
+import { Command } from "@langchain/langgraph";
+import { SCHEDULER_NODE } from "@/lib/engine/compile";
+import { OrchestratorError } from "@/lib/engine/errors";
+import type { RunStatus } from "@/lib/realtime/events";
+import { nestingProblem } from "@/lib/workflow/limits";
+import { ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
+import { createQueuedRun, type StartRunOptions } from "./create-run";
+import type { RunControl } from "./control";
+
+/**
+ * Time travel: going back to a checkpoint of a run ("resume from here") and forking a new run from one with
+ * edited state. Both end by handing the run to the runner's queue (RunControl).
+ */
+
+const ACTIVE: RunStatus[] = ["queued", "running"];
+
+/**
+ * Time travel, "resume from here": the run goes on from one of its checkpoints, re-running every step that
+ * followed it (LangGraph forks the thread at that checkpoint; the run keeps its id). Step records made after
+ * that point are dropped, so the run page shows the new course.
+ */
+export async function resumeFromCheckpoint(control: RunControl, runId: string, ownerId: string, checkpointId: string): Promise<{ runId: string }> {
+  const run = await ownedRun(control.deps.db, ownerId, runId);
+  if (ACTIVE.includes(run.status as RunStatus))
+    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
+  const { compiled, state, nextNodes } = await readCheckpoint(run, control.deps.checkpointer, checkpointId);
+  if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
+  await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);
+  await forgetStepsAfter(control, runId, compiled.spec.stepIds, state.executions);
+  await control.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
+  await control.deps.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
+  control.schedule(runId);
+  return { runId };
+}
+
+/**
+ * Time travel, "fork": a new run, linked to its parent, that starts from one of the parent's checkpoints with
+ * edited state (`steps.<id>...`, `vars.<name>...`, `input...` = value, applied with LangGraph `updateState`)
+ * and runs what follows. The parent stays as it was; the fork inherits the records of the steps before.
+ */
+export async function forkRun(control: RunControl, runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
+  const { db, checkpointer } = control.deps;
+  // Edited values go into the checkpoint, whose serializer recurses per level: bounded before anything else.
+  for (const [path, value] of Object.entries(options.set ?? {})) {
+    const tooDeep = nestingProblem(value, path);
+    if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
+  }
+  const parent = await ownedRun(db, ownerId, runId);
+  const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
+  const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
+  if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
+  const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
+
+  // Created like every run: the definition and an edited input are checked again.
+  const { runId: forkId } = await createQueuedRun(control.deps, {
+    definition: JSON.parse(parent.definition),
+    input: edits.input ?? state.values.input,
+    ownerId,
+    workflowVersion: parent.workflowVersion ?? undefined,
+    source: parent.source as StartRunOptions["source"],
+    parentRunId: runId,
+    parentCheckpointId: options.checkpointId,
+    leaseOwner: control.processId,
+    leaseExpiresAt: control.leaseUntil(),
+  });
+  // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
+  await checkpointer.put(
+    { configurable: { thread_id: forkId, checkpoint_ns: "" } },
+    source.checkpoint,
+    { ...source.metadata!, source: "fork", parents: {} },
+    source.checkpoint.channel_versions,
+  );
+  await compiled.graph.updateState({ configurable: { thread_id: forkId } }, new Command({ update: edits.update, goto }), SCHEDULER_NODE);
+
+  const inherited = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
+  const kept = inherited.filter((row) => row.execution <= (state.executions[row.stepId] ?? 0));
+  if (kept.length)
+    await db.stepRun.createMany({
+      data: kept.map(({ id: _id, runId: _run, ...row }) => ({
+        ...row,
+        runId: forkId,
+        ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
+      })),
+    });
+  await db.auditLog.create({
+    data: { actorId: ownerId, action: "run.fork", targetType: "run", targetId: forkId, data: JSON.stringify({ parentRunId: runId, checkpointId: options.checkpointId, set: options.set ?? {} }) },
+  });
+  control.schedule(forkId);
+  return { runId: forkId };
+}
+
+/** Drops step records made after a checkpoint (executions beyond the ones it had seen). */
+async function forgetStepsAfter(control: RunControl, runId: string, stepIds: string[], executions: Record<string, number>) {
+  const { db } = control.deps;
+  await db.stepRun.deleteMany({ where: { runId, OR: stepIds.map((stepId) => ({ stepId, execution: { gt: executions[stepId] ?? 0 } })) } });
+}
