@@ -1,4 +1,5 @@
 import { NextResponse, type NextRequest } from "next/server";
+import { refusal } from "@/lib/engine/errors";
 import { findExcessNesting, MAX_JSON_DEPTH_CEILING, MAX_JSON_DEPTH_ENV } from "@/lib/workflow/limits";
 
 /**
@@ -20,16 +21,13 @@ export async function proxy(request: NextRequest) {
     } catch {
       continue; // not JSON: React reads it as text or refuses it itself
     }
-    if (findExcessNesting(value, ACTION_NESTING_GATE))
-      return NextResponse.json(
-        {
-          error: {
-            code: "INVALID_INPUT",
-            message: `the server action's arguments are nested more than ${ACTION_NESTING_GATE} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}, is lower); flatten them`,
-          },
-        },
-        { status: 400 },
+    if (findExcessNesting(value, ACTION_NESTING_GATE)) {
+      const { status, body } = refusal(
+        "INVALID_INPUT",
+        `the server action's arguments are nested more than ${ACTION_NESTING_GATE} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}, is lower); flatten them`,
       );
+      return NextResponse.json(body, { status });
+    }
   }
   return NextResponse.next();
 }

@@ -209,7 +209,7 @@ async function main() {
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else commander rejects is a usage error.
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT"].includes(err.code))) {
+    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT", "CONFLICT"].includes(err.code))) {
       const json = process.argv.includes("--json");
       const error =
         err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : err instanceof OrchestratorError ? serializeError(err) : { code: "USAGE", message: err.message };

@@ -9,10 +9,13 @@ export function dataDir(): string {
   return dir;
 }
 
-/** How many runs one process executes at once (env ORCHESTRATOR_CONCURRENCY, default 4). */
+/**
+ * How many runs one process executes at once (env ORCHESTRATOR_CONCURRENCY, default 10). Runs mostly wait (for a
+ * model, an HTTP answer, the database); more of them at once also lets their writes share commits.
+ */
 export function runConcurrency(): number {
-  const n = Number(process.env.ORCHESTRATOR_CONCURRENCY ?? 4);
-  return Number.isInteger(n) && n > 0 ? n : 4;
+  const n = Number(process.env.ORCHESTRATOR_CONCURRENCY ?? 10);
+  return Number.isInteger(n) && n > 0 ? n : 10;
 }
 
 /**

@@ -1,8 +1,10 @@
 import "server-only";
-import { MAX_HOOK_BODY_BYTES as MAX_BODY_BYTES } from "@/lib/webhooks/http";
+import { MAX_HOOK_BODY_BYTES as MAX_BODY_BYTES, payloadTooLarge } from "@/lib/webhooks/http";
 
-const tooLarge = () =>
-  Response.json({ error: { code: "PAYLOAD_TOO_LARGE", message: `the body is larger than ${MAX_BODY_BYTES} bytes` } }, { status: 413 });
+const tooLarge = () => {
+  const { status, body } = payloadTooLarge();
+  return Response.json(body, { status });
+};
 
 /**
  * An inbound webhook body as text, or the 413 answer when it is larger than 1 MB. These routes are public and

@@ -37,9 +37,48 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "LEASE_LOST"
   | "CRASH_LOOP"
+  | "UNAUTHORIZED"
+  | "CONFLICT"
+  | "PAYLOAD_TOO_LARGE"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
+
+/**
+ * The HTTP status of each code that can answer a request, in one table (routes, the server's own webhook path and
+ * the REST API read it through `errorAnswer`). CONFLICT: the request is fine but the object's state does not allow
+ * it now (a run no longer waiting, changed meanwhile, still running). Any other code answering a request is 500.
+ */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  INVALID_DEFINITION: 400,
+  INVALID_INPUT: 400,
+  NESTING_LIMIT: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+};
+
+export interface ErrorAnswer {
+  status: number;
+  body: { error: SerializedError & { issues?: ValidationIssue[] } };
+}
+
+/** A refusal with its status from the table. */
+export function refusal(code: ErrorCode, message: string): ErrorAnswer {
+  return { status: HTTP_STATUS[code] ?? 500, body: { error: { code, message } } };
+}
+
+/**
+ * The one place an error thrown while answering a request becomes the answer: typed errors keep their code (and a
+ * definition's or input's issues), anything else is 500 INTERNAL with `internalMessage` and no detail (the caller
+ * logs it). Never a stack trace.
+ */
+export function errorAnswer(err: unknown, internalMessage = "the request could not be processed; the details are in the server log"): ErrorAnswer {
+  if (err instanceof InvalidRunError) return { status: HTTP_STATUS[err.code]!, body: { error: { ...serializeError(err), issues: err.issues } } };
+  if (err instanceof OrchestratorError && HTTP_STATUS[err.code]) return refusal(err.code, err.message);
+  return refusal("INTERNAL", internalMessage);
+}
 
 export interface SerializedError {
   code: ErrorCode | string;

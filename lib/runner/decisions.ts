@@ -13,7 +13,8 @@ import type { RunControl } from "./control";
 
 /**
  * Records the decision on a run's pending approval (who and when) and resumes the run here with it. With a
- * form, approved data must match the form's JSON Schema. Throws NOT_FOUND / INVALID_INPUT.
+ * form, approved data must match the form's JSON Schema (else INVALID_INPUT). Throws NOT_FOUND, CONFLICT when the
+ * run does not wait for an approval.
  */
 export async function decideApproval(
   control: RunControl,
@@ -27,12 +28,12 @@ export async function decideApproval(
   const run = await ownedRun(db, ownerId, runId);
   const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
   if (run.status !== "waiting" || !pending)
-    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is not waiting for an approval (it is ${run.status})`);
+    throw new OrchestratorError("CONFLICT", `run "${runId}" is not waiting for an approval (it is ${run.status})`);
   const request = JSON.parse(pending.output ?? "{}") as { kind?: string; form?: Record<string, unknown> | null };
   if (request.kind === "subworkflow")
-    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for its sub-workflow run at step "${pending.stepId}"; decide it there (${JSON.stringify(request)})`);
+    throw new OrchestratorError("CONFLICT", `run "${runId}" waits for its sub-workflow run at step "${pending.stepId}"; decide it there (${JSON.stringify(request)})`);
   if (request.kind !== "approval")
-    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" waits for a callback at step "${pending.stepId}", not for an approval; call its callback URL`);
+    throw new OrchestratorError("CONFLICT", `run "${runId}" waits for a callback at step "${pending.stepId}", not for an approval; call its callback URL`);
   if (decision.approved && request.form) {
     const problems = schemaProblems(request.form, decision.data ?? {}, "data");
     if (problems.length) throw new OrchestratorError("INVALID_INPUT", `the approval form is not filled in correctly: ${problems.join("; ")}`, { stepId: pending.stepId });
@@ -56,7 +57,7 @@ export async function decideApproval(
  * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
  * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
  * URL works once. Throws NOT_FOUND for a wrong URL, InvalidRunError (INVALID_INPUT) for a body nested deeper
- * than the nesting limit, OrchestratorError INVALID_INPUT when that step no longer waits.
+ * than the nesting limit, CONFLICT when that step no longer waits.
  */
 export async function deliverCallback(control: RunControl, runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
   const { db } = control.deps;
@@ -65,7 +66,7 @@ export async function deliverCallback(control: RunControl, runId: string, stepId
   const tooDeep = nestingIssue(body, "body");
   if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep], "the callback body");
   const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
-  if (!pending) throw new OrchestratorError("INVALID_INPUT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
+  if (!pending) throw new OrchestratorError("CONFLICT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
   await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });
   const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
   await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });

@@ -303,7 +303,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(done.outputs.review).toMatchObject({ approved: true, data: { note: "care" }, decidedBy: "alice", decidedAt: expect.any(String) });
     expect(await db.stepRun.count({ where: { runId: paused.runId, stepId: "draft" } })).toBe(1);
     expect(await db.auditLog.count({ where: { targetId: paused.runId, action: "run.approve" } })).toBe(1);
-    await expect(restarted.decideApproval(paused.runId, userId, { approved: true, decidedBy: "bob" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(restarted.decideApproval(paused.runId, userId, { approved: true, decidedBy: "bob" })).rejects.toMatchObject({ code: "CONFLICT" });
 
     const second = await run(definition);
     await runner.decideApproval(second.runId, userId, { approved: false, comment: "not today", decidedBy: "bob" });
@@ -313,7 +313,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     const third = await run(definition);
     expect(await runner.cancelRun(third.runId, userId)).toEqual({ runId: third.runId, status: "cancelled" });
     expect(await db.stepRun.findFirstOrThrow({ where: { runId: third.runId, stepId: "review" } })).toMatchObject({ status: "failed" });
-    await expect(runner.decideApproval(third.runId, userId, { approved: true, data: { note: "x" }, decidedBy: "alice" })).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(runner.decideApproval(third.runId, userId, { approved: true, data: { note: "x" }, decidedBy: "alice" })).rejects.toMatchObject({ code: "CONFLICT" });
   });
 
   it.skipIf(!available)("resumes a failed run from its failed step, keeping its id, after the config was fixed", async () => {
@@ -348,7 +348,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(row.workflowVersion).toBe(v2.version);
     const steps = await db.stepRun.findMany({ where: { runId: failed.runId } });
     expect(steps.map((s) => `${s.stepId}:${s.status}`).sort()).toEqual(["done:succeeded", "research:succeeded", "write:succeeded"]);
-    await expect(runner.resumeRun(failed.runId, userId)).rejects.toMatchObject({ code: "INVALID_INPUT", message: expect.stringMatching(/already succeeded/) });
+    await expect(runner.resumeRun(failed.runId, userId)).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/already succeeded/) });
   });
 
   it.skipIf(!available)("lists checkpoints, resumes from one and forks from one with edited state", async () => {
@@ -462,11 +462,11 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
 
     await expect(runner.deliverCallback(paused.runId, "paid", 1, `${token}x`, {})).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(runner.deliverCallback(paused.runId, "order", 1, token, {})).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(runner.decideApproval(paused.runId, userId, { approved: true, decidedBy: "x" })).rejects.toMatchObject({ message: expect.stringMatching(/waits for a callback/) });
+    await expect(runner.decideApproval(paused.runId, userId, { approved: true, decidedBy: "x" })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/waits for a callback/) });
     const restarted = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
     await restarted.deliverCallback(paused.runId, "paid", 1, token, { payer: "acme" });
     expect(await restarted.waitForRun(paused.runId)).toMatchObject({ status: "succeeded", outputs: { paid: { payer: "acme" }, ship: "ship order 7 paid by acme" } });
-    await expect(runner.deliverCallback(paused.runId, "paid", 1, token, {})).rejects.toMatchObject({ code: "INVALID_INPUT" });
+    await expect(runner.deliverCallback(paused.runId, "paid", 1, token, {})).rejects.toMatchObject({ code: "CONFLICT" });
   });
 
   it.skipIf(!available)("calls a saved workflow as a linked child run (latest or pinned version); its failure fails the step", async () => {

@@ -218,9 +218,9 @@ export class Runner {
         throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is a sub-workflow run of step "${run.parentStepId}" in run "${run.parentRunId}"; resume that run instead`);
       if (run.status === "failed" || run.status === "cancelled") return this.resumeEnded(run, ownerId, options.useLatestVersion ?? false);
       if (run.status === "waiting")
-        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is waiting for an approval; decide it with: orchestrator approve ${runId} [--reject]`);
+        throw new OrchestratorError("CONFLICT", `run "${runId}" is waiting for an approval; decide it with: orchestrator approve ${runId} [--reject]`);
       if (!ACTIVE.includes(run.status as RunStatus))
-        throw new OrchestratorError("INVALID_INPUT", `run "${runId}" has already succeeded; resume from one of its checkpoints or fork it instead`);
+        throw new OrchestratorError("CONFLICT", `run "${runId}" has already succeeded; resume from one of its checkpoints or fork it instead`);
       if (this.held.has(runId)) return { runId };
       if (await this.takeOver(runId)) return { runId };
       const expires = run.leaseExpiresAt?.getTime() ?? 0;
@@ -273,7 +273,7 @@ export class Runner {
         ...data,
       },
     });
-    if (!claimed.count) throw new OrchestratorError("INVALID_INPUT", `run "${runId}" changed meanwhile (someone else resumed or decided it); reload it`);
+    if (!claimed.count) throw new OrchestratorError("CONFLICT", `run "${runId}" changed meanwhile (someone else resumed or decided it); reload it`);
     await announceQueued(this.deps, runId);
   }
 

@@ -22,7 +22,7 @@ const ACTIVE: RunStatus[] = ["queued", "running"];
 export async function resumeFromCheckpoint(control: RunControl, runId: string, ownerId: string, checkpointId: string): Promise<{ runId: string }> {
   const run = await ownedRun(control.deps.db, ownerId, runId);
   if (ACTIVE.includes(run.status as RunStatus))
-    throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
+    throw new OrchestratorError("CONFLICT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
   const { compiled, state, nextNodes } = await readCheckpoint(run, control.deps.checkpointer, checkpointId);
   if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
   await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);

@@ -1,4 +1,4 @@
-import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { errorAnswer, OrchestratorError } from "@/lib/engine/errors";
 import type { Runner } from "@/lib/runner/runner";
 import type { HookResponse } from "./hooks";
 
@@ -29,10 +29,7 @@ export async function handleCallbackRequest(deps: { runner: Runner }, req: Callb
     await deps.runner.deliverCallback(req.runId, req.stepId, req.execution, req.token, body);
     return { status: 202, body: { runId: req.runId, status: "queued" } };
   } catch (err) {
-    // InvalidRunError first: it is an OrchestratorError with code INVALID_INPUT too.
-    if (err instanceof InvalidRunError) return { status: 400, body: { error: { ...serializeError(err), issues: err.issues } } };
-    if (err instanceof OrchestratorError && err.code === "NOT_FOUND") return { status: 404, body: { error: { code: err.code, message: err.message } } };
-    if (err instanceof OrchestratorError && err.code === "INVALID_INPUT") return { status: 409, body: { error: { code: "CONFLICT", message: err.message } } };
+    if (err instanceof OrchestratorError) return errorAnswer(err);
     throw err;
   }
 }

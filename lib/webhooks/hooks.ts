@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { InvalidRunError, OrchestratorError, serializeError } from "@/lib/engine/errors";
+import { errorAnswer, InvalidRunError, OrchestratorError, refusal } from "@/lib/engine/errors";
 import type { Runner } from "@/lib/runner/runner";
 import { decryptSecret, encryptSecret, sameSecret, sha256 } from "@/lib/secrets";
 import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
@@ -61,12 +61,12 @@ export interface HookRequest {
   timeoutMs?: number;
 }
 
+/** An answer: the status and the JSON body (errors as `{ error: { code, message, issues? } }`, see errorAnswer). */
 export interface HookResponse {
   status: number;
   body: Record<string, unknown>;
 }
 
-const refuse = (status: number, code: string, message: string): HookResponse => ({ status, body: { error: { code, message } } });
 
 interface HookRow {
   enabled: boolean | number;
@@ -108,7 +108,7 @@ export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runn
     [req.workflowId],
   );
   // The same answer for a missing hook and a wrong credential: nothing to learn by probing.
-  const unauthorized = refuse(401, "UNAUTHORIZED", "unknown webhook or wrong token/signature");
+  const unauthorized = refusal("UNAUTHORIZED", "unknown webhook or wrong token/signature");
   if (!hook || !hook.enabled) return unauthorized;
   if (req.token !== undefined) {
     if (!sameSecret(sha256(req.token), hook.tokenHash)) return unauthorized;
@@ -121,17 +121,17 @@ export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runn
     try {
       input = JSON.parse(req.rawBody);
     } catch (err) {
-      return refuse(400, "INVALID_INPUT", `the request body is not valid JSON: ${(err as Error).message}`);
+      return refusal("INVALID_INPUT", `the request body is not valid JSON: ${(err as Error).message}`);
     }
   }
   const ownerId = hook.ownerId;
   const definition = hook.versionRowId ? await savedDefinition(deps.sql, hook.versionRowId) : undefined;
-  if (!definition) return refuse(404, "NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
+  if (!definition) return refusal("NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
   let runId: string;
   try {
     ({ runId } = await deps.runner.startRun({ definition, input, ownerId, workflowVersion: Number(hook.version), source: "webhook" }));
   } catch (err) {
-    if (err instanceof InvalidRunError) return { status: 400, body: { error: { ...serializeError(err), issues: err.issues } } };
+    if (err instanceof InvalidRunError) return errorAnswer(err);
     throw err;
   }
   if (!req.wait) return { status: 202, body: { runId, status: "queued" } };

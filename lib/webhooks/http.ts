@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
+import { errorAnswer, refusal } from "@/lib/engine/errors";
 import { logger } from "@/lib/logger";
 import type { Runner } from "@/lib/runner/runner";
 import { handleHookRequest, SIGNATURE_HEADER, type HookResponse } from "./hooks";
 
+export const HOOK_FAILED = "the webhook could not be processed; the details are in the server log";
+
 /** Inbound webhook bodies are capped (the routes are public and read the body before authenticating). */
 export const MAX_HOOK_BODY_BYTES = 1024 * 1024;
 
-export const payloadTooLarge = () => ({
-  error: { code: "PAYLOAD_TOO_LARGE", message: `the body is larger than ${MAX_HOOK_BODY_BYTES} bytes` },
-});
+export const payloadTooLarge = () => refusal("PAYLOAD_TOO_LARGE", `the body is larger than ${MAX_HOOK_BODY_BYTES} bytes`);
 
 /** `/api/hooks/<workflowId>` or `/api/hooks/<workflowId>/<token>`; anything else is not a trigger path. */
 export function parseHookPath(pathname: string): { workflowId: string; token?: string } | undefined {
@@ -55,7 +56,10 @@ async function answer(
   };
   try {
     const rawBody = await readBody(req);
-    if (rawBody === undefined) return send(413, payloadTooLarge());
+    if (rawBody === undefined) {
+      const { status, body } = payloadTooLarge();
+      return send(status, body);
+    }
     const timeout = url.searchParams.get("timeout");
     const signature = req.headers[SIGNATURE_HEADER];
     const reply: HookResponse = await handleHookRequest(await deps(), {
@@ -68,7 +72,8 @@ async function answer(
     send(reply.status, reply.body);
   } catch (err) {
     logger.error({ err, workflowId: target.workflowId }, "webhook trigger failed");
-    send(500, { error: { code: "INTERNAL", message: "the webhook could not be processed; the details are in the server log" } });
+    const { status, body } = errorAnswer(err, HOOK_FAILED);
+    send(status, body);
   }
 }
 

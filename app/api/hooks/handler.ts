@@ -2,7 +2,9 @@ import "server-only";
 import { serverRuntime } from "@/app/_server/runtime";
 import { readLimitedBody } from "@/app/api/body";
 import { logger } from "@/lib/logger";
+import { errorAnswer } from "@/lib/engine/errors";
 import { handleHookRequest, SIGNATURE_HEADER } from "@/lib/webhooks/hooks";
+import { HOOK_FAILED } from "@/lib/webhooks/http";
 
 /** Shared by both trigger routes (token in the path, or a signature header). Errors never carry a stack. */
 export async function hookRoute(request: Request, workflowId: string, token?: string): Promise<Response> {
@@ -27,6 +29,7 @@ export async function hookRoute(request: Request, workflowId: string, token?: st
     return Response.json(answer.body, { status: answer.status });
   } catch (err) {
     logger.error({ err, workflowId }, "webhook trigger failed");
-    return Response.json({ error: { code: "INTERNAL", message: "the webhook could not be processed; the details are in the server log" } }, { status: 500 });
+    const { status, body } = errorAnswer(err, HOOK_FAILED);
+    return Response.json(body, { status });
   }
 }

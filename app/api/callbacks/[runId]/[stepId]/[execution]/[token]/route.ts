@@ -1,5 +1,6 @@
 import { readLimitedBody } from "@/app/api/body";
 import { serverRuntime } from "@/app/_server/runtime";
+import { errorAnswer } from "@/lib/engine/errors";
 import { logger } from "@/lib/logger";
 import { handleCallbackRequest } from "@/lib/webhooks/callbacks";
 
@@ -22,6 +23,7 @@ export async function POST(request: Request, { params }: { params: Promise<Param
     return Response.json(answer.body, { status: answer.status });
   } catch (err) {
     logger.error({ err, runId }, "callback failed");
-    return Response.json({ error: { code: "INTERNAL", message: "the callback could not be processed; the details are in the server log" } }, { status: 500 });
+    const { status, body } = errorAnswer(err, "the callback could not be processed; the details are in the server log");
+    return Response.json(body, { status });
   }
 }
