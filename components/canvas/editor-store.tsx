@@ -4,7 +4,7 @@ import { createContext, useContext, useState, type ReactNode } from "react";
 import { addEdge, applyEdgeChanges, applyNodeChanges, type Connection, type Edge, type EdgeChange, type Node, type NodeChange } from "@xyflow/react";
 import { createStore, useStore, type StoreApi } from "zustand";
 import type { SerializedError } from "@/lib/engine/errors";
-import type { RunEvent, RunStatus, StepStatus, TokenEvent } from "@/lib/realtime/events";
+import type { RunEvent, RunStatus, StepStatus, TokenEvent } from "@/lib/runner/event-types";
 import { canvasToDefinition, definitionToCanvas, edgeId, nextStepId, type StepNodeData, type WorkflowMeta } from "@/lib/workflow/canvas";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
 import { getStepKind, stepKinds } from "@/lib/workflow/step-kinds";

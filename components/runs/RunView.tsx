@@ -14,7 +14,7 @@ import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
 import { useRunEvents } from "@/lib/realtime/client";
-import type { RunStatus, StepStatus } from "@/lib/realtime/events";
+import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
 import type { RunSummary } from "@/lib/runner/queries";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 

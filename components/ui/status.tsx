@@ -1,4 +1,4 @@
-import type { RunStatus, StepStatus } from "@/lib/realtime/events";
+import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
 
 type AnyStatus = RunStatus | StepStatus | "idle";
 

@@ -2,7 +2,8 @@
 
 import { useEffect, useRef } from "react";
 import { io, type Socket } from "socket.io-client";
-import type { ClientToServerEvents, RunEvent, ServerToClientEvents, TokenEvent } from "./events";
+import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
+import type { ClientToServerEvents, ServerToClientEvents } from "./events";
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 let socket: ClientSocket | undefined;

@@ -9,7 +9,8 @@ import { Runner } from "@/lib/runner/runner";
 import type { Runtime } from "@/lib/runtime";
 import { sqliteTestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
-import type { ClientToServerEvents, RunEvent, ServerToClientEvents, TokenEvent } from "./events";
+import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
+import type { ClientToServerEvents, ServerToClientEvents } from "./events";
 import { attachRealtime } from "./server";
 
 /** Real Socket.IO server and client over loopback, with the real runner and a SQLite database. */

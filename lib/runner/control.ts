@@ -1,7 +1,7 @@
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import type { RunStatus } from "@/lib/realtime/events";
+import type { RunStatus } from "@/lib/runner/event-types";
 import type { RunPublisher } from "./events";
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
 import type { AttemptRecord } from "@/lib/engine/compile";
 import type { SerializedError } from "@/lib/engine/errors";
-import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/realtime/events";
+import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/runner/event-types";
 
 /**
  * Ids of step records in creation order (time, then a per-process counter, then randomness against other

@@ -5,7 +5,7 @@ import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { outputChannel, type StepOutputRecord } from "@/lib/engine/compile";
-import type { RunEvent } from "@/lib/realtime/events";
+import type { RunEvent } from "@/lib/runner/event-types";
 import { saveHttpAllowList } from "@/lib/settings";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";

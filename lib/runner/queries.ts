@@ -1,6 +1,6 @@
 import type { Db } from "@/lib/db";
 import type { SerializedError } from "@/lib/engine/errors";
-import type { RunStatus } from "@/lib/realtime/events";
+import type { RunStatus } from "@/lib/runner/event-types";
 import { parseEventRow } from "./events";
 
 /** Read side of runs for the history, the run page and the CLI. Every query is scoped to the owner. */

@@ -3,7 +3,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { compileStoredWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
 import { isLeaseLost, OrchestratorError, serializeError, type SerializedError } from "@/lib/engine/errors";
-import type { RunStatus } from "@/lib/realtime/events";
+import type { RunStatus } from "@/lib/runner/event-types";
 import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
-import type { RunEvent, TokenEvent } from "@/lib/realtime/events";
+import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";

@@ -4,7 +4,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { maxTakeovers } from "@/lib/config";
 import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
-import type { RunStatus } from "@/lib/realtime/events";
+import type { RunStatus } from "@/lib/runner/event-types";
 import { getWorkflow } from "@/lib/workflows/repository";
 import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint } from "./checkpoints";
 import type { RunControl } from "./control";

@@ -1,7 +1,7 @@
 import { Command } from "@langchain/langgraph";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
 import { OrchestratorError } from "@/lib/engine/errors";
-import type { RunStatus } from "@/lib/realtime/events";
+import type { RunStatus } from "@/lib/runner/event-types";
 import { nestingProblem } from "@/lib/workflow/limits";
 import { ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
 import { createQueuedRun, type StartRunOptions } from "./create-run";

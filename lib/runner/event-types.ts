@@ -1,0 +1,44 @@
+import type { SerializedError } from "@/lib/engine/errors";
+
+/**
+ * The events a run's execution records (the runner writes them; lib/realtime carries them to browsers; the run
+ * page, the CLI and the API read them). Every persisted run event has a per-run `seq` (1, 2, 3 … without gaps);
+ * a client that reconnects asks for the events after the last seq it saw. Token events are not persisted: they
+ * carry the seq of the last persisted event and are only a live preview (the step's final output has the whole
+ * text). Types only: browser code imports them too.
+ */
+
+export type RunStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
+export type StepStatus = "queued" | "running" | "waiting" | "succeeded" | "failed";
+
+export type RunEventBody =
+  | { type: "run.status"; status: RunStatus; error?: SerializedError }
+  | {
+      type: "step.status";
+      stepId: string;
+      status: StepStatus;
+      execution: number;
+      output?: unknown;
+      error?: SerializedError;
+      durationMs?: number;
+      /** Attempts made when the step ended (with a retry policy). */
+      attempts?: number;
+    }
+  | { type: "step.retry"; stepId: string; execution: number; attempt: number; error: SerializedError; delayMs: number }
+  /** A line of a step's log (console output of a code step, progress of a tool), stored with the run. */
+  | { type: "step.log"; stepId: string; execution: number; level: string; text: string };
+
+export type RunEvent = RunEventBody & { runId: string; seq: number; at: string };
+
+export interface TokenEvent {
+  runId: string;
+  stepId: string;
+  execution: number;
+  text: string;
+}
+
+export interface RunSnapshot {
+  runId: string;
+  status: RunStatus;
+  events: RunEvent[];
+}
