@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { expect, test } from "@playwright/test";
+import { exited, ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
  * A run that kills the process executing it must not take every server down with it. The run starts in a CLI
@@ -16,7 +17,6 @@ const GATEWAY = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}`;
 const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-crash-loop-e2e-"));
 const env: NodeJS.ProcessEnv = {
   ...process.env,
-  NODE_ENV: "production" as const,
   ORCHESTRATOR_DATA_DIR: dataDir,
   DATABASE_URL: "",
   LLM_GATEWAY_URL: `${GATEWAY}/v1`,
@@ -25,23 +25,8 @@ const env: NodeJS.ProcessEnv = {
   LOG_LEVEL: "warn",
 };
 
-function startServer(port: number): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "server.ts"], { env: { ...env, PORT: String(port) }, stdio: "ignore" });
-}
-
-async function ready(url: string) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-const killed = (child: ChildProcess) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve)));
+const startServer = (port: number) => startServerProcess(port, env);
+const killed = exited;
 
 test("a run that keeps killing the server fails CRASH_LOOP at the 4th takeover, and the server answers", async ({ page, request }) => {
   test.setTimeout(240_000);

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
+import { ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
  * The server process is killed with SIGKILL while a run's step is in flight; a new server process on the same
@@ -12,34 +13,16 @@ import { expect, test } from "@playwright/test";
 const GATEWAY = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}`;
 const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-crash-e2e-"));
 
-function startServer(port: number): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "server.ts"], {
-    env: {
-      ...process.env,
-      NODE_ENV: "production",
-      PORT: String(port),
-      ORCHESTRATOR_DATA_DIR: dataDir,
-      DATABASE_URL: "",
-      LLM_GATEWAY_URL: `${GATEWAY}/v1`,
-      LLM_API_KEY: "e2e",
-      ORCHESTRATOR_LEASE_MS: "1000",
-      LOG_LEVEL: "warn",
-    },
-    stdio: "ignore",
-  });
-}
-
-async function ready(url: string) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  ORCHESTRATOR_DATA_DIR: dataDir,
+  DATABASE_URL: "",
+  LLM_GATEWAY_URL: `${GATEWAY}/v1`,
+  LLM_API_KEY: "e2e",
+  ORCHESTRATOR_LEASE_MS: "1000",
+  LOG_LEVEL: "warn",
+};
+const startServer = (port: number) => startServerProcess(port, env);
 
 test("a run survives kill -9 of the server and finishes in the next one", async ({ page, request }) => {
   test.setTimeout(90_000);

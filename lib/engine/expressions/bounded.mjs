@@ -172,6 +172,16 @@ const isPlainPath = (expr) =>
  */
 const CONSUMED = Symbol("consumed");
 function markConsumed(ast) {
+  walkAst(ast, (node) => {
+    if (node.type === "binary") for (const operand of [node.lhs, node.rhs]) if (operand) operand[CONSUMED] = true;
+    if (node.type === "condition" && node.condition) node.condition[CONSUMED] = true;
+    if (node.type === "unary" && node.value === "-" && node.expression) node.expression[CONSUMED] = true;
+    if (node.type === "filter" && node.expr) node.expr[CONSUMED] = true;
+  });
+}
+
+/** Calls `visit` on every node of a JSONata AST once, iteratively (an AST can be deep). */
+function walkAst(ast, visit) {
   const stack = [ast];
   const seen = new WeakSet();
   while (stack.length) {
@@ -182,10 +192,7 @@ function markConsumed(ast) {
       for (const child of node) stack.push(child);
       continue;
     }
-    if (node.type === "binary") for (const operand of [node.lhs, node.rhs]) if (operand) operand[CONSUMED] = true;
-    if (node.type === "condition" && node.condition) node.condition[CONSUMED] = true;
-    if (node.type === "unary" && node.value === "-" && node.expression) node.expression[CONSUMED] = true;
-    if (node.type === "filter" && node.expr) node.expr[CONSUMED] = true;
+    visit(node);
     for (const [key, child] of Object.entries(node)) if (key !== "position" && child && typeof child === "object") stack.push(child);
   }
 }
@@ -328,16 +335,7 @@ function analyzeAst(ast) {
   const roots = new Set();
   const steps = new Set();
   let allSteps = false;
-  const stack = [ast];
-  const seen = new WeakSet();
-  while (stack.length) {
-    const node = stack.pop();
-    if (!node || typeof node !== "object" || seen.has(node)) continue;
-    seen.add(node);
-    if (Array.isArray(node)) {
-      for (const child of node) stack.push(child);
-      continue;
-    }
+  walkAst(ast, (node) => {
     if (WORKER_ONLY.has(node.type)) workerOnly = true;
     if (node.type === "variable" && (node.value === "" || node.value === "$" || node.value === "eval")) {
       all = true;
@@ -357,8 +355,7 @@ function analyzeAst(ast) {
       }
     }
     if (node.type === "name" && node.value === "steps") roots.add("steps");
-    for (const [key, child] of Object.entries(node)) if (key !== "position" && child && typeof child === "object") stack.push(child);
-  }
+  });
   // A bare `steps` (not the head of a path with a literal step id) reads every step.
   if (roots.has("steps") && !steps.size) allSteps = true;
   return { workerOnly, reads: all ? "all" : { roots: [...roots], steps: allSteps ? "all" : [...steps] } };
