@@ -3,7 +3,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
-import { runSizeProblem, validateWorkflowInSlices } from "@/lib/workflow/validate";
+import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
 export interface StartRunOptions {
@@ -41,8 +41,6 @@ export async function createQueuedRun(
   // In slices: a large definition must not hold the event loop (other runs, requests) while it is checked.
   const { definition, issues } = await validateWorkflowInSlices(options.definition);
   if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-  const tooLarge = runSizeProblem(definition);
-  if (tooLarge) throw new InvalidRunError("INVALID_DEFINITION", [tooLarge]);
   const checked = validateRunInput(definition, options.input);
   if (checked.issues.length) throw new InvalidRunError("INVALID_INPUT", checked.issues);
   const runId = options.runId ?? newRunId();

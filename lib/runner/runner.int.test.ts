@@ -14,7 +14,7 @@ import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { savePriceTable } from "@/lib/pricing";
 import { fanOutBlocks, linearChain } from "@/e2e/fixtures/large-workflows";
-import { MAX_RUN_STEPS } from "@/lib/workflow/schema";
+import { MAX_STEPS } from "@/lib/workflow/schema";
 
 const hasPostgres = await postgresAvailable();
 const databases: Array<[string, () => TestDatabase, boolean]> = [
@@ -194,11 +194,11 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(rows.every((r) => r.status === "succeeded")).toBe(true);
   }, 300_000);
 
-  it.skipIf(!available)("refuses, before creating a run, a workflow with more steps than one run may have", async () => {
+  it.skipIf(!available)("refuses, before creating a run, a workflow with more steps than a definition may have", async () => {
     const before = await db.run.count();
-    const err = await run(linearChain(MAX_RUN_STEPS + 1), { n: 1 }).catch((e) => e);
+    const err = await run(linearChain(MAX_STEPS + 1), { n: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(InvalidRunError);
-    expect(err.issues).toEqual([expect.objectContaining({ code: "TOO_MANY_STEPS_TO_RUN", field: "steps" })]);
+    expect(err.issues).toEqual([expect.objectContaining({ code: "DEFINITION_TOO_LARGE", field: "steps" })]);
     expect(await db.run.count()).toBe(before);
   });
 

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { Command } from "@langchain/langgraph";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
@@ -12,7 +11,7 @@ import { nestingIssue, nestingProblem } from "@/lib/workflow/limits";
 import { callbackToken } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
 import { getWorkflow } from "@/lib/workflows/repository";
-import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
+import { forkCommand, getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint, resumeCommand, stateEdits } from "./checkpoints";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { silentPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
@@ -286,9 +285,10 @@ export class Runner {
     const run = await ownedRun(this.options.db, ownerId, runId);
     if (ACTIVE.includes(run.status as RunStatus))
       throw new OrchestratorError("INVALID_INPUT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
-    const { compiled, state, nextNodes } = await readCheckpoint(run, this.options.checkpointer, checkpointId);
+    const read = await readCheckpoint(run, this.options.checkpointer, checkpointId);
+    const { compiled, state } = read;
     if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
-    await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);
+    await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, resumeCommand(read), SCHEDULER_NODE);
     await this.forgetStepsAfter(runId, compiled.spec.stepIds, state.executions);
     await this.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
     await this.options.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
@@ -309,9 +309,8 @@ export class Runner {
       if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
     }
     const parent = await ownedRun(db, ownerId, runId);
-    const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
-    const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
-    if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
+    const read = await readCheckpoint(parent, checkpointer, options.checkpointId);
+    const { compiled, state } = read;
     const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
 
     // Created like every run: the definition and an edited input are checked again.
@@ -326,14 +325,9 @@ export class Runner {
       leaseOwner: this.processId,
       leaseExpiresAt: this.leaseUntil(),
     });
-    // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
-    await checkpointer.put(
-      { configurable: { thread_id: forkId, checkpoint_ns: "" } },
-      source.checkpoint,
-      { ...source.metadata!, source: "fork", parents: {} },
-      source.checkpoint.channel_versions,
-    );
-    await compiled.graph.updateState({ configurable: { thread_id: forkId } }, new Command({ update: edits.update, goto }), SCHEDULER_NODE);
+    // The fork's thread starts with one checkpoint: the parent's state at that point with the edits on top of it
+    // (the outputs as one snapshot), and what followed that point to run next.
+    await compiled.graph.updateState({ configurable: { thread_id: forkId } }, forkCommand(read, edits), SCHEDULER_NODE);
 
     const inherited = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
     const kept = inherited.filter((row) => row.execution <= (state.executions[row.stepId] ?? 0));
