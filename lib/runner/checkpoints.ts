@@ -186,16 +186,17 @@ export async function readCheckpoint(run: { id: string; definition: string }, ch
       vars: (values.vars as Record<string, unknown>) ?? {},
       steps: Object.fromEntries([...records].map(([id, record]) => [id, record.output])),
     },
-    next: nextStepIds(next, schedule),
+    next: nextStepIds(next, schedule, compiled.spec.entries),
     executions: Object.fromEntries([...records].map(([id, record]) => [id, record.execution])),
   };
   return { compiled, state, records, schedule, next, legacy };
 }
 
-/** Step ids that run next; the scheduler stands for the steps it is about to start. */
-function nextStepIds(next: NextTasks, schedule: ScheduleState): string[] {
+/** Step ids that run next; the scheduler stands for the steps it is about to start (the entries, at first). */
+function nextStepIds(next: NextTasks, schedule: ScheduleState, entries: string[]): string[] {
   const ids = new Set(next.steps);
-  if (next.scheduler) for (const id of [...schedule.pending, ...schedule.signals.flatMap((s) => s.targets)]) ids.add(id);
+  const seed = schedule.executed === 0 && !schedule.pending.length && !schedule.signals.length;
+  if (next.scheduler) for (const id of seed ? entries : [...schedule.pending, ...schedule.signals.flatMap((s) => s.targets)]) ids.add(id);
   return [...ids];
 }
 

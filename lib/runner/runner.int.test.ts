@@ -373,6 +373,9 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     const state = await getCheckpointState({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId, afterDraft.checkpointId);
     expect(state).toMatchObject({ values: { steps: { draft: { text: "first draft" } }, vars: { tone: "plain" } }, next: ["polish"] });
     expect(state.values.steps).not.toHaveProperty("polish");
+    // Before any step ran, the scheduler is next: it starts the entry steps.
+    const first = checkpoints.find((c) => c.step === 0)!;
+    expect((await getCheckpointState({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId, first.checkpointId)).next).toEqual(["draft"]);
 
     // Fork with an edited step output and variable: a new run linked to its parent; the parent is unchanged.
     const { runId: forkId } = await runner.forkRun(original.runId, userId, {
