@@ -13,6 +13,7 @@ import {
   type CheckpointMetadata,
   type CheckpointPendingWrite,
   type CheckpointTuple,
+  type DeltaChannelHistory,
   type PendingWrite,
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
@@ -247,6 +248,96 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
     return entries;
   }
 
+  /**
+   * Channel versions are numbers: the next whole number plus a random fraction. With plain counters two branches of
+   * a thread (a resume from an earlier checkpoint) give the same (channel, version) to different values, and a value
+   * is stored once per pair, so the new branch read the old branch's value (its pending Sends, a step's output).
+   * Numbers, not the official savers' strings, so the whole numbers of checkpoints stored before compare the same.
+   */
+  getNextVersion(current: number | undefined): number {
+    return Math.floor(typeof current === "number" ? current : 0) + 1 + Math.random();
+  }
+
+  /** Every stored value of one channel of a thread, by version (the checkpoint browser reads the schedules). */
+  async channelValues(threadId: string, channel: string, checkpointNs = ""): Promise<Map<string, unknown>> {
+    const rows = await this.sql.query<{ version: string; type: string; blob: Uint8Array | null }>(
+      `SELECT "version", "type", "blob" FROM "CheckpointBlob" WHERE "threadId" = ? AND "checkpointNs" = ? AND "channel" = ?`,
+      [threadId, checkpointNs, channel],
+    );
+    const values = new Map<string, unknown>();
+    for (const row of rows) if (row.type !== "empty" && row.blob !== null) values.set(String(row.version), await this.serde.loadsTyped(row.type, row.blob));
+    return values;
+  }
+
+  /**
+   * What LangGraph needs to rebuild a DeltaChannel (a channel whose checkpoints store only the writes of each
+   * superstep) at a checkpoint: per channel, the writes of the ancestors since the nearest one that stored a value
+   * for it (its `seed`), oldest first. Same contract as the base class, which walks the ancestors with one
+   * `getTuple` each (several queries per step of the run); here it is four queries for the whole walk: the thread's
+   * checkpoint rows up to the target, the stored values of the channels, their writes.
+   */
+  async getDeltaChannelHistory(options: { config: RunnableConfig; channels: string[] }): Promise<Record<string, DeltaChannelHistory>> {
+    const { config, channels } = options;
+    if (!channels.length) return {};
+    const threadId = config.configurable?.thread_id as string | undefined;
+    if (threadId === undefined) throw new Error('Failed to read delta channel history: the config is missing "configurable.thread_id".');
+    const checkpointNs = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
+    const targetId = getCheckpointId(config);
+    const rows = await this.sql.query<CheckpointRow>(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM "Checkpoint" WHERE "threadId" = ? AND "checkpointNs" = ?${targetId ? ` AND "checkpointId" <= ?` : ""} ORDER BY "checkpointId" DESC`,
+      targetId ? [threadId, checkpointNs, targetId] : [threadId, checkpointNs],
+    );
+    const byId = new Map(rows.map((row) => [row.checkpointId, row]));
+    const path: CheckpointRow[] = [];
+    for (let id = byId.get(targetId ?? rows[0]?.checkpointId ?? "")?.parentCheckpointId; id && byId.has(id); id = byId.get(id)!.parentCheckpointId) path.push(byId.get(id)!);
+    const result: Record<string, DeltaChannelHistory> = Object.fromEntries(channels.map((channel) => [channel, { writes: [] }]));
+    if (!path.length) return result;
+
+    const marks = channels.map(() => "?").join(", ");
+    const blobs = new Map<string, { type: string; blob: Uint8Array | null }>();
+    for (const row of await this.sql.query<{ channel: string; version: string; type: string; blob: Uint8Array | null }>(
+      `SELECT "channel", "version", "type", "blob" FROM "CheckpointBlob" WHERE "threadId" = ? AND "checkpointNs" = ? AND "channel" IN (${marks})`,
+      [threadId, checkpointNs, ...channels],
+    ))
+      blobs.set(`${row.channel}\u0000${row.version}`, row);
+    const writesOf = new Map<string, Array<WriteRow & { checkpointId: string }>>();
+    for (const row of await this.sql.query<WriteRow & { checkpointId: string }>(
+      `SELECT "checkpointId", "taskId", "idx", "channel", "type", "blob", "taskPath" FROM "CheckpointWrite" WHERE "threadId" = ? AND "checkpointNs" = ? AND "channel" IN (${marks})`,
+      [threadId, checkpointNs, ...channels],
+    )) {
+      const list = writesOf.get(row.checkpointId) ?? [];
+      list.push(row);
+      writesOf.set(row.checkpointId, list);
+    }
+
+    // Nearest ancestor first; each one's writes in the order LangGraph applies them.
+    const known = newRebuildCache();
+    const remaining = new Set(channels);
+    const blocks = new Map<string, CheckpointPendingWrite[][]>(channels.map((channel) => [channel, []]));
+    for (const ancestor of path) {
+      if (!remaining.size) break;
+      const stepWrites = sortWrites(writesOf.get(ancestor.checkpointId) ?? []);
+      for (const channel of remaining) {
+        const own = stepWrites.filter((w) => w.channel === channel);
+        if (own.length) blocks.get(channel)!.push(await Promise.all(own.map(async (w) => [w.taskId, w.channel, await this.serde.loadsTyped(w.type, w.blob)] as CheckpointPendingWrite)));
+      }
+      // Decode the rows this checkpoint's delta chain needs, from the rows already read (older ones only if the walk gets there).
+      for (let id: string | undefined = ancestor.checkpointId; id && byId.has(id) && !known.full.has(id); ) {
+        if (!known.stored.has(id)) known.stored.set(id, await this.decode(byId.get(id)!.checkpoint));
+        id = known.stored.get(id)!.delta?.base;
+      }
+      const versions = (await this.fullCheckpoint(ancestor, known)).channel_versions;
+      for (const channel of [...remaining]) {
+        const stored = versions[channel] !== undefined ? blobs.get(`${channel}\u0000${versions[channel]}`) : undefined;
+        if (!stored || stored.type === "empty" || stored.blob === null) continue;
+        result[channel].seed = await this.serde.loadsTyped(stored.type, stored.blob);
+        remaining.delete(channel);
+      }
+    }
+    for (const channel of channels) result[channel].writes = blocks.get(channel)!.reverse().flat();
+    return result;
+  }
+
   async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
     const threadId = config.configurable?.thread_id as string | undefined;
     if (threadId === undefined) throw new Error('Failed to put checkpoint: the config is missing "configurable.thread_id".');
@@ -326,13 +417,17 @@ export class SqlCheckpointSaver extends BaseCheckpointSaver {
   /**
    * Keeps only a thread's latest checkpoint (retention): rewrites it as a full snapshot under the same id, then
    * drops the older checkpoints, their writes and the blobs it does not use. Each step leaves a readable thread.
+   * A DeltaChannel's value lives in the writes being dropped: the caller passes it in `values` (as a
+   * DeltaSnapshot), which is stored with the kept checkpoint.
    */
-  async compactThread(threadId: string, checkpointNs = ""): Promise<boolean> {
+  async compactThread(threadId: string, checkpointNs = "", values: Record<string, unknown> = {}): Promise<boolean> {
     const latest = await this.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs } });
     if (!latest?.metadata) return false;
     const keep = latest.checkpoint.id;
     this.lastWritten.delete(`${threadId}\u0000${checkpointNs}`); // the rewrite must be a snapshot
-    await this.put({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs } }, latest.checkpoint, latest.metadata, latest.checkpoint.channel_versions);
+    // `values`: what the caller rebuilt for channels stored as writes only (DeltaChannels), whose history goes.
+    const checkpoint = { ...latest.checkpoint, channel_values: { ...latest.checkpoint.channel_values, ...values } };
+    await this.put({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs } }, checkpoint, latest.metadata, latest.checkpoint.channel_versions);
     const used = new Set(Object.entries(latest.checkpoint.channel_versions).map(([channel, version]) => `${channel}\u0000${version}`));
     const blobs = await this.sql.query<{ channel: string; version: string }>(
       `SELECT "channel", "version" FROM "CheckpointBlob" WHERE "threadId" = ? AND "checkpointNs" = ?`,

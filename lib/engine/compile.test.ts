@@ -1,7 +1,7 @@
 import { MemorySaver } from "@langchain/langgraph";
 import { describe, expect, it } from "vitest";
-import type { WorkflowDefinition } from "@/lib/workflow/schema";
-import { compileWorkflow, type EngineHooks } from "./compile";
+import type { WorkflowDefinition, WorkflowStep } from "@/lib/workflow/schema";
+import { compileWorkflow, stepsReadBy, type EngineHooks } from "./compile";
 import { OrchestratorError } from "./errors";
 
 /** Runs a definition through the real compiled LangGraph graph and records the order steps ran in. */
@@ -181,6 +181,39 @@ describe("compileWorkflow", () => {
       ],
     }, { items });
     expect(outputs.each).toEqual(items.map((i) => i * 2));
+  });
+
+  it("gives a step the outputs its templates name, all of them when it reads steps as a whole", async () => {
+    const { outputs } = await run({
+      id: "w",
+      name: "w",
+      vars: { seen: [] },
+      steps: [
+        t("a", 1),
+        t("b", 2),
+        t("named", "{{ steps.a + steps.b }}"),
+        t("dynamic", "{{ $sort($keys(steps)) }}"),
+        t("lookup", "{{ $lookup(steps, 'named') }}"),
+        { id: "check", type: "condition", config: { expression: "steps.lookup = 3" } },
+        t("assigned", "x", { assign: { seen: "{{ [steps.a, steps.check.result] }}" } }),
+        t("varsOut", "{{ vars.seen }}"),
+        { id: "each", type: "map", config: { items: "{{ [1, 2] }}", steps: [t("inner", "{{ item + steps.b }}"), t("outer", "{{ steps.inner * steps.named }}")] } },
+      ],
+    });
+    expect(outputs).toMatchObject({ named: 3, dynamic: ["a", "b", "named"], lookup: 3, check: { result: true }, varsOut: [1, true], each: [9, 12] });
+  });
+
+  it("finds the outputs a step reads from its templates, expressions, assign and item steps", () => {
+    const step = (extra: object) => ({ id: "s", type: "transform", config: { output: "x" }, ...extra }) as WorkflowStep;
+    expect(stepsReadBy(step({ config: { output: { a: "{{ steps.a.text }} and {{ steps.b }}", n: 1 } } }))).toEqual(new Set(["a", "b"]));
+    expect(stepsReadBy({ id: "c", type: "condition", config: { expression: "steps.x > 1 and vars.n" } })).toEqual(new Set(["x"]));
+    expect(stepsReadBy(step({ assign: { n: "steps.y + 1" } }))).toEqual(new Set(["y"]));
+    expect(stepsReadBy({ id: "m", type: "map", config: { items: "{{ steps.list }}", steps: [{ id: "i", type: "transform", config: { output: "{{ steps.z }}" } }] } })).toEqual(new Set(["list", "z"]));
+    expect(stepsReadBy(step({ config: { output: "{{ $keys(steps) }}" } }))).toBe("all");
+    expect(stepsReadBy(step({ config: { output: "{{ $ }}" } }))).toBe("all");
+    expect(stepsReadBy({ id: "c", type: "code", config: { code: "return 1" } })).toBe("all");
+    // The llm step's responseSchema is raw (never rendered): its braces are not templates.
+    expect(stepsReadBy({ id: "l", type: "llm", config: { model: "m", prompt: "{{ steps.q }}", responseSchema: { description: "{{ steps.never }}" } } })).toEqual(new Set(["q"]));
   });
 
   it("names the step and field when a template fails", async () => {

@@ -1,32 +1,34 @@
-import { Annotation, Command, END, isGraphInterrupt, START, StateGraph, type BaseCheckpointSaver, type LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { ExpressionContext } from "@/lib/workflow/expression";
+import { Annotation, Command, DeltaChannel, END, isGraphInterrupt, Send, START, StateGraph, type BaseCheckpointSaver, type LangGraphRunnableConfig } from "@langchain/langgraph";
+import { templateExpressions, collectStrings, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
 import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, WorkflowDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
-import { runSizeProblem } from "@/lib/workflow/validate";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { ExpressionEvaluator } from "./expressions";
+import { analyzeExpression } from "./expressions/bounded.mjs";
 import { runMap } from "./map";
+import { allRecords, applyOutputUpdates, emptyOutputs, recordOf, type OutputsUpdate, type StepOutputRecord, type StepOutputs } from "./step-outputs";
 import { executors } from "./steps";
 import type { RuntimeSettings, StepContext } from "./steps/types";
 
-/**
- * Compiles a workflow definition into a LangGraph StateGraph.
- *
- * State: one channel per step (`out.<id>` = its latest output and execution count), so a checkpoint only
- * stores the channels that changed and storage grows linearly; plus small scheduling channels.
- *
- * Scheduling: a step that finishes alone in its superstep decides what runs next itself (no extra superstep
- * for plain chains). Steps that ran in parallel report their targets to the `scheduler` node, which runs once
- * after them and applies the join rule of `readySteps`. Everything a superstep starts runs concurrently.
- */
+export type { StepOutputRecord, StepOutputs } from "./step-outputs";
 
-export interface StepOutputRecord {
-  output: unknown;
-  execution: number;
-}
+/**
+ * Compiles a workflow definition into a LangGraph StateGraph of constant size, whatever the number of steps.
+ *
+ * Two nodes: `scheduler`, and `step`, which executes whichever step a `Send("step", { stepId })` names (several
+ * Sends in one superstep run concurrently). State: `input`, `vars`, `schedule` and `outputs` — every step's latest
+ * output in one persistent map (lib/engine/step-outputs.ts), a LangGraph DeltaChannel, so a checkpoint stores the
+ * records a superstep wrote, not the map. LangGraph's own work per superstep (applying writes, creating and
+ * copying checkpoints, versions) goes over channels and nodes, so it no longer grows with the workflow; neither does
+ * compiling (it copied the channel list into every node: steps² with a node and a channel per step).
+ *
+ * Scheduling: a step that finishes alone in its superstep decides what runs next itself (no extra superstep for
+ * plain chains). Steps that ran in parallel report their targets to the `scheduler` node, which runs once after
+ * them and applies the join rule of `readySteps`. Everything a superstep starts runs concurrently.
+ */
 
 /** What a step reports when done: the steps it triggers. */
 interface Signal {
@@ -52,51 +54,81 @@ export interface EngineHooks {
 }
 
 export const SCHEDULER_NODE = "scheduler";
-export const nodeName = (stepId: string) => `step.${stepId}`;
-export const outputChannel = (stepId: string) => `out.${stepId}`;
+export const STEP_NODE = "step";
+/** The state channel holding every step's latest output. */
+export const OUTPUTS_CHANNEL = "outputs";
 
-function stateAnnotation(stepIds: string[]) {
-  // A default (null) keeps unread outputs from being "empty" channels: LangGraph signals reading an empty
-  // channel by throwing, and every step reads the whole state, so defaults save O(steps²) exceptions.
-  const outputs = Object.fromEntries(
-    stepIds.map((id) => [outputChannel(id), Annotation<StepOutputRecord | null>({ reducer: (_a, b) => b, default: () => null })]),
-  );
+/** The argument of a `Send` to the step node. */
+export interface StepTask {
+  stepId: string;
+}
+
+export const sendStep = (stepId: string) => new Send(STEP_NODE, { stepId } satisfies StepTask);
+
+/**
+ * A full snapshot of `outputs` is stored after this many updates since the last one (LangGraph also snapshots
+ * every 5,000 supersteps, LANGGRAPH_DELTA_MAX_SUPERSTEPS_SINCE_SNAPSHOT). At least the number of steps, so the
+ * snapshots add at most about one record per step to the checkpoint storage; loading a thread replays the writes
+ * since the last snapshot.
+ */
+const MIN_OUTPUTS_SNAPSHOT_EVERY = 1000;
+
+function stateAnnotation(stepCount: number) {
   return Annotation.Root({
     input: Annotation<unknown>(),
     vars: Annotation<Record<string, unknown>>({ reducer: (a, b) => ({ ...a, ...b }), default: () => ({}) }),
     /** Scheduling state in one channel, so each superstep stores one small blob for it. */
     schedule: Annotation<ScheduleState, ScheduleUpdate>({ reducer: reduceSchedule, default: () => EMPTY_SCHEDULE }),
-    ...outputs,
+    [OUTPUTS_CHANNEL]: new DeltaChannel<StepOutputs, OutputsUpdate>(applyOutputUpdates, {
+      snapshotFrequency: Math.max(MIN_OUTPUTS_SNAPSHOT_EVERY, stepCount),
+      initialValueFactory: emptyOutputs,
+    }),
   });
 }
 
 /**
- * pending: triggered steps still waiting for a join; active: the steps the last decision started;
- * signals: targets reported by parallel steps for the scheduler; executed: step executions so far (the optional
- * total cap; each step's own count, for maxIterations, is in its output channel).
+ * pending: triggered steps still waiting for a join; active: the steps the last decision started, in the order of
+ * their Sends; signals: targets reported by parallel steps for the scheduler; executed: step executions so far (the
+ * optional total cap; each step's own count, for maxIterations, is in its output record); changed: the steps whose
+ * output the superstep (or edit) that made this state wrote (the checkpoint browser's "what changed").
  */
 export interface ScheduleState {
   pending: string[];
   active: string[];
   signals: Signal[];
   executed: number;
+  changed?: string[];
 }
 
-/** A parallel step reports its targets, or a scheduling decision replaces the plan. */
-type ScheduleUpdate = { signal: Signal } | { decided: { pending: string[]; active: string[]; executedDelta: number } };
+/** A parallel step reports its targets, a scheduling decision replaces the plan, or an edit sets it outright. */
+export type ScheduleUpdate =
+  | { signal: Signal }
+  | { decided: { pending: string[]; active: string[]; executedDelta: number; ran: string[] } }
+  | { replace: ScheduleState };
 
-const EMPTY_SCHEDULE: ScheduleState = { pending: [], active: [], signals: [], executed: 0 };
+const EMPTY_SCHEDULE: ScheduleState = { pending: [], active: [], signals: [], executed: 0, changed: [] };
 
 function reduceSchedule(state: ScheduleState, update: ScheduleUpdate): ScheduleState {
-  if ("signal" in update) return { ...state, signals: [...state.signals, update.signal], executed: state.executed + 1 };
-  const { pending, active, executedDelta } = update.decided;
-  return { pending, active, signals: [], executed: state.executed + executedDelta };
+  if ("replace" in update) return update.replace;
+  if ("signal" in update) {
+    // Signals come from the steps of one superstep, which a decision (signals: []) always precedes.
+    const first = state.signals.length === 0;
+    return {
+      ...state,
+      signals: [...state.signals, update.signal],
+      executed: state.executed + 1,
+      changed: [...(first ? [] : (state.changed ?? [])), update.signal.from],
+    };
+  }
+  const { pending, active, executedDelta, ran } = update.decided;
+  return { pending, active, signals: [], executed: state.executed + executedDelta, changed: ran };
 }
 
-type State = Record<string, unknown> & {
+type State = {
   input: unknown;
   vars: Record<string, unknown>;
   schedule: ScheduleState;
+  outputs: StepOutputs;
 };
 
 /** The loop guard: per step (maxIterations) and, when the workflow sets one, for the whole run. */
@@ -115,7 +147,7 @@ export interface CompiledWorkflow {
    * step, and the scheduler after parallel steps).
    */
   recursionLimit: number;
-  /** Latest output of every step that ran, from a final state. */
+  /** Latest output of every step that ran, from a state (graph values). */
   outputsOf(state: Record<string, unknown>): Record<string, unknown>;
   /** Each step's latest output and which execution produced it. */
   recordsOf(state: Record<string, unknown>): Map<string, StepOutputRecord>;
@@ -171,10 +203,6 @@ function withHooks(shared: CompiledWorkflow, hooks: EngineHooks): CompiledWorkfl
 // ---- end of graph caching and hooks plumbing --------------------------------------------------------------
 
 function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSaver): CompiledWorkflow {
-  // Runs are refused when created; this covers the other ways a definition gets here (resuming with the latest
-  // version, inspecting checkpoints).
-  const tooLarge = runSizeProblem(def);
-  if (tooLarge) throw new OrchestratorError("INVALID_DEFINITION", tooLarge.message);
   const spec = buildGraph(def);
   const limits: ExecutionLimits = {
     maxIterations: def.limits?.maxIterations ?? DEFAULT_MAX_ITERATIONS,
@@ -187,40 +215,84 @@ function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSav
     spec,
     limits,
     recursionLimit: 2 * executions + 10,
-    outputsOf: (state) => {
-      const outputs: Record<string, unknown> = {};
-      for (const id of spec.stepIds) {
-        const record = state[outputChannel(id)] as StepOutputRecord | undefined;
-        if (record) outputs[id] = record.output;
-      }
-      return outputs;
-    },
-    recordsOf: (state) => {
-      const records = new Map<string, StepOutputRecord>();
-      for (const id of spec.stepIds) {
-        const record = state[outputChannel(id)] as StepOutputRecord | null | undefined;
-        if (record) records.set(id, record);
-      }
-      return records;
-    },
+    outputsOf: (state) => Object.fromEntries([...recordsIn(state)].map(([id, record]) => [id, record.output])),
+    recordsOf: (state) => recordsIn(state),
   };
 }
 
-/** Each spec's step ids with their channel names, built once (every step reads every channel). */
-const channelsOfSpec = new WeakMap<GraphSpec, Array<[string, string]>>();
-const stepChannels = (spec: GraphSpec) => {
-  let channels = channelsOfSpec.get(spec);
-  if (!channels) channelsOfSpec.set(spec, (channels = spec.stepIds.map((id) => [id, outputChannel(id)])));
-  return channels;
-};
+/**
+ * The state graph without steps (nodes that do nothing): reads any run's state from its checkpoints, e.g. to store
+ * the outputs as one snapshot before retention drops the writes they are rebuilt from.
+ */
+export function stateReader(checkpointer: BaseCheckpointSaver) {
+  const builder = new StateGraph(stateAnnotation(0)) as unknown as StateGraph<any, any, any, string>;
+  return builder
+    .addNode(SCHEDULER_NODE, () => ({}), { ends: [STEP_NODE, END] })
+    .addNode(STEP_NODE, () => ({}))
+    .addEdge(START, SCHEDULER_NODE)
+    .compile({ checkpointer });
+}
 
-function expressionContext(state: State, spec: GraphSpec): ExpressionContext {
-  const steps: Record<string, unknown> = {};
-  for (const [id, channel] of stepChannels(spec)) {
-    const record = state[channel] as StepOutputRecord | undefined;
-    if (record) steps[id] = record.output;
+/** The records of a state's outputs channel. */
+export function recordsIn(state: Record<string, unknown>): Map<string, StepOutputRecord> {
+  return new Map(allRecords(state[OUTPUTS_CHANNEL] as StepOutputs | undefined));
+}
+
+/**
+ * A step that runs because of a `Send` gets the Send's argument as its input, not the state. It reads the state the
+ * way LangGraph's own conditional edges do: through the read function LangGraph puts in every task's config
+ * (CONFIG_KEY_READ, not exported), which returns the channel values at the start of the superstep.
+ */
+const CONFIG_KEY_READ = "__pregel_read";
+const STATE_CHANNELS = ["input", "vars", "schedule", OUTPUTS_CHANNEL];
+
+function readState(config: LangGraphRunnableConfig): State {
+  const read = config.configurable?.[CONFIG_KEY_READ] as ((select: string[], fresh: boolean) => Partial<State>) | undefined;
+  if (typeof read !== "function") throw new Error(`LangGraph did not give the step task its state reader (${CONFIG_KEY_READ})`);
+  const state = read(STATE_CHANNELS, false);
+  return { input: state.input, vars: state.vars ?? {}, schedule: state.schedule ?? EMPTY_SCHEDULE, outputs: state.outputs ?? emptyOutputs() };
+}
+
+/**
+ * The steps whose outputs a step can read: the `steps.<id>` its templates, expressions and `assign` name (and those
+ * of a map's item steps), or `all` when that cannot be told (dynamic access such as `$keys(steps)`, `$`, a code
+ * step, which gets every output as data). Building the expression context from these keeps a step's cost
+ * independent of how many steps ran before it.
+ */
+export function stepsReadBy(step: WorkflowStep): Set<string> | "all" {
+  const ids = new Set<string>();
+  const pending: WorkflowStep[] = [step];
+  const expressions: string[] = [];
+  while (pending.length) {
+    const current = pending.pop()!;
+    const kind = getStepKind(current.type);
+    if (!kind || current.type === "code") return "all";
+    for (const [key, value] of Object.entries(current.config ?? {})) {
+      if (current.type === "map" && key === "steps" && Array.isArray(value)) {
+        pending.push(...(value as WorkflowStep[]));
+        continue;
+      }
+      if (kind.rawFields?.includes(key)) continue;
+      if (kind.expressionFields.includes(key)) {
+        if (typeof value === "string") expressions.push(value);
+        continue;
+      }
+      for (const { text } of collectStrings(value, "")) if (text.includes("{{")) expressions.push(...templateExpressions(text));
+    }
+    for (const template of Object.values(current.assign ?? {}))
+      expressions.push(...(template.includes("{{") ? templateExpressions(template) : [template]));
   }
-  return { input: state.input ?? {}, steps, vars: state.vars ?? {} };
+  for (const expression of expressions) {
+    let reads;
+    try {
+      reads = analyzeExpression(expression).reads;
+    } catch {
+      return "all"; // the step fails on it with TEMPLATE_ERROR; nothing to save
+    }
+    if (reads === "all" || reads.steps === "all") return "all";
+    for (const id of reads.steps) ids.add(id);
+  }
+  return ids;
 }
 
 function compileGraph(
@@ -229,44 +301,63 @@ function compileGraph(
   limits: ExecutionLimits,
   checkpointer?: BaseCheckpointSaver,
 ) {
-  // `ends` only feed LangGraph's compile-time check that every node can be reached (and its drawings); a
-  // Command's goto is not limited by them. Every step is reachable from the scheduler, so each step lists just
-  // its own successors: all nodes for every node would make compiling quadratic in the number of steps.
-  const stepEnds = (id: string) => [...new Set((spec.outgoing.get(id) ?? []).map((e) => nodeName(e.to))), SCHEDULER_NODE, END];
+  const stepsById = new Map(def.steps.map((step) => [step.id, step]));
+  const reads = new Map<string, Set<string> | "all">();
+  const readsOf = (step: WorkflowStep) => {
+    let found = reads.get(step.id);
+    if (!found) reads.set(step.id, (found = stepsReadBy(step)));
+    return found;
+  };
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
-  const decide = async (hooks: EngineHooks, pendingBefore: string[], signals: Signal[], executed: number, executedDelta: number) => {
+  const decide = async (hooks: EngineHooks, pendingBefore: string[], signals: Signal[], executedDelta: number, ran: string[]) => {
     const pending = [...new Set([...pendingBefore, ...signals.flatMap((s) => s.targets)])];
     const ready = readySteps(spec, pending);
     for (const id of ready) await hooks.onStepQueued?.(id);
     const started = new Set(ready);
-    const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !started.has(id)), active: ready, executedDelta } };
-    return { update, goto: ready.length ? ready.map(nodeName) : END };
+    const update: ScheduleUpdate = { decided: { pending: pending.filter((id) => !started.has(id)), active: ready, executedDelta, ran } };
+    return { update, goto: ready.length ? ready.map(sendStep) : END };
   };
 
-  let builder = new StateGraph(stateAnnotation(spec.stepIds)) as unknown as StateGraph<any, any, any, string>;
+  function expressionContext(step: WorkflowStep, state: State): ExpressionContext {
+    const steps: Record<string, unknown> = {};
+    const wanted = readsOf(step);
+    if (wanted === "all") for (const [id, record] of allRecords(state.outputs)) steps[id] = record.output;
+    else
+      for (const id of wanted) {
+        const record = recordOf(state.outputs, id);
+        if (record) steps[id] = record.output;
+      }
+    return { input: state.input ?? {}, steps, vars: state.vars ?? {} };
+  }
+
+  let builder = new StateGraph(stateAnnotation(spec.stepIds.length)) as unknown as StateGraph<any, any, any, string>;
   builder = builder.addNode(
     SCHEDULER_NODE,
     async (state: State, config: LangGraphRunnableConfig) => {
       // First call: start the entry steps.
       const { pending, signals, executed } = state.schedule;
       const seed = executed === 0 && signals.length === 0 && pending.length === 0;
-      const next = await decide(invocationHooks(config), seed ? spec.entries : pending, signals, executed, 0);
+      const next = await decide(invocationHooks(config), seed ? spec.entries : pending, signals, 0, []);
       return new Command({ update: { schedule: next.update }, goto: next.goto });
     },
-    { ends: [...spec.stepIds.map(nodeName), END] },
+    { ends: [STEP_NODE, END] },
   );
-
-  for (const step of def.steps) {
-    builder = builder.addNode(nodeName(step.id), (state: State, config: LangGraphRunnableConfig) => runStep(step, state, invocationHooks(config)), { ends: stepEnds(step.id) });
-  }
+  builder = builder.addNode(STEP_NODE, (task: StepTask, config: LangGraphRunnableConfig) => runStep(task, config), { ends: [STEP_NODE, SCHEDULER_NODE, END] });
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
-  async function runStep(step: WorkflowStep, state: State, hooks: EngineHooks) {
+  async function runStep(task: StepTask, config: LangGraphRunnableConfig) {
+    const step = stepsById.get(task?.stepId);
+    if (!step)
+      throw new OrchestratorError("INVALID_DEFINITION", `the run's state starts step "${task?.stepId}", which this version of the workflow does not have`, {
+        stepId: task?.stepId,
+      });
+    const hooks = invocationHooks(config);
+    const state = readState(config);
     const { executed, active } = state.schedule;
-    const previous = state[outputChannel(step.id)] as StepOutputRecord | undefined;
+    const previous = recordOf(state.outputs, step.id);
     const execution = (previous?.execution ?? 0) + 1;
-    const context = expressionContext(state, spec);
+    const context = expressionContext(step, state);
     const started = Date.now();
 
     const runSignal = hooks.signal ?? new AbortController().signal;
@@ -325,13 +416,13 @@ function compileGraph(
       )
       .map((edge) => edge.to);
     const update = {
-      [outputChannel(step.id)]: { output, execution } satisfies StepOutputRecord,
+      [OUTPUTS_CHANNEL]: { records: { [step.id]: { output, execution } } } satisfies OutputsUpdate,
       ...(Object.keys(assigned).length ? { vars: assigned } : {}),
     };
     const signal: Signal = { from: step.id, targets };
     if (active.length === 1) {
       // Ran alone: decide inline, saving a superstep per step on chains.
-      const next = await decide(hooks, state.schedule.pending, [signal], executed + 1, 1);
+      const next = await decide(hooks, state.schedule.pending, [signal], 1, [step.id]);
       return new Command({ update: { ...update, schedule: next.update }, goto: next.goto });
     }
     return new Command({ update: { ...update, schedule: { signal } }, goto: SCHEDULER_NODE });

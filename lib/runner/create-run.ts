@@ -4,7 +4,7 @@ import type { SqlConnection } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
-import { runSizeProblem, validateWorkflowInSlices } from "@/lib/workflow/validate";
+import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
 export interface StartRunOptions {
@@ -47,8 +47,6 @@ async function validatedDefinition(raw: unknown): Promise<{ definition: Workflow
   // In slices: a large definition must not hold the event loop (other runs, requests) while it is checked.
   const { definition, issues } = await validateWorkflowInSlices(raw);
   if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-  const tooLarge = runSizeProblem(definition);
-  if (tooLarge) throw new InvalidRunError("INVALID_DEFINITION", [tooLarge]);
   const entry = { definition, json: JSON.stringify(definition) };
   if (key !== undefined) {
     validated.set(key, entry);

@@ -4,7 +4,7 @@ import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestD
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
-import { outputChannel, type StepOutputRecord } from "@/lib/engine/compile";
+import { recordsIn, type StepOutputRecord } from "@/lib/engine/compile";
 import type { RunEvent } from "@/lib/runner/event-types";
 import { saveHttpAllowList } from "@/lib/settings";
 import { validateWorkflow } from "@/lib/workflow/validate";
@@ -81,7 +81,8 @@ describe.each(databases)("run path on %s", (_name, makeDatabase, available) => {
         steps: [...chain, { id: "call", type: "http", config: { url: `${base}/check?workflow=durable-chain` } }],
       });
       expect(result.status).toBe("succeeded");
-      for (let i = 0; i < 10; i++) expect(seenAtCall?.[outputChannel(`s${i}`)]).toMatchObject({ output: { n: i }, execution: 1 } satisfies StepOutputRecord);
+      const records = recordsIn(seenAtCall ?? {});
+      for (let i = 0; i < 10; i++) expect(records.get(`s${i}`)).toMatchObject({ output: { n: i }, execution: 1 } satisfies StepOutputRecord);
     } finally {
       delete process.env.ORCHESTRATOR_HTTP_ALLOW;
     }

@@ -1,6 +1,7 @@
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
+import { compactionValues } from "./checkpoints";
 
 /**
  * Checkpoint retention: runs that ended more than `days` ago keep only their final checkpoint (the end state,
@@ -18,7 +19,12 @@ export async function pruneCheckpoints(db: Db, saver: SqlCheckpointSaver, days: 
       where: { OR: [{ threadId: { in: chunk } }, ...chunk.map((id) => ({ threadId: { startsWith: `${id}:` } }))] },
       _count: { _all: true },
     });
-    for (const { threadId, _count } of threads) if (_count._all > 1 && (await saver.compactThread(threadId))) pruned.add(threadId.split(":")[0]);
+    for (const { threadId, _count } of threads) {
+      if (_count._all <= 1) continue;
+      // A run's own thread keeps its step outputs as writes, which compaction drops: they are kept as one snapshot.
+      const values = threadId.includes(":") ? {} : await compactionValues(saver, threadId);
+      if (await saver.compactThread(threadId, "", values)) pruned.add(threadId.split(":")[0]);
+    }
   }
   return { runs: pruned.size };
 }

@@ -1,12 +1,13 @@
 import { Command, isInterrupted, type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { compileStoredWorkflow, type CompiledWorkflow, type EngineHooks } from "@/lib/engine/compile";
+import { compileStoredWorkflow, type EngineHooks, type StepOutputRecord } from "@/lib/engine/compile";
 import { isLeaseLost, OrchestratorError, serializeError, type SerializedError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/runner/event-types";
 import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
+import { readCheckpoint, upgradeLegacyThread } from "./checkpoints";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
@@ -117,13 +118,15 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     // A run taken over after its process died continues from its last checkpoint: steps that finished are not
     // run again, the ones in flight are (at-least-once).
     // A decision for a pending approval resumes the interrupted step with it.
+    // Checkpoints of the layout before one graph node served every step are rewritten once in the current one.
+    if (!fresh) await upgradeLegacyThread(run, deps.checkpointer);
     const saved = fresh ? undefined : await compiled.graph.getState(config);
     const resuming = saved?.createdAt !== undefined;
-    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, saved!.values);
+    if (resuming) await settleInterruptedSteps(deps, log, definition, compiled.recordsOf(saved!.values));
     const start = run.resumeValue ? new Command({ resume: JSON.parse(run.resumeValue) }) : resuming ? null : { input, vars: definition.vars ?? {} };
     const final = await compiled.graph.invoke(start, config);
     outputs = compiled.outputsOf(final);
-    if (resuming) await settleInterruptedSteps(deps, log, compiled, definition, final);
+    if (resuming) await settleInterruptedSteps(deps, log, definition, compiled.recordsOf(final));
     // A step that waits for a person (approval, callback, a waiting sub-workflow) ends the invocation interrupted.
     if (isInterrupted(final)) status = "waiting";
   } catch (err) {
@@ -169,11 +172,10 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
  * the checkpoint with the step's output was stored, before the step's record was. The resumed run does not run
  * such a step again, so its record is finished here with what the state holds.
  */
-async function settleInterruptedSteps(deps: ExecuteDeps, log: RunEventLog, compiled: CompiledWorkflow, definition: WorkflowDefinition, state: Record<string, unknown>) {
+async function settleInterruptedSteps(deps: ExecuteDeps, log: RunEventLog, definition: WorkflowDefinition, records: Map<string, StepOutputRecord>) {
   await log.flush();
   const stale = await deps.db.stepRun.findMany({ where: { runId: log.runId, status: "running" }, select: { stepId: true, execution: true } });
   if (!stale.length) return;
-  const records = compiled.recordsOf(state);
   for (const row of stale) {
     const step = definition.steps.find((s) => s.id === row.stepId);
     const record = records.get(row.stepId);
@@ -236,13 +238,10 @@ export async function endCrashLoop(deps: ExecuteDeps, runId: string, takeovers: 
   const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
   let outputs: Record<string, unknown> | undefined;
   try {
-    const compiled = compileStoredWorkflow(run.definition, { runId, settings: {} }, deps.checkpointer);
-    const { definition } = compiled;
-    const saved = await compiled.graph.getState({ configurable: { thread_id: runId } });
-    if (saved.createdAt !== undefined) {
-      await settleInterruptedSteps(deps, log, compiled, definition, saved.values);
-      outputs = compiled.outputsOf(saved.values as Record<string, unknown>);
-    }
+    const { definition } = compileStoredWorkflow(run.definition, { runId, settings: {} }, deps.checkpointer);
+    const { records } = await readCheckpoint(run, deps.checkpointer);
+    await settleInterruptedSteps(deps, log, definition, records);
+    outputs = Object.fromEntries([...records].map(([id, record]) => [id, record.output]));
   } catch {
     // No readable state: every record left running is failed below.
   }

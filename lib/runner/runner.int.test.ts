@@ -14,7 +14,7 @@ import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { savePriceTable } from "@/lib/pricing";
 import { fanOutBlocks, linearChain } from "@/e2e/fixtures/large-workflows";
-import { MAX_RUN_STEPS } from "@/lib/workflow/schema";
+import { MAX_STEPS } from "@/lib/workflow/schema";
 
 const hasPostgres = await postgresAvailable();
 const databases: Array<[string, () => TestDatabase, boolean]> = [
@@ -194,11 +194,11 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(rows.every((r) => r.status === "succeeded")).toBe(true);
   }, 300_000);
 
-  it.skipIf(!available)("refuses, before creating a run, a workflow with more steps than one run may have", async () => {
+  it.skipIf(!available)("refuses, before creating a run, a workflow with more steps than a definition may have", async () => {
     const before = await db.run.count();
-    const err = await run(linearChain(MAX_RUN_STEPS + 1), { n: 1 }).catch((e) => e);
+    const err = await run(linearChain(MAX_STEPS + 1), { n: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(InvalidRunError);
-    expect(err.issues).toEqual([expect.objectContaining({ code: "TOO_MANY_STEPS_TO_RUN", field: "steps" })]);
+    expect(err.issues).toEqual([expect.objectContaining({ code: "DEFINITION_TOO_LARGE", field: "steps" })]);
     expect(await db.run.count()).toBe(before);
   });
 
@@ -373,6 +373,9 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     const state = await getCheckpointState({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId, afterDraft.checkpointId);
     expect(state).toMatchObject({ values: { steps: { draft: { text: "first draft" } }, vars: { tone: "plain" } }, next: ["polish"] });
     expect(state.values.steps).not.toHaveProperty("polish");
+    // Before any step ran, the scheduler is next: it starts the entry steps.
+    const first = checkpoints.find((c) => c.step === 0)!;
+    expect((await getCheckpointState({ db, checkpointer: new SqlCheckpointSaver(sql) }, userId, original.runId, first.checkpointId)).next).toEqual(["draft"]);
 
     // Fork with an edited step output and variable: a new run linked to its parent; the parent is unchanged.
     const { runId: forkId } = await runner.forkRun(original.runId, userId, {

@@ -1,9 +1,8 @@
-import { Command } from "@langchain/langgraph";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
 import { OrchestratorError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/runner/event-types";
 import { nestingProblem } from "@/lib/workflow/limits";
-import { ownedRun, readCheckpoint, stateEdits } from "./checkpoints";
+import { forkCommand, ownedRun, readCheckpoint, resumeCommand, stateEdits } from "./checkpoints";
 import { createQueuedRun, type StartRunOptions } from "./create-run";
 import type { RunControl } from "./control";
 
@@ -23,9 +22,10 @@ export async function resumeFromCheckpoint(control: RunControl, runId: string, o
   const run = await ownedRun(control.deps.db, ownerId, runId);
   if (ACTIVE.includes(run.status as RunStatus))
     throw new OrchestratorError("CONFLICT", `run "${runId}" is still ${run.status}; cancel it or wait for it to end before going back to a checkpoint`);
-  const { compiled, state, nextNodes } = await readCheckpoint(run, control.deps.checkpointer, checkpointId);
+  const read = await readCheckpoint(run, control.deps.checkpointer, checkpointId);
+  const { compiled, state } = read;
   if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
-  await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, new Command({ goto: nextNodes }), SCHEDULER_NODE);
+  await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, resumeCommand(read), SCHEDULER_NODE);
   await forgetStepsAfter(control, runId, compiled.spec.stepIds, state.executions);
   await control.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
   await control.deps.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
@@ -46,9 +46,8 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
     if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
   }
   const parent = await ownedRun(db, ownerId, runId);
-  const { compiled, state, nextNodes: goto } = await readCheckpoint(parent, checkpointer, options.checkpointId);
-  const source = await checkpointer.getTuple({ configurable: { thread_id: runId, checkpoint_ns: "", checkpoint_id: options.checkpointId } });
-  if (!source) throw new OrchestratorError("NOT_FOUND", `run "${runId}" has no checkpoint "${options.checkpointId}"`);
+  const read = await readCheckpoint(parent, checkpointer, options.checkpointId);
+  const { compiled, state } = read;
   const edits = stateEdits(state, compiled.spec.stepIds, options.set ?? {});
 
   // Created like every run: the definition and an edited input are checked again.
@@ -63,14 +62,9 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
     leaseOwner: control.processId,
     leaseExpiresAt: control.leaseUntil(),
   });
-  // The fork's thread starts with a copy of the parent's checkpoint, then the edits on top of it.
-  await checkpointer.put(
-    { configurable: { thread_id: forkId, checkpoint_ns: "" } },
-    source.checkpoint,
-    { ...source.metadata!, source: "fork", parents: {} },
-    source.checkpoint.channel_versions,
-  );
-  await compiled.graph.updateState({ configurable: { thread_id: forkId } }, new Command({ update: edits.update, goto }), SCHEDULER_NODE);
+  // The fork's thread starts with one checkpoint: the parent's state at that point with the edits on top of it
+  // (the outputs as one snapshot), and what followed that point to run next.
+  await compiled.graph.updateState({ configurable: { thread_id: forkId } }, forkCommand(read, edits), SCHEDULER_NODE);
 
   const inherited = await db.stepRun.findMany({ where: { runId }, orderBy: { startedAt: "asc" } });
   const kept = inherited.filter((row) => row.execution <= (state.executions[row.stepId] ?? 0));

@@ -8,16 +8,12 @@ import { z } from "zod";
 export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 /** How many times one step may execute in a run unless `limits.maxIterations` says otherwise (loop guard). */
 export const DEFAULT_MAX_ITERATIONS = 100;
-/** Size bounds of a definition, checked before anything else so a huge one is refused at once. */
+/**
+ * Size bounds of a definition, checked before anything else so a huge one is refused at once. They bound runs too:
+ * compiling and running cost the same per step at any size (lib/engine/compile.ts), so any valid definition runs.
+ */
 export const MAX_STEPS = 50_000;
 export const MAX_DEFINITION_BYTES = 16 * 1024 * 1024;
-/**
- * Steps one run may have. Compiling the LangGraph graph costs time and memory that grow with steps² (every node
- * of a StateGraph gets its own list of every state channel, and each step has a channel): about 0.5 s at 1,000
- * steps, 3 s and 0.4 GB at 2,000, 23 s and 1.4 GB at 5,000, all of it blocking the process. Larger jobs are
- * split into workflows that call each other (each sub-workflow is a run of its own).
- */
-export const MAX_RUN_STEPS = 2_000;
 
 export const PositionSchema = z.object({ x: z.number(), y: z.number() });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { linearChain, mixedWorkflow } from "@/e2e/fixtures/large-workflows";
-import { runSizeProblem, validateWorkflow, validateWorkflowInSlices } from "./validate";
+import { validateWorkflow, validateWorkflowInSlices } from "./validate";
 import { validateRunInput } from "./input";
 import { readySteps, buildGraph } from "./graph";
-import { MAX_DEFINITION_BYTES, MAX_RUN_STEPS, MAX_STEPS } from "./schema";
+import { MAX_DEFINITION_BYTES, MAX_STEPS } from "./schema";
 
 const codes = (raw: unknown) => validateWorkflow(raw).issues.map((i) => [i.code, i.stepId, i.field]);
 
@@ -239,9 +239,4 @@ describe("validation of large definitions (issue 9)", () => {
     expect(validateWorkflow(text(MAX_DEFINITION_BYTES / 4, "é")).issues).toEqual([]);
   });
 
-  it("says when a valid definition has more steps than one run may have", () => {
-    expect(runSizeProblem(linearChain(MAX_RUN_STEPS))).toBeUndefined();
-    expect(runSizeProblem(linearChain(MAX_RUN_STEPS + 1))).toMatchObject({ code: "TOO_MANY_STEPS_TO_RUN", field: "steps" });
-    expect(runSizeProblem(linearChain(MAX_RUN_STEPS + 1))?.message).toMatch(/at most 2,000.*workflow steps/);
-  });
 });

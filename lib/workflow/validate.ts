@@ -6,7 +6,6 @@ import { z } from "zod";
 import {
   EdgeSchema,
   MAX_DEFINITION_BYTES,
-  MAX_RUN_STEPS,
   MAX_STEPS,
   StepSchema,
   WorkflowDefinitionSchema,
@@ -114,16 +113,6 @@ function sizeIssue(raw: unknown): ValidationIssue | undefined {
       message: `definition: its JSON (${megabytes(bytes)} or more) is larger than the limit of ${megabytes(MAX_DEFINITION_BYTES)}; move large texts into the run input or split the workflow into workflows that call each other (workflow steps)`,
     };
   return undefined;
-}
-
-/** Why a valid definition cannot run as one run (too many steps), or nothing. */
-export function runSizeProblem(def: Pick<WorkflowDefinition, "steps">): ValidationIssue | undefined {
-  if (def.steps.length <= MAX_RUN_STEPS) return undefined;
-  return {
-    code: "TOO_MANY_STEPS_TO_RUN",
-    message: `steps: the workflow has ${def.steps.length.toLocaleString("en-US")} steps; one run may have at most ${MAX_RUN_STEPS.toLocaleString("en-US")}. Split it into workflows that call each other (workflow steps): each runs on its own`,
-    field: "steps",
-  };
 }
 
 const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
