@@ -123,6 +123,27 @@ test("a condition routes along the true/false handles drawn on the canvas", asyn
   await expect(page.getByTestId("step-transform_1")).toHaveCount(0);
 });
 
+test("a loop stops at the per-step limit set in the workflow panel, naming the step", async ({ page }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await editor.dragStep("transform", { x: 400, y: 80 });
+  await editor.dragStep("condition", { x: 400, y: 300 });
+  await editor.connect("transform_1", "condition_1");
+  await editor.connect("condition_1", "transform_1", "true"); // an endless loop
+  await editor.select("transform_1");
+  await editor.field("output").fill('"again"');
+  await editor.select("condition_1");
+  await editor.field("expression").fill("true");
+  await editor.deselect();
+  await page.getByTestId("workflow-max-iterations").fill("3");
+
+  await page.getByTestId("run-button").click();
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "failed", { timeout: 15_000 });
+  await page.getByTestId("open-run").click();
+  await expect(page.getByTestId("run-error")).toContainText("LOOP_LIMIT");
+  await expect(page.getByTestId("run-error")).toContainText('step "transform_1" reached its limit of 3 executions');
+});
+
 test("retries and error routes set in the inspector: a flaky call is retried, a failing one follows its error handle", async ({ page }) => {
   const tag = `t${Date.now()}`; // the test gateway counts flaky failures per prompt
   const editor = new EditorPage(page);
