@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { expect, test } from "@playwright/test";
-import { exited, ready, startServer as startServerProcess } from "./fixtures/server-process";
+import { crashTestEnv, GATEWAY, exited, ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
  * A run that kills the process executing it must not take every server down with it. The run starts in a CLI
@@ -13,17 +12,8 @@ import { exited, ready, startServer as startServerProcess } from "./fixtures/ser
  * answers HTTP and does not execute the run: it fails with CRASH_LOOP, and the run page's resume forces it.
  * Uses the production build made for the e2e suite.
  */
-const GATEWAY = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}`;
-const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-crash-loop-e2e-"));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  ORCHESTRATOR_DATA_DIR: dataDir,
-  DATABASE_URL: "",
-  LLM_GATEWAY_URL: `${GATEWAY}/v1`,
-  LLM_API_KEY: "e2e",
-  ORCHESTRATOR_LEASE_MS: "1000",
-  LOG_LEVEL: "warn",
-};
+const env = crashTestEnv("crash-loop");
+const dataDir = env.ORCHESTRATOR_DATA_DIR;
 
 const startServer = (port: number) => startServerProcess(port, env);
 const killed = exited;

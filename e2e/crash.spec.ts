@@ -1,27 +1,14 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { expect, test } from "@playwright/test";
-import { ready, startServer as startServerProcess } from "./fixtures/server-process";
+import { crashTestEnv, GATEWAY, ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
  * The server process is killed with SIGKILL while a run's step is in flight; a new server process on the same
  * database takes the run over once its lease expires and finishes it from its last checkpoint, without
  * repeating the step that had finished. Uses the production build made for the e2e suite.
  */
-const GATEWAY = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}`;
-const dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-crash-e2e-"));
-
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  ORCHESTRATOR_DATA_DIR: dataDir,
-  DATABASE_URL: "",
-  LLM_GATEWAY_URL: `${GATEWAY}/v1`,
-  LLM_API_KEY: "e2e",
-  ORCHESTRATOR_LEASE_MS: "1000",
-  LOG_LEVEL: "warn",
-};
+const env = crashTestEnv("crash");
+const dataDir = env.ORCHESTRATOR_DATA_DIR;
 const startServer = (port: number) => startServerProcess(port, env);
 
 test("a run survives kill -9 of the server and finishes in the next one", async ({ page, request }) => {
