@@ -136,7 +136,9 @@ export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runn
   }
   if (!req.wait) return { status: 202, body: { runId, status: "queued" } };
   const timeoutMs = Math.min(req.timeoutMs ?? Number(hook.waitTimeoutMs), MAX_WAIT_MS);
-  const result = await Promise.race([deps.runner.waitForRun(runId), new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs).unref())]);
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([deps.runner.waitForRun(runId), new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)))]);
+  clearTimeout(timer); // under load, thousands of waits a minute would otherwise each leave a timer behind
   if (!result) return { status: 202, body: { runId, status: "running", message: `the run is still going after ${timeoutMs} ms; follow it at /runs/${runId}` } };
   return { status: 200, body: { ...result } };
 }
