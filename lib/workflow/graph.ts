@@ -19,24 +19,33 @@ export interface GraphSpec {
   componentSuccessors: number[][];
 }
 
-export function buildGraph(def: Pick<WorkflowDefinition, "steps" | "edges">): GraphSpec {
+/** Steps, their outgoing edges and the entry steps: what validation needs (no components). */
+export type StepEdges = Pick<GraphSpec, "stepIds" | "edges" | "outgoing" | "entries">;
+
+export function stepEdges(def: Pick<WorkflowDefinition, "steps" | "edges">): StepEdges {
   const stepIds = def.steps.map((s) => s.id);
-  const indexOf = new Map<string, number>();
-  stepIds.forEach((id, i) => {
-    if (!indexOf.has(id)) indexOf.set(id, i);
-  });
-  const edges = effectiveEdges(def).filter((e) => indexOf.has(e.from) && indexOf.has(e.to));
+  const known = new Set(stepIds);
+  const edges = effectiveEdges(def).filter((e) => known.has(e.from) && known.has(e.to));
   const outgoing = new Map<string, WorkflowEdge[]>(stepIds.map((id) => [id, []]));
-  const successors: number[][] = stepIds.map(() => []);
   const incoming = new Set<string>();
   for (const edge of edges) {
     outgoing.get(edge.from)!.push(edge);
-    successors[indexOf.get(edge.from)!].push(indexOf.get(edge.to)!);
     incoming.add(edge.to);
   }
   // Entry steps have no incoming edge; a workflow that is one big cycle starts at its first step.
   let entries = stepIds.filter((id) => !incoming.has(id));
   if (entries.length === 0 && stepIds.length > 0) entries = [stepIds[0]];
+  return { stepIds, edges, outgoing, entries };
+}
+
+export function buildGraph(def: Pick<WorkflowDefinition, "steps" | "edges">): GraphSpec {
+  const { stepIds, edges, outgoing, entries } = stepEdges(def);
+  const indexOf = new Map<string, number>();
+  stepIds.forEach((id, i) => {
+    if (!indexOf.has(id)) indexOf.set(id, i);
+  });
+  const successors: number[][] = stepIds.map(() => []);
+  for (const edge of edges) successors[indexOf.get(edge.from)!].push(indexOf.get(edge.to)!);
 
   const { component, count } = stronglyConnectedComponents(successors);
   const componentOf = new Map<string, number>();
@@ -127,7 +136,7 @@ function stronglyConnectedComponents(successors: number[][]): { component: Int32
 }
 
 /** Steps no entry step can reach (one traversal from the entries). */
-export function unreachableSteps(graph: GraphSpec): string[] {
+export function unreachableSteps(graph: StepEdges): string[] {
   const reachable = new Set(graph.entries);
   const queue = [...graph.entries];
   for (let i = 0; i < queue.length; i++)

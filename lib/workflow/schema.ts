@@ -28,10 +28,15 @@ export const RetryPolicySchema = z.object({
 
 export const RETRY_DEFAULTS = { maxAttempts: 3, initialDelayMs: 500, backoffFactor: 2, maxDelayMs: 10_000, jitter: true } as const;
 
+/** Names JavaScript objects treat specially: as step ids (keys of outputs, of `steps.<id>`) they would not be data. */
+const RESERVED_STEP_IDS = new Set(["__proto__", "constructor", "prototype"]);
+
 export const StepSchema = z.object({
   id: z
     .string()
-    .regex(STEP_ID_PATTERN, "step id must start with a letter or _ and contain only letters, digits, _ and -"),
+    .max(200, "step id is at most 200 characters")
+    .regex(STEP_ID_PATTERN, "step id must start with a letter or _ and contain only letters, digits, _ and -")
+    .refine((id) => !RESERVED_STEP_IDS.has(id), { message: "step id may not be __proto__, constructor or prototype; choose another" }),
   type: z.string().min(1, "type is required (llm, transform, condition, approval)"),
   name: z.string().optional(),
   config: z.record(z.string(), z.unknown()).default({}),

@@ -25,6 +25,14 @@ describe("validateWorkflow", () => {
     expect(codes({ id: "w", name: "w", steps: [{ id: "a", type: "telepathy", config: {} }] })).toEqual([["UNKNOWN_STEP_TYPE", "a", "type"]]);
   });
 
+  it("refuses step ids that JavaScript objects treat specially, and overlong ones, naming the field", () => {
+    for (const id of ["__proto__", "constructor", "prototype", "x".repeat(201)]) {
+      const issues = validateWorkflow({ id: "w", name: "w", steps: [{ id, type: "transform", config: { output: 1 } }] }).issues;
+      expect(issues, id).toEqual([expect.objectContaining({ code: "INVALID_FIELD", field: "id" })]);
+    }
+    expect(codes({ id: "w", name: "w", steps: [{ id: "_proto", type: "transform", config: { output: 1 } }] })).toEqual([]);
+  });
+
   it("reports duplicate ids", () => {
     const t = { type: "transform", config: { output: 1 } };
     expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t }, { id: "a", ...t }] })).toContainEqual(["DUPLICATE_STEP_ID", "a", "id"]);

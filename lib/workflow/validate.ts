@@ -1,5 +1,5 @@
 import { collectStrings, ExpressionError, parseExpressionsInSlices, templateExpressions } from "./expression";
-import { buildGraph, unreachableSteps } from "./graph";
+import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
 import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
 import { z } from "zod";
@@ -235,7 +235,7 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
   const expressionIssues = yield* checkExpressions(expressions);
   if (expressionIssues.length) issues.splice(0, issues.length, ...mergeInOrder(issues, expressionIssues));
 
-  const graph = buildGraph(def);
+  const graph = stepEdges(def);
   yield;
   for (const id of unreachableSteps(graph))
     issues.push({
