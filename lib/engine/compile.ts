@@ -1,5 +1,5 @@
 import { Annotation, Command, DeltaChannel, END, isGraphInterrupt, Send, START, StateGraph, type BaseCheckpointSaver, type LangGraphRunnableConfig } from "@langchain/langgraph";
-import { templateExpressions, collectStrings, type ExpressionContext } from "@/lib/workflow/expression";
+import { stepExpressions, type ExpressionContext } from "@/lib/workflow/expression";
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
@@ -262,35 +262,21 @@ function readState(config: LangGraphRunnableConfig): State {
 export function stepsReadBy(step: WorkflowStep): Set<string> | "all" {
   const ids = new Set<string>();
   const pending: WorkflowStep[] = [step];
-  const expressions: string[] = [];
   while (pending.length) {
     const current = pending.pop()!;
     const kind = getStepKind(current.type);
     if (!kind || current.type === "code") return "all";
-    for (const [key, value] of Object.entries(current.config ?? {})) {
-      if (current.type === "map" && key === "steps" && Array.isArray(value)) {
-        pending.push(...(value as WorkflowStep[]));
-        continue;
+    if (current.type === "map" && Array.isArray(current.config?.steps)) pending.push(...(current.config.steps as WorkflowStep[]));
+    for (const { expression } of stepExpressions(current, kind)) {
+      let reads;
+      try {
+        reads = analyzeExpression(expression).reads;
+      } catch {
+        return "all"; // the step fails on it with TEMPLATE_ERROR; nothing to save
       }
-      if (kind.rawFields?.includes(key)) continue;
-      if (kind.expressionFields.includes(key)) {
-        if (typeof value === "string") expressions.push(value);
-        continue;
-      }
-      for (const { text } of collectStrings(value, "")) if (text.includes("{{")) expressions.push(...templateExpressions(text));
+      if (reads === "all" || reads.steps === "all") return "all";
+      for (const id of reads.steps) ids.add(id);
     }
-    for (const template of Object.values(current.assign ?? {}))
-      expressions.push(...(template.includes("{{") ? templateExpressions(template) : [template]));
-  }
-  for (const expression of expressions) {
-    let reads;
-    try {
-      reads = analyzeExpression(expression).reads;
-    } catch {
-      return "all"; // the step fails on it with TEMPLATE_ERROR; nothing to save
-    }
-    if (reads === "all" || reads.steps === "all") return "all";
-    for (const id of reads.steps) ids.add(id);
   }
   return ids;
 }

@@ -1,4 +1,6 @@
 import jsonata from "jsonata";
+import type { WorkflowStep } from "./schema";
+import type { StepKindSpec } from "./step-kinds";
 
 /**
  * Parsing and static checks of expressions (pure). Evaluating them is the engine's job (lib/engine/expressions):
@@ -46,6 +48,29 @@ export const SOLE_PLACEHOLDER = /^\s*\{\{([\s\S]*?)\}\}\s*$/;
 /** The expressions inside a template string's `{{ … }}` placeholders. */
 export function templateExpressions(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1].trim());
+}
+
+/**
+ * The expressions a step evaluates, with the field each sits in: bare-expression fields, every `{{ }}` placeholder
+ * in the rest of its config (raw fields, such as code or a map's item steps, excepted), and `assign` (a template,
+ * or a bare expression). The validator checks them; the engine works out from them which outputs a step reads.
+ */
+export function stepExpressions(
+  step: Pick<WorkflowStep, "config" | "assign">,
+  kind: Pick<StepKindSpec, "expressionFields" | "rawFields">,
+): Array<{ field: string; expression: string }> {
+  const found: Array<{ field: string; expression: string }> = [];
+  for (const { path, text } of collectStrings(step.config, "config")) {
+    const name = path.slice("config.".length);
+    if (kind.rawFields?.includes(name.split(/[.[]/)[0])) continue;
+    if (kind.expressionFields.includes(name)) found.push({ field: path, expression: text });
+    else for (const expression of templateExpressions(text)) found.push({ field: path, expression });
+  }
+  for (const [name, text] of Object.entries(step.assign ?? {})) {
+    const inner = templateExpressions(text);
+    for (const expression of inner.length ? inner : [text]) found.push({ field: `assign.${name}`, expression });
+  }
+  return found;
 }
 
 /** Every string in a JSON value together with its dotted path (used to validate templates). */

@@ -1,4 +1,4 @@
-import { collectStrings, ExpressionError, parseExpressionsInSlices, templateExpressions } from "./expression";
+import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema } from "./input";
 import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
@@ -333,19 +333,7 @@ function checkStep(
       });
     }
 
-  // Expressions: bare-expression fields, every {{ template }} in config, and assign expressions.
-  const expressions: Array<{ field: string; expression: string }> = [];
-  for (const { path, text } of collectStrings(step.config, "config")) {
-    const name = path.slice("config.".length);
-    if (kind.rawFields?.includes(name.split(/[.[]/)[0])) continue;
-    if (kind.expressionFields.includes(name)) expressions.push({ field: path, expression: text });
-    else for (const expression of templateExpressions(text)) expressions.push({ field: path, expression });
-  }
-  for (const [name, text] of Object.entries(step.assign ?? {})) {
-    const inner = templateExpressions(text);
-    for (const expression of inner.length ? inner : [text]) expressions.push({ field: `assign.${name}`, expression });
-  }
-  for (const { field, expression } of expressions) {
+  for (const { field, expression } of stepExpressions(step, kind)) {
     if (!expression) issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
     else pending.push({ expression, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
   }
