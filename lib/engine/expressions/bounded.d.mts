@@ -41,6 +41,5 @@ export interface ExpressionAnalysis {
 }
 
 export function analyzeExpression(expression: string): ExpressionAnalysis;
-export function analyzeCached(expression: string, limits: BoundedLimits): Promise<ExpressionAnalysis>;
 
 export function evaluateBounded(expression: string, doc: unknown, limits: BoundedLimits, inline: boolean): Promise<unknown>;

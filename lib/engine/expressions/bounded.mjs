@@ -320,14 +320,25 @@ function compiled(expression, inline, limits) {
 const WORKER_ONLY = new Set(["regex", "descendant", "transform"]);
 
 /**
- * What an expression needs, from its parsed AST (walked iteratively): whether it must run in a worker (regular
+ * What an expression needs, from its parsed AST (walked iteratively; cached by text): whether it must run in a worker (regular
  * expressions, `**`, transforms, $eval), and which parts of the context it reads, so that only those are copied
  * to a worker (`all` when it cannot tell: `$`, `$$`, wildcards at the root, dynamic access to `steps`).
  * @returns {{ workerOnly: boolean, reads: "all" | { roots: string[], steps: "all" | string[] } }}
  */
 export function analyzeExpression(expression) {
-  return analyzeAst(parse(expression).ast());
+  let analysis = analyses.get(expression);
+  if (analysis) analyses.delete(expression);
+  else {
+    analysis = analyzeAst(parse(expression).ast());
+    if (analyses.size >= MAX_ANALYSES) analyses.delete(analyses.keys().next().value);
+  }
+  analyses.set(expression, analysis);
+  return analysis;
 }
+
+/** Analyses by expression text (small objects: many more than compiled expressions), most recently used last. */
+const analyses = new Map();
+const MAX_ANALYSES = 20_000;
 
 function analyzeAst(ast) {
   let workerOnly = false;
@@ -408,7 +419,7 @@ export async function evaluateBounded(expression, doc, limits, inline) {
   let result;
   try {
     const expr = compiled(expression, inline, limits);
-    if (inline && analysisOf(expr).workerOnly) throw new EscalateError("needs a worker");
+    if (inline && analyzeExpression(expression).workerOnly) throw new EscalateError("needs a worker");
     result = await expr.evaluate(doc, { [STATE]: state });
     if (result !== undefined) checkValue(result, state, "the result");
   } catch (err) {
@@ -417,11 +428,3 @@ export async function evaluateBounded(expression, doc, limits, inline) {
   return dataOnly(result, state);
 }
 
-const ANALYSIS = Symbol("analysis");
-const analysisOf = (expr) => (expr[ANALYSIS] ??= analyzeAst(expr.ast()));
-
-/** analyzeExpression from the expression's compiled (cached) form: no second parse. */
-export async function analyzeCached(expression, limits) {
-  await loaded;
-  return analysisOf(compiled(expression, true, limits));
-}

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { StepError } from "@/lib/engine/errors";
 import { PLACEHOLDER, SOLE_PLACEHOLDER, templateExpressions, type ExpressionContext } from "@/lib/workflow/expression";
-import { analyzeCached, EscalateError, evaluateBounded, ExpressionBoundError, measure, type Measure } from "./bounded.mjs";
+import { analyzeExpression, EscalateError, evaluateBounded, ExpressionBoundError, measure, type Measure } from "./bounded.mjs";
 import { expressionLimits, LIMIT_VARIABLE, type ExpressionLimits } from "./limits";
 import { expressionWorkers } from "./pool";
 
@@ -46,7 +46,7 @@ export class ExpressionEvaluator {
       } catch (err) {
         if (!(err instanceof EscalateError)) throw err;
       }
-      return await expressionWorkers().evaluate(expression, await this.readsOf(expression), this.limits, this.scope.signal);
+      return await expressionWorkers().evaluate(expression, this.readsOf(expression), this.limits, this.scope.signal);
     } catch (err) {
       if (this.scope.signal?.aborted && err === this.scope.signal.reason) throw err;
       throw this.stepError(err, field, expression);
@@ -117,8 +117,8 @@ export class ExpressionEvaluator {
   }
 
   /** Only the parts of the context an expression reads are copied to a worker. */
-  private async readsOf(expression: string): Promise<unknown> {
-    const { reads } = await analyzeCached(expression, this.limits);
+  private readsOf(expression: string): unknown {
+    const { reads } = analyzeExpression(expression);
     if (reads === "all") return this.context;
     const doc: Record<string, unknown> = {};
     const source = this.context as unknown as Record<string, unknown>;
