@@ -4,12 +4,9 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { createDb, ensureLocalUser, type Db } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
-import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestRunner, sqliteTestDatabase } from "@/e2e/fixtures/databases";
 import { expressionWorkers } from "@/lib/engine/expressions/pool";
-import { Runner } from "./runner";
+import type { Runner } from "./runner";
 
 /**
  * Expressions that killed or froze the server run through the real runner while an HTTP server in the same
@@ -24,9 +21,8 @@ const HOSTILE: Array<{ name: string; template: string; timeoutMs?: number; limit
 ];
 
 describe("hostile expressions in a running server process", () => {
-  let database: TestDatabase;
-  let db: Db;
-  let sql: SqlConnection;
+  let database: ReturnType<typeof sqliteTestDatabase>;
+  let harness: Awaited<ReturnType<typeof openTestRunner>>;
   let userId: string;
   let runner: Runner;
   let server: Server;
@@ -34,10 +30,8 @@ describe("hostile expressions in a running server process", () => {
 
   beforeAll(async () => {
     database = sqliteTestDatabase();
-    db = await createDb(database.url);
-    sql = openSql(database.url);
-    userId = await ensureLocalUser(db);
-    runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 4 });
+    harness = await openTestRunner(database);
+    ({ userId, runner } = harness);
     server = createServer((_req, res) => res.end("ok"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -49,9 +43,7 @@ describe("hostile expressions in a running server process", () => {
   afterAll(async () => {
     server.close();
     await expressionWorkers().close();
-    await db.$disconnect();
-    await sql.close();
-    await database.drop();
+    await harness.close();
   });
 
   /** Asks the HTTP server every 20 ms until stopped; returns the slowest answer. */

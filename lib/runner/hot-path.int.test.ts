@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestRunner, testDatabases } from "@/e2e/fixtures/databases";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { createDb, ensureLocalUser, type Db } from "@/lib/db";
+import type { Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { recordsIn, type StepOutputRecord } from "@/lib/engine/compile";
 import type { RunEvent } from "@/lib/runner/event-types";
@@ -10,20 +10,16 @@ import { saveHttpAllowList } from "@/lib/settings";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { inspectionGraph } from "./checkpoints";
-import { Runner } from "./runner";
+import type { Runner } from "./runner";
 
 /**
  * What the run path caches and batches must not change what a run does: durability per step, settings read
  * per run, one compiled graph shared by concurrent runs.
  */
-const hasPostgres = await postgresAvailable();
-const databases: Array<[string, () => TestDatabase, boolean]> = [
-  ["sqlite", sqliteTestDatabase, true],
-  ["postgres", postgresTestDatabase, hasPostgres],
-];
+const databases = await testDatabases();
 
 describe.each(databases)("run path on %s", (_name, makeDatabase, available) => {
-  let database: TestDatabase;
+  let harness: Awaited<ReturnType<typeof openTestRunner>>;
   let db: Db;
   let sql: SqlConnection;
   /** A second connection, as another process would have: it sees only what was committed. */
@@ -38,12 +34,10 @@ describe.each(databases)("run path on %s", (_name, makeDatabase, available) => {
 
   beforeAll(async () => {
     if (!available) return;
-    database = makeDatabase();
-    db = await createDb(database.url);
-    sql = openSql(database.url);
+    const database = makeDatabase();
+    harness = await openTestRunner(database, { publisher: { publish: (e) => published.push(e), publishToken() {} } });
+    ({ db, sql, userId, runner } = harness);
     observer = openSql(database.url);
-    userId = await ensureLocalUser(db);
-    runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 4, publisher: { publish: (e) => published.push(e), publishToken() {} } });
     const observerSaver = new SqlCheckpointSaver(observer);
     server = createServer(async (req, res) => {
       // Reads the latest committed checkpoint of the run that is calling, through the other connection.
@@ -62,11 +56,8 @@ describe.each(databases)("run path on %s", (_name, makeDatabase, available) => {
   afterAll(async () => {
     if (!available) return;
     await new Promise((resolve) => server.close(resolve));
-    await runner.drain();
-    await db.$disconnect();
-    await sql.close();
     await observer.close();
-    await database.drop();
+    await harness.close();
   });
 
   const run = (definition: unknown, input?: unknown) => runner.runToCompletion({ definition, input, ownerId: userId, source: "api" });

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestRunner, testDatabases } from "@/e2e/fixtures/databases";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { createDb, ensureLocalUser, type Db } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
+import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import { getCheckpointState, listCheckpoints } from "./checkpoints";
-import { Runner } from "./runner";
+import type { Runner } from "./runner";
 
 /**
  * Runs recorded before the graph got its constant shape (a LangGraph node `step.<id>` and a channel `out.<id>` per
@@ -34,14 +34,10 @@ async function loadFixture(sql: SqlConnection, ownerId: string) {
   }
 }
 
-const hasPostgres = await postgresAvailable();
-const databases: Array<[string, () => TestDatabase, boolean]> = [
-  ["sqlite", sqliteTestDatabase, true],
-  ["postgres", postgresTestDatabase, hasPostgres],
-];
+const databases = await testDatabases();
 
 describe.each(databases)("checkpoints of the layout with a node per step, on %s", (_name, makeDatabase, available) => {
-  let database: TestDatabase;
+  let harness: Awaited<ReturnType<typeof openTestRunner>>;
   let db: Db;
   let sql: SqlConnection;
   let userId: string;
@@ -49,19 +45,14 @@ describe.each(databases)("checkpoints of the layout with a node per step, on %s"
 
   beforeAll(async () => {
     if (!available) return;
-    database = makeDatabase();
-    db = await createDb(database.url);
-    sql = openSql(database.url);
-    userId = await ensureLocalUser(db);
+    harness = await openTestRunner(makeDatabase(), { concurrency: 2 });
+    ({ db, sql, userId, runner } = harness);
     await loadFixture(sql, userId);
-    runner = new Runner({ db, sql, checkpointer: new SqlCheckpointSaver(sql), concurrency: 2 });
   });
 
   afterAll(async () => {
     if (!available) return;
-    await db.$disconnect();
-    await sql.close();
-    await database.drop();
+    await harness.close();
   });
 
   const deps = () => ({ db, checkpointer: new SqlCheckpointSaver(sql) });

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestRunner, sqliteTestDatabase } from "@/e2e/fixtures/databases";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { createDb, ensureLocalUser, type Db } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
+import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import { DeltaSnapshot } from "@langchain/langgraph-checkpoint";
 import { OUTPUTS_CHANNEL } from "@/lib/engine/compile";
 import { getCheckpointState } from "./checkpoints";
 import { pruneByRetention, pruneCheckpoints, retentionSetting, saveRetentionDays } from "./retention";
-import { Runner } from "./runner";
+import type { Runner } from "./runner";
 
-let database: TestDatabase;
+let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let db: Db;
 let sql: SqlConnection;
 let saver: SqlCheckpointSaver;
@@ -17,18 +17,10 @@ let runner: Runner;
 let userId: string;
 
 beforeAll(async () => {
-  database = sqliteTestDatabase();
-  db = await createDb(database.url);
-  sql = openSql(database.url);
-  saver = new SqlCheckpointSaver(sql);
-  userId = await ensureLocalUser(db);
-  runner = new Runner({ db, sql, checkpointer: saver, concurrency: 2 });
+  harness = await openTestRunner(sqliteTestDatabase(), { concurrency: 2 });
+  ({ db, sql, userId, runner, checkpointer: saver } = harness);
 });
-afterAll(async () => {
-  await db.$disconnect();
-  await sql.close();
-  await database.drop();
-});
+afterAll(() => harness.close());
 
 const chain = {
   id: "chain",

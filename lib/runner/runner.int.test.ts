@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { createDb, ensureLocalUser, type Db } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
+import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
-import { postgresAvailable, postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestRunner, testDatabases } from "@/e2e/fixtures/databases";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { Runner } from "./runner";
 import { getRunDetail, listRuns } from "./queries";
@@ -16,14 +16,10 @@ import { savePriceTable } from "@/lib/pricing";
 import { fanOutBlocks, linearChain } from "@/e2e/fixtures/large-workflows";
 import { MAX_STEPS } from "@/lib/workflow/schema";
 
-const hasPostgres = await postgresAvailable();
-const databases: Array<[string, () => TestDatabase, boolean]> = [
-  ["sqlite", sqliteTestDatabase, true],
-  ["postgres", postgresTestDatabase, hasPostgres],
-];
+const databases = await testDatabases();
 
 describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
-  let database: TestDatabase;
+  let harness: Awaited<ReturnType<typeof openTestRunner>>;
   let db: Db;
   let sql: SqlConnection;
   let userId: string;
@@ -37,24 +33,13 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     gateway = await startLlmGateway();
     process.env.LLM_GATEWAY_URL = gateway.url;
     process.env.LLM_API_KEY = "test";
-    database = makeDatabase();
-    db = await createDb(database.url);
-    sql = openSql(database.url);
-    userId = await ensureLocalUser(db);
-    runner = new Runner({
-      db,
-      sql,
-      checkpointer: new SqlCheckpointSaver(sql),
-      concurrency: 4,
-      publisher: { publish: (e) => published.push(e), publishToken: (e) => tokens.push(e) },
-    });
+    harness = await openTestRunner(makeDatabase(), { publisher: { publish: (e) => published.push(e), publishToken: (e) => tokens.push(e) } });
+    ({ db, sql, userId, runner } = harness);
   });
 
   afterAll(async () => {
     if (!available) return;
-    await db.$disconnect();
-    await sql.close();
-    await database.drop();
+    await harness.close();
     await gateway.close();
   });
 
