@@ -1,8 +1,7 @@
 import { MemorySaver } from "@langchain/langgraph";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
-import { migrateDatabase } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
+import { openTestSql } from "@/e2e/fixtures/databases";
+import type { SqlConnection } from "@/lib/db/sql";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { compileWorkflow, OUTPUTS_CHANNEL } from "@/lib/engine/compile";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
@@ -20,17 +19,12 @@ class CountingVersions extends SqlCheckpointSaver {
     return (current ?? 0) + 1;
   }
 }
-let database: TestDatabase;
+let close: () => Promise<void>;
 let sql: SqlConnection;
 beforeAll(async () => {
-  database = sqliteTestDatabase();
-  await migrateDatabase(database.url);
-  sql = openSql(database.url);
+  ({ sql, close } = await openTestSql());
 });
-afterAll(async () => {
-  await sql.close();
-  await database.drop();
-});
+afterAll(() => close());
 
 const loop: WorkflowDefinition = {
   id: "loop",

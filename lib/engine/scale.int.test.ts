@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { openTestSql } from "@/e2e/fixtures/databases";
 import { linearChain } from "@/e2e/fixtures/large-workflows";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
-import { migrateDatabase } from "@/lib/db";
-import { openSql, type SqlConnection } from "@/lib/db/sql";
+import type { SqlConnection } from "@/lib/db/sql";
 import { compileWorkflow } from "./compile";
 
 /**
@@ -22,17 +21,12 @@ function compileMs(steps: number) {
   return performance.now() - started;
 }
 
-let database: TestDatabase;
+let close: () => Promise<void>;
 let sql: SqlConnection;
 beforeAll(async () => {
-  database = sqliteTestDatabase();
-  await migrateDatabase(database.url);
-  sql = openSql(database.url);
+  ({ sql, close } = await openTestSql());
 });
-afterAll(async () => {
-  await sql.close();
-  await database.drop();
-});
+afterAll(() => close());
 
 describe("the compiled graph at scale", () => {
   it("compiles 10,000 steps in about ten times the time of 1,000 (linear, not quadratic)", () => {
