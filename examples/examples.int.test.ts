@@ -35,7 +35,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
   apiBase = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
   gateway = await startLlmGateway();
-  Object.assign(process.env, { ORCHESTRATOR_DATA_DIR: dataDir, LLM_GATEWAY_URL: gateway.url, LLM_API_KEY: "k", ORCHESTRATOR_HTTP_ALLOW: "127.0.0.1" });
+  // The examples name no model: their llm and kilo steps run on the default model.
+  Object.assign(process.env, { ORCHESTRATOR_DATA_DIR: dataDir, LLM_GATEWAY_URL: gateway.url, LLM_API_KEY: "k", LLM_DEFAULT_MODEL: "test-model", ORCHESTRATOR_HTTP_ALLOW: "127.0.0.1" });
   delete process.env.DATABASE_URL;
 });
 afterAll(async () => {
@@ -53,7 +54,7 @@ function example(name: string) {
 describe("examples run", () => {
   it("simple.json: steps in order", async () => {
     const result = await orchestrator.executeWorkflow(example("simple.json"), { input: { topic: "owls" } });
-    expect(result).toMatchObject({ status: "succeeded", outputs: { polish: { text: expect.stringContaining("owls") } } });
+    expect(result).toMatchObject({ status: "succeeded", outputs: { polish: { text: expect.stringContaining("owls"), model: "test-model" } } });
   });
 
   it("review-loop.json: parallel lanes, a join and a loop that ends", async () => {

@@ -49,7 +49,7 @@ export async function savePrices(table: unknown) {
 /** The model llm steps use when they name none. */
 export async function saveDefaultModelSetting(model: string) {
   return runAction("saveDefaultModel", async () => {
-    const parsed = z.string().trim().min(1, "enter a model name, e.g. gpt-4o-mini").max(200).parse(model);
+    const parsed = z.string().trim().min(1, "enter a model name the gateway serves (Test connection lists them)").max(200).parse(model);
     const { db } = await serverRuntime();
     await saveDefaultModel(db, parsed);
     revalidatePath("/settings");

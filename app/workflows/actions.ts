@@ -100,11 +100,15 @@ export async function estimateRunCost(workflowId: string, input?: unknown) {
   });
 }
 
-/** The models the configured gateway serves (GET <gateway>/models), for the model fields; [] when unreachable. */
+/**
+ * The models the configured gateway serves (GET <gateway>/models), for the model fields ([] when unreachable),
+ * and the default model steps without one use (shown as their placeholder).
+ */
 export async function gatewayModels() {
   return runAction("gatewayModels", async () => {
     const { db } = await serverRuntime();
-    return { models: await listGatewayModels(db) };
+    const [models, { defaultModel }] = await Promise.all([listGatewayModels(db), getGatewaySettings(db)]);
+    return { models, defaultModel: defaultModel ?? null };
   });
 }
 

@@ -67,9 +67,10 @@ export const stepKinds = {
         responseSchema: z.record(z.string(), z.unknown(), { error: "responseSchema must be a JSON Schema object" }).optional(),
       })
       .refine((c) => Boolean(c.prompt) || Boolean(c.messages?.length), { message: "prompt is required (or messages): write what the model should do", path: ["prompt"] }),
-    defaultConfig: { prompt: "", model: "gpt-4o-mini" },
+    // No model: the step uses the default model (Settings or LLM_DEFAULT_MODEL), whatever gateway is configured.
+    defaultConfig: { prompt: "" },
     fields: [
-      { name: "model", label: "Model (empty: the default model from Settings)", type: "model", placeholder: "gpt-4o-mini" },
+      { name: "model", label: "Model (empty: the default model from Settings)", type: "model", placeholder: "default model" },
       { name: "system", label: "System prompt", type: "textarea" },
       { name: "prompt", label: "Prompt", type: "textarea", required: true, placeholder: "Summarise {{ input.topic }}" },
       { name: "messages", label: "Messages (instead of prompt: system/user/assistant turns)", type: "json", help: '[{ "role": "user", "content": "Hi {{ input.name }}" }]' },
@@ -250,7 +251,7 @@ export const stepKinds = {
         label: "Steps for each item (in order; templates see item, index and steps.<id>)",
         type: "json",
         required: true,
-        help: '[{ "id": "summary", "type": "llm", "config": { "model": "gpt-4o-mini", "prompt": "Summarise {{ item }}" } }]',
+        help: '[{ "id": "summary", "type": "llm", "config": { "prompt": "Summarise {{ item }}" } }]',
       },
     ],
     expressionFields: [],
@@ -265,12 +266,12 @@ export const stepKinds = {
     color: "orange",
     configSchema: z.object({
       prompt: z.string().min(1, "prompt is required: the task for the coding agent"),
-      model: z.string().min(1, "model is required: a model the gateway serves, e.g. gpt-4o-mini"),
+      model: z.string().optional(),
       timeoutMs: z.number().int().positive("timeoutMs must be a positive number of milliseconds").optional(),
     }),
-    defaultConfig: { prompt: "", model: "gpt-4o-mini" },
+    defaultConfig: { prompt: "" },
     fields: [
-      { name: "model", label: "Model (served by the gateway)", type: "model", required: true, placeholder: "gpt-4o-mini" },
+      { name: "model", label: "Model (empty: the default model from Settings)", type: "model", placeholder: "default model" },
       { name: "prompt", label: "Task", type: "textarea", required: true, placeholder: "Write a README for {{ input.project }}" },
       { name: "timeoutMs", label: "Time limit (ms, default 600000)", type: "number" },
     ],

@@ -11,3 +11,14 @@ export function configNumber(value: unknown, field: string, stepId: string, opti
     throw new StepError("STEP_FAILED", `step "${stepId}" field "config.${field}" must be a ${options.positive ? "positive " : ""}number, got ${JSON.stringify(value)}`, { stepId });
   return n;
 }
+
+/**
+ * The model a step calls: its own `model`, else the default model (Settings / LLM_DEFAULT_MODEL), so a step
+ * without one runs on whatever gateway is configured and is priced under the model it actually used.
+ */
+export function stepModel(config: Record<string, unknown>, settings: { defaultModel?: string }, stepId: string): string {
+  const model = typeof config.model === "string" && config.model.trim() ? config.model.trim() : settings.defaultModel;
+  if (!model)
+    throw new StepError("LLM_NOT_CONFIGURED", `step "${stepId}" names no model and no default model is set: set the step's model, or a default model on the Settings page (or LLM_DEFAULT_MODEL)`, { stepId });
+  return model;
+}

@@ -6,6 +6,7 @@ import path from "node:path";
 import { dataDir } from "@/lib/config";
 import { StepError } from "../errors";
 import { bwrapArgs, bwrapBinary, bwrapProblem, hiddenPaths, sandboxMode } from "../sandbox/bwrap";
+import { stepModel } from "./config-values";
 import type { StepExecutor } from "./types";
 
 export interface KiloOutput {
@@ -42,7 +43,7 @@ export const kiloExecutor: StepExecutor = async (config, ctx): Promise<KiloOutpu
   const baseURL = ctx.settings.llmGatewayUrl;
   if (!baseURL)
     throw new StepError("LLM_NOT_CONFIGURED", "No LLM gateway configured for Kilo: set LLM_GATEWAY_URL and LLM_API_KEY, or set the gateway on the Settings page.", { stepId: ctx.stepId });
-  const model = String(config.model);
+  const model = stepModel(config, ctx.settings, ctx.stepId);
   const timeoutMs = Number(config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const workspace = path.join(dataDir(), "workspaces", ctx.runId);
   const home = path.join(dataDir(), "kilo-home");

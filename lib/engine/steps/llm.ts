@@ -3,7 +3,7 @@ import { AIMessage, HumanMessage, SystemMessage, type BaseMessage, type UsageMet
 import { schemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
 import { isRetryableStatus, StepError } from "../errors";
-import { configNumber } from "./config-values";
+import { configNumber, stepModel } from "./config-values";
 import type { StepExecutor } from "./types";
 
 export interface LlmOutput {
@@ -24,9 +24,7 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
       "No LLM gateway configured: set LLM_GATEWAY_URL (e.g. http://127.0.0.1:4000/v1) and LLM_API_KEY, or set the gateway on the Settings page.",
       { stepId: ctx.stepId },
     );
-  const model = typeof config.model === "string" && config.model ? config.model : ctx.settings.defaultModel;
-  if (!model)
-    throw new StepError("LLM_NOT_CONFIGURED", `step "${ctx.stepId}" names no model and no default model is set: set the step's model, or a default model on the Settings page (or LLM_DEFAULT_MODEL)`, { stepId: ctx.stepId });
+  const model = stepModel(config, ctx.settings, ctx.stepId);
   // ChatOpenAICompletions, not ChatOpenAI: ChatOpenAI silently switches some model names (codex, gpt-5.x-pro) to
   // the Responses API (/v1/responses), which OpenAI-compatible gateways generally don't serve.
   const chat = new ChatOpenAICompletions({
