@@ -22,7 +22,7 @@ describe("expressions (parsing)", () => {
     const bad = ["1) & (2", "1), (2", "a; b", "/* open", '"open', "1 +", ")"];
     const mixed = [...good.slice(0, 1200), ...bad, ...good.slice(1200)];
     const parsed = parseExpressions(mixed);
-    for (const [i, expression] of good.entries()) expect(parsed.get(expression), expression).toEqual([`s${i}`]);
+    for (const [i, expression] of good.entries()) expect(parsed.get(expression), expression).toEqual({ steps: [`s${i}`], input: [], vars: [] });
     for (const expression of bad) expect(parsed.get(expression), expression).toBeInstanceOf(ExpressionError);
     expect((parsed.get("1 +") as ExpressionError).message).toMatch(/^invalid expression "1 \+": /);
   });

@@ -53,22 +53,24 @@ export function templateExpressions(template: string): string[] {
 /**
  * The expressions a step evaluates, with the field each sits in: bare-expression fields, every `{{ }}` placeholder
  * in the rest of its config (raw fields, such as code or a map's item steps, excepted), and `assign` (a template,
- * or a bare expression). The validator checks them; the engine works out from them which outputs a step reads.
+ * or a bare expression; `template` tells which). The validator checks them; the engine works out from them which
+ * outputs a step reads.
  */
 export function stepExpressions(
   step: Pick<WorkflowStep, "config" | "assign">,
   kind: Pick<StepKindSpec, "expressionFields" | "rawFields">,
-): Array<{ field: string; expression: string }> {
-  const found: Array<{ field: string; expression: string }> = [];
+): Array<{ field: string; expression: string; template: boolean }> {
+  const found: Array<{ field: string; expression: string; template: boolean }> = [];
   for (const { path, text } of collectStrings(step.config, "config")) {
     const name = path.slice("config.".length);
     if (kind.rawFields?.includes(name.split(/[.[]/)[0])) continue;
-    if (kind.expressionFields.includes(name)) found.push({ field: path, expression: text });
-    else for (const expression of templateExpressions(text)) found.push({ field: path, expression });
+    if (kind.expressionFields.includes(name)) found.push({ field: path, expression: text, template: false });
+    else for (const expression of templateExpressions(text)) found.push({ field: path, expression, template: true });
   }
   for (const [name, text] of Object.entries(step.assign ?? {})) {
     const inner = templateExpressions(text);
-    for (const expression of inner.length ? inner : [text]) found.push({ field: `assign.${name}`, expression });
+    if (inner.length) for (const expression of inner) found.push({ field: `assign.${name}`, expression, template: true });
+    else found.push({ field: `assign.${name}`, expression: text, template: false });
   }
   return found;
 }
@@ -93,37 +95,83 @@ interface AstNode {
 
 /** Step ids an expression reads through `steps.<id>` (found in the parsed AST, not by regex). */
 export function referencedStepIds(expression: string): string[] {
+  return expressionReads(expression).steps;
+}
+
+/** What an expression reads, as far as its text tells (throws ExpressionError for a faulty one). */
+export function expressionReads(expression: string): ExpressionReads {
   const parsed = parseExpressions([expression]).get(expression)!;
   if (parsed instanceof ExpressionError) throw parsed;
   return parsed;
 }
 
-function stepIdsIn(ast: AstNode): string[] {
-  const found = new Set<string>();
-  // Breadth first, iteratively (nesting can be deep): ids come out in reading order.
-  const queue: unknown[] = [ast];
+/**
+ * What an expression reads, found in its parsed AST: the step ids of `steps.<id>` anywhere, and — only where the
+ * names are statically known and relative to the root (not inside a predicate, a later path step or a group,
+ * where `input` would name a field of the current item) — the `input` fields it reads as paths of names
+ * (`input.address.zip` → ["address", "zip"], up to the first step that is not a plain name) and the `vars` it
+ * reads by name. Dynamic access (`input[$k]`, `$lookup(vars, k)`, `$`) names nothing here.
+ */
+export interface ExpressionReads {
+  steps: string[];
+  input: string[][];
+  vars: string[];
+}
+
+function readsIn(ast: AstNode): ExpressionReads {
+  const steps = new Set<string>();
+  const input = new Map<string, string[]>();
+  const vars = new Set<string>();
+  // Breadth first, iteratively (nesting can be deep): ids come out in reading order. `atRoot`: evaluated against
+  // the root context ({ input, steps, vars, … }), so a path headed by `input` there reads the run input.
+  const queue: Array<{ node: unknown; atRoot: boolean }> = [{ node: ast, atRoot: true }];
   const seen = new Set<unknown>();
   for (let i = 0; i < queue.length; i++) {
-    const node = queue[i];
+    const { node, atRoot } = queue[i];
     if (!node || typeof node !== "object" || seen.has(node)) continue;
     seen.add(node);
     if (Array.isArray(node)) {
-      queue.push(...node);
+      for (const child of node) queue.push({ node: child, atRoot });
       continue;
     }
     const n = node as AstNode;
     if (n.type === "path" && Array.isArray(n.steps)) {
       const [head, next] = n.steps;
-      if (head?.type === "name" && head.value === "steps" && next?.type === "name" && typeof next.value === "string")
-        found.add(next.value);
+      if (head?.type === "name" && head.value === "steps" && next?.type === "name" && typeof next.value === "string") steps.add(next.value);
+      if (atRoot && head?.type === "name" && !head.focus && !head.index && !head.tuple) {
+        const names = plainNames(n.steps);
+        if (head.value === "input" && names.length) input.set(names.join("\u0000"), names);
+        if (head.value === "vars" && names.length) vars.add(names[0]);
+      }
+      // The first step is evaluated where the path is; its predicates, the later steps and a group per item.
+      n.steps.forEach((step, s) => {
+        for (const [key, child] of Object.entries(step))
+          if (child && typeof child === "object") queue.push({ node: child, atRoot: atRoot && s === 0 && key !== "stages" && key !== "predicate" && key !== "group" });
+      });
+      for (const [key, child] of Object.entries(n)) if (key !== "steps" && child && typeof child === "object") queue.push({ node: child, atRoot: false });
+      continue;
     }
-    for (const child of Object.values(n)) if (child && typeof child === "object") queue.push(child);
+    // A transform (`| … |`) evaluates its parts against the value it copies.
+    const keepsRoot = atRoot && n.type !== "transform";
+    for (const child of Object.values(n)) if (child && typeof child === "object") queue.push({ node: child, atRoot: keepsRoot });
   }
-  return [...found];
+  return { steps: [...steps], input: [...input.values()], vars: [...vars] };
 }
 
-/** What parsing an expression found: the step ids it reads, or what is wrong with it. */
-export type ParsedExpression = string[] | ExpressionError;
+/** The field names after a path's head, while each step is a plain name (a filter keeps the shape; anything else may not). */
+function plainNames(pathSteps: AstNode[]): string[] {
+  const names: string[] = [];
+  for (const step of pathSteps.slice(1)) {
+    if (step.type !== "name" || typeof step.value !== "string") break;
+    names.push(step.value);
+    const filtersOnly = ((step.stages ?? []) as AstNode[]).every((stage) => stage.type === "filter") && !step.predicate;
+    if (!filtersOnly || step.focus || step.index || step.tuple || step.group) break;
+  }
+  return names;
+}
+
+/** What parsing an expression found: what it reads, or what is wrong with it. */
+export type ParsedExpression = ExpressionReads | ExpressionError;
 
 const parsedCache = new Map<string, ParsedExpression>();
 const MAX_PARSED_CACHE = 100_000;
@@ -158,7 +206,7 @@ export function* parseExpressionsInSlices(expressions: readonly string[]): Gener
   return results;
 }
 
-/** Parses expressions (syntax and the steps they read) in few parser calls. */
+/** Parses expressions (syntax and what they read) in few parser calls. */
 export function parseExpressions(expressions: readonly string[]): Map<string, ParsedExpression> {
   const work = parseExpressionsInSlices(expressions);
   for (;;) {
@@ -190,7 +238,7 @@ function parseBatch(batch: string[], results: Map<string, ParsedExpression>) {
     // a faulty expression in the batch: found below
   }
   const whole = elements?.every((e, i) => e.type === "block" && e.position === opens[i] + 1 && e.expressions?.length === 1);
-  if (whole) return batch.forEach((expression, i) => results.set(expression, stepIdsIn(elements![i])));
+  if (whole) return batch.forEach((expression, i) => results.set(expression, readsIn(elements![i])));
   const half = Math.ceil(batch.length / 2);
   parseBatch(batch.slice(0, half), results);
   parseBatch(batch.slice(half), results);
@@ -198,7 +246,7 @@ function parseBatch(batch: string[], results: Map<string, ParsedExpression>) {
 
 function parseOne(expression: string): ParsedExpression {
   try {
-    return stepIdsIn(jsonata(expression).ast() as AstNode);
+    return readsIn(jsonata(expression).ast() as AstNode);
   } catch (err) {
     // The parser recurses once per nesting level: thousands of brackets overflow its stack.
     if (err instanceof RangeError) return new ExpressionError("the expression is nested too deeply to read; simplify it", shorten(expression));

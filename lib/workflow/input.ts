@@ -67,3 +67,34 @@ export function validateRunInput(def: WorkflowDefinition, input: unknown): { inp
   if (check(value)) return { input: value, issues: [] };
   return { input: value, issues: describe(check.errors, "input").map((p) => ({ code: "INVALID_INPUT", ...p })) };
 }
+
+/** Keywords under which an object may hold fields its `properties` do not list (or that we do not follow). */
+const OPEN_KEYWORDS = ["$ref", "$dynamicRef", "patternProperties", "anyOf", "oneOf", "allOf", "if", "dependentSchemas", "dependencies", "unevaluatedProperties", "prefixItems"];
+
+const isSchemaObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * Where a path of field names read from the run input (`input.address.zip` → ["address", "zip"]) leaves what the
+ * input schema declares: the position of the first name it does not declare and the names declared there, or
+ * undefined when every name is declared or the schema cannot tell (additionalProperties, patternProperties,
+ * combinators, $ref). At the top level every field must be declared — the schema is the run input's contract;
+ * below it, only objects that list their `properties` without `additionalProperties` are checked. Lists are
+ * looked through (`input.items.name` reads `name` of each item, as JSONata maps over them).
+ */
+export function undeclaredInputField(schema: unknown, path: readonly string[]): { at: number; declared: string[] } | undefined {
+  let node = schema;
+  for (let at = 0; at < path.length; at++) {
+    for (let hops = 0; isSchemaObject(node) && !isSchemaObject(node.properties) && isSchemaObject(node.items) && hops < 32; hops++) node = node.items;
+    if (!isSchemaObject(node) || OPEN_KEYWORDS.some((k) => Object.hasOwn(node as object, k))) return undefined;
+    const properties = isSchemaObject(node.properties) ? node.properties : undefined;
+    if (properties && Object.hasOwn(properties, path[at])) {
+      node = properties[path[at]];
+      continue;
+    }
+    if (node.additionalProperties !== undefined && node.additionalProperties !== false) return undefined;
+    const aboutObjects = properties !== undefined || node.type === "object" || (Array.isArray(node.type) && node.type.includes("object"));
+    if (at === 0 ? aboutObjects : properties !== undefined) return { at, declared: Object.keys(properties ?? {}) };
+    return undefined;
+  }
+  return undefined;
+}

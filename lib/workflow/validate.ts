@@ -1,6 +1,6 @@
 import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
-import { compileJsonSchema } from "./input";
+import { compileJsonSchema, undeclaredInputField } from "./input";
 import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
 import { z } from "zod";
 import {
@@ -178,9 +178,12 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
   }
   if (def.steps.length === 0) issues.push({ code: "NO_STEPS", message: "the workflow has no steps: add at least one" });
 
+  // What templates may read: the fields the input schema declares (no schema: anything) and the variables.
+  const declared: Declarations = { vars: declaredVariables(def) };
   if (def.input) {
     try {
       compileJsonSchema(def.input);
+      declared.inputSchema = def.input;
     } catch (err) {
       issues.push({ code: "INVALID_INPUT_SCHEMA", message: `input is not a valid JSON Schema: ${(err as Error).message}`, field: "input" });
     }
@@ -232,7 +235,7 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
     checkStep(step, ids, issues, { stepId: step.id, prefix: "" }, expressions);
     yield;
   }
-  const expressionIssues = yield* checkExpressions(expressions);
+  const expressionIssues = yield* checkExpressions(expressions, declared);
   if (expressionIssues.length) issues.splice(0, issues.length, ...mergeInOrder(issues, expressionIssues));
 
   const graph = stepEdges(def);
@@ -256,6 +259,8 @@ export const MAP_ITEM_KINDS = ["llm", "transform", "http", "code"];
 /** An expression of a step, checked once all are collected (they are parsed in batches). */
 interface PendingExpression {
   expression: string;
+  /** Written inside `{{ }}` (else a bare expression: a condition, an `assign`). */
+  template: boolean;
   stepId: string;
   field: string;
   /** `step "…" field "…"`, the start of its issues' messages. */
@@ -266,16 +271,73 @@ interface PendingExpression {
   at: number;
 }
 
-function* checkExpressions(pending: PendingExpression[]): Generator<void, Array<{ at: number; issue: ValidationIssue }>, void> {
+/** What a workflow declares for its templates to read. */
+interface Declarations {
+  /** The input schema, when there is a valid one (without one, input fields are not checked). */
+  inputSchema?: Record<string, unknown>;
+  /** `vars` and every `assign` target (of map item steps too). */
+  vars: Set<string>;
+}
+
+function declaredVariables(def: WorkflowDefinition): Set<string> {
+  const names = new Set(Object.keys(def.vars ?? {}));
+  const pending: unknown[] = [...def.steps];
+  while (pending.length) {
+    const step = pending.pop() as Partial<WorkflowStep> | undefined;
+    if (!step || typeof step !== "object") continue;
+    if (step.assign && typeof step.assign === "object") for (const name of Object.keys(step.assign)) names.add(name);
+    const inner = step.type === "map" ? (step.config as { steps?: unknown } | undefined)?.steps : undefined;
+    if (Array.isArray(inner)) pending.push(...inner);
+  }
+  return names;
+}
+
+const quoted = (p: PendingExpression) => {
+  const text = p.expression.length > 80 ? `${p.expression.slice(0, 80)}…` : p.expression;
+  return p.template ? `{{ ${text} }}` : `"${text}"`;
+};
+
+const declaredList = (names: string[]) => (names.length === 0 ? " (it declares none)" : names.length <= 8 ? ` (it declares ${names.join(", ")})` : "");
+
+function* checkExpressions(pending: PendingExpression[], declared: Declarations): Generator<void, Array<{ at: number; issue: ValidationIssue }>, void> {
   const parsed = yield* parseExpressionsInSlices(pending.map((p) => p.expression));
   const found: Array<{ at: number; issue: ValidationIssue }> = [];
+  // One issue per reference and field, however often the field repeats it.
+  const reported = new Set<string>();
+  const report = (p: PendingExpression, code: string, message: string) => {
+    const key = `${p.stepId}\u0000${p.field}\u0000${message}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    found.push({ at: p.at, issue: { code, message, stepId: p.stepId, field: p.field } });
+  };
   for (const p of pending) {
     const result = parsed.get(p.expression)!;
-    if (result instanceof ExpressionError) found.push({ at: p.at, issue: { code: "INVALID_EXPRESSION", message: `${p.named}: ${result.message}`, stepId: p.stepId, field: p.field } });
-    else
-      for (const ref of result)
-        if (!p.known.has(ref))
-          found.push({ at: p.at, issue: { code: "UNKNOWN_STEP_REFERENCE", message: `${p.named}: "steps.${ref}" refers to a step that does not exist`, stepId: p.stepId, field: p.field } });
+    if (result instanceof ExpressionError) {
+      found.push({ at: p.at, issue: { code: "INVALID_EXPRESSION", message: `${p.named}: ${result.message}`, stepId: p.stepId, field: p.field } });
+      continue;
+    }
+    for (const ref of result.steps)
+      if (!p.known.has(ref))
+        found.push({ at: p.at, issue: { code: "UNKNOWN_STEP_REFERENCE", message: `${p.named}: "steps.${ref}" refers to a step that does not exist`, stepId: p.stepId, field: p.field } });
+    if (declared.inputSchema)
+      for (const path of result.input) {
+        const missing = undeclaredInputField(declared.inputSchema, path);
+        if (!missing) continue;
+        const name = path[missing.at];
+        const parent = path.slice(0, missing.at).join(".");
+        report(
+          p,
+          "UNDECLARED_INPUT_FIELD",
+          `${p.named}: ${quoted(p)} reads "input.${path.slice(0, missing.at + 1).join(".")}", which the input schema does not declare${declaredList(missing.declared)}; declare \`${name}\`${parent ? ` under \`${parent}\`` : ""} in the input schema or correct the name`,
+        );
+      }
+    for (const name of result.vars)
+      if (!declared.vars.has(name))
+        report(
+          p,
+          "UNDECLARED_VARIABLE",
+          `${p.named}: ${quoted(p)} reads "vars.${name}", a variable the workflow does not declare${declaredList([...declared.vars])}; declare \`${name}\` in vars with its initial value (or set it in a step's assign) or correct the name`,
+        );
   }
   return found;
 }
@@ -333,9 +395,9 @@ function checkStep(
       });
     }
 
-  for (const { field, expression } of stepExpressions(step, kind)) {
+  for (const { field, expression, template } of stepExpressions(step, kind)) {
     if (!expression) issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
-    else pending.push({ expression, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
+    else pending.push({ expression, template, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
   }
 
   // A map's steps run per item: their own kinds, ids and references (to earlier item steps and outer steps).
