@@ -371,6 +371,7 @@ function compileGraph(
         const after = new ExpressionEvaluator({ ...context, output, steps: { ...context.steps, [step.id]: output } } as ExpressionContext, { stepId: step.id, signal: runSignal });
         for (const [name, template] of Object.entries(step.assign))
           assigned[name] = await after.renderTemplate(template.includes("{{") ? template : `{{ ${template} }}`, `assign.${name}`);
+        for (const line of after.missingWarnings()) hooks.onStepLog?.(step.id, execution, "warn", line);
       }
     } catch (err) {
       if (isGraphInterrupt(err)) {
@@ -452,6 +453,7 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
     throw err;
   }
   await hooks.onStepStart?.({ ...step, id: recordId }, execution, config);
+  for (const line of expressions.missingWarnings()) hooks.onStepLog?.(recordId, execution, "warn", line);
   const output = await withRetries(step, scope.signal, attempts, (signal) =>
     executor(config, {
       runId: hooks.runId,

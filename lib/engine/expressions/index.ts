@@ -24,11 +24,16 @@ export interface EvaluationScope {
 
 /** Time in line after which a render gives other work on the event loop a turn. */
 const YIELD_AFTER_MS = 5;
+/** Placeholders that evaluated to nothing named one by one in a step's log; the rest are counted in one line. */
+const MAX_NAMED_MISSING = 3;
 
 export class ExpressionEvaluator {
   readonly limits: ExpressionLimits;
   private readonly memo = new WeakMap<object, Measure>();
   private sliceStart = performance.now();
+  /** Placeholders that evaluated to nothing (undefined): the first few, and how many in all. */
+  private readonly missing: Array<{ expression: string; field: string }> = [];
+  private missingCount = 0;
 
   constructor(
     private readonly context: ExpressionContext,
@@ -57,16 +62,39 @@ export class ExpressionEvaluator {
   async renderTemplate(template: string, field: string): Promise<unknown> {
     if (!template.includes("{{")) return template;
     const sole = SOLE_PLACEHOLDER.exec(template);
-    if (sole && templateExpressions(template).length === 1) return this.checked(await this.evaluate(sole[1].trim(), field), field);
+    if (sole && templateExpressions(template).length === 1) return this.checked(await this.placeholder(sole[1].trim(), field), field);
     let result = "";
     let last = 0;
     for (const match of template.matchAll(PLACEHOLDER)) {
-      const value = this.checked(await this.evaluate(match[1].trim(), field), field);
+      const value = this.checked(await this.placeholder(match[1].trim(), field), field);
       result += template.slice(last, match.index) + (value === undefined || value === null ? "" : typeof value === "string" ? value : JSON.stringify(value));
       last = match.index + match[0].length;
       this.checked(result, field);
     }
     return result + template.slice(last);
+  }
+
+  /** A placeholder's value; one that is undefined (a field or output that is not there) is noted for the step log. */
+  private async placeholder(expression: string, field: string): Promise<unknown> {
+    const value = await this.evaluate(expression, field);
+    if (value === undefined && this.missingCount++ < MAX_NAMED_MISSING) this.missing.push({ expression, field });
+    return value;
+  }
+
+  /**
+   * Warning lines for the step log about placeholders that evaluated to nothing and so rendered empty (or left
+   * their key out): a few named with their field, the rest counted. Empty when every placeholder had a value.
+   */
+  missingWarnings(): string[] {
+    if (!this.missingCount) return [];
+    const lines = this.missing.map(
+      ({ expression, field }) => `{{ ${expression.length > 120 ? `${expression.slice(0, 120)}…` : expression} }} in ${field} evaluated to nothing (no such field or output?); it was rendered empty`,
+    );
+    const more = this.missingCount - this.missing.length;
+    if (more > 0) lines.push(`${more} more placeholder${more === 1 ? "" : "s"} evaluated to nothing`);
+    this.missing.length = 0;
+    this.missingCount = 0;
+    return lines;
   }
 
   /** Every string inside a JSON value, rendered (objects and arrays walked in order, iteratively). */
