@@ -44,17 +44,122 @@ export async function getGatewaySettings(db: Db): Promise<GatewaySettingsView> {
 export async function listGatewayModels(db: Db): Promise<string[]> {
   const settings = await gatewayConnection(db).catch(() => undefined);
   if (!settings?.llmGatewayUrl) return [];
+  const probe = await probeGateway(settings.llmGatewayUrl, settings.llmApiKey, { timeoutMs: 3000 });
+  return probe.ok ? probe.models : [];
+}
+
+/** What asking a gateway for its models found: the models, or what is wrong, in words for the Settings page. */
+export type GatewayProbe =
+  | { ok: true; url: string; models: string[] }
+  | { ok: false; url: string; problem: "unreachable" | "timeout" | "unauthorized" | "http" | "not-openai"; message: string };
+
+export const GATEWAY_PROBE_TIMEOUT_MS = 5000;
+/** A models list is small; more than this is not a gateway's answer. */
+const MAX_MODELS_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Asks an OpenAI-compatible gateway for its models (`GET <base>/models` with the key as a bearer token), within a
+ * time limit. Like the llm step it reaches any address, loopback included: the gateway is the operator's own
+ * configuration, not user input, so the http step's SSRF guard does not apply to it.
+ */
+export async function probeGateway(baseUrl: string, apiKey: string | undefined, options: { timeoutMs?: number } = {}): Promise<GatewayProbe> {
+  const timeoutMs = options.timeoutMs ?? GATEWAY_PROBE_TIMEOUT_MS;
+  const url = `${baseUrl.replace(/\/+$/, "")}/models`;
+  const fail = (problem: Exclude<GatewayProbe, { ok: true }>["problem"], message: string): GatewayProbe => ({ ok: false, url, problem, message });
+  let status: number;
+  let body: string;
   try {
-    const response = await fetch(`${settings.llmGatewayUrl.replace(/\/+$/, "")}/models`, {
-      headers: settings.llmApiKey ? { authorization: `Bearer ${settings.llmApiKey}` } : {},
-      signal: AbortSignal.timeout(3000),
+    const response = await fetch(url, {
+      headers: { accept: "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      signal: AbortSignal.timeout(timeoutMs),
     });
-    if (!response.ok) return [];
-    const body = (await response.json()) as { data?: Array<{ id?: unknown }> };
-    return (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string").sort();
-  } catch {
-    return [];
+    status = response.status;
+    body = await readCapped(response, MAX_MODELS_RESPONSE_BYTES);
+  } catch (err) {
+    const name = (err as { name?: string })?.name;
+    if (name === "TimeoutError" || name === "AbortError") return fail("timeout", `${url} did not answer within ${timeoutMs / 1000} s: is the gateway running and the address right?`);
+    if (err instanceof ResponseTooLarge) return fail("not-openai", `${url} answered with more than ${MAX_MODELS_RESPONSE_BYTES / (1024 * 1024)} MB: that is not an OpenAI-compatible models list; check the base URL`);
+    return fail("unreachable", `could not reach ${url}: ${networkCause(err)}; check the URL and that the gateway is running`);
   }
+  const detail = errorDetail(body);
+  if (status === 401 || status === 403)
+    return fail("unauthorized", `the gateway refused ${apiKey ? "the API key" : "the request without an API key"} (HTTP ${status}${detail ? `: ${detail}` : ""}); enter the key it expects and save`);
+  if (status < 200 || status >= 300)
+    return fail("http", `${url} answered HTTP ${status}${detail ? `: ${detail}` : ""}; check the base URL (an OpenAI-compatible gateway serves /models under it, usually …/v1)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const data = (parsed as { data?: unknown } | undefined)?.data;
+  if (!Array.isArray(data) || !data.every((m) => typeof (m as { id?: unknown } | null)?.id === "string"))
+    return fail(
+      "not-openai",
+      `${url} did not answer like an OpenAI-compatible gateway (expected JSON { "data": [{ "id": "…" }] }, got ${JSON.stringify(body.slice(0, 80))}${body.length > 80 ? "…" : ""}); check the base URL, it usually ends in /v1`,
+    );
+  return { ok: true, url, models: [...new Set((data as Array<{ id: string }>).map((m) => m.id))].sort() };
+}
+
+class ResponseTooLarge extends Error {}
+
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  let bytes = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.byteLength;
+    if (bytes > maxBytes) {
+      await response.body.cancel().catch(() => undefined);
+      throw new ResponseTooLarge();
+    }
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/** The gateway's own error message (OpenAI's `{ error: { message } }`), or the start of a plain-text body. */
+function errorDetail(body: string): string {
+  try {
+    const message = (JSON.parse(body) as { error?: { message?: unknown } | string })?.error;
+    const text = typeof message === "string" ? message : message?.message;
+    if (typeof text === "string") return text.slice(0, 200);
+  } catch {
+    // not JSON
+  }
+  return body.trim().split("\n")[0].slice(0, 120);
+}
+
+/** fetch's "fetch failed" hides why: the cause chain holds it (ECONNREFUSED, ENOTFOUND…). */
+function networkCause(err: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = err, depth = 0; c && typeof c === "object" && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
+    const { message, code } = c as { message?: unknown; code?: unknown };
+    if (typeof code === "string") return `${typeof message === "string" ? message : code} (${code})`;
+    if (typeof message === "string") parts.push(message);
+  }
+  const last = parts.at(-1) ?? String(err);
+  // fetch refuses some well-known ports (the WHATWG "bad ports" list), as the llm step's client does too.
+  return last === "bad port" ? "fetch refuses this port (it is on the list of blocked ports); serve the gateway on another port" : last;
+}
+
+/**
+ * "Test connection" on the Settings page: probes the URL in the form (else the configured one) with the key in
+ * the form, else the stored key — the environment's key only for the environment's own URL, so a URL typed on the
+ * page never receives a key the page could not otherwise use.
+ */
+export async function testGatewayConnection(db: Db, form: { llmGatewayUrl?: string; llmApiKey?: string } = {}): Promise<GatewayProbe & { key: "form" | "stored" | "none" }> {
+  const { url: savedUrl, sealedKey } = await savedGateway(db);
+  const envUrl = process.env.LLM_GATEWAY_URL;
+  const url = form.llmGatewayUrl?.trim() || envUrl || savedUrl;
+  if (!url)
+    throw new OrchestratorError("LLM_NOT_CONFIGURED", "no gateway URL to test: enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1");
+  const sameAsEnv = envUrl !== undefined && envUrl !== "" && url.replace(/\/+$/, "") === envUrl.replace(/\/+$/, "");
+  const stored = sameAsEnv ? process.env.LLM_API_KEY : sealedKey ? unseal(sealedKey) : envUrl ? undefined : process.env.LLM_API_KEY;
+  const key = form.llmApiKey || stored;
+  const probe = await probeGateway(url, key);
+  return { ...probe, key: form.llmApiKey ? "form" : stored ? "stored" : "none" };
 }
 
 export async function saveDefaultModel(db: Db, model: string) {

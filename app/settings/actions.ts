@@ -6,7 +6,7 @@ import { runAction } from "@/app/_server/action";
 import { serverRuntime } from "@/app/_server/runtime";
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
-import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList } from "@/lib/settings";
+import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
 
 const GatewayForm = z.object({
   llmGatewayUrl: z.url({ protocol: /^https?$/, error: "enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1" }),
@@ -20,6 +20,24 @@ export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: str
     await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
     revalidatePath("/settings");
     return {};
+  });
+}
+
+const TestGatewayForm = z.object({
+  llmGatewayUrl: z.union([z.literal(""), z.url({ protocol: /^https?$/, error: "enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1" })]).optional(),
+  llmApiKey: z.string().max(4096).optional(),
+});
+
+/**
+ * "Test connection": asks the gateway in the form (else the configured one) for its models with the form's key,
+ * else the stored one; the answer lists the models or says what is wrong (unreachable, key refused, not an
+ * OpenAI-compatible gateway, no answer in time). Nothing is saved.
+ */
+export async function testGateway(form: { llmGatewayUrl?: string; llmApiKey?: string }) {
+  return runAction("testGateway", async () => {
+    const parsed = TestGatewayForm.parse(form);
+    const { db } = await serverRuntime();
+    return { probe: await testGatewayConnection(db, { llmGatewayUrl: parsed.llmGatewayUrl || undefined, llmApiKey: parsed.llmApiKey || undefined }) };
   });
 }
 

@@ -1,6 +1,5 @@
 import { serverRuntime } from "@/app/_server/runtime";
-import { GatewayForm } from "@/components/settings/GatewayForm";
-import { DefaultModelForm } from "@/components/settings/DefaultModelForm";
+import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
 import { RetentionForm } from "@/components/settings/RetentionForm";
@@ -25,8 +24,7 @@ export default async function SettingsPage() {
           LLM_GATEWAY_URL is set in the server&apos;s environment ({gateway.llmGatewayUrl}); it overrides what is saved here.
         </p>
       )}
-      <GatewayForm initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} />
-      <DefaultModelForm initial={gateway.defaultModel ?? ""} />
+      <GatewaySection initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} defaultModel={gateway.defaultModel ?? ""} />
       <h2 className="mb-1 mt-8 text-base font-semibold">HTTP allow-list</h2>
       <p className="mb-4 text-sm text-neutral-500">
         HTTP steps may not reach loopback, private, link-local or metadata addresses. List the internal hosts they may call.

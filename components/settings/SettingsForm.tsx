@@ -5,13 +5,15 @@ import { useState, useTransition, type ReactNode } from "react";
 type SaveResult = { ok: true } | { ok: false; message: string };
 
 /** A settings section: its fields, Save, and the outcome ("Saved" or the server's message naming the field). */
-export function SettingsForm({ save, onSaved, testId, inline, children }: {
+export function SettingsForm({ save, onSaved, testId, inline, actions, children }: {
   save(): Promise<SaveResult>;
   onSaved?(): void;
   /** Prefix of the Save button's and message's test ids. */
   testId: string;
   /** Fields and button on one row. */
   inline?: boolean;
+  /** More buttons beside Save. */
+  actions?: ReactNode;
   children: ReactNode;
 }) {
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
@@ -33,6 +35,7 @@ export function SettingsForm({ save, onSaved, testId, inline, children }: {
         <button type="submit" disabled={pending} data-testid={`${testId}-save`} className="rounded bg-neutral-900 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-50">
           Save
         </button>
+        {actions}
         {message && <span data-testid={`${testId}-message`} className={`text-sm ${message.ok ? "text-emerald-700" : "text-red-600"}`}>{message.text}</span>}
       </div>
     </form>
