@@ -93,6 +93,25 @@ describe("kilo step", () => {
     expect(JSON.stringify(gateway.requests)).not.toContain("TOP-SECRET-KEY-MATERIAL");
   }, 90_000);
 
+  it.skipIf(!hasKilo)("runs on the default model from Settings when the step names none", async () => {
+    const { ctx, usage } = context({ settings: { llmGatewayUrl: gateway.url, llmApiKey: "k", defaultModel: "test-model" } });
+    gateway.clearLog();
+    const output = (await kiloExecutor({ prompt: "say hello" }, ctx)) as KiloOutput;
+    expect(output.text).toContain("Echo: say hello");
+    expect(usage.map((u) => u.model)).toEqual(["test-model"]);
+    expect(gateway.requests.length).toBeGreaterThan(0);
+    expect(gateway.requests.every((r) => r.model === "test-model")).toBe(true);
+  }, 60_000);
+
+  it.skipIf(!bin)("without a model or a default model it fails saying what to set, before starting the agent", async () => {
+    gateway.clearLog();
+    await expect(kiloExecutor({ prompt: "x" }, context().ctx)).rejects.toMatchObject({
+      code: "LLM_NOT_CONFIGURED",
+      message: 'step "agent" names no model and no default model is set: set the step\'s model, or a default model on the Settings page (or LLM_DEFAULT_MODEL)',
+    });
+    expect(gateway.requests).toHaveLength(0);
+  });
+
   it("fails with an install hint when the binary is missing", async () => {
     const saved = process.env.KILO_BIN;
     process.env.KILO_BIN = path.join(dir, "no-such-kilo");
