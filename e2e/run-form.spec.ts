@@ -19,7 +19,7 @@ async function cli(...args: string[]): Promise<string> {
   return stdout;
 }
 
-function definitionFile(definition: { id: string }) {
+function definitionFile(definition: { id: string; [key: string]: unknown }) {
   const file = path.join(dataDir, `${definition.id}.json`);
   writeFileSync(file, JSON.stringify(definition));
   return file;
