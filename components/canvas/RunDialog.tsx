@@ -57,7 +57,12 @@ export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, bus
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
-    const problems = schema ? runInputProblems(schema, value) : [];
+    let problems: ReturnType<typeof runInputProblems> = [];
+    try {
+      problems = schema ? runInputProblems(schema, value) : [];
+    } catch {
+      // A schema Ajv cannot compile: the server refuses the run and says why (shown as run-error).
+    }
     if (!problems.length) return onRun(value);
     const shown = new Set(mode === "form" && field ? formPaths(field, value) : []);
     const errors: Record<string, string> = {};
