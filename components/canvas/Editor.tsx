@@ -8,7 +8,7 @@ import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
-import { hasInputFields } from "@/lib/workflow/input-form";
+import { runInputMode } from "@/lib/workflow/input-form";
 import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from "./editor-store";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
@@ -147,9 +147,8 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const onRun = (askForInput: boolean) =>
     startSaving(async () => {
       if (api.getState().dirty || api.getState().isNew) if (!(await save())) return;
-      const schema = api.getState().meta.input;
-      if (hasInputFields(schema)) setDialog({ mode: "form" });
-      else if (askForInput) setDialog({ mode: "json" });
+      const mode = runInputMode(api.getState().meta.input);
+      if (mode || askForInput) setDialog({ mode: mode ?? "json" });
       else start({});
     });
 

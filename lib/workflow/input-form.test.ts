@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runInputProblems, validateRunInput } from "./input";
-import { editInput, formPaths, hasInputFields, initialValue, inputField, newItem, setValueAt, withoutStaleErrors, type InputField } from "./input-form";
+import { editInput, formPaths, hasInputFields, initialValue, inputField, newItem, runInputMode, setValueAt, withoutStaleErrors, type InputField } from "./input-form";
 
 const ticket = {
   type: "object",
@@ -42,6 +42,10 @@ describe("run form: schema → fields", () => {
     expect(hasInputFields({ type: "array", items: { type: "string" } })).toBe(true);
     expect(hasInputFields(undefined)).toBe(false);
     expect(hasInputFields({ anyOf: [] })).toBe(false);
+    expect(runInputMode(ticket)).toBe("form");
+    expect(runInputMode({ type: "object", properties: { a: { type: "string" } }, oneOf: [{ required: ["a"] }] })).toBe("json");
+    expect(runInputMode({ type: "object" })).toBeUndefined();
+    expect(runInputMode(undefined)).toBeUndefined();
   });
 
   it("starts from the defaults, false for required checkboxes; optional sections start absent", () => {

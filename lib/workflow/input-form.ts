@@ -83,11 +83,20 @@ export function inputField(schema: unknown, depth = 0): InputField {
   }
 }
 
-/** Whether Run must ask for input first: the schema has fields to fill (an object without properties does not). */
+/** Whether the schema has fields to draw a form from (an object without properties has none). */
 export function hasInputFields(schema: unknown): boolean {
   if (!isSchema(schema)) return false;
   const field = inputField(schema);
   return field.kind === "object" ? field.properties.length > 0 : field.kind !== "json";
+}
+
+/**
+ * How Run asks for the input: a form when there are fields to draw, JSON when the schema names properties the
+ * form cannot draw (combinators around them), nothing (start at once with `{}`) otherwise.
+ */
+export function runInputMode(schema: unknown): "form" | "json" | undefined {
+  if (hasInputFields(schema)) return "form";
+  return isSchema(schema) && isSchema(schema.properties) && Object.keys(schema.properties).length > 0 ? "json" : undefined;
 }
 
 /** The input the form starts with: the schema's defaults, false for required checkboxes, [] for required lists. */
