@@ -119,10 +119,33 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
   });
 
   it("import saves a workflow, then a new version of it, and prints its id", async () => {
-    const first = await cli("import", file("seed.json", seed));
-    expect(first).toMatchObject({ code: 0, stdout: "seed\n" });
-    const second = await cli("import", file("seed.json", seed), "--json");
-    expect(JSON.parse(second.stdout)).toEqual({ workflowId: "seed", version: 2 });
+    // An id no run used before: `run` saves its file as a version too.
+    const imported = { ...seed, id: "imported" };
+    const first = await cli("import", file("imported.json", imported));
+    expect(first).toMatchObject({ code: 0, stdout: "imported\n" });
+    const second = await cli("import", file("imported.json", imported), "--json");
+    expect(JSON.parse(second.stdout)).toEqual({ workflowId: "imported", version: 2 });
+  });
+
+  it("run saves the file as the workflow's latest version (once per content) and links the run to it", async () => {
+    const linked = { id: "linked", name: "Linked", input: { type: "object", properties: { n: { type: "number" } } }, steps: [{ id: "double", type: "transform", config: { output: "{{ input.n * 2 }}" } }] };
+    const refused = await cli("run", file("linked.json", linked), "--input", '{"n":"two"}', "--json");
+    expect(refused.code).toBe(2);
+    const db: Db = await createDb(env.DATABASE_URL);
+    try {
+      expect(await db.workflow.findUnique({ where: { id: "linked" } })).toBeNull(); // a refused run saves nothing
+      const first = JSON.parse((await cli("run", file("linked.json", linked), "--input", '{"n":2}', "--json")).stdout);
+      const again = JSON.parse((await cli("run", file("linked.json", linked), "--input", '{"n":3}', "--json")).stdout);
+      const edited = JSON.parse((await cli("run", file("linked.json", { ...linked, name: "Linked, renamed" }), "--input", '{"n":4}', "--json")).stdout);
+      expect([first.outputs.double, again.outputs.double, edited.outputs.double]).toEqual([4, 6, 8]);
+      const versionOf = async (runId: string) => (await db.run.findUniqueOrThrow({ where: { id: runId } })).workflowVersion;
+      expect([await versionOf(first.runId), await versionOf(again.runId), await versionOf(edited.runId)]).toEqual([1, 1, 2]);
+      const workflow = await db.workflow.findUniqueOrThrow({ where: { id: "linked" }, include: { versions: { orderBy: { version: "asc" } } } });
+      expect(workflow).toMatchObject({ ownerId: "local", name: "Linked, renamed", latestVersion: 2 });
+      expect(JSON.parse(workflow.versions[0].definition)).toMatchObject({ id: "linked", steps: [{ id: "double" }] });
+    } finally {
+      await db.$disconnect();
+    }
   });
 
   it("runs --json lists runs newest first, filtered by workflow and status", async () => {

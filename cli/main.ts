@@ -79,13 +79,13 @@ const program = new Command()
 
 program
   .command("run <file>")
-  .description("run a workflow definition file and wait for it to end")
+  .description("run a workflow definition file and wait for it to end (saved as the workflow's latest version first, unless it already is)")
   .option("--input <json>", "run input as JSON", undefined)
   .option("--json", RUN_JSON)
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
     const definition = await readDefinition(file);
     const input = parseJsonOption("--input", opts.input);
-    printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli" }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli", saveWorkflow: true }));
   });
 
 program

@@ -1,8 +1,12 @@
+import type { Db } from "@/lib/db";
+import { InvalidRunError } from "@/lib/engine/errors";
 import { getCheckpointState, listCheckpoints, type CheckpointState, type CheckpointSummary } from "@/lib/runner/checkpoints";
 import type { RunResult } from "@/lib/runner/run";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
-import { validateWorkflow } from "@/lib/workflow/validate";
+import { validateWorkflow, validateWorkflowInSlices } from "@/lib/workflow/validate";
+import { validateRunInput } from "@/lib/workflow/input";
+import { saveWorkflowVersionIfChanged } from "@/lib/workflows/repository";
 
 export type { RunResult } from "@/lib/runner/run";
 export type { CheckpointState, CheckpointSummary } from "@/lib/runner/checkpoints";
@@ -23,16 +27,25 @@ export class WorkflowOrchestrator {
    * Runs a definition (format v1 or the simple `{ id, name, steps }` form) to its end and returns
    * `{ runId, status, outputs, error? }`. Throws InvalidRunError (code INVALID_DEFINITION / INVALID_INPUT) for
    * bad definitions or input; a failing step does not throw, it gives `status: "failed"` with `error`.
+   * With `saveWorkflow` (the CLI's `run <file>`) the definition is first saved as the workflow's latest version
+   * (unless it already is), and the run is linked to that version, so the web app opens the workflow it ran.
    */
   async executeWorkflow(
     definition: unknown,
-    options: { userId?: string; input?: unknown; source?: "api" | "cli" } = {},
+    options: { userId?: string; input?: unknown; source?: "api" | "cli"; saveWorkflow?: boolean } = {},
   ): Promise<RunResult> {
     const runtime = await getRuntime();
     const ownerId = options.userId ?? runtime.userId;
     if (ownerId !== runtime.userId)
       await runtime.db.user.upsert({ where: { id: ownerId }, create: { id: ownerId, email: `${ownerId}@localhost`, name: ownerId }, update: {} });
-    return runtime.runner.runToCompletion({ definition, input: options.input, ownerId, source: options.source ?? "api" });
+    const saved = options.saveWorkflow ? await saveCheckedDefinition(runtime.db, ownerId, definition, options.input) : undefined;
+    return runtime.runner.runToCompletion({
+      definition: saved?.definition ?? definition,
+      input: options.input,
+      ownerId,
+      source: options.source ?? "api",
+      workflowVersion: saved?.version,
+    });
   }
 
   /**
@@ -106,4 +119,14 @@ export class WorkflowOrchestrator {
   close(): Promise<void> {
     return shutdownRuntime();
   }
+}
+
+/** Saves a definition to run, once it and the input are known to be valid (a refused run saves nothing). */
+async function saveCheckedDefinition(db: Db, ownerId: string, raw: unknown, input: unknown) {
+  const { definition, issues } = await validateWorkflowInSlices(raw);
+  if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
+  const inputIssues = validateRunInput(definition, input).issues;
+  if (inputIssues.length) throw new InvalidRunError("INVALID_INPUT", inputIssues);
+  const { version } = await saveWorkflowVersionIfChanged(db, ownerId, definition);
+  return { definition, version };
 }

@@ -41,6 +41,12 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
                 <td className="px-3 py-2">
                   <Link href={`/runs/${run.runId}`} className="font-medium hover:underline">{run.workflowName}</Link>
                   {run.workflowVersion && <span className="ml-1 text-xs text-neutral-500">v{run.workflowVersion}</span>}
+                  {run.forkOf && (
+                    <span data-testid="run-fork-mark" className="ml-2 rounded bg-violet-50 px-1.5 py-0.5 text-[11px] text-violet-700">
+                      fork of <Link href={`/runs/${run.forkOf}`} className="font-mono hover:underline">{run.forkOf}</Link>
+                    </span>
+                  )}
+                  {run.resumed && <span data-testid="run-resumed-mark" className="ml-2 rounded bg-amber-50 px-1.5 py-0.5 text-[11px] text-amber-700">resumed</span>}
                 </td>
                 <td className="px-3 py-2 text-neutral-600">{(run.startedAt ?? run.createdAt).toLocaleString()}</td>
                 <td className="px-3 py-2 text-neutral-600">{formatDuration(run.durationMs)}</td>

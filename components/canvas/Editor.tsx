@@ -8,10 +8,11 @@ import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
+import { runInputMode } from "@/lib/workflow/input-form";
 import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from "./editor-store";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
-import { RunDialog } from "./RunDialog";
+import { RunDialog, type RunInputMode } from "./RunDialog";
 import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
 import { nodeTypes } from "./StepNode";
 
@@ -107,7 +108,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const applyRunEvent = useEditor((s) => s.applyRunEvent);
   const appendToken = useEditor((s) => s.appendToken);
   const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string }>();
-  const [dialog, setDialog] = useState<{ error?: string } | null>(null);
+  const [dialog, setDialog] = useState<{ error?: string; mode?: RunInputMode } | null>(null);
   const [saving, startSaving] = useTransition();
   const [starting, startStarting] = useTransition();
   const { restore, busy: restoring, error: restoreError } = useRestoreVersion(id);
@@ -132,7 +133,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
     startStarting(async () => {
       const result = await runWorkflow(id, input);
       if (!result.ok) {
-        if (dialog) setDialog({ error: result.message });
+        if (dialog) setDialog({ ...dialog, error: result.message });
         else setMessage({ kind: "error", text: result.message });
         return;
       }
@@ -141,11 +142,13 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
       api.getState().startRun(result.runId);
     });
 
-  const onRun = () =>
+  // Run asks for input when the schema has fields to fill, else starts at once; "with input…" always asks
+  // (as JSON when there is no form to show, e.g. a workflow without an input schema).
+  const onRun = (askForInput: boolean) =>
     startSaving(async () => {
       if (api.getState().dirty || api.getState().isNew) if (!(await save())) return;
-      const schema = api.getState().meta.input;
-      if (schema && Object.keys((schema.properties as object) ?? {}).length) setDialog({});
+      const mode = runInputMode(api.getState().meta.input);
+      if (mode || askForInput) setDialog({ mode: mode ?? "json" });
       else start({});
     });
 
@@ -187,11 +190,23 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
         <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
           Save
         </button>
-        <button type="button" data-testid="run-button" disabled={saving || starting} onClick={onRun} className="rounded bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
-          ▶ Run
-        </button>
+        <div className="flex">
+          <button type="button" data-testid="run-button" disabled={saving || starting} onClick={() => onRun(false)} className="rounded-l bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
+            ▶ Run
+          </button>
+          <button
+            type="button"
+            data-testid="run-with-input"
+            title="Run with input…"
+            disabled={saving || starting}
+            onClick={() => onRun(true)}
+            className="rounded-r border-l border-blue-400 bg-blue-600 px-2 py-1 text-xs font-medium text-white hover:bg-blue-500 disabled:opacity-50"
+          >
+            with input…
+          </button>
+        </div>
       </div>
-      {dialog && inputSchema && <RunDialog workflowId={id} schema={inputSchema} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
+      {dialog && <RunDialog workflowId={id} schema={inputSchema} initialMode={dialog.mode} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
     </div>
   );
 }

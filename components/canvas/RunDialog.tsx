@@ -1,84 +1,116 @@
 "use client";
 
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { estimateRunCost } from "@/app/workflows/actions";
 import { formatCost } from "@/components/ui/status";
 import type { CostEstimate } from "@/lib/workflow/estimate";
+import { runInputProblems } from "@/lib/workflow/input";
+import { editInput, formPaths, hasInputFields, initialValue, inputField, pathKey, withoutStaleErrors, type FieldPath } from "@/lib/workflow/input-form";
 import { JsonInput } from "./fields";
+import { InputForm } from "./InputForm";
 
-interface PropertySchema {
-  type?: string;
-  description?: string;
-  default?: unknown;
-  enum?: unknown[];
-}
+export type RunInputMode = "form" | "json";
 
-/** Asks for the run input: a form from the input schema's top-level properties, or raw JSON. */
-export function RunDialog({ workflowId, schema, onRun, onClose, busy, error }: {
+/**
+ * Asks for the run input: a form drawn from the input schema (nested objects, lists, choices, checkboxes), or the
+ * same value as raw JSON. The input is checked with the server's checker before it is sent, each problem shown
+ * next to its field; a workflow without an input schema gets the JSON view only.
+ */
+export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, busy, error }: {
   workflowId: string;
-  schema: Record<string, unknown>;
+  schema?: Record<string, unknown>;
+  initialMode?: RunInputMode;
   onRun(input: unknown): void;
   onClose(): void;
   busy: boolean;
   error?: string;
 }) {
-  const properties = (schema.properties ?? {}) as Record<string, PropertySchema>;
-  const required = new Set((schema.required as string[] | undefined) ?? []);
-  const simple = Object.values(properties).every((p) => ["string", "number", "integer", "boolean"].includes(p.type ?? ""));
-  const [values, setValues] = useState<Record<string, unknown>>(() =>
-    Object.fromEntries(Object.entries(properties).filter(([, p]) => p.default !== undefined).map(([k, p]) => [k, p.default])),
-  );
-  const [raw, setRaw] = useState<unknown>({});
+  const field = useMemo(() => (schema ? inputField(schema) : undefined), [schema]);
+  const formAvailable = Boolean(field && schema && hasInputFields(schema));
+  const [mode, setMode] = useState<RunInputMode>(formAvailable ? (initialMode ?? "form") : "json");
+  const [value, setValue] = useState<unknown>(() => (field ? initialValue(field) : {}));
+  /** Problems by field path (`pathKey`), shown next to their field. */
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  /** Problems no field of the form shows (the input as a whole, properties the schema does not list). */
+  const [otherProblems, setOtherProblems] = useState<string[]>([]);
   const [estimate, setEstimate] = useState<CostEstimate>();
 
   // "Estimate cost": the LLM prompts rendered with this input, priced; refreshed while the input is edited.
-  const input = simple ? values : raw;
   useEffect(() => {
     const timer = setTimeout(() => {
-      void estimateRunCost(workflowId, input).then((result) => setEstimate(result.ok ? result.estimate : undefined));
+      void estimateRunCost(workflowId, value ?? {}).then((result) => setEstimate(result.ok ? result.estimate : undefined));
     }, 300);
     return () => clearTimeout(timer);
-  }, [workflowId, input]);
+  }, [workflowId, value]);
+
+  const editField = (path: FieldPath, next: unknown) => {
+    setValue((current: unknown) => editInput(field!, current, path, next));
+    setFieldErrors((current) => withoutStaleErrors(current, path));
+    setOtherProblems([]);
+  };
+
+  const editJson = (next: unknown) => {
+    setValue(next);
+    setFieldErrors({});
+    setOtherProblems([]);
+  };
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
-    onRun(simple ? values : raw);
+    let problems: ReturnType<typeof runInputProblems> = [];
+    try {
+      problems = schema ? runInputProblems(schema, value) : [];
+    } catch {
+      // A schema Ajv cannot compile: the server refuses the run and says why (shown as run-error).
+    }
+    if (!problems.length) return onRun(value);
+    const shown = new Set(mode === "form" && field ? formPaths(field, value) : []);
+    const errors: Record<string, string> = {};
+    const others: string[] = [];
+    for (const problem of problems) {
+      const key = pathKey(problem.path);
+      if (shown.has(key) && !(field?.kind === "object" && key === "")) errors[key] ??= problem.message;
+      else others.push(key ? `${key}: ${problem.message}` : `input ${problem.message}`);
+    }
+    setFieldErrors(errors);
+    setOtherProblems(others);
   };
 
   return (
     <div className="fixed inset-0 z-50 grid place-items-center bg-black/30" role="dialog" aria-modal="true" data-testid="run-dialog">
-      <form onSubmit={submit} className="w-[420px] space-y-3 rounded-lg bg-white p-4 shadow-xl">
-        <h2 className="text-sm font-semibold">Run input</h2>
-        {simple ? (
-          Object.entries(properties).map(([name, p]) => (
-            <label key={name} className="block">
-              <span className="mb-1 block text-xs font-medium text-neutral-600">
-                {name}
-                {required.has(name) && <span className="text-red-600"> *</span>}
-                {p.description && <span className="font-normal text-neutral-400"> — {p.description}</span>}
-              </span>
-              {p.type === "boolean" ? (
-                <input data-testid={`input-${name}`} type="checkbox" checked={Boolean(values[name])} onChange={(e) => setValues({ ...values, [name]: e.target.checked })} />
-              ) : (
-                <input
-                  data-testid={`input-${name}`}
-                  required={required.has(name)}
-                  type={p.type === "string" ? "text" : "number"}
-                  step="any"
-                  className="w-full rounded border border-neutral-300 px-2 py-1 text-sm"
-                  value={values[name] === undefined ? "" : String(values[name])}
-                  onChange={(e) => {
-                    const next = { ...values };
-                    if (e.target.value === "") delete next[name];
-                    else next[name] = p.type === "string" ? e.target.value : Number(e.target.value);
-                    setValues(next);
-                  }}
-                />
-              )}
-            </label>
-          ))
+      <form onSubmit={submit} noValidate className="max-h-[90vh] w-[520px] space-y-3 overflow-y-auto rounded-lg bg-white p-4 shadow-xl">
+        <div className="flex items-center justify-between">
+          <h2 className="text-sm font-semibold">Run input</h2>
+          {formAvailable && (
+            <button
+              type="button"
+              data-testid="input-mode-toggle"
+              aria-pressed={mode === "json"}
+              onClick={() => {
+                setMode(mode === "form" ? "json" : "form");
+                setFieldErrors({});
+                setOtherProblems([]);
+              }}
+              className="rounded border border-neutral-300 px-2 py-0.5 text-xs text-neutral-600 hover:bg-neutral-50"
+            >
+              {mode === "form" ? "JSON" : "Form"}
+            </button>
+          )}
+        </div>
+        {mode === "form" && field ? (
+          <InputForm field={field} value={value} errors={fieldErrors} onEdit={editField} />
         ) : (
-          <JsonInput testId="input-json" value={raw} onChange={setRaw} rows={8} />
+          <>
+            {!schema && <p className="text-xs text-neutral-500">This workflow declares no input schema: any JSON is passed as <code>input</code>.</p>}
+            <JsonInput testId="input-json" value={value} onChange={editJson} rows={10} />
+          </>
+        )}
+        {otherProblems.length > 0 && (
+          <ul data-testid="input-problems" className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">
+            {otherProblems.map((problem) => (
+              <li key={problem}>{problem}</li>
+            ))}
+          </ul>
         )}
         {estimate && estimate.calls > 0 && (
           <p data-testid="cost-estimate" className="rounded bg-neutral-50 px-2 py-1 text-xs text-neutral-600">

@@ -41,6 +41,7 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
     logs: Array<{ level: string; text: string }>;
     tokens: { prompt: number; completion: number } | null;
     costUsd: number | null;
+    inheritedFrom: string | null;
     startedAt: string;
     durationMs: number | null;
   }>;
@@ -172,6 +173,11 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 <span className="font-medium">{step.stepId}</span>
                 <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
                 {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
+                {step.inheritedFrom && (
+                  <span data-testid={`inherited-${step.stepId}`} className="text-[11px] text-neutral-500">
+                    inherited from <Link href={`/runs/${step.inheritedFrom}`} className="font-mono text-blue-700 hover:underline">{step.inheritedFrom}</Link>
+                  </span>
+                )}
                 {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
                 {step.tokens && (
                   <span data-testid={`step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">

@@ -54,12 +54,13 @@ export class RunEventLog {
     );
   }
 
-  /** Also when a resumed run re-executes a step that was in flight at a crash (same execution number). */
+  /** Also when a resumed run re-executes a step that was in flight at a crash (same execution number); the
+   *  execution is then this run's own, even if it replaces one a fork inherited. */
   stepStarted(step: { id: string; type: string }, execution: number, input: unknown) {
     this.push({
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "input", "startedAt") VALUES (?, ?, ?, ?, ?, 'running', ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = 'running', "input" = excluded."input", "startedAt" = excluded."startedAt", "output" = NULL, "error" = NULL, "finishedAt" = NULL,
-              "promptTokens" = NULL, "completionTokens" = NULL, "costUsd" = NULL`,
+              "promptTokens" = NULL, "completionTokens" = NULL, "costUsd" = NULL, "inheritedFromRunId" = NULL`,
       params: [newStepRowId(), this.runId, step.id, step.type, execution, JSON.stringify(input ?? null), new Date()],
     });
   }

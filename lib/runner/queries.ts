@@ -18,6 +18,10 @@ export interface RunSummary {
   durationMs: number | null;
   costUsd: number | null;
   totalTokens: number | null;
+  /** A fork: the run it was forked from (sub-workflow runs are not forks). */
+  forkOf: string | null;
+  /** Resumed by hand (from its failed step or from a checkpoint) at least once. */
+  resumed: boolean;
 }
 
 const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
@@ -25,7 +29,7 @@ const duration = (start: Date | null, end: Date | null) => (start && end ? end.g
 
 type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>;
 
-function summary(run: RunRow): RunSummary {
+function summary(run: RunRow, resumed = false): RunSummary {
   return {
     runId: run.id,
     workflowId: run.workflowId,
@@ -39,7 +43,22 @@ function summary(run: RunRow): RunSummary {
     durationMs: duration(run.startedAt, run.finishedAt),
     costUsd: run.costUsd,
     totalTokens: run.totalTokens,
+    forkOf: run.parentRunId && !run.parentStepId ? run.parentRunId : null,
+    resumed,
   };
+}
+
+/** Resuming keeps the run's id and row: the audit log is where a resume by hand (run.resume, run.rewind) is kept. */
+const RESUME_ACTIONS = ["run.resume", "run.rewind"];
+
+async function resumedRuns(db: Db, runIds: string[]): Promise<Set<string>> {
+  if (!runIds.length) return new Set();
+  const rows = await db.auditLog.findMany({
+    where: { targetType: "run", targetId: { in: runIds }, action: { in: RESUME_ACTIONS } },
+    select: { targetId: true },
+    distinct: ["targetId"],
+  });
+  return new Set(rows.map((row) => row.targetId));
 }
 
 export async function listRuns(
@@ -52,7 +71,8 @@ export async function listRuns(
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     take: filter.limit ?? 100,
   });
-  return rows.map(summary);
+  const resumed = await resumedRuns(db, rows.map((row) => row.id));
+  return rows.map((row) => summary(row, resumed.has(row.id)));
 }
 
 export async function getRunDetail(db: Db, ownerId: string, runId: string) {
@@ -77,7 +97,7 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
   }
   const workflow = await db.workflow.findFirst({ where: { id: run.workflowId, ownerId }, select: { latestVersion: true } });
   return {
-    ...summary(run),
+    ...summary(run, (await resumedRuns(db, [run.id])).size > 0),
     /** Set when this run is a fork: the run and checkpoint it started from. */
     parent: run.parentRunId ? { runId: run.parentRunId, checkpointId: run.parentCheckpointId, stepId: run.parentStepId } : null,
     forks: forks.filter((f) => !f.parentStepId).map((f) => ({ runId: f.id, status: f.status as RunStatus, checkpointId: f.parentCheckpointId, createdAt: f.createdAt })),
@@ -103,6 +123,8 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
       logs: logs.get(`${s.stepId}#${s.execution}`) ?? [],
       tokens: s.promptTokens === null ? null : { prompt: s.promptTokens, completion: s.completionTokens ?? 0 },
       costUsd: s.costUsd,
+      /** A fork's copy of an execution made by this run (its parent or an earlier ancestor), not counted here. */
+      inheritedFrom: s.inheritedFromRunId,
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
       durationMs: duration(s.startedAt, s.finishedAt),

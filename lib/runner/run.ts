@@ -144,12 +144,12 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
 
   log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
   // The final row in the same transaction as the last events; totals summed over the step records (earlier
-  // processes' executions of a resumed run included).
+  // processes' executions of a resumed run included; a fork's inherited records are its parent's calls).
   log.write({
     sql: `UPDATE "Run" SET "status" = ?, "outputs" = ?, "error" = ?, "finishedAt" = ?, "lastSeq" = ?,
             "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "resumeValue" = NULL,
-            "totalTokens" = (SELECT NULLIF(COALESCE(SUM("promptTokens"), 0) + COALESCE(SUM("completionTokens"), 0), 0) FROM "StepRun" WHERE "runId" = ?),
-            "costUsd" = (SELECT SUM("costUsd") FROM "StepRun" WHERE "runId" = ?)
+            "totalTokens" = (SELECT NULLIF(COALESCE(SUM("promptTokens"), 0) + COALESCE(SUM("completionTokens"), 0), 0) FROM "StepRun" WHERE "runId" = ? AND "inheritedFromRunId" IS NULL),
+            "costUsd" = (SELECT SUM("costUsd") FROM "StepRun" WHERE "runId" = ? AND "inheritedFromRunId" IS NULL)
           WHERE "id" = ?`,
     params: [
       status,
@@ -261,7 +261,7 @@ export async function endCrashLoop(deps: ExecuteDeps, runId: string, takeovers: 
     log.emit({ type: "step.status", stepId: row.stepId, status: "failed", execution: row.execution, error: stepError });
   }
   await log.flush();
-  const totals = await deps.db.stepRun.aggregate({ where: { runId }, _sum: { promptTokens: true, completionTokens: true, costUsd: true } });
+  const totals = await deps.db.stepRun.aggregate({ where: { runId, inheritedFromRunId: null }, _sum: { promptTokens: true, completionTokens: true, costUsd: true } });
   const totalTokens = (totals._sum.promptTokens ?? 0) + (totals._sum.completionTokens ?? 0) || null;
   return endWithoutExecuting(deps, runId, "failed", error, { outputs, totalTokens, costUsd: totals._sum.costUsd });
 }

@@ -36,7 +36,8 @@ export async function resumeFromCheckpoint(control: RunControl, runId: string, o
 /**
  * Time travel, "fork": a new run, linked to its parent, that starts from one of the parent's checkpoints with
  * edited state (`steps.<id>...`, `vars.<name>...`, `input...` = value, applied with LangGraph `updateState`)
- * and runs what follows. The parent stays as it was; the fork inherits the records of the steps before.
+ * and runs what follows. The parent stays as it was; the fork inherits the records of the steps before, marked
+ * inherited: the fork's tokens and cost are those of the calls it makes itself.
  */
 export async function forkRun(control: RunControl, runId: string, ownerId: string, options: { checkpointId: string; set?: Record<string, unknown> }): Promise<{ runId: string }> {
   const { db, checkpointer } = control.deps;
@@ -73,6 +74,8 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
       data: kept.map(({ id: _id, runId: _run, ...row }) => ({
         ...row,
         runId: forkId,
+        // Shown on the fork's page, counted where the call was made (the parent, or the run it inherited it from).
+        inheritedFromRunId: row.inheritedFromRunId ?? runId,
         ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
       })),
     });

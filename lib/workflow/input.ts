@@ -35,12 +35,28 @@ export function compileJsonSchema(schema: Record<string, unknown>, options: { fi
   return check;
 }
 
+/** What is wrong, in words: the missing property for `required`, the choices for `enum`. */
+function problemOf(e: ErrorObject): string {
+  if (e.keyword === "required") return "is required";
+  if (e.keyword === "enum") return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map(formatChoice).join(", ")}`;
+  return e.message ?? "is invalid";
+}
+
+/** An enum choice as a person reads it: text as is, anything else as JSON. */
+export const formatChoice = (choice: unknown) => (typeof choice === "string" ? choice : JSON.stringify(choice));
+
+/** Where an error is: the instance path's segments (JSON Pointer decoded), plus the missing property for `required`. */
+function pathOf(e: ErrorObject): string[] {
+  const segments = e.instancePath ? e.instancePath.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~")) : [];
+  return e.keyword === "required" ? [...segments, (e.params as { missingProperty: string }).missingProperty] : segments;
+}
+
 /** Ajv errors as `<root>.path: message`, with the missing property named for `required`. */
 function describe(errors: ErrorObject[] | null | undefined, root: string): Array<{ field: string; message: string }> {
   return (errors ?? []).map((e) => {
     const missing = e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : "";
     const field = `${root}${`${e.instancePath}${missing}`.replace(/\//g, ".")}`;
-    return { field, message: `${field}: ${e.keyword === "required" ? "is required" : (e.message ?? "is invalid")}` };
+    return { field, message: `${field}: ${problemOf(e)}` };
   });
 }
 
@@ -97,4 +113,17 @@ export function undeclaredInputField(schema: unknown, path: readonly string[]): 
     return undefined;
   }
   return undefined;
+}
+
+/**
+ * The problems of a run input against an input schema, for a form that shows each next to its field: the
+ * field's path (keys and item indexes; empty for the input as a whole) and what is wrong. The same check as
+ * `validateRunInput` (defaults filled first), so the form refuses what the server would.
+ */
+export function runInputProblems(schema: Record<string, unknown>, input: unknown): Array<{ path: string[]; message: string }> {
+  const tooDeep = nestingIssue(input, "input");
+  if (tooDeep) return [{ path: [], message: tooDeep.message }];
+  const check = compileJsonSchema(schema, { fillDefaults: true });
+  const value = input === undefined ? {} : structuredClone(input);
+  return check(value) ? [] : (check.errors ?? []).map((e) => ({ path: pathOf(e), message: problemOf(e) }));
 }

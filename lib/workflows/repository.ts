@@ -31,6 +31,19 @@ export async function saveWorkflowVersion(db: Db, ownerId: string, definition: W
   });
 }
 
+/**
+ * Saves a definition as the workflow's latest version unless that version already is this definition (a file run
+ * again and again from the CLI keeps one version); returns the version that holds it.
+ */
+export async function saveWorkflowVersionIfChanged(db: Db, ownerId: string, definition: WorkflowDefinition) {
+  const existing = await db.workflow.findFirst({ where: { id: definition.id, ownerId }, select: { latestVersion: true } });
+  if (existing?.latestVersion) {
+    const latest = await db.workflowVersion.findUnique({ where: { workflowId_version: { workflowId: definition.id, version: existing.latestVersion } } });
+    if (latest?.definition === JSON.stringify(definition)) return { workflowId: definition.id, version: latest.version };
+  }
+  return saveWorkflowVersion(db, ownerId, definition);
+}
+
 export async function listWorkflows(db: Db, ownerId: string) {
   return db.workflow.findMany({
     where: { ownerId },

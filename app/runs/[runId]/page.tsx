@@ -28,6 +28,8 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         durationMs: run.durationMs,
         costUsd: run.costUsd,
         totalTokens: run.totalTokens,
+        forkOf: run.forkOf,
+        resumed: run.resumed,
         input: run.input,
         error: run.error,
         lastSeq: run.lastSeq,
