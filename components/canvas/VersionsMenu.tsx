@@ -4,6 +4,7 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useState, useTransition } from "react";
 import { restoreVersion } from "@/app/workflows/actions";
 import { useEditorApi } from "./editor-store";
+import { confirmLeave } from "./UnsavedChanges";
 
 export interface VersionInfo {
   version: number;
@@ -41,6 +42,7 @@ export function useRestoreVersion(workflowId: string) {
 /** The workflow's saved versions, newest first: open any of them, or roll back to one in one click. */
 export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId: string; versions: VersionInfo[]; openVersion: number | null }) {
   const router = useRouter();
+  const api = useEditorApi();
   const [open, setOpen] = useState(false);
   const { restore, busy, error } = useRestoreVersion(workflowId);
   const latest = versions[0]?.version;
@@ -64,6 +66,7 @@ export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId
                       type="button"
                       data-testid={`open-version-${v.version}`}
                       onClick={() => {
+                        if (!confirmLeave(api)) return;
                         setOpen(false);
                         router.push(`/workflows/${workflowId}${v.version === latest ? "" : `?version=${v.version}`}`);
                       }}
