@@ -87,10 +87,20 @@ function isTextEntry(target: EventTarget | null): boolean {
   return target.tagName === "INPUT" && !NOT_TEXT.has((target as HTMLInputElement).type);
 }
 
+/** The parts of the Navigation API (Chromium, recent Firefox and Safari) used here; not in TypeScript's DOM types yet. */
+interface NavigateEventLike extends Event {
+  navigationType: "push" | "replace" | "reload" | "traverse";
+}
+interface NavigationLike {
+  addEventListener(type: "navigate", listener: (event: NavigateEventLike) => void): void;
+  removeEventListener(type: "navigate", listener: (event: NavigateEventLike) => void): void;
+}
+
 /**
  * With unsaved changes: the browser asks before a reload or closing (beforeunload); in-app links and Back ask
- * with a confirm. Next has no API to hold a client navigation, so links are caught before Next sees the
- * click, and Back by a popstate listener that runs before Next's (capture) and walks back to this page.
+ * with a confirm. Next has no API to hold a client navigation, so links are caught before Next sees the click
+ * (capture on window), and Back/Forward on the Navigation API's cancelable navigate event (where there is no
+ * Navigation API, the draft still keeps the changes).
  */
 function useLeaveGuard() {
   const api = useEditorApi();
@@ -112,28 +122,20 @@ function useLeaveGuard() {
       event.preventDefault();
       event.stopPropagation();
     };
-    const navigation = (window as { navigation?: { currentEntry?: { index: number } | null } }).navigation;
-    const ownIndex = navigation?.currentEntry?.index;
-    let returning = false;
-    const onPopState = (event: PopStateEvent) => {
-      if (returning) {
-        returning = false;
-        event.stopImmediatePropagation(); // back on this page: nothing for Next to do
-        return;
-      }
-      if (!dirty() || window.confirm(LEAVE_MESSAGE)) return;
-      event.stopImmediatePropagation();
-      returning = true;
-      const index = navigation?.currentEntry?.index;
-      window.history.go(ownIndex !== undefined && index !== undefined ? ownIndex - index : 1);
+    // Back/Forward: Next handles popstate itself (and unmounts this page in its listener, which runs first), so
+    // the question is asked on the Navigation API's navigate event, which comes before it and can be cancelled.
+    const navigation = (window as { navigation?: NavigationLike }).navigation;
+    const onNavigate = (event: NavigateEventLike) => {
+      if (event.navigationType !== "traverse" || !event.cancelable || !dirty()) return;
+      if (!window.confirm(LEAVE_MESSAGE)) event.preventDefault();
     };
     window.addEventListener("beforeunload", onBeforeUnload);
     window.addEventListener("click", onClick, true);
-    window.addEventListener("popstate", onPopState, true);
+    navigation?.addEventListener("navigate", onNavigate);
     return () => {
       window.removeEventListener("beforeunload", onBeforeUnload);
       window.removeEventListener("click", onClick, true);
-      window.removeEventListener("popstate", onPopState, true);
+      navigation?.removeEventListener("navigate", onNavigate);
     };
   }, [api]);
 }
