@@ -164,9 +164,13 @@ function useDraft(enabled: boolean) {
     const workflowId = api.getState().meta.id;
     const draft = readDraft(workflowId);
     if (draft) {
-      api.getState().restoreDraft(draft.definition, draft.invalidFields ?? {});
-      if (api.getState().dirty) setRestored({ savedAt: draft.savedAt, basedOnVersion: draft.basedOnVersion });
-      else clearDraft(workflowId); // the same as what is saved
+      try {
+        api.getState().restoreDraft(draft.definition, draft.invalidFields ?? {});
+        if (api.getState().dirty) setRestored({ savedAt: draft.savedAt, basedOnVersion: draft.basedOnVersion });
+        else clearDraft(workflowId); // the same as what is saved
+      } catch {
+        clearDraft(workflowId); // a draft the canvas cannot show (written by another version of the app)
+      }
     }
 
     let scheduled: number | undefined;

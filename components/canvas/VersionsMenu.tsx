@@ -45,7 +45,8 @@ export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId
   const api = useEditorApi();
   const [open, setOpen] = useState(false);
   const { restore, busy, error } = useRestoreVersion(workflowId);
-  const latest = versions[0]?.version;
+  // Right after a save or restore the list may not have the new version yet; the editor knows it.
+  const latest = Math.max(versions[0]?.version ?? 0, openVersion ?? 0);
 
   return (
     <div className="relative">
