@@ -2,14 +2,16 @@
 
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import Link from "next/link";
-import { useRouter } from "next/navigation";
-import { useCallback, useState, useTransition } from "react";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useCallback, useEffect, useState, useTransition } from "react";
 import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
 import { runInputMode } from "@/lib/workflow/input-form";
-import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit } from "./editor-store";
+import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit } from "./editor-store";
+import { documentOf, hasInvalidFields, invalidFieldIssues } from "./editor-history";
+import { UnsavedChanges } from "./UnsavedChanges";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import { RunDialog, type RunInputMode } from "./RunDialog";
@@ -17,11 +19,14 @@ import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMen
 import { nodeTypes } from "./StepNode";
 
 export function Editor({ init, versions }: { init: EditorInit; versions: VersionInfo[] }) {
+  // Drafts belong to the latest version's page; an old version's page is for looking back.
+  const viewingOldVersion = useSearchParams().has("version");
   return (
     <EditorStoreProvider init={init}>
       <ReactFlowProvider>
         <div className="flex h-full flex-col">
           <Toolbar versions={versions} />
+          <UnsavedChanges keepDraft={!viewingOldVersion} />
           <div className="flex min-h-0 flex-1">
             <PaletteWithAdd />
             <Canvas />
@@ -107,7 +112,12 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const run = useEditor((s) => s.run);
   const applyRunEvent = useEditor((s) => s.applyRunEvent);
   const appendToken = useEditor((s) => s.appendToken);
-  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string }>();
+  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string; invalidText?: true }>();
+  // The "not saved: invalid text" message goes once the texts are fixed.
+  const hasInvalidText = useEditor((s) => hasInvalidFields(s.invalidFields));
+  useEffect(() => {
+    if (!hasInvalidText) setMessage((m) => (m?.invalidText ? undefined : m));
+  }, [hasInvalidText]);
   const [dialog, setDialog] = useState<{ error?: string; mode?: RunInputMode } | null>(null);
   const [saving, startSaving] = useTransition();
   const [starting, startStarting] = useTransition();
@@ -115,15 +125,25 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
 
   useRunEvents(run?.runId, 0, { onEvent: applyRunEvent, onToken: appendToken });
 
+  /** Text that a field could not take would be lost by saving what the store holds: say which, save nothing. */
+  const blockedByInvalidText = (action: "saved" | "run") => {
+    const invalid = invalidFieldIssues(api.getState().invalidFields);
+    if (!invalid.length) return false;
+    setMessage({ kind: "error", text: `Not ${action}: ${invalid[0].message}${invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : ""}`, invalidText: true });
+    return true;
+  };
+
   const save = async (): Promise<boolean> => {
     const state = api.getState();
+    if (blockedByInvalidText("saved")) return false;
+    const basis = documentOf(state);
     const result = await saveWorkflow(state.definition());
     if (!result.ok) {
       state.setIssues(result.issues ?? []);
       setMessage({ kind: "error", text: result.issues?.length ? `Not saved: ${result.issues.length} problem(s) to fix` : result.message });
       return false;
     }
-    state.markSaved(result.version);
+    api.getState().markSaved(result.version, basis);
     setMessage({ kind: "ok", text: `Saved version ${result.version}` });
     router.refresh(); // the version list; the editor keeps its state (same key)
     return true;
@@ -146,6 +166,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
   // (as JSON when there is no form to show, e.g. a workflow without an input schema).
   const onRun = (askForInput: boolean) =>
     startSaving(async () => {
+      if (blockedByInvalidText("run")) return;
       if (api.getState().dirty || api.getState().isNew) if (!(await save())) return;
       const mode = runInputMode(api.getState().meta.input);
       if (mode || askForInput) setDialog({ mode: mode ?? "json" });
@@ -187,6 +208,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}
+        <UndoRedoButtons />
         <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
           Save
         </button>
@@ -208,6 +230,23 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
       </div>
       {dialog && <RunDialog workflowId={id} schema={inputSchema} initialMode={dialog.mode} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
     </div>
+  );
+}
+
+function UndoRedoButtons() {
+  const api = useEditorApi();
+  const canUndo = useEditorHistory((h) => h.pastStates.length > 0);
+  const canRedo = useEditorHistory((h) => h.futureStates.length > 0);
+  const button = "rounded border border-neutral-300 px-2 py-1 hover:bg-neutral-50 disabled:opacity-40";
+  return (
+    <>
+      <button type="button" data-testid="undo-button" disabled={!canUndo} onClick={() => api.getState().undo()} title="Undo (Ctrl+Z / ⌘Z)" aria-label="Undo" className={button}>
+        ↶
+      </button>
+      <button type="button" data-testid="redo-button" disabled={!canRedo} onClick={() => api.getState().redo()} title="Redo (Ctrl+Shift+Z, Ctrl+Y / ⌘⇧Z)" aria-label="Redo" className={button}>
+        ↷
+      </button>
+    </>
   );
 }
 

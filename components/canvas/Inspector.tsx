@@ -10,7 +10,17 @@ import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
 import { useEditor } from "./editor-store";
-import { FieldError, JsonInput, Label, NumberInput, TextInput } from "./fields";
+import { INVALID_FIELD, WORKFLOW_FIELDS } from "./editor-history";
+import { FieldError, JsonInput, Label, NumberInput, TextInput, type KeptText } from "./fields";
+
+/** The text a field keeps in the store while it cannot be taken (owner: a step id or WORKFLOW_FIELDS). */
+function useKeptText(owner: string, field: string): KeptText {
+  const invalid = useEditor((s) => s.invalidFields[owner]?.[field]);
+  const setInvalidField = useEditor((s) => s.setInvalidField);
+  return { invalid, onInvalid: (next) => setInvalidField(owner, field, next) };
+}
+
+const wholeAtLeast = (min: number, unit = "") => (n: number) => (Number.isInteger(n) && n >= min ? undefined : `enter a whole number${unit} of at least ${min}`);
 
 /** Right panel: the selected step (config form from the registry + live run output) or the workflow's settings. */
 export function Inspector() {
@@ -59,11 +69,14 @@ const wholeOrUnset = (n: number | string | undefined, min: number) => (typeof n 
 
 function StepForm({ stepId }: { stepId: string }) {
   const node = useEditor((s) => s.nodes.find((n) => n.id === stepId)!);
-  const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === stepId)));
+  // Kept invalid texts are shown by their own fields, not again as issues.
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === stepId && i.code !== INVALID_FIELD)));
   const updateStep = useEditor((s) => s.updateStep);
   const renameStep = useEditor((s) => s.renameStep);
+  const setInvalidField = useEditor((s) => s.setInvalidField);
   const taken = useEditor(useShallow((s) => s.nodes.map((n) => n.id)));
-  const [idDraft, setIdDraft] = useState(stepId);
+  const keptId = useEditor((s) => s.invalidFields[stepId]?.id?.text);
+  const [idDraft, setIdDraft] = useState(keptId ?? stepId);
   const kind = getStepKind(node.data.type);
   const idError = !STEP_ID_PATTERN.test(idDraft)
     ? "Use letters, digits, _ and -, starting with a letter or _"
@@ -71,17 +84,26 @@ function StepForm({ stepId }: { stepId: string }) {
       ? "Another step already has this id"
       : undefined;
 
-  const setConfig = (name: string, value: unknown) => {
+  const setConfig = (name: string, value: unknown, typed = true) => {
     const config = { ...node.data.config };
     if (value === undefined || value === "") delete config[name];
     else config[name] = value;
-    updateStep(stepId, { config });
+    updateStep(stepId, { config }, typed ? `config.${name}` : undefined);
   };
   // Backoff fields only exist once retries are on; unset ones fall back to RETRY_DEFAULTS.
   const setRetry = (patch: Partial<NonNullable<typeof node.data.retry>>) => {
     const retry: Record<string, unknown> = { ...node.data.retry, ...patch };
     for (const key of Object.keys(retry)) if (retry[key] === undefined) delete retry[key];
-    updateStep(stepId, { retry });
+    updateStep(stepId, { retry }, `retry.${Object.keys(patch)[0]}`);
+  };
+  const kept = {
+    attempts: useKeptText(stepId, "retry.maxAttempts"),
+    initialDelay: useKeptText(stepId, "retry.initialDelayMs"),
+    backoff: useKeptText(stepId, "retry.backoffFactor"),
+    maxDelay: useKeptText(stepId, "retry.maxDelayMs"),
+    timeout: useKeptText(stepId, "timeoutMs"),
+    outputSchema: useKeptText(stepId, "outputSchema"),
+    assign: useKeptText(stepId, "assign"),
   };
   const fieldIssue = (field: string) => issues.find((i) => i.field === field || i.field?.startsWith(`${field}.`))?.message;
 
@@ -95,15 +117,25 @@ function StepForm({ stepId }: { stepId: string }) {
           onChange={(v) => {
             setIdDraft(v);
             if (STEP_ID_PATTERN.test(v) && !taken.includes(v)) renameStep(stepId, v);
+            else if (v === stepId) setInvalidField(stepId, "id", undefined);
+            // An id that cannot be taken is kept (it blocks saving) rather than silently left behind.
+            else setInvalidField(stepId, "id", { text: v, error: STEP_ID_PATTERN.test(v) ? "another step already has this id" : "use letters, digits, _ and -, starting with a letter or _" });
           }}
         />
         <FieldError message={idError} />
       </Label>
       <Label text="Name">
-        <TextInput testId="field-name" value={node.data.name ?? ""} onChange={(v) => updateStep(stepId, { name: v || undefined })} />
+        <TextInput testId="field-name" value={node.data.name ?? ""} onChange={(v) => updateStep(stepId, { name: v || undefined }, "name")} />
       </Label>
       {kind?.fields.map((field) => (
-        <ConfigField key={field.name} field={field} value={node.data.config[field.name]} onChange={(v) => setConfig(field.name, v)} issue={fieldIssue(`config.${field.name}`)} />
+        <ConfigField
+          key={field.name}
+          stepId={stepId}
+          field={field}
+          value={node.data.config[field.name]}
+          onChange={(v) => setConfig(field.name, v, field.type !== "select")}
+          issue={fieldIssue(`config.${field.name}`)}
+        />
       ))}
       <fieldset className="space-y-2 rounded border border-neutral-200 p-2">
         <legend className="px-1 text-xs font-medium text-neutral-600">Errors</legend>
@@ -112,19 +144,22 @@ function StepForm({ stepId }: { stepId: string }) {
             testId="field-retry-attempts"
             value={node.data.retry?.maxAttempts}
             placeholder="1"
-            onChange={(n) => updateStep(stepId, { retry: typeof n === "number" && n > 1 ? { ...node.data.retry, maxAttempts: Math.floor(n) } : undefined })}
+            templates={false}
+            check={wholeAtLeast(1)}
+            kept={kept.attempts}
+            onChange={(n) => updateStep(stepId, { retry: typeof n === "number" && n > 1 ? { ...node.data.retry, maxAttempts: n } : undefined }, "retry.maxAttempts")}
           />
         </Label>
         {node.data.retry && (
           <div className="grid grid-cols-2 gap-2" data-testid="retry-backoff">
             <Label text="First delay (ms)">
-              <NumberInput testId="field-retry-initial-delay" value={node.data.retry.initialDelayMs} placeholder={String(RETRY_DEFAULTS.initialDelayMs)} onChange={(n) => setRetry({ initialDelayMs: wholeOrUnset(n, 0) })} />
+              <NumberInput testId="field-retry-initial-delay" value={node.data.retry.initialDelayMs} placeholder={String(RETRY_DEFAULTS.initialDelayMs)} templates={false} check={wholeAtLeast(0)} kept={kept.initialDelay} onChange={(n) => setRetry({ initialDelayMs: wholeOrUnset(n, 0) })} />
             </Label>
             <Label text="Backoff factor">
-              <NumberInput testId="field-retry-backoff" value={node.data.retry.backoffFactor} placeholder={String(RETRY_DEFAULTS.backoffFactor)} onChange={(n) => setRetry({ backoffFactor: typeof n === "number" && n >= 1 ? n : undefined })} />
+              <NumberInput testId="field-retry-backoff" value={node.data.retry.backoffFactor} placeholder={String(RETRY_DEFAULTS.backoffFactor)} templates={false} check={(n) => (n >= 1 ? undefined : "enter a factor of at least 1")} kept={kept.backoff} onChange={(n) => setRetry({ backoffFactor: typeof n === "number" && n >= 1 ? n : undefined })} />
             </Label>
             <Label text="Longest delay (ms)">
-              <NumberInput testId="field-retry-max-delay" value={node.data.retry.maxDelayMs} placeholder={String(RETRY_DEFAULTS.maxDelayMs)} onChange={(n) => setRetry({ maxDelayMs: wholeOrUnset(n, 0) })} />
+              <NumberInput testId="field-retry-max-delay" value={node.data.retry.maxDelayMs} placeholder={String(RETRY_DEFAULTS.maxDelayMs)} templates={false} check={wholeAtLeast(0)} kept={kept.maxDelay} onChange={(n) => setRetry({ maxDelayMs: wholeOrUnset(n, 0) })} />
             </Label>
             <label className="flex items-center gap-1 self-end pb-1 text-xs text-neutral-600">
               <input type="checkbox" data-testid="field-retry-jitter" checked={node.data.retry.jitter ?? RETRY_DEFAULTS.jitter} onChange={(e) => setRetry({ jitter: e.target.checked })} />
@@ -137,7 +172,10 @@ function StepForm({ stepId }: { stepId: string }) {
             testId="field-timeout"
             value={node.data.timeoutMs}
             placeholder="none"
-            onChange={(n) => updateStep(stepId, { timeoutMs: typeof n === "number" && n > 0 ? Math.floor(n) : undefined })}
+            templates={false}
+            check={wholeAtLeast(1, " of milliseconds")}
+            kept={kept.timeout}
+            onChange={(n) => updateStep(stepId, { timeoutMs: typeof n === "number" && n > 0 ? n : undefined }, "timeoutMs")}
           />
         </Label>
         <Label text="When it still fails">
@@ -160,7 +198,8 @@ function StepForm({ stepId }: { stepId: string }) {
           rows={3}
           value={node.data.outputSchema}
           placeholder={'{ "type": "object", "required": ["text"] }'}
-          onChange={(v) => updateStep(stepId, { outputSchema: (v as Record<string, unknown>) ?? undefined })}
+          kept={kept.outputSchema}
+          onChange={(v) => updateStep(stepId, { outputSchema: (v as Record<string, unknown>) ?? undefined }, "outputSchema")}
         />
         <FieldError message={fieldIssue("outputSchema")} />
       </Label>
@@ -170,7 +209,8 @@ function StepForm({ stepId }: { stepId: string }) {
           rows={3}
           value={node.data.assign}
           placeholder={'{ "count": "{{ vars.count + 1 }}" }'}
-          onChange={(v) => updateStep(stepId, { assign: (v as Record<string, string>) ?? undefined })}
+          kept={kept.assign}
+          onChange={(v) => updateStep(stepId, { assign: (v as Record<string, string>) ?? undefined }, "assign")}
         />
         <FieldError message={fieldIssue("assign")} />
       </Label>
@@ -185,14 +225,15 @@ function StepForm({ stepId }: { stepId: string }) {
   );
 }
 
-function ConfigField({ field, value, onChange, issue }: { field: FieldSpec; value: unknown; onChange(v: unknown): void; issue?: string }) {
+function ConfigField({ stepId, field, value, onChange, issue }: { stepId: string; field: FieldSpec; value: unknown; onChange(v: unknown): void; issue?: string }) {
   const testId = `field-${field.name}`;
+  const kept = useKeptText(stepId, `config.${field.name}`);
   return (
     <Label text={field.label} required={field.required}>
       {field.type === "number" ? (
-        <NumberInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} />
+        <NumberInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} kept={kept} />
       ) : field.type === "json" ? (
-        <JsonInput testId={testId} value={value} onChange={onChange} placeholder={field.help} />
+        <JsonInput testId={testId} value={value} onChange={onChange} placeholder={field.help} kept={kept} />
       ) : field.type === "model" ? (
         <ModelInput testId={testId} value={value} onChange={onChange} placeholder={field.placeholder} />
       ) : field.type === "select" ? (
@@ -281,14 +322,20 @@ function WorkflowSettings() {
   const setLimit = (key: keyof NonNullable<WorkflowMeta["limits"]>, n: number | string | undefined) => {
     const limits = { ...meta.limits, [key]: wholeOrUnset(n, 1) };
     if (limits[key] === undefined) delete limits[key];
-    setMeta({ limits: Object.keys(limits).length ? limits : undefined });
+    setMeta({ limits: Object.keys(limits).length ? limits : undefined }, `limits.${key}`);
   };
-  const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId)));
+  const kept = {
+    input: useKeptText(WORKFLOW_FIELDS, "input"),
+    vars: useKeptText(WORKFLOW_FIELDS, "vars"),
+    maxIterations: useKeptText(WORKFLOW_FIELDS, "limits.maxIterations"),
+    maxStepExecutions: useKeptText(WORKFLOW_FIELDS, "limits.maxStepExecutions"),
+  };
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD)));
   return (
     <div className="space-y-3 p-3">
       <h2 className="text-sm font-semibold">Workflow</h2>
       <Label text="Name" required>
-        <TextInput testId="workflow-name" value={meta.name} onChange={(name) => setMeta({ name })} />
+        <TextInput testId="workflow-name" value={meta.name} onChange={(name) => setMeta({ name }, "name")} />
       </Label>
       <Label text="Id">
         <code className="block font-mono text-xs text-neutral-600">{meta.id}</code>
@@ -298,22 +345,26 @@ function WorkflowSettings() {
           testId="workflow-input-schema"
           value={meta.input}
           placeholder={'{ "type": "object", "properties": { "topic": { "type": "string" } }, "required": ["topic"] }'}
-          onChange={(input) => setMeta({ input: input as Record<string, unknown> | undefined })}
+          kept={kept.input}
+          onChange={(input) => setMeta({ input: input as Record<string, unknown> | undefined }, "input")}
         />
       </Label>
       <Label text="Variables (initial values)">
-        <JsonInput testId="workflow-vars" rows={3} value={meta.vars} placeholder='{ "count": 0 }' onChange={(vars) => setMeta({ vars: vars as Record<string, unknown> | undefined })} />
+        <JsonInput testId="workflow-vars" rows={3} value={meta.vars} placeholder='{ "count": 0 }' kept={kept.vars} onChange={(vars) => setMeta({ vars: vars as Record<string, unknown> | undefined }, "vars")} />
       </Label>
       <Label text="Runs per step (loop limit)">
         <NumberInput
           testId="workflow-max-iterations"
           value={meta.limits?.maxIterations}
           placeholder={String(DEFAULT_MAX_ITERATIONS)}
+          templates={false}
+          check={wholeAtLeast(1)}
+          kept={kept.maxIterations}
           onChange={(n) => setLimit("maxIterations", n)}
         />
       </Label>
       <Label text="Step executions per run (optional cap)">
-        <NumberInput testId="workflow-max-step-executions" value={meta.limits?.maxStepExecutions} placeholder="no cap" onChange={(n) => setLimit("maxStepExecutions", n)} />
+        <NumberInput testId="workflow-max-step-executions" value={meta.limits?.maxStepExecutions} placeholder="no cap" templates={false} check={wholeAtLeast(1)} kept={kept.maxStepExecutions} onChange={(n) => setLimit("maxStepExecutions", n)} />
       </Label>
       {issues.map((i) => (
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>

@@ -4,6 +4,7 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useState, useTransition } from "react";
 import { restoreVersion } from "@/app/workflows/actions";
 import { useEditorApi } from "./editor-store";
+import { confirmLeave } from "./UnsavedChanges";
 
 export interface VersionInfo {
   version: number;
@@ -41,9 +42,11 @@ export function useRestoreVersion(workflowId: string) {
 /** The workflow's saved versions, newest first: open any of them, or roll back to one in one click. */
 export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId: string; versions: VersionInfo[]; openVersion: number | null }) {
   const router = useRouter();
+  const api = useEditorApi();
   const [open, setOpen] = useState(false);
   const { restore, busy, error } = useRestoreVersion(workflowId);
-  const latest = versions[0]?.version;
+  // Right after a save or restore the list may not have the new version yet; the editor knows it.
+  const latest = Math.max(versions[0]?.version ?? 0, openVersion ?? 0);
 
   return (
     <div className="relative">
@@ -64,6 +67,7 @@ export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId
                       type="button"
                       data-testid={`open-version-${v.version}`}
                       onClick={() => {
+                        if (!confirmLeave(api)) return;
                         setOpen(false);
                         router.push(`/workflows/${workflowId}${v.version === latest ? "" : `?version=${v.version}`}`);
                       }}

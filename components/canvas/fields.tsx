@@ -1,6 +1,7 @@
 "use client";
 
 import { useEffect, useState } from "react";
+import { parseJsonText, type InvalidField } from "./editor-history";
 
 const inputClass = "w-full rounded border border-neutral-300 bg-white px-2 py-1 text-sm focus:border-neutral-500 focus:outline-none";
 
@@ -36,41 +37,96 @@ export function TextInput({ value, onChange, placeholder, mono, testId, multilin
   );
 }
 
-/** Numbers, or a {{ template }} that yields one at run time; empty removes the value. */
-export function NumberInput({ value, onChange, testId, placeholder }: { value: unknown; onChange(value: number | string | undefined): void; testId?: string; placeholder?: string }) {
+/** Where a field keeps text it cannot take yet (the editor store), so it survives selecting another step. */
+export interface KeptText {
+  invalid: InvalidField | undefined;
+  onInvalid(invalid: InvalidField | undefined): void;
+}
+
+/**
+ * Numbers, or (with `templates`) a {{ template }} that yields one at run time; empty removes the value.
+ * `check` says what is wrong with a number the field cannot take. Text it cannot take is kept as typed, with
+ * the error next to it — in the store with `kept`, else only while shown.
+ */
+export function NumberInput({ value, onChange, testId, placeholder, templates = true, check, kept }: {
+  value: unknown;
+  onChange(value: number | string | undefined): void;
+  testId?: string;
+  placeholder?: string;
+  templates?: boolean;
+  check?: (n: number) => string | undefined;
+  kept?: KeptText;
+}) {
+  const shown = value === undefined || value === null ? "" : String(value);
+  const [text, setText] = useState(kept?.invalid?.text ?? shown);
+  const [localError, setLocalError] = useState<string>();
+  const invalidText = kept?.invalid?.text;
+  useEffect(() => {
+    // Follow outside changes (undo, another step) without rewriting what is typed ("0." while it means 0).
+    setText((current) => {
+      if (invalidText !== undefined) return invalidText;
+      if (current.trim() !== "" && (current === shown || Number(current) === value)) return current;
+      return shown;
+    });
+  }, [shown, value, invalidText]);
+  const error = kept ? kept.invalid?.error : localError;
+  const reject = (message: string, typed: string) => (kept ? kept.onInvalid({ text: typed, error: message }) : setLocalError(message));
+  const accept = (next: number | string | undefined) => {
+    onChange(next);
+    if (kept?.invalid) kept.onInvalid(undefined);
+    setLocalError(undefined);
+  };
   return (
-    <input
-      data-testid={testId}
-      className={inputClass}
-      value={value === undefined || value === null ? "" : String(value)}
-      placeholder={placeholder}
-      onChange={(e) => {
-        const text = e.target.value;
-        if (text.trim() === "") return onChange(undefined);
-        const n = Number(text);
-        onChange(Number.isFinite(n) && !text.includes("{") ? n : text);
-      }}
-    />
+    <>
+      <input
+        data-testid={testId}
+        className={`${inputClass} ${error ? "border-red-500" : ""}`}
+        value={text}
+        placeholder={placeholder}
+        onChange={(e) => {
+          const typed = e.target.value;
+          setText(typed);
+          if (typed.trim() === "") return accept(undefined);
+          if (templates && typed.includes("{")) return accept(typed);
+          const n = Number(typed);
+          if (!Number.isFinite(n)) return reject(templates ? "not a number (or a {{ template }})" : "not a number", typed);
+          const problem = check?.(n);
+          if (problem) return reject(problem, typed);
+          accept(n);
+        }}
+      />
+      <FieldError message={error} testId={testId ? `${testId}-error` : undefined} />
+    </>
   );
 }
 
-/** A JSON editor that only commits valid JSON and says what is wrong otherwise. */
-export function JsonInput({ value, onChange, testId, placeholder, rows = 6 }: { value: unknown; onChange(value: unknown): void; testId?: string; placeholder?: string; rows?: number }) {
+/**
+ * A JSON editor that only commits valid JSON. Text that does not parse is kept as typed with what is wrong —
+ * in the store with `kept` (it then blocks saving), else only while shown.
+ */
+export function JsonInput({ value, onChange, testId, placeholder, rows = 6, kept }: {
+  value: unknown;
+  onChange(value: unknown): void;
+  testId?: string;
+  placeholder?: string;
+  rows?: number;
+  kept?: KeptText;
+}) {
   const serialized = value === undefined ? "" : JSON.stringify(value, null, 2);
-  const [text, setText] = useState(serialized);
-  const [error, setError] = useState<string>();
+  const invalidText = kept?.invalid?.text;
+  const keeps = kept !== undefined;
+  const [text, setText] = useState(invalidText ?? serialized);
+  const [localError, setLocalError] = useState<string>();
   useEffect(() => {
-    // Follow outside changes (another step selected) without clobbering what is being typed.
+    // Follow outside changes (another step selected, undo, a restored draft) without clobbering what is typed.
     setText((current) => {
-      try {
-        if (current.trim() && JSON.stringify(JSON.parse(current)) === JSON.stringify(value)) return current;
-      } catch {
-        /* keep the user's invalid text while they type */
-        return current;
-      }
+      if (invalidText !== undefined) return invalidText;
+      const parsed = parseJsonText(current);
+      if (parsed.ok ? JSON.stringify(parsed.value) === JSON.stringify(value) : !keeps) return current;
       return serialized;
     });
-  }, [serialized, value]);
+  }, [serialized, value, invalidText, keeps]);
+  const error = kept ? kept.invalid?.error : localError;
   return (
     <>
       <textarea
@@ -80,20 +136,18 @@ export function JsonInput({ value, onChange, testId, placeholder, rows = 6 }: { 
         value={text}
         placeholder={placeholder}
         onChange={(e) => {
-          setText(e.target.value);
-          if (!e.target.value.trim()) {
-            setError(undefined);
-            return onChange(undefined);
-          }
-          try {
-            onChange(JSON.parse(e.target.value));
-            setError(undefined);
-          } catch (err) {
-            setError(`Not valid JSON yet: ${(err as Error).message}`);
-          }
+          const typed = e.target.value;
+          setText(typed);
+          const parsed = parseJsonText(typed);
+          if (parsed.ok) {
+            onChange(parsed.value);
+            if (kept?.invalid) kept.onInvalid(undefined);
+            setLocalError(undefined);
+          } else if (kept) kept.onInvalid({ text: typed, error: parsed.error });
+          else setLocalError(`Not valid JSON yet: ${parsed.error.replace(/^not valid JSON: /, "")}`);
         }}
       />
-      <FieldError message={error} testId={testId ? `${testId}-error` : undefined} />
+      <FieldError message={error && kept ? error[0].toUpperCase() + error.slice(1) : error} testId={testId ? `${testId}-error` : undefined} />
     </>
   );
 }
