@@ -83,7 +83,7 @@ export class RunEventLog {
     execution: number,
     result: { output: unknown } | { error: SerializedError },
     attempts: AttemptRecord = { attempts: 1, attemptErrors: [] },
-    ended: "succeeded" | "failed" | "cancelled" = "error" in result ? "failed" : "succeeded",
+    ended?: "succeeded" | "failed" | "cancelled",
   ) {
     this.streamed.delete(`${step.id}#${execution}`);
     const now = new Date();
@@ -93,7 +93,7 @@ export class RunEventLog {
     this.push({
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt", "attempts", "attemptErrors") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt", "attempts" = excluded."attempts", "attemptErrors" = excluded."attemptErrors"`,
-      params: [newStepRowId(), this.runId, step.id, step.type, execution, ended, output, error, now, now, attempts.attempts, attemptErrors],
+      params: [newStepRowId(), this.runId, step.id, step.type, execution, ended ?? (error ? "failed" : "succeeded"), output, error, now, now, attempts.attempts, attemptErrors],
     });
   }
 
