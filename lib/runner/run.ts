@@ -285,10 +285,10 @@ export const STEP_CANCELLED_ERROR: SerializedError = { code: "CANCELLED", messag
 async function cancelOpenSteps(deps: Pick<ExecuteDeps, "db">, log: RunEventLog) {
   const open = await deps.db.stepRun.findMany({
     where: { runId: log.runId, status: { in: ["running", "waiting"] } },
-    select: { stepId: true, stepType: true, execution: true },
+    select: { stepId: true, stepType: true, execution: true, status: true },
   });
   for (const row of open) {
-    const error = { ...STEP_CANCELLED_ERROR, stepId: row.stepId };
+    const error = { ...STEP_CANCELLED_ERROR, message: `the run was cancelled while this step was ${row.status}`, stepId: row.stepId };
     log.stepFinished({ id: row.stepId, type: row.stepType }, row.execution, { error }, undefined, "cancelled");
     log.emit({ type: "step.status", stepId: row.stepId, status: "cancelled", execution: row.execution, error });
   }
