@@ -3,11 +3,12 @@
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
-import { useCallback, useEffect, useState, useTransition } from "react";
+import { useCallback, useEffect, useMemo, useState, useTransition } from "react";
 import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
-import { useRunEvents } from "@/lib/realtime/client";
+import { useRunEvents, useWorkflowRuns } from "@/lib/realtime/client";
+import type { RunStatus } from "@/lib/runner/event-types";
 import { runInputMode } from "@/lib/workflow/input-form";
 import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit } from "./editor-store";
 import { documentOf, hasInvalidFields, invalidFieldIssues } from "./editor-history";
@@ -101,6 +102,8 @@ function Canvas() {
   );
 }
 
+const ENDED: RunStatus[] = ["succeeded", "failed", "cancelled"];
+
 function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const api = useEditorApi();
   const router = useRouter();
@@ -123,7 +126,17 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
   const [starting, startStarting] = useTransition();
   const { restore, busy: restoring, error: restoreError } = useRestoreVersion(id);
 
-  useRunEvents(run?.runId, 0, { onEvent: applyRunEvent, onToken: appendToken });
+  // Follow the run while it goes on, from the last event the editor has (a run found going on when the editor
+  // opened starts from its stored state); the workflow's runs started elsewhere are noticed and followed too.
+  const followedRunId = run && !ENDED.includes(run.status) ? run.runId : null;
+  const followFrom = useMemo(() => (followedRunId ? (api.getState().run?.lastSeq ?? 0) : 0), [followedRunId, api]);
+  useRunEvents(followedRunId, followFrom, { onEvent: applyRunEvent, onToken: appendToken });
+  const isNew = useEditor((s) => s.isNew);
+  useWorkflowRuns(isNew ? null : id, (activeRunId) => {
+    const current = api.getState().run;
+    if (!activeRunId || (current && !ENDED.includes(current.status))) return;
+    api.getState().startRun(activeRunId, { again: current?.runId === activeRunId });
+  });
 
   /** Text that a field could not take would be lost by saving what the store holds: say which, save nothing. */
   const blockedByInvalidText = (action: "saved" | "run") => {

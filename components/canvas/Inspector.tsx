@@ -289,6 +289,7 @@ function StepRunPanel({ stepId }: { stepId: string }) {
         <div>
           <h3 className="mb-1 text-xs font-medium text-neutral-600">Streamed text</h3>
           <div data-testid="step-tokens" className="max-h-60 overflow-auto whitespace-pre-wrap rounded border border-neutral-200 bg-neutral-50 p-2 text-sm">
+            {live.tokensFrom ? "…" : ""}
             {live.tokens}
           </div>
         </div>

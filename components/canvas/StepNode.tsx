@@ -6,6 +6,7 @@ import { StatusBadge } from "@/components/ui/status";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
 import { useEditor, type StepNode as StepNodeType } from "./editor-store";
+import { NodeRunError } from "./NodeRunError";
 
 const accents: Record<string, string> = {
   violet: "bg-violet-100 text-violet-700",
@@ -26,6 +27,7 @@ const borders = {
   waiting: "border-rose-500",
   succeeded: "border-emerald-500",
   failed: "border-red-500",
+  cancelled: "border-amber-500",
 } as const;
 
 /** A step on the canvas: kind, name, live run status and its validation problems. */
@@ -64,6 +66,7 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
           {issues.length > 1 ? ` (+${issues.length - 1} more)` : ""}
         </div>
       )}
+      <NodeRunError stepId={id} />
       {kind?.routes ? (
         <>
           <Handle type="source" id="true" position={Position.Bottom} style={{ left: "30%" }} className="!h-3 !w-3 !bg-emerald-500" title="true" />

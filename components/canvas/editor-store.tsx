@@ -4,8 +4,8 @@ import { createContext, useContext, useState, type ReactNode } from "react";
 import { addEdge, applyEdgeChanges, applyNodeChanges, type Connection, type Edge, type EdgeChange, type Node, type NodeChange } from "@xyflow/react";
 import { createStore, useStore, type StoreApi } from "zustand";
 import { temporal, type TemporalState } from "zundo";
-import type { SerializedError } from "@/lib/engine/errors";
-import type { RunEvent, RunStatus, StepStatus, TokenEvent } from "@/lib/runner/event-types";
+import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
+import { mergeStreamedText, type LiveRun } from "@/lib/runner/live-run";
 import { canvasToDefinition, definitionToCanvas, edgeId, nextStepId, type StepNodeData, type WorkflowMeta } from "@/lib/workflow/canvas";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
 import { getStepKind, stepKinds } from "@/lib/workflow/step-kinds";
@@ -35,26 +35,7 @@ import {
 
 export type StepNode = Node<StepNodeData, "step">;
 
-export interface LiveStep {
-  status: StepStatus;
-  execution: number;
-  tokens: string;
-  output?: unknown;
-  error?: SerializedError;
-  /** Current attempt under a retry policy (set once a retry happened), and why the last attempt failed. */
-  attempt?: number;
-  retryError?: SerializedError;
-  /** Log lines of the current execution (console output of a code step). */
-  logs?: Array<{ level: string; text: string }>;
-}
-
-export interface LiveRun {
-  runId: string;
-  status: RunStatus;
-  lastSeq: number;
-  error?: SerializedError;
-  steps: Record<string, LiveStep>;
-}
+export type { LiveRun, LiveStep } from "@/lib/runner/live-run";
 
 export interface EditorState {
   meta: WorkflowMeta;
@@ -98,7 +79,11 @@ export interface EditorState {
   discardChanges(): void;
   undo(): void;
   redo(): void;
-  startRun(runId: string): void;
+  /**
+   * Follows a run from its start (a run started here, or noticed starting elsewhere); the same run again is a
+   * no-op, unless `again`: the run had ended and was resumed, so it is followed again from where it was.
+   */
+  startRun(runId: string, options?: { again?: boolean }): void;
   /** Takes a stored snapshot of the run when it is newer than what the live events built (a reload). */
   syncRun(stored: LiveRun): void;
   applyRunEvent(event: RunEvent): void;
@@ -320,8 +305,22 @@ export function createEditorStore(init: EditorInit): EditorStore {
     discardChanges: () => replace(get().saved, null),
     undo: () => travel("undo"),
     redo: () => travel("redo"),
-    startRun: (runId) => set({ run: { runId, status: "queued", lastSeq: 0, steps: {} } }),
-    syncRun: (stored) => set((s) => (s.run?.runId === stored.runId && s.run.lastSeq >= stored.lastSeq ? {} : { run: stored })),
+    startRun: (runId, options) =>
+      set((s) =>
+        s.run?.runId !== runId ? { run: { runId, status: "queued", lastSeq: 0, steps: {} } } : options?.again ? { run: { ...s.run, status: "queued", error: undefined } } : {},
+      ),
+    syncRun: (stored) =>
+      set((s) => {
+        if (s.run?.runId !== stored.runId) return { run: stored };
+        if (s.run.lastSeq >= stored.lastSeq) return {};
+        // Streamed text is not stored: keep what was received for the executions still shown.
+        const steps = { ...stored.steps };
+        for (const [id, step] of Object.entries(steps)) {
+          const held = s.run.steps[id];
+          if (held?.tokens && held.execution === step.execution && !step.tokens) steps[id] = { ...step, tokens: held.tokens, tokensFrom: held.tokensFrom };
+        }
+        return { run: { ...stored, steps } };
+      }),
     applyRunEvent: (event) =>
       set((s) => {
         const run = s.run;
@@ -344,6 +343,7 @@ export function createEditorStore(init: EditorInit): EditorStore {
             status: event.status,
             execution: event.execution || previous?.execution || 0,
             tokens: event.status === "running" && !sameExecution ? "" : (previous?.tokens ?? ""),
+            tokensFrom: event.status === "running" && !sameExecution ? undefined : previous?.tokensFrom,
             output: event.output ?? (sameExecution ? previous?.output : undefined),
             error: event.error,
             attempt: event.attempts ?? (sameExecution ? previous?.attempt : undefined),
@@ -356,8 +356,11 @@ export function createEditorStore(init: EditorInit): EditorStore {
       set((s) => {
         const run = s.run;
         if (!run || run.runId !== event.runId) return {};
-        const step = run.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
-        return { run: { ...run, steps: { ...run.steps, [event.stepId]: { ...step, tokens: step.tokens + event.text } } } };
+        const known = run.steps[event.stepId];
+        if (known && known.execution > event.execution) return {}; // a late token of an earlier execution
+        const step = known && known.execution === event.execution ? known : { status: "running" as const, execution: event.execution, tokens: "" };
+        const merged = mergeStreamedText({ text: step.tokens, from: step.tokensFrom ?? 0 }, event);
+        return { run: { ...run, steps: { ...run.steps, [event.stepId]: { ...step, tokens: merged.text, tokensFrom: merged.from || undefined } } } };
       }),
         };
       },

@@ -9,7 +9,8 @@ import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
 import { CheckpointBrowser } from "./CheckpointBrowser";
 import { ResumeRunButton } from "./ResumeRunButton";
-import { EditorStoreProvider, useEditor, type LiveRun } from "@/components/canvas/editor-store";
+import { EditorStoreProvider, useEditor, type LiveRun, type LiveStep } from "@/components/canvas/editor-store";
+import { liveRunFromRecords } from "@/lib/runner/live-run";
 import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
@@ -49,13 +50,8 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
 
 const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
 
-/** The state of a stored run as the live store sees it: latest execution per step. */
-function liveFromStored(run: RunViewData): LiveRun {
-  const steps: LiveRun["steps"] = {};
-  for (const s of run.steps)
-    steps[s.stepId] = { status: s.status as StepStatus, execution: s.execution, tokens: "", output: s.output ?? undefined, error: s.error ?? undefined };
-  return { runId: run.runId, status: run.status, lastSeq: run.lastSeq, error: run.error ?? undefined, steps };
-}
+/** The state of a stored run as the live store sees it: latest execution per step (logs are shown from `run`). */
+const liveFromStored = (run: RunViewData): LiveRun => liveRunFromRecords({ ...run, steps: run.steps.map(({ logs: _logs, ...step }) => step) });
 
 export function RunView({ definition, run }: { definition: WorkflowDefinition; run: RunViewData }) {
   return (
@@ -87,11 +83,15 @@ function RunPageBody({ run }: { run: RunViewData }) {
       const finished =
         event.type === "run.status"
           ? TERMINAL.includes(event.status) || event.status === "waiting"
-          : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed" || event.status === "waiting");
+          : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed" || event.status === "waiting" || event.status === "cancelled");
       if (finished) router.refresh();
     },
     onToken: appendToken,
   });
+
+  // A step still running when the page was rendered shows its live state (status, streamed text) until the
+  // refresh at its end brings the stored one.
+  const liveOf = (step: RunViewData["steps"][number]) => (live.steps[step.stepId]?.execution === step.execution ? live.steps[step.stepId] : undefined);
 
   const waitingStep = run.status === "waiting" ? run.steps.find((s) => s.status === "waiting" && s.output) : undefined;
 
@@ -169,7 +169,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
           {run.steps.map((step) => (
             <section key={`${step.stepId}#${step.execution}`} data-testid={`step-${step.stepId}`} className="rounded border border-neutral-200 bg-white p-3">
               <div className="mb-2 flex items-center gap-2 text-sm">
-                <StatusBadge status={step.status as StepStatus} />
+                <StatusBadge status={(step.status === "running" ? (liveOf(step)?.status ?? "running") : step.status) as StepStatus} testId={`step-status-${step.stepId}`} />
                 <span className="font-medium">{step.stepId}</span>
                 <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
                 {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
@@ -194,6 +194,8 @@ function RunPageBody({ run }: { run: RunViewData }) {
               <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
               {step.error ? (
                 <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
+              ) : step.status === "running" ? (
+                <StreamedText step={liveOf(step)} testId={`step-tokens-${step.stepId}`} />
               ) : (
                 <JsonBlock value={step.output} testId={`step-output-${step.stepId}`} />
               )}
@@ -208,7 +210,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
                     <StatusBadge status="running" />
                     <span className="font-medium">{id}</span>
                   </div>
-                  {s.tokens && <p className="whitespace-pre-wrap text-sm">{s.tokens}</p>}
+                  <StreamedText step={s} testId={`step-tokens-${id}`} />
                 </section>
               ))}
         </div>
@@ -220,6 +222,17 @@ function RunPageBody({ run }: { run: RunViewData }) {
         </ReactFlow>
       </div>
     </div>
+  );
+}
+
+/** The text a running step has streamed so far (LLM tokens), or that it is still at work. */
+function StreamedText({ step, testId }: { step: LiveStep | undefined; testId: string }) {
+  if (!step?.tokens) return <p className="text-xs text-neutral-500">{step?.status === "running" || !step ? "running…" : step.status}</p>;
+  return (
+    <p data-testid={testId} className="whitespace-pre-wrap rounded border border-neutral-200 bg-neutral-50 p-2 text-sm">
+      {step.tokensFrom ? "…" : ""}
+      {step.tokens}
+    </p>
   );
 }
 

@@ -15,6 +15,32 @@ function getSocket(): ClientSocket {
 }
 
 /**
+ * Watches a workflow for runs started anywhere (editor, CLI, API, webhook, resume): calls `onActiveRun` with the
+ * active run when the watch starts (null: none) and with each new one after.
+ */
+export function useWorkflowRuns(workflowId: string | null | undefined, onActiveRun: (runId: string | null) => void) {
+  const callbackRef = useRef(onActiveRun);
+  callbackRef.current = onActiveRun;
+
+  useEffect(() => {
+    if (!workflowId) return;
+    const s = getSocket();
+    const onRun = (notice: { workflowId: string; runId: string }) => {
+      if (notice.workflowId === workflowId) callbackRef.current(notice.runId);
+    };
+    const watch = () => s.emit("workflow:watch", { workflowId }, (reply) => reply.ok && callbackRef.current(reply.runId));
+    s.on("workflow:run", onRun);
+    s.on("connect", watch);
+    if (s.connected) watch();
+    return () => {
+      s.off("workflow:run", onRun);
+      s.off("connect", watch);
+      s.emit("workflow:unwatch", { workflowId });
+    };
+  }, [workflowId]);
+}
+
+/**
  * Follows a run: subscribes with the last seq seen (on every (re)connect, so nothing is missed), replays the
  * stored events from the ack, then live events; drops duplicates by seq.
  */
@@ -49,6 +75,8 @@ export function useRunEvents(
         held = [];
         caughtUp = true;
         events.forEach(deliver);
+        // What running steps streamed before this subscription (placed by offset, so overlaps are harmless).
+        if (reply.ok) reply.snapshot.streaming?.forEach((token) => onToken(token));
       });
     };
     s.on("run:event", onLive);

@@ -5,6 +5,8 @@ import type { RunEvent, RunSnapshot, TokenEvent } from "@/lib/runner/event-types
 export interface ServerToClientEvents {
   "run:event": (event: RunEvent) => void;
   "run:token": (event: TokenEvent) => void;
+  /** A workflow someone watches has a new active run (started anywhere: editor, CLI, API, webhook, resume). */
+  "workflow:run": (notice: { workflowId: string; runId: string }) => void;
 }
 
 export interface ClientToServerEvents {
@@ -14,6 +16,10 @@ export interface ClientToServerEvents {
     ack: (reply: { ok: true; snapshot: RunSnapshot } | { ok: false; error: string }) => void,
   ) => void;
   "run:unsubscribe": (request: { runId: string }) => void;
+  /** Joins the workflow's room; the ack has its active run now (null: none), later ones come as `workflow:run`. */
+  "workflow:watch": (request: { workflowId: string }, ack: (reply: { ok: true; runId: string | null } | { ok: false; error: string }) => void) => void;
+  "workflow:unwatch": (request: { workflowId: string }) => void;
 }
 
 export const runRoom = (runId: string) => `run:${runId}`;
+export const workflowRoom = (workflowId: string) => `workflow:${workflowId}`;

@@ -1,29 +1,100 @@
 import type { Server as HttpServer } from "node:http";
 import { Server } from "socket.io";
-import type { RunPublisher } from "@/lib/runner/events";
-import { runEventsAfter } from "@/lib/runner/queries";
+import type { RunEvent } from "@/lib/runner/event-types";
+import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
+import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
 import type { Runtime } from "@/lib/runtime";
-import { runRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
+import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
+import { StreamingTexts } from "./streaming-texts";
+
+/** How often runs executing in other processes (the CLI, a peer server) and watched workflows are looked at. */
+const POLL_MS = 500;
+/** Most events relayed per look, over all followed runs (the next look goes on). */
+const POLL_BATCH = 1000;
 
 /**
  * Socket.IO on the app's HTTP server: one room per run. A subscriber joins first and then reads the stored
  * events after its last seq, so between the two nothing can be lost (duplicates are dropped by seq on the client).
+ * The snapshot also has the text that running steps streamed so far (`StreamingTexts`).
+ *
+ * Runs this process executes publish their events here as they are stored. A followed run that executes elsewhere
+ * (a CLI process, another server) is followed from the event log instead, every POLL_MS while someone is in its
+ * room. Workflows an editor watches (a room each) are looked at as often, and a new active run is announced.
  */
-export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Runtime>) {
+export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Runtime>, options: { pollMs?: number } = {}) {
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, { serveClient: false });
+  const texts = new StreamingTexts();
+  /** Runs someone follows, with the last seq sent to their room. */
+  const followed = new Map<string, number>();
+  /** Workflows someone watches, with the active run last announced. */
+  const watched = new Map<string, string | null>();
+  let timer: NodeJS.Timeout | undefined;
+  let looking = false;
+
+  const relay = (event: RunEvent) => {
+    texts.event(event);
+    const sent = followed.get(event.runId);
+    if (sent !== undefined) followed.set(event.runId, Math.max(sent, event.seq));
+    io.to(runRoom(event.runId)).emit("run:event", event);
+  };
+  const inRoom = (room: string) => (io.sockets.adapter.rooms.get(room)?.size ?? 0) > 0;
+
+  const look = async () => {
+    if (looking) return;
+    looking = true;
+    try {
+      for (const runId of followed.keys()) if (!inRoom(runRoom(runId))) followed.delete(runId);
+      for (const workflowId of watched.keys()) if (!inRoom(workflowRoom(workflowId))) watched.delete(workflowId);
+      if (!followed.size && !watched.size) {
+        clearInterval(timer);
+        timer = undefined;
+        return;
+      }
+      const { db, userId, runner } = await runtime();
+      const elsewhere = [...followed].filter(([runId]) => !runner.holds(runId));
+      if (elsewhere.length) {
+        const rows = await db.runEvent.findMany({
+          where: { OR: elsewhere.map(([runId, seq]) => ({ runId, seq: { gt: seq } })) },
+          orderBy: [{ runId: "asc" }, { seq: "asc" }],
+          take: POLL_BATCH,
+        });
+        for (const row of rows) if (row.seq > (followed.get(row.runId) ?? Infinity)) relay(parseEventRow(row));
+      }
+      await Promise.all(
+        [...watched].map(async ([workflowId, announced]) => {
+          const runId = await activeRunId(db, userId, workflowId);
+          if (runId === announced || !watched.has(workflowId)) return;
+          watched.set(workflowId, runId);
+          if (runId) io.to(workflowRoom(workflowId)).emit("workflow:run", { workflowId, runId });
+        }),
+      );
+    } catch {
+      // Looked at again on the next tick.
+    } finally {
+      looking = false;
+    }
+  };
+  const keepLooking = () => {
+    timer ??= setInterval(() => void look(), options.pollMs ?? POLL_MS);
+    timer.unref();
+  };
+  httpServer.once("close", () => clearInterval(timer));
 
   io.on("connection", (socket) => {
     socket.on("run:subscribe", async (request, ack) => {
       try {
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
         const { db, userId } = await runtime();
+        const afterSeq = Number(request.afterSeq) || 0;
         await socket.join(runRoom(request.runId));
-        const found = await runEventsAfter(db, userId, request.runId, Number(request.afterSeq) || 0);
+        const found = await runEventsAfter(db, userId, request.runId, afterSeq);
         if (!found) {
           await socket.leave(runRoom(request.runId));
           return ack({ ok: false, error: "run not found" });
         }
-        ack({ ok: true, snapshot: { runId: request.runId, status: found.status, events: found.events } });
+        followed.set(request.runId, Math.max(followed.get(request.runId) ?? 0, found.events.at(-1)?.seq ?? afterSeq));
+        keepLooking();
+        ack({ ok: true, snapshot: { runId: request.runId, status: found.status, events: found.events, streaming: texts.snapshot(request.runId) } });
       } catch {
         ack({ ok: false, error: "could not subscribe to the run" });
       }
@@ -31,11 +102,30 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     socket.on("run:unsubscribe", (request) => {
       if (typeof request?.runId === "string") void socket.leave(runRoom(request.runId));
     });
+    socket.on("workflow:watch", async (request, ack) => {
+      try {
+        if (typeof request?.workflowId !== "string") return ack({ ok: false, error: "workflowId is required" });
+        const { db, userId } = await runtime();
+        await socket.join(workflowRoom(request.workflowId));
+        const runId = await activeRunId(db, userId, request.workflowId);
+        if (!watched.has(request.workflowId)) watched.set(request.workflowId, runId);
+        keepLooking();
+        ack({ ok: true, runId });
+      } catch {
+        ack({ ok: false, error: "could not watch the workflow" });
+      }
+    });
+    socket.on("workflow:unwatch", (request) => {
+      if (typeof request?.workflowId === "string") void socket.leave(workflowRoom(request.workflowId));
+    });
   });
 
   const publisher: RunPublisher = {
-    publish: (event) => io.to(runRoom(event.runId)).emit("run:event", event),
-    publishToken: (event) => io.to(runRoom(event.runId)).emit("run:token", event),
+    publish: relay,
+    publishToken: (event) => {
+      texts.token(event);
+      io.to(runRoom(event.runId)).emit("run:token", event);
+    },
   };
-  return { io, publisher };
+  return { io, publisher, texts };
 }

@@ -9,7 +9,8 @@ import type { SerializedError } from "@/lib/engine/errors";
  */
 
 export type RunStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
-export type StepStatus = "queued" | "running" | "waiting" | "succeeded" | "failed";
+/** `cancelled`: the step was in flight (or waiting) when its run was cancelled. */
+export type StepStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
 
 export type RunEventBody =
   | { type: "run.status"; status: RunStatus; error?: SerializedError }
@@ -35,10 +36,14 @@ export interface TokenEvent {
   stepId: string;
   execution: number;
   text: string;
+  /** Characters the execution streamed before this text, so a receiver can place it (and see what it missed). */
+  offset?: number;
 }
 
 export interface RunSnapshot {
   runId: string;
   status: RunStatus;
   events: RunEvent[];
+  /** The text streamed so far by steps still running (a subscriber that joins mid-step gets it), with offsets. */
+  streaming?: TokenEvent[];
 }

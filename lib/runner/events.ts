@@ -28,6 +28,8 @@ export const silentPublisher: RunPublisher = { publish() {}, publishToken() {} }
  */
 export class RunEventLog {
   private queue: Array<{ statement: SqlStatement; after?: () => void }> = [];
+  /** Characters each running step execution has streamed so far (the offset of its next token). */
+  private readonly streamed = new Map<string, number>();
   private draining?: Promise<void>;
   private failure: unknown;
 
@@ -73,13 +75,18 @@ export class RunEventLog {
     });
   }
 
-  /** Records the end of a step execution (also one that failed before it could start). */
+  /**
+   * Records the end of a step execution (also one that failed before it could start). `cancelled`: its run was
+   * cancelled while it was in flight or waiting.
+   */
   stepFinished(
     step: { id: string; type: string },
     execution: number,
     result: { output: unknown } | { error: SerializedError },
     attempts: AttemptRecord = { attempts: 1, attemptErrors: [] },
+    ended?: "succeeded" | "failed" | "cancelled",
   ) {
+    this.streamed.delete(`${step.id}#${execution}`);
     const now = new Date();
     const output = "output" in result ? JSON.stringify(result.output ?? null) : null;
     const error = "error" in result ? JSON.stringify(result.error) : null;
@@ -87,7 +94,7 @@ export class RunEventLog {
     this.push({
       sql: `INSERT INTO "StepRun" ("id", "runId", "stepId", "stepType", "execution", "status", "output", "error", "startedAt", "finishedAt", "attempts", "attemptErrors") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT ("runId", "stepId", "execution") DO UPDATE SET "status" = excluded."status", "output" = excluded."output", "error" = excluded."error", "finishedAt" = excluded."finishedAt", "attempts" = excluded."attempts", "attemptErrors" = excluded."attemptErrors"`,
-      params: [newStepRowId(), this.runId, step.id, step.type, execution, error ? "failed" : "succeeded", output, error, now, now, attempts.attempts, attemptErrors],
+      params: [newStepRowId(), this.runId, step.id, step.type, execution, ended ?? (error ? "failed" : "succeeded"), output, error, now, now, attempts.attempts, attemptErrors],
     });
   }
 
@@ -110,7 +117,10 @@ export class RunEventLog {
   }
 
   token(stepId: string, execution: number, text: string) {
-    this.publisher.publishToken({ runId: this.runId, stepId, execution, text });
+    const key = `${stepId}#${execution}`;
+    const offset = this.streamed.get(key) ?? 0;
+    this.streamed.set(key, offset + text.length);
+    this.publisher.publishToken({ runId: this.runId, stepId, execution, text, offset });
   }
 
   /** Waits until everything queued is stored; rethrows the first failed write. */

@@ -1,7 +1,8 @@
 import type { Db } from "@/lib/db";
 import type { SerializedError } from "@/lib/engine/errors";
-import type { RunStatus } from "@/lib/runner/event-types";
+import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
 import { parseEventRow } from "./events";
+import { liveRunFromRecords, type LiveRun } from "./live-run";
 
 /** Read side of runs for the history, the run page and the CLI. Every query is scoped to the owner. */
 
@@ -75,7 +76,32 @@ export async function listRuns(
   return rows.map((row) => summary(row, resumed.has(row.id)));
 }
 
+/**
+ * The last stored seq of a run, read before its step records and logs: those are then at least as new, so a view
+ * built from them and following the events after this seq misses nothing (the run row's lastSeq lags while the
+ * run executes).
+ */
+async function lastSeqOf(db: Db, runId: string): Promise<number> {
+  const { _max } = await db.runEvent.aggregate({ where: { runId }, _max: { seq: true } });
+  return _max.seq ?? 0;
+}
+
+/** Log lines of a run's step executions up to `lastSeq`, by `stepId#execution`. */
+async function stepLogs(db: Db, runId: string, lastSeq: number) {
+  const logRows = await db.runEvent.findMany({ where: { runId, type: "step.log", seq: { lte: lastSeq } }, orderBy: { seq: "asc" } });
+  const logs = new Map<string, Array<{ level: string; text: string }>>();
+  for (const row of logRows) {
+    const event = parseEventRow(row);
+    if (event.type !== "step.log") continue;
+    const key = `${event.stepId}#${event.execution}`;
+    if (!logs.has(key)) logs.set(key, []);
+    logs.get(key)!.push({ level: event.level, text: event.text });
+  }
+  return logs;
+}
+
 export async function getRunDetail(db: Db, ownerId: string, runId: string) {
+  const lastSeq = await lastSeqOf(db, runId);
   const run = await db.run.findFirst({
     where: { id: runId, ownerId },
     include: { steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
@@ -86,15 +112,7 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
     orderBy: { createdAt: "asc" },
     select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
   });
-  const logRows = await db.runEvent.findMany({ where: { runId, type: "step.log" }, orderBy: { seq: "asc" } });
-  const logs = new Map<string, Array<{ level: string; text: string }>>();
-  for (const row of logRows) {
-    const event = parseEventRow(row);
-    if (event.type !== "step.log") continue;
-    const key = `${event.stepId}#${event.execution}`;
-    if (!logs.has(key)) logs.set(key, []);
-    logs.get(key)!.push({ level: event.level, text: event.text });
-  }
+  const logs = await stepLogs(db, runId, lastSeq);
   const workflow = await db.workflow.findFirst({ where: { id: run.workflowId, ownerId }, select: { latestVersion: true } });
   return {
     ...summary(run, (await resumedRuns(db, [run.id])).size > 0),
@@ -109,12 +127,13 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
     outputs: json<Record<string, unknown>>(run.outputs),
     error: json<SerializedError>(run.error),
     definition: JSON.parse(run.definition) as unknown,
-    lastSeq: run.lastSeq,
+    /** The last event the step records include: a live view follows the events after it. */
+    lastSeq: Math.max(lastSeq, run.lastSeq),
     steps: run.steps.map((s) => ({
       stepId: s.stepId,
       stepType: s.stepType,
       execution: s.execution,
-      status: s.status,
+      status: s.status as StepStatus,
       input: json<unknown>(s.input),
       output: json<unknown>(s.output),
       error: json<SerializedError>(s.error),
@@ -140,4 +159,50 @@ export async function runEventsAfter(db: Db, ownerId: string, runId: string, aft
   if (!run) return null;
   const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
   return { status: run.status as RunStatus, events: rows.map(parseEventRow) };
+}
+
+const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
+
+/**
+ * The live state of a run from what is stored (the latest execution of each step, with its logs) and the last seq
+ * it includes, for a view that then follows the events after it.
+ */
+export async function storedLiveRun(db: Db, ownerId: string, runId: string): Promise<LiveRun | null> {
+  const lastSeq = await lastSeqOf(db, runId);
+  const run = await db.run.findFirst({
+    where: { id: runId, ownerId },
+    select: { id: true, status: true, error: true, lastSeq: true, steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
+  });
+  if (!run) return null;
+  const logs = await stepLogs(db, runId, lastSeq);
+  return liveRunFromRecords({
+    runId: run.id,
+    status: run.status as RunStatus,
+    lastSeq: Math.max(lastSeq, run.lastSeq),
+    error: json<SerializedError>(run.error),
+    steps: run.steps.map((s) => ({
+      stepId: s.stepId,
+      execution: s.execution,
+      status: s.status,
+      output: json<unknown>(s.output),
+      error: json<SerializedError>(s.error),
+      logs: logs.get(`${s.stepId}#${s.execution}`),
+    })),
+  });
+}
+
+/** The id of a workflow's latest run that has not ended (queued, running or waiting), whoever started it. */
+export async function activeRunId(db: Db, ownerId: string, workflowId: string): Promise<string | null> {
+  const run = await db.run.findFirst({
+    where: { ownerId, workflowId, status: { in: ACTIVE_STATUSES } },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    select: { id: true },
+  });
+  return run?.id ?? null;
+}
+
+/** The live state of a workflow's active run (see `activeRunId`), for an editor opened while it goes on. */
+export async function activeLiveRun(db: Db, ownerId: string, workflowId: string): Promise<LiveRun | null> {
+  const runId = await activeRunId(db, ownerId, workflowId);
+  return runId ? storedLiveRun(db, ownerId, runId) : null;
 }

@@ -85,6 +85,13 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
       log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs, attempts: attempts.attempts });
     },
     onStepFailure: (step, execution, error, durationMs, attempts) => {
+      // Stopped by a cancel (not by losing the lease: then another process runs the step again).
+      if (signal?.aborted && !isLeaseLost(signal.reason)) {
+        const cancelled = { ...STEP_CANCELLED_ERROR, stepId: step.id };
+        log.stepFinished(step, execution, { error: cancelled }, attempts, "cancelled");
+        log.emit({ type: "step.status", stepId: step.id, status: "cancelled", execution, error: cancelled, durationMs, attempts: attempts.attempts });
+        return;
+      }
       log.stepFinished(step, execution, { error }, attempts);
       log.emit({ type: "step.status", stepId: step.id, status: "failed", execution, error, durationMs, attempts: attempts.attempts });
     },
@@ -206,6 +213,7 @@ export async function endWithoutExecuting(
 ): Promise<RunResult> {
   try {
     const log = new RunEventLog(deps.sql, deps.publisher, runId, await lastStoredSeq(deps.sql, runId));
+    if (status === "cancelled") await cancelOpenSteps(deps, log);
     log.emit({ type: "run.status", status, error });
     await log.flush();
     await deps.db.run.update({
@@ -267,3 +275,21 @@ export async function endCrashLoop(deps: ExecuteDeps, runId: string, takeovers: 
 }
 
 export const CANCELLED_ERROR: SerializedError = { code: "CANCELLED", message: "the run was cancelled" };
+/** The error of a step execution its run's cancel stopped. */
+export const STEP_CANCELLED_ERROR: SerializedError = { code: "CANCELLED", message: "the run was cancelled while this step was running" };
+
+/**
+ * Step records a cancelled run leaves open end `cancelled`: a pending approval or callback, and steps that were
+ * in flight in a process that died (nothing executes them any more).
+ */
+async function cancelOpenSteps(deps: Pick<ExecuteDeps, "db">, log: RunEventLog) {
+  const open = await deps.db.stepRun.findMany({
+    where: { runId: log.runId, status: { in: ["running", "waiting"] } },
+    select: { stepId: true, stepType: true, execution: true, status: true },
+  });
+  for (const row of open) {
+    const error = { ...STEP_CANCELLED_ERROR, message: `the run was cancelled while this step was ${row.status}`, stepId: row.stepId };
+    log.stepFinished({ id: row.stepId, type: row.stepType }, row.execution, { error }, undefined, "cancelled");
+    log.emit({ type: "step.status", stepId: row.stepId, status: "cancelled", execution: row.execution, error });
+  }
+}

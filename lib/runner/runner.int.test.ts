@@ -296,7 +296,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     // A waiting run can be cancelled; its pending approval ends with it and can no longer be decided.
     const third = await run(definition);
     expect(await runner.cancelRun(third.runId, userId)).toEqual({ runId: third.runId, status: "cancelled" });
-    expect(await db.stepRun.findFirstOrThrow({ where: { runId: third.runId, stepId: "review" } })).toMatchObject({ status: "failed" });
+    expect(await db.stepRun.findFirstOrThrow({ where: { runId: third.runId, stepId: "review" } })).toMatchObject({ status: "cancelled", error: expect.stringContaining("the run was cancelled while this step was waiting") });
     await expect(runner.decideApproval(third.runId, userId, { approved: true, data: { note: "x" }, decidedBy: "alice" })).rejects.toMatchObject({ code: "CONFLICT" });
   });
 

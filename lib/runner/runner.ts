@@ -89,6 +89,11 @@ export class Runner {
     return new Date(Date.now() + this.leaseMs);
   }
 
+  /** Whether this process holds the run (queued or executing here): its events are published here as they are stored. */
+  holds(runId: string): boolean {
+    return this.held.has(runId);
+  }
+
   /** Validates definition and input, stores the queued run and schedules it. Throws InvalidRunError. */
   async startRun(options: StartRunOptions): Promise<{ runId: string }> {
     const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() });
@@ -335,8 +340,7 @@ export class Runner {
       data: { status: "cancelled" },
     });
     if (unowned.count) {
-      // A pending approval ends with the run.
-      await db.stepRun.updateMany({ where: { runId, status: "waiting" }, data: { status: "failed", error: JSON.stringify(CANCELLED_ERROR), finishedAt: new Date() } });
+      // A pending approval ends with the run (endWithoutExecuting cancels the step records left open).
       await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
       return { runId, status: "cancelled" };
     }

@@ -1,6 +1,7 @@
 import { notFound } from "next/navigation";
 import { serverRuntime } from "@/app/_server/runtime";
 import { Editor } from "@/components/canvas/Editor";
+import { activeLiveRun } from "@/lib/runner/queries";
 import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import { getWorkflow } from "@/lib/workflows/repository";
 
@@ -18,10 +19,12 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
     if (version || !STEP_ID_PATTERN.test(id)) notFound();
     return <Editor key={key} init={{ definition: { id, name: "Untitled workflow", schemaVersion: 1, steps: [], edges: [] }, savedVersion: null, isNew: true }} versions={[]} />;
   }
+  // A run of the workflow going on (started anywhere) is shown live, from its stored state on.
+  const run = version ? null : await activeLiveRun(db, userId, id);
   return (
     <Editor
       key={key}
-      init={{ definition: workflow.definition, savedVersion: workflow.version }}
+      init={{ definition: workflow.definition, savedVersion: workflow.version, run }}
       versions={workflow.versions.map((v) => ({ version: v.version, createdAt: v.createdAt.toISOString() }))}
     />
   );

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { StreamingTexts } from "@/lib/realtime/streaming-texts";
+import type { RunEvent } from "./event-types";
+import { liveRunFromRecords, mergeStreamedText } from "./live-run";
+
+describe("mergeStreamedText", () => {
+  const held = (text: string, from = 0) => ({ text, from });
+
+  it("appends pieces in order and drops what overlaps", () => {
+    expect(mergeStreamedText(held(""), { text: "Echo: ", offset: 0 })).toEqual(held("Echo: "));
+    expect(mergeStreamedText(held("Echo: "), { text: "one ", offset: 6 })).toEqual(held("Echo: one "));
+    // A snapshot that repeats part of what was received, and a token that was already in a snapshot.
+    expect(mergeStreamedText(held("Echo: one "), { text: "Echo: one two ", offset: 0 })).toEqual(held("Echo: one two "));
+    expect(mergeStreamedText(held("Echo: one two "), { text: "two ", offset: 10 })).toEqual(held("Echo: one two "));
+  });
+
+  it("joins a snapshot received after the tokens that followed it", () => {
+    // Tokens of a step joined mid-way arrive before the subscription's snapshot of the text so far.
+    const early = mergeStreamedText(held(""), { text: "three ", offset: 14 });
+    expect(early).toEqual(held("three ", 14));
+    expect(mergeStreamedText(early, { text: "Echo: one two ", offset: 0 })).toEqual(held("Echo: one two three "));
+    expect(mergeStreamedText(early, { text: "Echo: one two thr", offset: 0 })).toEqual(held("Echo: one two three "));
+  });
+
+  it("lets the newer text win across a gap, keeps text without offsets appending", () => {
+    expect(mergeStreamedText(held("Echo: "), { text: "two ", offset: 10 })).toEqual(held("two ", 10));
+    expect(mergeStreamedText(held("two ", 10), { text: "Echo", offset: 0 })).toEqual(held("two ", 10));
+    expect(mergeStreamedText(held("a"), { text: "b" })).toEqual(held("ab"));
+  });
+});
+
+describe("liveRunFromRecords", () => {
+  it("keeps the latest execution of each step, its output, error and logs", () => {
+    const live = liveRunFromRecords({
+      runId: "r",
+      status: "running",
+      lastSeq: 9,
+      steps: [
+        { stepId: "loop", execution: 1, status: "succeeded", output: 1, error: null },
+        { stepId: "loop", execution: 2, status: "failed", output: null, error: { code: "STEP_FAILED", message: "no" } },
+        { stepId: "ask", execution: 1, status: "running", output: null, error: null, logs: [{ level: "log", text: "hi" }] },
+      ],
+    });
+    expect(live).toEqual({
+      runId: "r",
+      status: "running",
+      lastSeq: 9,
+      error: undefined,
+      steps: {
+        loop: { status: "failed", execution: 2, tokens: "", output: undefined, error: { code: "STEP_FAILED", message: "no" } },
+        ask: { status: "running", execution: 1, tokens: "", output: undefined, error: undefined, logs: [{ level: "log", text: "hi" }] },
+      },
+    });
+  });
+});
+
+describe("StreamingTexts", () => {
+  const token = (stepId: string, text: string, offset: number, execution = 1, runId = "r") => ({ runId, stepId, execution, text, offset });
+  const stepEvent = (stepId: string, status: "running" | "succeeded", execution = 1): RunEvent => ({ type: "step.status", runId: "r", seq: 1, at: "", stepId, status, execution });
+
+  it("keeps the text of running steps until they end", () => {
+    const texts = new StreamingTexts();
+    texts.token(token("a", "Echo: ", 0));
+    texts.token(token("a", "one ", 6));
+    texts.token(token("b", "x", 0));
+    expect(texts.snapshot("r")).toEqual([token("a", "Echo: one ", 0), token("b", "x", 0)]);
+    expect(texts.snapshot("other")).toEqual([]);
+    texts.event(stepEvent("a", "running")); // its own start (a late event): the text stays
+    texts.event(stepEvent("b", "succeeded"));
+    expect(texts.snapshot("r")).toEqual([token("a", "Echo: one ", 0)]);
+    texts.token(token("a", "new", 0, 2)); // the next execution starts over
+    expect(texts.snapshot("r")).toEqual([token("a", "new", 0, 2)]);
+    texts.event({ type: "run.status", runId: "r", seq: 2, at: "", status: "cancelled" });
+    expect(texts.snapshot("r")).toEqual([]);
+    expect(texts.size).toEqual({ steps: 0, chars: 0 });
+  });
+
+  it("is bounded: a step keeps its tail, and the least recently streamed steps go first", () => {
+    const texts = new StreamingTexts({ maxStepChars: 10, maxTotalChars: 25 });
+    texts.token(token("a", "0123456789abcdef", 0));
+    expect(texts.snapshot("r")).toEqual([token("a", "6789abcdef", 6)]);
+    texts.token(token("b", "0123456789", 0));
+    texts.token(token("a", "g", 16));
+    texts.token(token("c", "0123456789", 0, 1, "s"));
+    // b was streamed longest ago: dropped to stay within 25 characters.
+    expect(texts.snapshot("r")).toEqual([token("a", "789abcdefg", 7)]);
+    expect(texts.snapshot("s")).toEqual([token("c", "0123456789", 0, 1, "s")]);
+    expect(texts.size).toEqual({ steps: 2, chars: 20 });
+  });
+});
