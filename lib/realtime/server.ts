@@ -1,8 +1,9 @@
 import type { Server as HttpServer } from "node:http";
 import { Server } from "socket.io";
-import type { RunEvent } from "@/lib/runner/event-types";
+import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
 import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
+import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor, type StoredChunk } from "@/lib/runner/stored-tokens";
 import type { Runtime } from "@/lib/runtime";
 import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
@@ -19,13 +20,17 @@ const POLL_BATCH = 1000;
  *
  * Runs this process executes publish their events here as they are stored. A followed run that executes elsewhere
  * (a CLI process, another server) is followed from the event log instead, every POLL_MS while someone is in its
- * room. Workflows an editor watches (a room each) are looked at as often, and a new active run is announced.
+ * room, together with the streamed text such a process stores (stored-tokens.ts), relayed as token events in the
+ * order it was written among the events. Workflows an editor watches (a room each) are looked at as often, and a
+ * new active run is announced.
  */
 export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Runtime>, options: { pollMs?: number } = {}) {
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, { serveClient: false });
   const texts = new StreamingTexts();
   /** Runs someone follows, with the last seq sent to their room. */
   const followed = new Map<string, number>();
+  /** Followed runs executing elsewhere whose stored text was read, with the last chunk relayed. */
+  const chunkCursors = new Map<string, ChunkCursor>();
   /** Workflows someone watches, with the active run last announced. */
   const watched = new Map<string, string | null>();
   let timer: NodeJS.Timeout | undefined;
@@ -37,13 +42,43 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     if (sent !== undefined) followed.set(event.runId, Math.max(sent, event.seq));
     io.to(runRoom(event.runId)).emit("run:event", event);
   };
+  const relayToken = (event: TokenEvent) => {
+    texts.token(event);
+    io.to(runRoom(event.runId)).emit("run:token", event);
+  };
+  /**
+   * Relays what was read of runs executing elsewhere in the order it was stored: a chunk after the events before
+   * it (its step's start among them), and before its step's end (which deletes it in the same transaction).
+   */
+  const relayStored = (events: RunEvent[], chunks: StoredChunk[]) => {
+    const relayNew = (event: RunEvent) => {
+      if (event.seq > (followed.get(event.runId) ?? Infinity)) relay(event);
+    };
+    // Each run's events, in seq order, that are not relayed yet.
+    const pending = new Map<string, RunEvent[]>();
+    for (const event of events) pending.get(event.runId)?.push(event) ?? pending.set(event.runId, [event]);
+    for (const chunk of chunks) {
+      const before = pending.get(chunk.runId) ?? [];
+      while (before.length && before[0].seq <= chunk.afterSeq) relayNew(before.shift()!);
+      // The events before it did not fit in this look: the chunk (and the run's next ones) wait for the next look.
+      if ((followed.get(chunk.runId) ?? 0) < chunk.afterSeq) continue;
+      relayToken(chunk.token);
+      chunkCursors.set(chunk.runId, { afterSeq: chunk.afterSeq, part: chunk.part });
+    }
+    for (const rest of pending.values()) rest.forEach(relayNew);
+  };
   const inRoom = (room: string) => (io.sockets.adapter.rooms.get(room)?.size ?? 0) > 0;
 
   const look = async () => {
     if (looking) return;
     looking = true;
     try {
-      for (const runId of followed.keys()) if (!inRoom(runRoom(runId))) followed.delete(runId);
+      for (const runId of followed.keys()) {
+        if (inRoom(runRoom(runId))) continue;
+        followed.delete(runId);
+        // Text read from storage is not kept for a run nobody follows (it would go stale unseen).
+        if (chunkCursors.delete(runId)) texts.forget(runId);
+      }
       for (const workflowId of watched.keys()) if (!inRoom(workflowRoom(workflowId))) watched.delete(workflowId);
       if (!followed.size && !watched.size) {
         clearInterval(timer);
@@ -53,12 +88,15 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
       const { db, userId, runner } = await runtime();
       const elsewhere = [...followed].filter(([runId]) => !runner.holds(runId));
       if (elsewhere.length) {
+        // Chunks first: the events stored before them are then among the events read next.
+        const chunks = await storedChunksAfter(db, elsewhere.map(([runId]) => [runId, chunkCursors.get(runId) ?? CHUNKS_FROM_START]), POLL_BATCH);
+        for (const [runId] of elsewhere) if (!chunkCursors.has(runId)) chunkCursors.set(runId, CHUNKS_FROM_START);
         const rows = await db.runEvent.findMany({
           where: { OR: elsewhere.map(([runId, seq]) => ({ runId, seq: { gt: seq } })) },
           orderBy: [{ runId: "asc" }, { seq: "asc" }],
           take: POLL_BATCH,
         });
-        for (const row of rows) if (row.seq > (followed.get(row.runId) ?? Infinity)) relay(parseEventRow(row));
+        relayStored(rows.map(parseEventRow), chunks);
       }
       await Promise.all(
         [...watched].map(async ([workflowId, announced]) => {
@@ -122,10 +160,7 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
 
   const publisher: RunPublisher = {
     publish: relay,
-    publishToken: (event) => {
-      texts.token(event);
-      io.to(runRoom(event.runId)).emit("run:token", event);
-    },
+    publishToken: relayToken,
   };
   return { io, publisher, texts };
 }

@@ -44,8 +44,13 @@ export class StreamingTexts {
       const held = this.texts.get(keyOf(event.runId, event.stepId));
       if (held && (event.status !== "running" || event.execution > held.execution)) this.drop(keyOf(event.runId, event.stepId));
     } else if (event.type === "run.status" && event.status !== "running" && event.status !== "queued") {
-      for (const [key, held] of this.texts) if (held.runId === event.runId) this.drop(key);
+      this.forget(event.runId);
     }
+  }
+
+  /** Drops what a run's steps streamed (a run executing elsewhere that nobody follows any more). */
+  forget(runId: string) {
+    for (const [key, held] of this.texts) if (held.runId === runId) this.drop(key);
   }
 
   /** The texts of a run's running steps, each as one token event from its offset. */

@@ -3,6 +3,7 @@ import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
 import type { AttemptRecord } from "@/lib/engine/compile";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunEvent, RunEventBody, TokenEvent } from "@/lib/runner/event-types";
+import { STORED_TOKENS, StoredTokenWriter, type StoredTokenPolicy } from "@/lib/runner/stored-tokens";
 
 /**
  * Ids of step records in creation order (time, then a per-process counter, then randomness against other
@@ -17,9 +18,18 @@ const newStepRowId = () => `sr${Date.now().toString(36)}${(stepRowCounter++ % 1_
 export interface RunPublisher {
   publish(event: RunEvent): void;
   publishToken(event: TokenEvent): void;
+  /**
+   * Set when no realtime server hears this process's tokens (a CLI process): the event log then also stores the
+   * streamed text in throttled chunks for the servers to relay (stored-tokens.ts). Unset in the server (its own
+   * Socket.IO carries them, with no write per token) and for a publisher that carries tokens between processes.
+   */
+  storeTokens?: StoredTokenPolicy;
 }
 
 export const silentPublisher: RunPublisher = { publish() {}, publishToken() {} };
+
+/** A process without a realtime server (CLI, the TS API): its runs' streamed text reaches the servers' viewers. */
+export const storedTokensPublisher: RunPublisher = { publish() {}, publishToken() {}, storeTokens: STORED_TOKENS };
 
 /**
  * The ordered event log and step records of one run. Writes queue up and go to the database in batches, one
@@ -32,13 +42,18 @@ export class RunEventLog {
   private readonly streamed = new Map<string, number>();
   private draining?: Promise<void>;
   private failure: unknown;
+  /** Stores the streamed text when the publisher reaches no realtime server. */
+  private readonly storedTokens?: StoredTokenWriter;
 
   constructor(
     private readonly sql: SqlConnection,
     private readonly publisher: RunPublisher,
     readonly runId: string,
     private seq: number,
-  ) {}
+  ) {
+    if (publisher.storeTokens)
+      this.storedTokens = new StoredTokenWriter(runId, publisher.storeTokens, (statements) => statements.forEach((s) => this.push(s)), () => this.seq);
+  }
 
   get lastSeq() {
     return this.seq;
@@ -54,6 +69,7 @@ export class RunEventLog {
       },
       () => this.publisher.publish(event),
     );
+    if (this.storedTokens && event.type === "run.status" && event.status !== "running" && event.status !== "queued") this.storedTokens.runEnded();
   }
 
   /** Also when a resumed run re-executes a step that was in flight at a crash (same execution number); the
@@ -87,6 +103,7 @@ export class RunEventLog {
     ended?: "succeeded" | "failed" | "cancelled",
   ) {
     this.streamed.delete(`${step.id}#${execution}`);
+    this.storedTokens?.stepEnded(step.id, execution);
     const now = new Date();
     const output = "output" in result ? JSON.stringify(result.output ?? null) : null;
     const error = "error" in result ? JSON.stringify(result.error) : null;
@@ -121,6 +138,7 @@ export class RunEventLog {
     const offset = this.streamed.get(key) ?? 0;
     this.streamed.set(key, offset + text.length);
     this.publisher.publishToken({ runId: this.runId, stepId, execution, text, offset });
+    this.storedTokens?.token(stepId, execution, offset, text);
   }
 
   /** Waits until everything queued is stored; rethrows the first failed write. */

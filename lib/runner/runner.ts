@@ -10,7 +10,7 @@ import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readChe
 import type { RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
-import { silentPublisher, type RunPublisher } from "./events";
+import { storedTokensPublisher, type RunPublisher } from "./events";
 import { RunQueue } from "./queue";
 import { forkRun, resumeFromCheckpoint } from "./time-travel";
 import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, readRunRecord, type RunResult } from "./run";
@@ -21,6 +21,7 @@ export interface RunnerOptions {
   db: Db;
   sql: SqlConnection;
   checkpointer: SqlCheckpointSaver;
+  /** Where live events go; without one (a headless process) the streamed text is stored for the servers to relay. */
   publisher?: RunPublisher;
   concurrency: number;
   /** How long a run's lease lasts without renewal (env ORCHESTRATOR_LEASE_MS, default 15 s). */
@@ -76,7 +77,7 @@ export class Runner {
 
   constructor(private readonly options: RunnerOptions) {
     this.queue = new RunQueue(options.concurrency);
-    this.publisher = options.publisher ?? silentPublisher;
+    this.publisher = options.publisher ?? storedTokensPublisher;
     this.leaseMs = options.leaseMs ?? (Number(process.env.ORCHESTRATOR_LEASE_MS) || 15_000);
     this.maxTakeovers = options.maxTakeovers ?? maxTakeovers();
   }
