@@ -3,7 +3,7 @@ import { Server } from "socket.io";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
 import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
-import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor, type StoredChunk } from "@/lib/runner/stored-tokens";
+import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor } from "@/lib/runner/stored-tokens";
 import type { Runtime } from "@/lib/runtime";
 import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
@@ -47,16 +47,22 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     io.to(runRoom(event.runId)).emit("run:token", event);
   };
   /**
-   * Relays what was read of runs executing elsewhere in the order it was stored: a chunk after the events before
-   * it (its step's start among them), and before its step's end (which deletes it in the same transaction).
+   * Relays what was read of runs executing elsewhere in the order it was stored (see `storedChunksAfter`): the
+   * events up to the run's last seq at the chunks' snapshot, each chunk after the events before it (its step's
+   * start among them) and before its step's end. Later events wait for the next look, which reads chunks first.
    */
-  const relayStored = (events: RunEvent[], chunks: StoredChunk[]) => {
+  const relayStored = (events: RunEvent[], { chunks, lastSeqs }: Awaited<ReturnType<typeof storedChunksAfter>>) => {
     const relayNew = (event: RunEvent) => {
       if (event.seq > (followed.get(event.runId) ?? Infinity)) relay(event);
     };
-    // Each run's events, in seq order, that are not relayed yet.
+    // Each run's events of the snapshot, in seq order, not relayed yet.
     const pending = new Map<string, RunEvent[]>();
-    for (const event of events) pending.get(event.runId)?.push(event) ?? pending.set(event.runId, [event]);
+    for (const event of events) {
+      if (event.seq > (lastSeqs.get(event.runId) ?? 0)) continue;
+      const list = pending.get(event.runId);
+      if (list) list.push(event);
+      else pending.set(event.runId, [event]);
+    }
     for (const chunk of chunks) {
       const before = pending.get(chunk.runId) ?? [];
       while (before.length && before[0].seq <= chunk.afterSeq) relayNew(before.shift()!);
@@ -85,18 +91,18 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
         timer = undefined;
         return;
       }
-      const { db, userId, runner } = await runtime();
+      const { db, sql, userId, runner } = await runtime();
       const elsewhere = [...followed].filter(([runId]) => !runner.holds(runId));
       if (elsewhere.length) {
         // Chunks first: the events stored before them are then among the events read next.
-        const chunks = await storedChunksAfter(db, elsewhere.map(([runId]) => [runId, chunkCursors.get(runId) ?? CHUNKS_FROM_START]), POLL_BATCH);
+        const stored = await storedChunksAfter(sql, elsewhere.map(([runId]) => [runId, chunkCursors.get(runId) ?? CHUNKS_FROM_START]), POLL_BATCH);
         for (const [runId] of elsewhere) if (!chunkCursors.has(runId)) chunkCursors.set(runId, CHUNKS_FROM_START);
         const rows = await db.runEvent.findMany({
           where: { OR: elsewhere.map(([runId, seq]) => ({ runId, seq: { gt: seq } })) },
           orderBy: [{ runId: "asc" }, { seq: "asc" }],
           take: POLL_BATCH,
         });
-        relayStored(rows.map(parseEventRow), chunks);
+        relayStored(rows.map(parseEventRow), stored);
       }
       await Promise.all(
         [...watched].map(async ([workflowId, announced]) => {
