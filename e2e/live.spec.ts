@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import { exited, GATEWAY } from "./fixtures/server-process";
 import { EditorPage } from "./pages/editor";
 
@@ -104,39 +104,83 @@ test("reloading the editor mid-run brings back the statuses, Cancel, Open run an
   await expect(page.getByTestId("cancel-run")).toHaveCount(0);
 });
 
-test("opening a workflow whose run the CLI started shows that run live", async ({ page, request }) => {
-  const id = uniqueId("cli");
-  const file = await importWorkflow(id, "drip-150");
+/** Starts `orchestrator run <file> --json` and waits until its LLM call is under way; `result()` is its JSON. */
+async function startCliRun(request: APIRequestContext, file: string, model: string) {
   const since = Date.now();
-  const run = cli(["run", file, "--json"]);
+  const child = cli(["run", file, "--json"]);
   let out = "";
-  run.stdout!.on("data", (d) => (out += d));
+  child.stdout!.on("data", (d) => (out += d));
+  await expect
+    .poll(
+      async () => {
+        const log: Array<{ model: string; startedAt: number }> = await (await request.get(`${GATEWAY}/__log`)).json();
+        return log.some((r) => r.model === model && r.startedAt >= since);
+      },
+      { timeout: 20_000 },
+    )
+    .toBe(true);
+  return {
+    child,
+    result: async (): Promise<{ runId: string; status: string }> => {
+      await exited(child);
+      return JSON.parse(out);
+    },
+  };
+}
+
+test("opening a workflow whose run the CLI started shows that run live, its streamed text included", async ({ page, request }) => {
+  const id = uniqueId("cli");
+  const file = await importWorkflow(id, "drip-250");
+  // The run executes in the CLI's process; once its LLM call is under way, the editor is opened and finds it.
+  const run = await startCliRun(request, file, "drip-250");
   try {
-    // The run executes in the CLI's process; once its LLM call is under way, the editor is opened and finds it.
-    await expect
-      .poll(
-        async () => {
-          const log: Array<{ model: string; startedAt: number }> = await (await request.get(`${GATEWAY}/__log`)).json();
-          return log.some((r) => r.model === "drip-150" && r.startedAt >= since);
-        },
-        { timeout: 20_000 },
-      )
-      .toBe(true);
     const editor = new EditorPage(page);
     await page.goto(`/workflows/${id}`);
     await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "running");
     await expect(editor.status("ask")).toHaveAttribute("data-status", "running");
     await expect(page.getByTestId("cancel-run")).toBeVisible();
+    // The text the CLI's process streamed so far, then more of it as it comes (stored there in chunks, relayed
+    // by the server).
+    await editor.select("ask");
+    await page.getByTestId("inspector-tab-run").click();
+    await expect(page.getByTestId("step-tokens")).toContainText("Echo: w1 w2");
+    expect(await editor.status("ask").getAttribute("data-status")).toBe("running");
+    const seen = await streamedText(page);
+    expect(FULL_TEXT.startsWith(seen)).toBe(true);
+    await expect.poll(async () => (await streamedText(page)).length).toBeGreaterThan(seen.length);
     // Followed live from the run's event log: the steps end while the page stays open.
     await expect(editor.status("ask")).toHaveAttribute("data-status", "succeeded", { timeout: 20_000 });
+    await expect(page.getByTestId("step-tokens")).toHaveText(FULL_TEXT);
     await expect(editor.status("shape")).toHaveAttribute("data-status", "succeeded");
     await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "succeeded");
-    await exited(run);
-    const { runId, status } = JSON.parse(out);
+    const { runId, status } = await run.result();
     expect(status).toBe("succeeded");
     await expect(page.getByTestId("open-run")).toHaveAttribute("href", `/runs/${runId}`);
   } finally {
-    run.kill();
+    run.child.kill();
+  }
+});
+
+test("the run page of a run the CLI executes shows the step's streamed text growing, then its output", async ({ page, request }) => {
+  const id = uniqueId("clipage");
+  const file = await importWorkflow(id, "drip-250");
+  const run = await startCliRun(request, file, "drip-250");
+  try {
+    // The run's page, reached from the editor that found the run.
+    await page.goto(`/workflows/${id}`);
+    await expect(page.getByTestId("open-run")).toHaveAttribute("href", /^\/runs\//);
+    await page.getByTestId("open-run").click();
+    const tokens = page.getByTestId("step-tokens-ask");
+    await expect(page.getByTestId("step-status-ask")).toHaveAttribute("data-status", "running");
+    await expect(tokens).toContainText("Echo: w1 w2");
+    const seen = (await tokens.textContent()) ?? "";
+    await expect.poll(async () => ((await tokens.textContent()) ?? "").length).toBeGreaterThan(seen.length);
+    await expect(page.getByTestId("step-status-ask")).toHaveAttribute("data-status", "running");
+    await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded", { timeout: 20_000 });
+    await expect(page.getByTestId("step-output-ask")).toContainText(FULL_TEXT);
+    expect((await run.result()).status).toBe("succeeded");
+  } finally {
+    run.child.kill();
   }
 });
 
