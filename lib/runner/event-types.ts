@@ -3,9 +3,10 @@ import type { SerializedError } from "@/lib/engine/errors";
 /**
  * The events a run's execution records (the runner writes them; lib/realtime carries them to browsers; the run
  * page, the CLI and the API read them). Every persisted run event has a per-run `seq` (1, 2, 3 … without gaps);
- * a client that reconnects asks for the events after the last seq it saw. Token events are not persisted: they
- * carry the seq of the last persisted event and are only a live preview (the step's final output has the whole
- * text). Types only: browser code imports them too.
+ * a client that reconnects asks for the events after the last seq it saw. Token events are not in the event log:
+ * they are only a live preview, placed by their offset (the step's final output has the whole text; a process
+ * without a realtime server stores them apart for a while, see stored-tokens.ts). Types only: browser code
+ * imports them too.
  */
 
 export type RunStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
