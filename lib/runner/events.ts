@@ -14,7 +14,7 @@ let stepRowCounter = 0;
 const processTag = randomUUID().slice(0, 8);
 const newStepRowId = () => `sr${Date.now().toString(36)}${(stepRowCounter++ % 1_679_616).toString(36).padStart(4, "0")}${processTag}`;
 
-/** Where live events go: Socket.IO rooms in the server, nowhere in a headless CLI process. */
+/** Where live events go: Socket.IO rooms in the server; in a headless CLI process only the streamed text, stored. */
 export interface RunPublisher {
   publish(event: RunEvent): void;
   publishToken(event: TokenEvent): void;
