@@ -26,7 +26,6 @@ export interface RunPublisher {
   storeTokens?: StoredTokenPolicy;
 }
 
-
 /** A process without a realtime server (CLI, the TS API): its runs' streamed text reaches the servers' viewers. */
 export const storedTokensPublisher: RunPublisher = { publish() {}, publishToken() {}, storeTokens: STORED_TOKENS };
 
