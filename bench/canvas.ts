@@ -10,9 +10,10 @@
  *
  *   npx next build --webpack && npm run bench -- canvas
  *   BENCH_CANVAS_SIZES=100,1000 BENCH_CANVAS_ROUNDS=3 BENCH_CANVAS_TIMEOUT_S=60 npm run bench -- canvas
+ *   BENCH_CANVAS_PROFILE=/tmp/prof npm run bench -- canvas   # a Chrome CPU profile (.cpuprofile) of each first open
  */
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright";
@@ -174,8 +175,19 @@ async function measure(browser: Browser, target: Target, rounds: number, timeout
     try {
       const page = await context.newPage();
       await page.addInitScript({ content: PAGE_PROBE.replace("__ARGS__", JSON.stringify({ container: target.container, positions: target.positions, box: NODE_BOX })) });
+      const profiler = process.env.BENCH_CANVAS_PROFILE && round === 0 ? await context.newCDPSession(page) : undefined;
+      if (profiler) {
+        await profiler.send("Profiler.enable");
+        await profiler.send("Profiler.start");
+      }
       try {
         result.openMs.push(await open(page, target, timeoutMs));
+        if (profiler) {
+          const { profile } = await profiler.send("Profiler.stop");
+          const file = path.join(process.env.BENCH_CANVAS_PROFILE!, `${target.label.replace(/[^a-z0-9]+/gi, "-")}.cpuprofile`);
+          writeFileSync(file, JSON.stringify(profile));
+          console.log(`CPU profile of opening: ${file}`);
+        }
       } catch {
         result.failure = `did not open within ${timeoutMs / 1000} s`;
         return result;

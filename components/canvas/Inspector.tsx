@@ -9,7 +9,7 @@ import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/w
 import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
-import { useEditor } from "./editor-store";
+import { useEditor, useEditorApi } from "./editor-store";
 import { FieldError, JsonInput, Label, NumberInput, TextInput } from "./fields";
 
 /** Right panel: the selected step (config form from the registry + live run output) or the workflow's settings. */
@@ -62,12 +62,14 @@ function StepForm({ stepId }: { stepId: string }) {
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === stepId)));
   const updateStep = useEditor((s) => s.updateStep);
   const renameStep = useEditor((s) => s.renameStep);
-  const taken = useEditor(useShallow((s) => s.nodes.map((n) => n.id)));
+  const api = useEditorApi();
   const [idDraft, setIdDraft] = useState(stepId);
+  // A boolean, not the list of all ids: this selector runs on every store change (each drag frame).
+  const draftTaken = useEditor((s) => idDraft !== stepId && s.nodes.some((n) => n.id === idDraft));
   const kind = getStepKind(node.data.type);
   const idError = !STEP_ID_PATTERN.test(idDraft)
     ? "Use letters, digits, _ and -, starting with a letter or _"
-    : idDraft !== stepId && taken.includes(idDraft)
+    : draftTaken
       ? "Another step already has this id"
       : undefined;
 
@@ -94,7 +96,7 @@ function StepForm({ stepId }: { stepId: string }) {
           mono
           onChange={(v) => {
             setIdDraft(v);
-            if (STEP_ID_PATTERN.test(v) && !taken.includes(v)) renameStep(stepId, v);
+            if (STEP_ID_PATTERN.test(v) && !api.getState().nodes.some((n) => n.id === v)) renameStep(stepId, v);
           }}
         />
         <FieldError message={idError} />

@@ -1,10 +1,10 @@
 "use client";
 
-import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
+import { Handle, Position, useStoreApi, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useEffect } from "react";
 import { StatusBadge } from "@/components/ui/status";
+import type { ValidationIssue } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
-import { useShallow } from "zustand/react/shallow";
 import { useEditor, type StepNode as StepNodeType } from "./editor-store";
 
 const accents: Record<string, string> = {
@@ -28,17 +28,41 @@ const borders = {
   failed: "border-red-500",
 } as const;
 
+const NO_ISSUES: ValidationIssue[] = [];
+const issuesByStep = new WeakMap<ValidationIssue[], Map<string, ValidationIssue[]>>();
+
+/**
+ * One step's issues. Every node's selector runs on every store change (each drag frame), so instead of each
+ * filtering all issues, one index per issues array is built on first use and the same array comes back until the
+ * issues change (no shallow compare needed).
+ */
+function issuesOfStep(issues: ValidationIssue[], stepId: string): ValidationIssue[] {
+  if (issues.length === 0) return NO_ISSUES;
+  let index = issuesByStep.get(issues);
+  if (!index) {
+    index = new Map();
+    for (const issue of issues) if (issue.stepId !== undefined) index.set(issue.stepId, [...(index.get(issue.stepId) ?? []), issue]);
+    issuesByStep.set(issues, index);
+  }
+  return index.get(stepId) ?? NO_ISSUES;
+}
+
 /** A step on the canvas: kind, name, live run status and its validation problems. */
 function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
   const kind = getStepKind(data.type);
   const status = useEditor((s) => s.run?.steps[id]?.status ?? "idle");
-  const issues = useEditor(useShallow((s) => s.issues.filter((i) => i.stepId === id)));
+  const issues = useEditor((s) => issuesOfStep(s.issues, id));
   const problem = issues.length > 0;
   // The error handle comes and goes with onError: React Flow must re-measure the handles, or a drag from the
-  // new one connects nothing.
+  // new one connects nothing. Only then: a node React Flow has not measured yet gets measured anyway, and asking
+  // on every mount made each node's measurement a store update of its own (quadratic when a workflow opens).
   const updateNodeInternals = useUpdateNodeInternals();
+  const flowStore = useStoreApi();
   const routesErrors = data.onError === "route";
-  useEffect(() => updateNodeInternals(id), [id, routesErrors, updateNodeInternals]);
+  useEffect(() => {
+    const handles = flowStore.getState().nodeLookup.get(id)?.internals.handleBounds;
+    if (handles && (handles.source?.some((h) => h.id === "error") ?? false) !== routesErrors) updateNodeInternals(id);
+  }, [id, routesErrors, flowStore, updateNodeInternals]);
   return (
     <div
       data-testid={`node-${id}`}
