@@ -6,7 +6,7 @@ import type { Viewport } from "@xyflow/react";
  */
 
 /** A step node before React Flow has measured it (w-52, two lines of text). */
-export const ESTIMATED_NODE_SIZE = { width: 208, height: 56 };
+export const ESTIMATED_NODE_SIZE = { width: 208, height: 52 };
 /** React Flow's default zoom-out limit; a workflow that only fits further out gets that zoom as its limit. */
 export const DEFAULT_MIN_ZOOM = 0.5;
 /** React Flow's margin around a panel (`.react-flow__panel`). */
