@@ -10,6 +10,7 @@ import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents } from "@/lib/realtime/client";
 import { EditorStoreProvider, useEditor, useEditorApi, type EditorInit, type StepNode } from "./editor-store";
 import { useFitWorkflow, useOpeningViewport } from "./fit-view";
+import { ImportExport } from "./ImportExport";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import { RunDialog } from "./RunDialog";
@@ -221,6 +222,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}
+        <ImportExport fitOptions={EDITOR_FIT} />
         <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
           Save
         </button>

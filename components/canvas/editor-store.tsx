@@ -62,6 +62,8 @@ export interface EditorState {
   markSaved(version: number): void;
   /** Replaces the whole workflow with a saved version (a rollback), which is then the saved state. */
   loadDefinition(definition: WorkflowDefinition, version: number): void;
+  /** Replaces the canvas with an imported definition as unsaved changes; the workflow keeps its id. */
+  importDefinition(definition: WorkflowDefinition, issues: ValidationIssue[]): void;
   startRun(runId: string): void;
   /** Takes a stored snapshot of the run when it is newer than what the live events built (a reload). */
   syncRun(stored: LiveRun): void;
@@ -157,6 +159,11 @@ export function createEditorStore(init: EditorInit): StoreApi<EditorState> {
       const { steps: _s, edges: _e, ...meta } = definition;
       const canvas = toNodes(definition);
       set({ meta, nodes: canvas.nodes as StepNode[], edges: canvas.edges as Edge[], selectedId: null, savedVersion: version, dirty: false, issues: [], isNew: false });
+    },
+    importDefinition: (definition, issues) => {
+      const { steps: _s, edges: _e, id: _id, ...meta } = definition;
+      const canvas = toNodes(definition);
+      set((s) => ({ meta: { ...meta, id: s.meta.id }, nodes: canvas.nodes as StepNode[], edges: canvas.edges as Edge[], selectedId: null, dirty: true, issues }));
     },
     startRun: (runId) => set({ run: { runId, status: "queued", lastSeq: 0, steps: {} } }),
     syncRun: (stored) => set((s) => (s.run?.runId === stored.runId && s.run.lastSeq >= stored.lastSeq ? {} : { run: stored })),
