@@ -7,6 +7,7 @@ import type { SerializedError } from "@/lib/engine/errors";
 import type { RunEvent, RunStatus, StepStatus, TokenEvent } from "@/lib/runner/event-types";
 import { canvasToDefinition, definitionToCanvas, edgeId, nextStepId, type StepNodeData, type WorkflowMeta } from "@/lib/workflow/canvas";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
+import { stepNodeSize } from "./node-geometry";
 import { getStepKind, stepKinds } from "@/lib/workflow/step-kinds";
 
 /**
@@ -79,7 +80,11 @@ export interface EditorInit {
   run?: LiveRun | null;
 }
 
-const toNodes = (def: WorkflowDefinition) => definitionToCanvas(def);
+/** The canvas of a definition; nodes come with the size StepNode will have (see node-geometry.ts). */
+function toNodes(def: WorkflowDefinition) {
+  const canvas = definitionToCanvas(def);
+  return { nodes: canvas.nodes.map((node) => ({ ...node, measured: stepNodeSize(node.data) })), edges: canvas.edges };
+}
 
 const whenOf = (handle: string | null | undefined) => (handle === "true" || handle === "false" || handle === "error" ? handle : undefined);
 
