@@ -238,3 +238,31 @@ test("an import that is not JSON or not a workflow names the problem and leaves 
 async function importByFileInOpenDialog(page: Page, text: string) {
   await page.getByTestId("import-file").setInputFiles({ name: "list.json", mimeType: "application/json", buffer: Buffer.from(text) });
 }
+
+test("step nodes render at the size the editor gives React Flow up front (node-geometry.ts)", async ({ page }) => {
+  const editor = new EditorPage(page);
+  await editor.openNew();
+  await importByPaste(
+    page,
+    JSON.stringify({
+      name: "sizes",
+      steps: [
+        { id: "check", type: "condition", config: { expression: "true" } },
+        { id: "yes", type: "transform", config: { output: 1 }, onError: "route" },
+        { id: "no", type: "llm", name: "A step with a rather long name that is cut", config: { model: "m", prompt: "p" } },
+        { id: "fallback", type: "transform", config: { output: 2 } },
+      ],
+      edges: [
+        { from: "check", to: "yes", when: "true" },
+        { from: "check", to: "no", when: "false" },
+        { from: "yes", to: "fallback", when: "error" },
+      ],
+    }),
+  );
+  await expect(measuredNodes(editor.canvas)).toHaveCount(4);
+  const sizes = await editor.canvas.locator(".react-flow__node").evaluateAll((els) => els.map((el) => [(el as HTMLElement).dataset.id, (el as HTMLElement).offsetWidth, (el as HTMLElement).offsetHeight]));
+  // When StepNode's layout changes, change stepNodeSize with it (else every node is rendered twice on open).
+  expect(sizes.sort()).toEqual([["check", 208, 67], ["fallback", 208, 51], ["no", 208, 51], ["yes", 208, 51]]);
+  // The edges were drawn from the measured handles, the error one included.
+  await expect(editor.canvas.locator(".react-flow__edge")).toHaveCount(3);
+});
