@@ -145,8 +145,8 @@ const circle = (radius: number) => (i: number) => ({ x: Math.round(radius * Math
 
 async function panFps(page: Page, target: Target) {
   const pane = (await page.locator(`${target.container} .react-flow`).boundingBox())!;
-  // The left edge, half way down: the chain is centred, so no node is there.
-  const result = await framesWhile(page, { x: pane.x + 60, y: pane.y + pane.height / 2 }, circle(80));
+  // The top left corner: the fitted view leaves a margin there, so the drag starts on the pane, not on a node.
+  const result = await framesWhile(page, { x: pane.x + 8, y: pane.y + 8 }, circle(80));
   return result;
 }
 

@@ -34,11 +34,15 @@ function expectClearOfCorners(nodes: PlacedNode[], options: FitOptions) {
 
 describe("fittedViewport", () => {
   it("shows every node of a tall chain clear of the minimap and controls, with a zoom-out limit that allows it", () => {
-    const { nodes } = definitionToCanvas(linearChain(1000));
+    const nodes = Array.from({ length: 1000 }, (_, i) => ({ position: { x: 0, y: i * 150 } }));
     const fitted = expectClearOfCorners(nodes, corners);
     // 1,000 rows of 150 px into 700 px: far below React Flow's default limit, which then must not apply.
     expect(fitted.viewport.zoom).toBeLessThan(0.01);
     expect(fitted.minZoom).toBe(fitted.viewport.zoom);
+  });
+
+  it("keeps the auto layout of a long chain out of the bottom corners", () => {
+    expectClearOfCorners(definitionToCanvas(linearChain(1000)).nodes, corners);
   });
 
   it("keeps a wide row out of the bottom corners", () => {
