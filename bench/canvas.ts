@@ -141,7 +141,8 @@ async function framesWhile(page: Page, from: { x: number; y: number }, delta: (i
   return { fps: ((after.frames - before.frames) * 1000) / (after.at - before.at), worst: after.worst };
 }
 
-const circle = (radius: number) => (i: number) => ({ x: Math.round(radius * Math.sin(i / 8)), y: Math.round(radius * (1 - Math.cos(i / 8))) });
+/** One full circle in 90 moves: the pan ends where it started, the drag puts the node back. */
+const circle = (radius: number) => (i: number) => ({ x: Math.round(radius * Math.sin((2 * Math.PI * i) / 90)), y: Math.round(radius * (1 - Math.cos((2 * Math.PI * i) / 90))) });
 
 async function panFps(page: Page, target: Target) {
   const pane = (await page.locator(`${target.container} .react-flow`).boundingBox())!;
@@ -162,9 +163,13 @@ async function dragFps(page: Page, target: Target) {
   }
   const box = (await node.boundingBox())!;
   if (box.width < 150) throw new Error(`could not zoom in on ${target.dragNode} (width ${box.width})`);
-  const startTransform = await node.evaluate((el) => (el as HTMLElement).style.transform);
+  const moved = node.evaluate((el) => new Promise<boolean>((resolve) => {
+    const observer = new MutationObserver(() => (observer.disconnect(), resolve(true)));
+    observer.observe(el, { attributes: true, attributeFilter: ["style"] });
+    setTimeout(() => resolve(false), 10_000);
+  }));
   const result = await framesWhile(page, { x: box.x + box.width / 2, y: box.y + box.height / 2 }, circle(120));
-  if ((await node.evaluate((el) => (el as HTMLElement).style.transform)) === startTransform) throw new Error(`dragging ${target.dragNode} did not move it`);
+  if (!(await moved)) throw new Error(`dragging ${target.dragNode} did not move it`);
   return result;
 }
 

@@ -177,6 +177,12 @@ test("import fits the whole workflow clear of the minimap; Save and Run leave th
   await page.reload();
   await expect(measuredNodes(editor.canvas)).toHaveCount(ids.length);
   await expectWholeWorkflowInView(page, '[data-testid="canvas"]', ids);
+
+  // The minimap folds away and comes back.
+  await page.getByTestId("minimap-toggle").click();
+  await expect(editor.canvas.locator(".react-flow__minimap")).toHaveCount(0);
+  await page.getByTestId("minimap-toggle").click();
+  await expect(editor.canvas.locator(".react-flow__minimap")).toBeVisible();
 });
 
 test("import keeps the workflow's id, lays out steps without positions and keeps the saved positions of others", async ({ page }) => {

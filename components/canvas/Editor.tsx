@@ -48,18 +48,23 @@ function PaletteWithAdd() {
   return <Palette onAdd={onAdd} />;
 }
 
-/** The minimap (React Flow's default size) and the zoom controls (4 buttons of 26 px): a fit keeps nodes clear of them. */
+/** The minimap (React Flow's default size) and the zoom controls (5 buttons of 26 px): a fit keeps nodes clear of them. */
 const MINIMAP_STYLE = { width: 200, height: 150 };
 const EDITOR_FIT: FitOptions = {
   maxZoom: 1,
   bottomRight: { width: MINIMAP_STYLE.width + PANEL_MARGIN, height: MINIMAP_STYLE.height + PANEL_MARGIN },
-  bottomLeft: { width: 26 + PANEL_MARGIN, height: 4 * 27 + PANEL_MARGIN },
+  bottomLeft: { width: 26 + PANEL_MARGIN, height: 5 * 27 + PANEL_MARGIN },
 };
 /**
  * From this many steps on, React Flow renders only the nodes and edges in view. It costs a pass over all nodes per
  * viewport change, which small workflows do not need (React Flow's performance guide).
  */
 const RENDER_VISIBLE_ONLY_FROM = 200;
+/**
+ * The minimap draws every node and is repainted whole on each frame of a drag: from this many steps on it starts
+ * folded (the button in the zoom controls shows it), at 5,000 steps it cost a quarter of each drag frame.
+ */
+const MINIMAP_FOLDED_FROM = 2000;
 // Props of <ReactFlow> keep their identity across renders: a new object or function is a store update in React Flow.
 const DEFAULT_EDGE_OPTIONS = { type: "smoothstep" };
 const PRO_OPTIONS = { hideAttribution: true };
@@ -86,6 +91,8 @@ function Canvas() {
   const fit = useFitWorkflow(storeNodes, EDITOR_FIT);
   const onNodeClick = useCallback((_: React.MouseEvent, node: StepNode) => select(node.id), [select]);
   const onPaneClick = useCallback(() => select(null), [select]);
+  const [showMinimap, setShowMinimap] = useState(() => api.getState().nodes.length < MINIMAP_FOLDED_FROM);
+  const toggleMinimap = useCallback(() => setShowMinimap((shown) => !shown), []);
 
   const onDrop = useCallback(
     (event: React.DragEvent) => {
@@ -122,8 +129,11 @@ function Canvas() {
             <ControlButton onClick={fit} title="fit the whole workflow" aria-label="fit the whole workflow" data-testid="fit-view">
               ⤢
             </ControlButton>
+            <ControlButton onClick={toggleMinimap} title={showMinimap ? "hide the minimap" : "show the minimap"} aria-pressed={showMinimap} data-testid="minimap-toggle">
+              ▦
+            </ControlButton>
           </Controls>
-          <MiniMap pannable zoomable className="!bg-white" style={MINIMAP_STYLE} />
+          {showMinimap && <MiniMap pannable zoomable className="!bg-white" style={MINIMAP_STYLE} />}
         </ReactFlow>
       )}
       {nodes.length === 0 && (
