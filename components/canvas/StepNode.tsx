@@ -93,7 +93,7 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
       data-testid={`node-${id}`}
       data-status={status}
       data-invalid={problem ? "true" : undefined}
-      className={`w-52 rounded-md border-2 bg-white shadow-sm transition-colors ${problem ? "border-red-500 ring-2 ring-red-200" : borders[status]} ${selected ? "outline outline-2 outline-offset-2 outline-neutral-900" : ""}`}
+      className={`w-52 rounded-md border-2 bg-white transition-colors ${far ? "" : "shadow-sm"} ${problem ? "border-red-500 ring-2 ring-red-200" : borders[status]} ${selected ? "outline outline-2 outline-offset-2 outline-neutral-900" : ""}`}
     >
       <Handle type="target" position={Position.Top} style={TARGET_HANDLE} className="!h-2.5 !w-2.5 !bg-neutral-500" />
       {far ? (
