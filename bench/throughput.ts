@@ -40,7 +40,7 @@ const envNumber = (name: string, fallback: number) => {
   return Number.isFinite(value) && value >= 0 && process.env[name] !== "" && process.env[name] !== undefined ? value : fallback;
 };
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -51,7 +51,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+export function startServer(dataDir: string, port: number): Promise<ChildProcess> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server.ts"], {
     cwd: root,
@@ -88,7 +88,7 @@ function startServer(dataDir: string, port: number): Promise<ChildProcess> {
 }
 
 /** SIGTERM lets the server drain its runs (so runs still going when the load stopped are recorded too). */
-function stopServer(child: ChildProcess): Promise<void> {
+export function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill("SIGKILL"), 30_000);

@@ -28,6 +28,17 @@ export async function saveWorkflow(definition: unknown) {
   });
 }
 
+/**
+ * Checks a definition without saving it (the editor's import): the parsed definition when its shape is right,
+ * and every issue the validator finds, for the canvas to show.
+ */
+export async function checkWorkflow(definition: unknown) {
+  return runAction("checkWorkflow", async () => {
+    const { definition: parsed, issues } = await validateWorkflowInSlices(definition);
+    return { definition: parsed ?? null, issues };
+  });
+}
+
 const RunRequest = z.object({ workflowId: z.string().min(1), input: z.unknown().optional() });
 
 /** Runs the latest saved version; returns the run id to follow live. */

@@ -1,23 +1,27 @@
 "use client";
 
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import { ControlButton, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
-import { useCallback, useEffect, useMemo, useState, useTransition } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
 import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents, useWorkflowRuns } from "@/lib/realtime/client";
 import type { RunStatus } from "@/lib/runner/event-types";
 import { runInputMode } from "@/lib/workflow/input-form";
-import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit } from "./editor-store";
+import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit, type StepNode } from "./editor-store";
 import { documentOf, hasInvalidFields, invalidFieldIssues } from "./editor-history";
+import { useFitWorkflow, useOpeningViewport } from "./fit-view";
+import { ImportExport } from "./ImportExport";
 import { UnsavedChanges } from "./UnsavedChanges";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import { RunDialog, type RunInputMode } from "./RunDialog";
 import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
+import { CanvasBackground } from "./CanvasBackground";
 import { nodeTypes } from "./StepNode";
+import { PANEL_MARGIN, type FitOptions } from "./viewport";
 
 export function Editor({ init, versions }: { init: EditorInit; versions: VersionInfo[] }) {
   // Drafts belong to the latest version's page; an old version's page is for looking back.
@@ -51,7 +55,34 @@ function PaletteWithAdd() {
   return <Palette onAdd={onAdd} />;
 }
 
+/** The minimap (React Flow's default size) and the zoom controls (5 buttons of 26 px): a fit keeps nodes clear of them. */
+const MINIMAP_STYLE = { width: 200, height: 150 };
+const EDITOR_FIT: FitOptions = {
+  maxZoom: 1,
+  bottomRight: { width: MINIMAP_STYLE.width + PANEL_MARGIN, height: MINIMAP_STYLE.height + PANEL_MARGIN },
+  bottomLeft: { width: 26 + PANEL_MARGIN, height: 5 * 27 + PANEL_MARGIN },
+};
+/**
+ * From this many steps on, React Flow renders only the nodes and edges in view. It costs a pass over all nodes per
+ * viewport change, which small workflows do not need (React Flow's performance guide).
+ */
+const RENDER_VISIBLE_ONLY_FROM = 200;
+/**
+ * The minimap draws every node and is repainted whole on each frame of a drag: from this many steps on it starts
+ * folded (the button in the zoom controls shows it), at 5,000 steps it cost a quarter of each drag frame.
+ */
+const MINIMAP_FOLDED_FROM = 2000;
+// Props of <ReactFlow> keep their identity across renders: a new object or function is a store update in React Flow.
+const DEFAULT_EDGE_OPTIONS = { type: "smoothstep" };
+const PRO_OPTIONS = { hideAttribution: true };
+const DELETE_KEYS = ["Backspace", "Delete"];
+const onDragOver = (event: React.DragEvent) => {
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "move";
+};
+
 function Canvas() {
+  const api = useEditorApi();
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
   const onNodesChange = useEditor((s) => s.onNodesChange);
@@ -60,8 +91,15 @@ function Canvas() {
   const addStep = useEditor((s) => s.addStep);
   const select = useEditor((s) => s.select);
   const { screenToFlowPosition } = useReactFlow();
-  // Fit the saved graph once; a canvas that starts empty must not jump when the first step is dropped.
-  const [fitOnOpen] = useState(() => nodes.length > 0);
+  const container = useRef<HTMLDivElement>(null);
+  const storeNodes = useCallback(() => api.getState().nodes, [api]);
+  // The whole workflow on open; a canvas that starts empty stays at zoom 1, so the first dropped step does not jump.
+  const opening = useOpeningViewport(container, storeNodes, EDITOR_FIT);
+  const fit = useFitWorkflow(storeNodes, EDITOR_FIT);
+  const onNodeClick = useCallback((_: React.MouseEvent, node: StepNode) => select(node.id), [select]);
+  const onPaneClick = useCallback(() => select(null), [select]);
+  const [showMinimap, setShowMinimap] = useState(() => api.getState().nodes.length < MINIMAP_FOLDED_FROM);
+  const toggleMinimap = useCallback(() => setShowMinimap((shown) => !shown), []);
 
   const onDrop = useCallback(
     (event: React.DragEvent) => {
@@ -75,26 +113,36 @@ function Canvas() {
   );
 
   return (
-    <div className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }}>
-      <ReactFlow
-        nodes={nodes}
-        edges={edges}
-        nodeTypes={nodeTypes}
-        onNodesChange={onNodesChange}
-        onEdgesChange={onEdgesChange}
-        onConnect={onConnect}
-        onNodeClick={(_, node) => select(node.id)}
-        onPaneClick={() => select(null)}
-        deleteKeyCode={["Backspace", "Delete"]}
-        fitView={fitOnOpen}
-        fitViewOptions={{ maxZoom: 1 }}
-        defaultEdgeOptions={{ type: "smoothstep" }}
-        proOptions={{ hideAttribution: true }}
-      >
-        <Background gap={16} />
-        <Controls />
-        <MiniMap pannable zoomable className="!bg-white" />
-      </ReactFlow>
+    <div ref={container} className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop} onDragOver={onDragOver}>
+      {opening && (
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={nodeTypes}
+          onNodesChange={onNodesChange}
+          onEdgesChange={onEdgesChange}
+          onConnect={onConnect}
+          onNodeClick={onNodeClick}
+          onPaneClick={onPaneClick}
+          deleteKeyCode={DELETE_KEYS}
+          defaultViewport={opening.viewport}
+          minZoom={opening.minZoom}
+          onlyRenderVisibleElements={nodes.length >= RENDER_VISIBLE_ONLY_FROM}
+          defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
+          proOptions={PRO_OPTIONS}
+        >
+          <CanvasBackground />
+          <Controls showFitView={false}>
+            <ControlButton onClick={fit} title="fit the whole workflow" aria-label="fit the whole workflow" data-testid="fit-view">
+              ⤢
+            </ControlButton>
+            <ControlButton onClick={toggleMinimap} title={showMinimap ? "hide the minimap" : "show the minimap"} aria-pressed={showMinimap} data-testid="minimap-toggle">
+              ▦
+            </ControlButton>
+          </Controls>
+          {showMinimap && <MiniMap pannable zoomable className="!bg-white" style={MINIMAP_STYLE} />}
+        </ReactFlow>
+      )}
       {nodes.length === 0 && (
         <div className="pointer-events-none absolute inset-0 grid place-items-center text-sm text-neutral-400">Drag a step from the palette to start</div>
       )}
@@ -222,6 +270,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
           </>
         )}
         <UndoRedoButtons />
+        <ImportExport fitOptions={EDITOR_FIT} />
         <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
           Save
         </button>

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/w
 import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
-import { useEditor } from "./editor-store";
+import { useEditor, useEditorApi } from "./editor-store";
 import { INVALID_FIELD, WORKFLOW_FIELDS } from "./editor-history";
 import { FieldError, JsonInput, Label, NumberInput, TextInput, type KeptText } from "./fields";
 
@@ -74,13 +74,15 @@ function StepForm({ stepId }: { stepId: string }) {
   const updateStep = useEditor((s) => s.updateStep);
   const renameStep = useEditor((s) => s.renameStep);
   const setInvalidField = useEditor((s) => s.setInvalidField);
-  const taken = useEditor(useShallow((s) => s.nodes.map((n) => n.id)));
+  const api = useEditorApi();
   const keptId = useEditor((s) => s.invalidFields[stepId]?.id?.text);
   const [idDraft, setIdDraft] = useState(keptId ?? stepId);
+  // A boolean, not the list of all ids: this selector runs on every store change (each drag frame).
+  const draftTaken = useEditor((s) => idDraft !== stepId && s.nodes.some((n) => n.id === idDraft));
   const kind = getStepKind(node.data.type);
   const idError = !STEP_ID_PATTERN.test(idDraft)
     ? "Use letters, digits, _ and -, starting with a letter or _"
-    : idDraft !== stepId && taken.includes(idDraft)
+    : draftTaken
       ? "Another step already has this id"
       : undefined;
 
@@ -116,7 +118,7 @@ function StepForm({ stepId }: { stepId: string }) {
           mono
           onChange={(v) => {
             setIdDraft(v);
-            if (STEP_ID_PATTERN.test(v) && !taken.includes(v)) renameStep(stepId, v);
+            if (STEP_ID_PATTERN.test(v) && !api.getState().nodes.some((n) => n.id === v)) renameStep(stepId, v);
             else if (v === stepId) setInvalidField(stepId, "id", undefined);
             // An id that cannot be taken is kept (it blocks saving) rather than silently left behind.
             else setInvalidField(stepId, "id", { text: v, error: STEP_ID_PATTERN.test(v) ? "another step already has this id" : "use letters, digits, _ and -, starting with a letter or _" });

@@ -8,6 +8,7 @@ import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { mergeStreamedText, type LiveRun } from "@/lib/runner/live-run";
 import { canvasToDefinition, definitionToCanvas, edgeId, nextStepId, type StepNodeData, type WorkflowMeta } from "@/lib/workflow/canvas";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
+import { stepNodeSize } from "./node-geometry";
 import { getStepKind, stepKinds } from "@/lib/workflow/step-kinds";
 import {
   carryCanvasState,
@@ -77,6 +78,8 @@ export interface EditorState {
   restoreDraft(definition: WorkflowDefinition, invalidFields: InvalidFields): void;
   /** Goes back to the saved state (one undo entry). */
   discardChanges(): void;
+  /** Replaces the canvas with an imported definition as unsaved changes (one undo entry); the workflow keeps its id. */
+  importDefinition(definition: WorkflowDefinition, issues: ValidationIssue[]): void;
   undo(): void;
   redo(): void;
   /**
@@ -98,7 +101,11 @@ export interface EditorInit {
   run?: LiveRun | null;
 }
 
-const toNodes = (def: WorkflowDefinition) => definitionToCanvas(def);
+/** The canvas of a definition; nodes come with the size StepNode will have (see node-geometry.ts). */
+function toNodes(def: WorkflowDefinition) {
+  const canvas = definitionToCanvas(def);
+  return { nodes: canvas.nodes.map((node) => ({ ...node, measured: stepNodeSize(node.data) })), edges: canvas.edges };
+}
 
 const whenOf = (handle: string | null | undefined) => (handle === "true" || handle === "false" || handle === "error" ? handle : undefined);
 
@@ -303,6 +310,10 @@ export function createEditorStore(init: EditorInit): EditorStore {
     },
     restoreDraft: (definition, invalidFields) => replace({ ...canvasOf(definition), invalidFields }, null),
     discardChanges: () => replace(get().saved, null),
+    importDefinition: (definition, issues) => {
+      const imported = canvasOf(definition);
+      replace({ ...imported, meta: { ...imported.meta, id: get().meta.id }, invalidFields: NO_INVALID_FIELDS }, null, { issues });
+    },
     undo: () => travel("undo"),
     redo: () => travel("redo"),
     startRun: (runId, options) =>

@@ -1,16 +1,16 @@
 "use client";
 
-import { Background, ReactFlow, ReactFlowProvider } from "@xyflow/react";
+import { ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect } from "react";
-import { nodeTypes } from "@/components/canvas/StepNode";
 import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
 import { CheckpointBrowser } from "./CheckpointBrowser";
 import { ResumeRunButton } from "./ResumeRunButton";
 import { EditorStoreProvider, useEditor, type LiveRun, type LiveStep } from "@/components/canvas/editor-store";
 import { liveRunFromRecords } from "@/lib/runner/live-run";
+import { RunCanvas } from "./RunCanvas";
 import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
@@ -72,8 +72,6 @@ function RunPageBody({ run }: { run: RunViewData }) {
   // A refresh after an action (resume, decide) may bring a state newer than the events seen here, e.g. a run
   // that was resumed and ended before this page subscribed again: take it.
   useEffect(() => syncRun(liveFromStored(run)), [run, syncRun]);
-  const nodes = useEditor((s) => s.nodes);
-  const edges = useEditor((s) => s.edges);
 
   // Follow a run that is still going; reload the stored details whenever a step or the run ends.
   const following = !TERMINAL.includes(run.status);
@@ -216,11 +214,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
         </div>
         <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={run.status} />
       </div>
-      <div className="w-[420px] shrink-0 border-l border-neutral-200 bg-white" data-testid="run-graph">
-        <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} fitView proOptions={{ hideAttribution: true }}>
-          <Background gap={16} />
-        </ReactFlow>
-      </div>
+      <RunCanvas />
     </div>
   );
 }

@@ -44,8 +44,17 @@ export const edgeId = (e: Pick<WorkflowEdge, "from" | "to" | "when">) => `${e.fr
 
 const COLUMN = 260;
 const ROW = 150;
+/** Up to this many levels a layout is one column of levels; beyond, the levels fold into bands side by side. */
+const LEVELS_UNFOLDED = 40;
+const BAND_GAP = 100;
+/** Width over height the bands of a folded layout aim at (a screen's). */
+const FOLDED_ASPECT = 1.6;
 
-/** Layered layout (depth from the entry steps) for steps that have no saved position. */
+/**
+ * Layered layout (depth from the entry steps) for steps that have no saved position. A long graph (a chain of
+ * 1,000 steps is 150,000 px tall) would fit a screen only as a thin line, so its levels fold into bands placed
+ * side by side: band after band of up to `levelsPerBand` levels, about 1.6 times wider than tall in all.
+ */
 function autoLayout(def: WorkflowDefinition): Map<string, { x: number; y: number }> {
   const graph = buildGraph(def);
   const depth = new Map<string, number>();
@@ -60,12 +69,24 @@ function autoLayout(def: WorkflowDefinition): Map<string, { x: number; y: number
       }
   }
   const perRow = new Map<number, number>();
+  let levels = 1;
+  let widest = 1;
+  for (const step of def.steps) {
+    const d = depth.get(step.id) ?? 0;
+    const count = (perRow.get(d) ?? 0) + 1;
+    perRow.set(d, count);
+    levels = Math.max(levels, d + 1);
+    widest = Math.max(widest, count);
+  }
+  const bandWidth = widest * COLUMN + BAND_GAP;
+  const levelsPerBand = levels <= LEVELS_UNFOLDED ? levels : Math.max(LEVELS_UNFOLDED, Math.ceil(Math.sqrt((levels * bandWidth) / (FOLDED_ASPECT * ROW))));
+  const placed = new Map<number, number>();
   const positions = new Map<string, { x: number; y: number }>();
   for (const step of def.steps) {
     const d = depth.get(step.id) ?? 0;
-    const column = perRow.get(d) ?? 0;
-    perRow.set(d, column + 1);
-    positions.set(step.id, { x: column * COLUMN, y: d * ROW });
+    const column = placed.get(d) ?? 0;
+    placed.set(d, column + 1);
+    positions.set(step.id, { x: Math.floor(d / levelsPerBand) * bandWidth + column * COLUMN, y: (d % levelsPerBand) * ROW });
   }
   return positions;
 }
