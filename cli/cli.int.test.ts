@@ -1,18 +1,15 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
+import { runCli } from "@/e2e/fixtures/cli-process";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 
 /** Drives the real CLI binary in child processes against a real SQLite file and the loopback test gateway. */
-const run = promisify(execFile);
-const BIN = path.resolve("bin/orchestrator.mjs");
 
 let dir: string;
 let gateway: Awaited<ReturnType<typeof startLlmGateway>>;
@@ -28,15 +25,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, cwd: dir });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args, { env, cwd: dir });
 
 function file(name: string, value: unknown) {
   const p = path.join(dir, name);

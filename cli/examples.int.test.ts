@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "@/e2e/fixtures/cli-process";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { createDb, migrateDatabase } from "@/lib/db";
 import { savePriceTable } from "@/lib/pricing";
@@ -13,8 +12,6 @@ import { saveDefaultModel } from "@/lib/settings";
  * The README's example lines, run with the real CLI: examples/simple.json needs a topic (its input schema says so),
  * and without a model its steps run on the default model from Settings, priced under that model.
  */
-const run = promisify(execFile);
-const BIN = path.resolve("bin/orchestrator.mjs");
 const SIMPLE = path.resolve("examples/simple.json");
 
 let dir: string;
@@ -38,15 +35,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, cwd: dir });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args, { env, cwd: dir });
 
 describe("orchestrator run examples/simple.json", { timeout: 120_000 }, () => {
   it("without input: exits 2 naming the required topic, and runs nothing", async () => {

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { closedPort } from "./fixtures/ports";
 import { expect, test } from "@playwright/test";
 import { EditorPage } from "./pages/editor";
 
@@ -10,14 +10,6 @@ import { EditorPage } from "./pages/editor";
 const GATEWAY_LOG = `http://127.0.0.1:${process.env.E2E_GATEWAY_PORT ?? 4010}/__log`;
 const APP = `http://127.0.0.1:${process.env.E2E_PORT ?? 3100}`;
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test("a new llm node has no model and runs on the Settings default model, priced under that model", async ({ page, request }) => {
   const tag = `defaults-${Date.now()}`;

@@ -1,7 +1,5 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { io as connect, type Socket } from "socket.io-client";
@@ -11,7 +9,7 @@ import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
 import type { RunEvent, RunSnapshot, TokenEvent } from "@/lib/runner/event-types";
 import { mergeStreamedText } from "@/lib/runner/live-run";
 import type { ClientToServerEvents, ServerToClientEvents } from "./events";
-import { attachRealtime } from "./server";
+import { listenRealtime } from "@/e2e/fixtures/realtime-server";
 
 /**
  * A run the real CLI executes in its own process, on the server's SQLite file: its streamed text reaches a
@@ -32,14 +30,10 @@ beforeAll(async () => {
   const database = sqliteTestDatabase();
   databaseUrl = database.url;
   harness = await openTestRunner(database, { concurrency: 2 });
-  const { db, sql, checkpointer, runner, userId } = harness;
-  const http = createServer();
-  const { io, publisher } = attachRealtime(http, async () => ({ db, sql, checkpointer, runner, userId }), { pollMs: 100 });
-  runner.publisher = publisher;
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const realtime = await listenRealtime(harness);
+  url = realtime.url;
   close = async () => {
-    io.close();
+    realtime.close();
     await harness.close();
     await gateway.close();
   };

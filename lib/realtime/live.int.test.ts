@@ -1,5 +1,3 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestRunner, sqliteTestDatabase } from "@/e2e/fixtures/databases";
@@ -8,7 +6,7 @@ import type { RunEvent, RunSnapshot, TokenEvent } from "@/lib/runner/event-types
 import { mergeStreamedText } from "@/lib/runner/live-run";
 import { Runner } from "@/lib/runner/runner";
 import type { ClientToServerEvents, ServerToClientEvents } from "./events";
-import { attachRealtime } from "./server";
+import { listenRealtime } from "@/e2e/fixtures/realtime-server";
 
 /**
  * What a view that opens mid-run gets over the real Socket.IO server: the text running steps streamed so far,
@@ -25,15 +23,12 @@ beforeAll(async () => {
   process.env.LLM_GATEWAY_URL = gateway.url;
   process.env.LLM_API_KEY = "test";
   harness = await openTestRunner(sqliteTestDatabase(), { concurrency: 2 });
-  const { db, sql, checkpointer, runner, userId } = harness;
+  const { db, sql, checkpointer } = harness;
   elsewhere = new Runner({ db, sql, checkpointer, concurrency: 2 });
-  const http = createServer();
-  const { io, publisher } = attachRealtime(http, async () => ({ db, sql, checkpointer, runner, userId }), { pollMs: 100 });
-  runner.publisher = publisher;
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const realtime = await listenRealtime(harness);
+  url = realtime.url;
   close = async () => {
-    io.close();
+    realtime.close();
     await elsewhere.drain();
     await harness.close();
     await gateway.close();

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { closedPort } from "@/e2e/fixtures/ports";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { StepError } from "../errors";
@@ -26,14 +26,6 @@ const failure = (config: Record<string, unknown>, ctx: StepContext) => run(confi
   },
 );
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("llm step against the loopback test gateway", () => {
   it("streams tokens and returns text, model and usage", async () => {
