@@ -104,4 +104,22 @@ describe("test connection", () => {
       delete process.env.LLM_API_KEY;
     }
   });
+
+  it("refuses an answer over 4 MB without reading it all, and the process keeps answering", async () => {
+    // A hostile or wrong URL that streams without end: the probe stops at the cap.
+    otherAnswer = (res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = "x".repeat(64 * 1024);
+      const write = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once("drain", write);
+      };
+      res.on("error", () => undefined);
+      write();
+    };
+    const probe = await probeGateway(otherUrl, undefined);
+    expect(probe).toMatchObject({ ok: false, problem: "not-openai" });
+    expect(probe.ok || probe.message).toBe(`${otherUrl}/models answered with more than 4 MB: that is not an OpenAI-compatible models list; check the base URL`);
+    expect(await probeGateway(gateway.url, "right-key")).toMatchObject({ ok: true });
+  });
 });

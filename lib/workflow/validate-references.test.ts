@@ -137,3 +137,26 @@ describe("references to undeclared variables", () => {
     expect(issuesOf({ id: "w", name: "w", steps: [transform("a", "{{ $lookup(vars, 'x') & $keys(vars) & vars[$k] }}")] })).toEqual([]);
   });
 });
+
+describe("declared reads at scale", () => {
+  it("checks a 2,000-step workflow: one issue per step reading an undeclared field, none once all are declared", () => {
+    const steps = Array.from({ length: 2000 }, (_, i) => transform(`s${i}`, { v: `{{ input.f${i} }} {{ vars.v${i} }}` }));
+    const undeclared = issuesOf({ id: "w", name: "w", input: { type: "object", properties: { topic: { type: "string" } } }, vars: {}, steps });
+    expect(undeclared.filter((i) => i.code === "UNDECLARED_INPUT_FIELD")).toHaveLength(2000);
+    expect(undeclared.filter((i) => i.code === "UNDECLARED_VARIABLE")).toHaveLength(2000);
+    expect(new Set(undeclared.map((i) => i.stepId)).size).toBe(2000);
+
+    const properties = Object.fromEntries(steps.map((_, i) => [`f${i}`, { type: "string" }]));
+    const vars = Object.fromEntries(steps.map((_, i) => [`v${i}`, 0]));
+    expect(issuesOf({ id: "w", name: "w", input: { type: "object", properties }, vars, steps })).toEqual([]);
+  });
+
+  it("follows a deeply nested schema and a long path without error", () => {
+    let node: Record<string, unknown> = { type: "string" };
+    for (let level = 0; level < 40; level++) node = { type: "object", properties: { a: node } };
+    const deep = `input.${Array.from({ length: 40 }, () => "a").join(".")}`;
+    expect(issuesOf({ id: "w", name: "w", input: node, steps: [transform("t", { v: `{{ ${deep} }}` })] })).toEqual([]);
+    const wrong = issuesOf({ id: "w", name: "w", input: node, steps: [transform("t", { v: `{{ ${deep.replace(/a$/, "b")} }}` })] });
+    expect(wrong).toMatchObject([{ code: "UNDECLARED_INPUT_FIELD", stepId: "t", field: "config.output.v" }]);
+  });
+});
