@@ -7,6 +7,7 @@ import { mergeStreamedText } from "@/lib/runner/live-run";
 import { Runner } from "@/lib/runner/runner";
 import type { ClientToServerEvents, ServerToClientEvents } from "./events";
 import { listenRealtime } from "@/e2e/fixtures/realtime-server";
+import { MAX_FOLLOWED_PER_CONNECTION } from "./server";
 
 /**
  * What a view that opens mid-run gets over the real Socket.IO server: the text running steps streamed so far,
@@ -150,5 +151,37 @@ describe("joining a run mid-way", () => {
     await harness.runner.waitForRun(second.runId);
     socket.close();
     later.close();
+  });
+});
+
+describe("bounds on what one connection follows", () => {
+  const watch = (socket: Client, workflowId: string) =>
+    new Promise<{ ok: boolean; error?: string }>((resolve) => socket.emit("workflow:watch", { workflowId }, (reply) => resolve(reply.ok ? { ok: true } : reply)));
+  const subscribe = (socket: Client, runId: string) =>
+    new Promise<{ ok: boolean; error?: string }>((resolve) => socket.emit("run:subscribe", { runId }, (reply) => resolve(reply.ok ? { ok: true } : reply)));
+
+  it("refuses a connection's follows past the cap and overlong ids, and keeps serving it and the others", async () => {
+    const hostile = client();
+    await new Promise<void>((resolve) => hostile.on("connect", () => resolve()));
+    const replies = await Promise.all(Array.from({ length: MAX_FOLLOWED_PER_CONNECTION + 36 }, (_, i) => watch(hostile, `wf_${i}`)));
+    expect(replies.filter((r) => r.ok)).toHaveLength(MAX_FOLLOWED_PER_CONNECTION);
+    expect(replies.filter((r) => !r.ok).map((r) => r.error)).toEqual(
+      Array(36).fill(`one connection follows at most ${MAX_FOLLOWED_PER_CONNECTION} runs and workflows: unsubscribe from some first`),
+    );
+    // Watching one already watched is no new follow; a run is one more and is refused.
+    expect(await watch(hostile, "wf_0")).toEqual({ ok: true });
+    const { runId } = await harness.runner.startRun({ definition: { id: "bounded", name: "Bounded", steps: [{ id: "t", type: "transform", config: { output: 1 } }] }, ownerId: harness.userId });
+    expect((await subscribe(hostile, runId)).ok).toBe(false);
+    // Leaving one frees its place.
+    hostile.emit("workflow:unwatch", { workflowId: "wf_1" });
+    await expect.poll(() => subscribe(hostile, runId).then((r) => r.ok), { timeout: 5000 }).toBe(true);
+
+    const other = client();
+    await new Promise<void>((resolve) => other.on("connect", () => resolve()));
+    expect(await watch(other, "x".repeat(10_000))).toEqual({ ok: false, error: "workflowId is too long (at most 200 characters)" });
+    expect(await subscribe(other, "r".repeat(10_000))).toEqual({ ok: false, error: "runId is too long (at most 200 characters)" });
+    expect(await subscribe(other, runId)).toEqual({ ok: true });
+    hostile.close();
+    other.close();
   });
 });

@@ -12,6 +12,19 @@ import { StreamingTexts } from "./streaming-texts";
 const POLL_MS = 500;
 /** Most events relayed per look, over all followed runs (the next look goes on). */
 const POLL_BATCH = 1000;
+/** Runs and workflows one connection may follow at once: each is work for every look (an editor needs two). */
+export const MAX_FOLLOWED_PER_CONNECTION = 64;
+/** Longest run or workflow id taken (real ones are far shorter). */
+const MAX_ID_LENGTH = 200;
+
+/** Why a connection may not join a room to follow `id`, or undefined when it may. */
+function followRefusal(socket: { rooms: Set<string> }, room: string, id: string, what: "runId" | "workflowId"): string | undefined {
+  if (id.length > MAX_ID_LENGTH) return `${what} is too long (at most ${MAX_ID_LENGTH} characters)`;
+  // socket.rooms holds the connection's own room too.
+  if (!socket.rooms.has(room) && socket.rooms.size - 1 >= MAX_FOLLOWED_PER_CONNECTION)
+    return `one connection follows at most ${MAX_FOLLOWED_PER_CONNECTION} runs and workflows: unsubscribe from some first`;
+  return undefined;
+}
 
 /**
  * Socket.IO on the app's HTTP server: one room per run. A subscriber joins first and then reads the stored
@@ -130,6 +143,9 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
         const { db, userId } = await runtime();
         const afterSeq = Number(request.afterSeq) || 0;
+        // Checked right before joining (no await between), so follows asked for at once are counted one by one.
+        const refusal = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
+        if (refusal) return ack({ ok: false, error: refusal });
         await socket.join(runRoom(request.runId));
         const found = await runEventsAfter(db, userId, request.runId, afterSeq);
         if (!found) {
@@ -150,6 +166,8 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
       try {
         if (typeof request?.workflowId !== "string") return ack({ ok: false, error: "workflowId is required" });
         const { db, userId } = await runtime();
+        const refusal = followRefusal(socket, workflowRoom(request.workflowId), request.workflowId, "workflowId");
+        if (refusal) return ack({ ok: false, error: refusal });
         await socket.join(workflowRoom(request.workflowId));
         const runId = await activeRunId(db, userId, request.workflowId);
         if (!watched.has(request.workflowId)) watched.set(request.workflowId, runId);
