@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import next from "next";
+import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
@@ -19,6 +20,8 @@ async function main() {
 
   // Webhook triggers are answered here, before Next (see lib/webhooks/http.ts); everything else is Next's.
   const httpServer = createServer((req, res) => {
+    // The client's address for the sign-in rate limit, from the socket: a header the client sent is replaced.
+    req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "unknown";
     if (!serveHook(req, res, () => getRuntime())) void handle(req, res);
   });
   const { io, publisher } = attachRealtime(httpServer, () => getRuntime());

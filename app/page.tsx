@@ -1,11 +1,11 @@
 import Link from "next/link";
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
 import { listWorkflows } from "@/lib/workflows/repository";
 
 export const dynamic = "force-dynamic";
 
 export default async function WorkflowsPage() {
-  const { db, userId } = await serverRuntime();
+  const { db, userId } = await pageContext("/");
   const workflows = await listWorkflows(db, userId);
   return (
     <div className="mx-auto max-w-4xl p-6">

@@ -3,7 +3,6 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
-import { serverRuntime } from "@/app/_server/runtime";
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
@@ -14,9 +13,9 @@ const GatewayForm = z.object({
 });
 
 export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: string }) {
-  return runAction("saveGateway", async () => {
+  return runAction("saveGateway", "admin", async (context) => {
     const parsed = GatewayForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
     revalidatePath("/settings");
     return {};
@@ -34,9 +33,9 @@ const TestGatewayForm = z.object({
  * OpenAI-compatible gateway, no answer in time). Nothing is saved.
  */
 export async function testGateway(form: { llmGatewayUrl?: string; llmApiKey?: string }) {
-  return runAction("testGateway", async () => {
+  return runAction("testGateway", "admin", async (context) => {
     const parsed = TestGatewayForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     return { probe: await testGatewayConnection(db, { llmGatewayUrl: parsed.llmGatewayUrl || undefined, llmApiKey: parsed.llmApiKey || undefined }) };
   });
 }
@@ -45,9 +44,9 @@ const HttpAllowForm = z.object({ entries: z.array(z.string().max(200, "an entry 
 
 /** Saves the http step's allow-list; every entry must be a host name, an address or a CIDR. */
 export async function saveHttpAllow(form: { entries: string[] }) {
-  return runAction("saveHttpAllow", async () => {
+  return runAction("saveHttpAllow", "admin", async (context) => {
     const parsed = HttpAllowForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     await saveHttpAllowList(db, parsed.entries);
     revalidatePath("/settings");
     return {};
@@ -56,8 +55,8 @@ export async function saveHttpAllow(form: { entries: string[] }) {
 
 /** Saves model prices (USD per million tokens); a bad entry is refused naming the model and field. */
 export async function savePrices(table: unknown) {
-  return runAction("savePrices", async () => {
-    const { db } = await serverRuntime();
+  return runAction("savePrices", "admin", async (context) => {
+    const { db } = context;
     await savePriceTable(db, table);
     revalidatePath("/settings");
     return {};
@@ -66,9 +65,9 @@ export async function savePrices(table: unknown) {
 
 /** The model llm steps use when they name none. */
 export async function saveDefaultModelSetting(model: string) {
-  return runAction("saveDefaultModel", async () => {
+  return runAction("saveDefaultModel", "admin", async (context) => {
     const parsed = z.string().trim().min(1, "enter a model name the gateway serves (Test connection lists them)").max(200).parse(model);
-    const { db } = await serverRuntime();
+    const { db } = context;
     await saveDefaultModel(db, parsed);
     revalidatePath("/settings");
     return {};
@@ -77,8 +76,8 @@ export async function saveDefaultModelSetting(model: string) {
 
 /** Checkpoint retention in days (null keeps everything); old runs are pruned right away. */
 export async function saveRetention(days: number | null) {
-  return runAction("saveRetention", async () => {
-    const { db, checkpointer } = await serverRuntime();
+  return runAction("saveRetention", "admin", async (context) => {
+    const { db, checkpointer } = context;
     await saveRetentionDays(db, days);
     void pruneByRetention(db, checkpointer).catch(() => undefined); // also hourly in the server
     revalidatePath("/settings");

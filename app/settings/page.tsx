@@ -1,4 +1,6 @@
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
+import { AccountSettings } from "@/components/settings/AccountSettings";
+import { atLeast } from "@/lib/auth/roles";
 import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
@@ -10,7 +12,8 @@ import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
 export const dynamic = "force-dynamic";
 
 export default async function SettingsPage() {
-  const { db } = await serverRuntime();
+  const { db, actor } = await pageContext("/settings");
+  if (!atLeast(actor.role, "admin")) return <AccountSettings actor={actor} />;
   const gateway = await getGatewaySettings(db);
   const httpAllow = await getHttpAllowSettings(db);
   const prices = await getPriceTable(db);

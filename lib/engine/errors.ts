@@ -38,6 +38,8 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "CRASH_LOOP"
   | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "RATE_LIMITED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "INTERNAL";
@@ -54,9 +56,11 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   NESTING_LIMIT: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
 };
 
 export interface ErrorAnswer {

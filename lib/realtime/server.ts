@@ -1,5 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import { Server } from "socket.io";
+import { actorById, workflowAccess } from "@/lib/auth/access";
+import { authenticate } from "@/lib/auth/request";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
 import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
@@ -137,11 +139,29 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
   };
   httpServer.once("close", () => clearInterval(timer));
 
+  // Every connection is a user's: the sign-in cookie of the page, or an API token (`auth: { token }` or an
+  // Authorization header) for other clients. Rooms are then joined only for runs and workflows the user can see.
+  io.use(async (socket, next) => {
+    try {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(socket.handshake.headers)) if (typeof value === "string") headers.set(name, value);
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      if (typeof token === "string") headers.set("authorization", `Bearer ${token}`);
+      const actor = await authenticate(await runtime(), headers);
+      if (!actor) return next(new Error("UNAUTHORIZED: sign in, or pass an API token as auth.token"));
+      socket.data.userId = actor.id;
+      next();
+    } catch {
+      next(new Error("could not check the session"));
+    }
+  });
+
   io.on("connection", (socket) => {
+    const userId = socket.data.userId as string;
     socket.on("run:subscribe", async (request, ack) => {
       try {
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
-        const { db, userId } = await runtime();
+        const { db } = await runtime();
         const afterSeq = Number(request.afterSeq) || 0;
         // Checked right before joining (no await between), so follows asked for at once are counted one by one.
         const refusal = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
@@ -165,9 +185,10 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     socket.on("workflow:watch", async (request, ack) => {
       try {
         if (typeof request?.workflowId !== "string") return ack({ ok: false, error: "workflowId is required" });
-        const { db, userId } = await runtime();
+        const { db } = await runtime();
         const refusal = followRefusal(socket, workflowRoom(request.workflowId), request.workflowId, "workflowId");
         if (refusal) return ack({ ok: false, error: refusal });
+        if (!(await workflowAccess(db, await actorById(db, userId), request.workflowId))) return ack({ ok: false, error: "workflow not found" });
         await socket.join(workflowRoom(request.workflowId));
         const runId = await activeRunId(db, userId, request.workflowId);
         if (!watched.has(request.workflowId)) watched.set(request.workflowId, runId);

@@ -1,3 +1,4 @@
+import { actorById, requireWorkflowAccess } from "@/lib/auth/access";
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
@@ -23,9 +24,8 @@ export interface HookView {
 }
 
 /** Creates (or rotates) a workflow's trigger; the token and secret are returned this once, stored hashed/sealed. */
-export async function enableHook(db: Db, ownerId: string, workflowId: string, options: { waitTimeoutMs?: number } = {}) {
-  const workflow = await db.workflow.findFirst({ where: { id: workflowId, ownerId }, select: { id: true } });
-  if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" not found; save it first`);
+export async function enableHook(db: Db, userId: string, workflowId: string, options: { waitTimeoutMs?: number } = {}) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
   const token = randomBytes(24).toString("base64url");
   const secret = randomBytes(32).toString("base64url");
   // Rotating keeps the workflow's other hook settings.
@@ -34,18 +34,21 @@ export async function enableHook(db: Db, ownerId: string, workflowId: string, op
   return { token, secret, path: `/api/hooks/${workflowId}/${token}` };
 }
 
-export async function disableHook(db: Db, ownerId: string, workflowId: string) {
-  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { enabled: false } });
+export async function disableHook(db: Db, userId: string, workflowId: string) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
+  await db.workflowHook.updateMany({ where: { workflowId }, data: { enabled: false } });
 }
 
-export async function setHookWaitTimeout(db: Db, ownerId: string, workflowId: string, waitTimeoutMs: number) {
+export async function setHookWaitTimeout(db: Db, userId: string, workflowId: string, waitTimeoutMs: number) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 100 || waitTimeoutMs > MAX_WAIT_MS)
     throw new OrchestratorError("INVALID_INPUT", `waitTimeoutMs must be between 100 and ${MAX_WAIT_MS} ms`);
-  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { waitTimeoutMs } });
+  await db.workflowHook.updateMany({ where: { workflowId }, data: { waitTimeoutMs } });
 }
 
-export async function getHookView(db: Db, ownerId: string, workflowId: string): Promise<HookView | null> {
-  const hook = await db.workflowHook.findFirst({ where: { workflowId, workflow: { ownerId } } });
+export async function getHookView(db: Db, userId: string, workflowId: string): Promise<HookView | null> {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "view");
+  const hook = await db.workflowHook.findFirst({ where: { workflowId } });
   return hook ? { enabled: hook.enabled, waitTimeoutMs: hook.waitTimeoutMs, createdAt: hook.createdAt.toISOString() } : null;
 }
 

@@ -1,5 +1,5 @@
 import { notFound } from "next/navigation";
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
 import { RunView } from "@/components/runs/RunView";
 import { getRunDetail } from "@/lib/runner/queries";
 import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
@@ -8,7 +8,7 @@ export const dynamic = "force-dynamic";
 
 export default async function RunPage({ params }: { params: Promise<{ runId: string }> }) {
   const { runId } = await params;
-  const { db, userId } = await serverRuntime();
+  const { db, userId } = await pageContext(`/runs/${runId}`);
   const run = await getRunDetail(db, userId, runId);
   if (!run) notFound();
   const definition = WorkflowDefinitionSchema.parse(run.definition);
