@@ -44,6 +44,16 @@ export async function requireWorkflowAccess(db: Db, actor: Actor, workflowId: st
   return access;
 }
 
+/**
+ * Whether the user may follow a workflow id's runs: a saved workflow it can see, or an id no saved workflow has
+ * (definitions run unsaved from the TS API), where it then sees only its own runs (`activeRunId`).
+ */
+export async function canWatchWorkflow(db: Db, userId: string, workflowId: string): Promise<boolean> {
+  const actor = await actorById(db, userId);
+  if (await workflowAccess(db, actor, workflowId)) return true;
+  return !(await db.workflow.findUnique({ where: { id: workflowId }, select: { id: true } }));
+}
+
 /** At most this many shared workflows widen a user's run list (beyond it, only its own runs and workflows). */
 const MAX_SHARED_IN_RUN_SCOPE = 10_000;
 

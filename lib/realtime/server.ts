@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import { Server } from "socket.io";
-import { actorById, workflowAccess } from "@/lib/auth/access";
+import { canWatchWorkflow } from "@/lib/auth/access";
 import { authenticate } from "@/lib/auth/request";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
@@ -186,9 +186,11 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
       try {
         if (typeof request?.workflowId !== "string") return ack({ ok: false, error: "workflowId is required" });
         const { db } = await runtime();
+        if (request.workflowId.length <= MAX_ID_LENGTH && !(await canWatchWorkflow(db, userId, request.workflowId)))
+          return ack({ ok: false, error: "workflow not found" });
+        // Checked right before joining (no await between), so watches asked for at once are counted one by one.
         const refusal = followRefusal(socket, workflowRoom(request.workflowId), request.workflowId, "workflowId");
         if (refusal) return ack({ ok: false, error: refusal });
-        if (!(await workflowAccess(db, await actorById(db, userId), request.workflowId))) return ack({ ok: false, error: "workflow not found" });
         await socket.join(workflowRoom(request.workflowId));
         const runId = await activeRunId(db, userId, request.workflowId);
         if (!watched.has(request.workflowId)) watched.set(request.workflowId, runId);

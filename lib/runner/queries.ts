@@ -1,4 +1,5 @@
 import { actorById, requireRunAccess, runsVisibleTo, workflowAccess } from "@/lib/auth/access";
+import { seesEverything } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
@@ -214,9 +215,12 @@ export async function storedLiveRun(db: Db, userId: string, runId: string): Prom
 
 /** The id of a workflow's latest run that has not ended (queued, running or waiting), whoever started it. */
 export async function activeRunId(db: Db, userId: string, workflowId: string): Promise<string | null> {
-  if (!(await workflowAccess(db, await actorById(db, userId), workflowId))) return null;
+  const actor = await actorById(db, userId);
+  // A saved workflow: any run of it, for those who can see it. An unsaved id: the runs the user can see.
+  const saved = await db.workflow.findUnique({ where: { id: workflowId }, select: { id: true } });
+  if (saved && !(await workflowAccess(db, actor, workflowId))) return null;
   const run = await db.run.findFirst({
-    where: { workflowId, status: { in: ACTIVE_STATUSES } },
+    where: { workflowId, status: { in: ACTIVE_STATUSES }, ...(saved || seesEverything(actor.role) ? {} : { ownerId: actor.id }) },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     select: { id: true },
   });

@@ -146,6 +146,7 @@ describe("webhook trigger", () => {
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
     await disableHook(db, userId, "greeter");
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    await db.user.create({ data: { id: "someone-else", email: "someone@example.com", name: "Someone", role: "editor" } });
     await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });
