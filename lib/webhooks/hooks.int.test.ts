@@ -9,6 +9,7 @@ import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { signToken } from "@/lib/secrets";
 import { handleCallbackRequest } from "./callbacks";
 import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signBody } from "./hooks";
 
@@ -147,5 +148,70 @@ describe("webhook trigger", () => {
     await disableHook(db, userId, "greeter");
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
     await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});
+
+describe("callback URLs", () => {
+  it("a used callback URL stays used after resume from a checkpoint before it: refused with 409, the run not changed; the resumed run waits at a new URL", async () => {
+    const definition = {
+      id: "cb-rewind",
+      name: "Callback rewind",
+      steps: [
+        { id: "before", type: "transform", config: { output: "ready" } },
+        { id: "paid", type: "wait_webhook", config: {} },
+        { id: "after", type: "transform", config: { output: "{{ steps.paid.amount }}" } },
+      ],
+      edges: [{ from: "before", to: "paid" }, { from: "paid", to: "after" }],
+    };
+    const { runId, status } = await runner.runToCompletion({ definition, ownerId: userId });
+    expect(status).toBe("waiting");
+    const waitingPath = async () => (JSON.parse((await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid", status: "waiting" } })).output!) as { path: string }).path;
+    const tokenOf = (p: string) => p.split("/").at(-1)!;
+    const first = tokenOf(await waitingPath());
+    const call = (token: string, rawBody: string) => handleCallbackRequest({ runner }, { runId, stepId: "paid", execution: 1, token, rawBody });
+
+    expect(await call(first, '{"amount":10}')).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { amount: 10 }, after: 10 } });
+
+    // Back to the checkpoint where "paid" is about to run: the run waits there again.
+    const checkpoints = await runner.listCheckpoints(runId, userId);
+    let beforePaid: string | undefined;
+    for (const c of checkpoints) if ((await runner.checkpointState(runId, userId, c.checkpointId)).next.includes("paid")) beforePaid = c.checkpointId;
+    expect(beforePaid).toBeDefined();
+    await runner.resumeFromCheckpoint(runId, userId, beforePaid!);
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "waiting" });
+    const second = tokenOf(await waitingPath());
+    expect(second).not.toBe(first);
+
+    const replayed = await call(first, '{"amount":999}');
+    expect(replayed).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
+    expect((replayed.body.error as { message: string }).message).toMatch(/callback URL .*no longer valid/);
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "waiting", resumeValue: null });
+    expect(await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid" } })).toMatchObject({ status: "waiting", output: expect.stringContaining(second) });
+
+    expect(await call(second, '{"amount":20}')).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { amount: 20 }, after: 20 } });
+    expect(await call(second, '{"amount":30}')).toMatchObject({ status: 409 });
+    expect(await call(first, '{"amount":30}')).toMatchObject({ status: 409 });
+  });
+
+  it("a run that waited before callback URLs carried a wait id keeps its URL working (once)", async () => {
+    const { runId, status } = await runner.runToCompletion({
+      definition: { id: "cb-legacy", name: "Legacy callback", steps: [{ id: "paid", type: "wait_webhook", config: {} }] },
+      ownerId: userId,
+    });
+    expect(status).toBe("waiting");
+    // The URL such a run shows: the bare HMAC of run, step and execution.
+    const legacy = signToken("callback", `${runId}:paid:1`);
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid" } });
+    const request = JSON.parse(waiting.output!) as { path: string; url: string };
+    const path = request.path.replace(/[^/]+$/, legacy);
+    await db.stepRun.update({ where: { id: waiting.id }, data: { output: JSON.stringify({ ...request, path, url: request.url.replace(request.path, path) }) } });
+
+    const call = (token: string) => handleCallbackRequest({ runner }, { runId, stepId: "paid", execution: 1, token, rawBody: '{"ok":1}' });
+    expect(await call(request.path.split("/").at(-1)!)).toMatchObject({ status: 409 }); // not the URL it waits at
+    expect(await call(legacy)).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { ok: 1 } } });
+    expect(await call(legacy)).toMatchObject({ status: 409 });
   });
 });
