@@ -38,6 +38,8 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "CRASH_LOOP"
   | "UNAUTHORIZED"
+  | "WEBHOOK_TIMESTAMP"
+  | "WEBHOOK_REPLAYED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "INTERNAL";
@@ -54,8 +56,11 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   NESTING_LIMIT: 400,
   UNAUTHORIZED: 401,
+  // A signed webhook's X-Orchestrator-Timestamp missing or outside the replay window / its signature used before.
+  WEBHOOK_TIMESTAMP: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  WEBHOOK_REPLAYED: 409,
   PAYLOAD_TOO_LARGE: 413,
 };
 

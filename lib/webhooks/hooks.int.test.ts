@@ -11,7 +11,10 @@ import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { signToken } from "@/lib/secrets";
 import { handleCallbackRequest } from "./callbacks";
-import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signBody } from "./hooks";
+import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signRequest } from "./hooks";
+
+/** A request signed now: timestamp, signature of "<timestamp>.<body>" and the body. */
+const signedBy = (secret: string, rawBody: string, timestamp = Math.floor(Date.now() / 1000)) => ({ timestamp: String(timestamp), signature: signRequest(secret, timestamp, rawBody), rawBody });
 
 /** The webhook trigger end to end below HTTP: real runner, real SQLite, real secrets. */
 let database: TestDatabase;
@@ -59,13 +62,13 @@ describe("webhook trigger", () => {
     expect(await db.run.findUniqueOrThrow({ where: { id: accepted.body.runId as string } })).toMatchObject({ source: "webhook", ownerId: userId, workflowVersion: 1 });
 
     const body = '{"name":"bo"}';
-    const signed = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: body, wait: true });
+    const signed = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy(secret, body), wait: true });
     expect(signed).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello bo" } } });
 
     const unauthorized = { status: 401, body: { error: { code: "UNAUTHORIZED" } } };
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: "wrong", rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody("other-secret", body), rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy("other-secret", body) })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", rawBody: body })).toMatchObject(unauthorized);
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "nope", token, rawBody: body })).toMatchObject(unauthorized);
   });
@@ -89,7 +92,7 @@ describe("webhook trigger", () => {
     const before = await db.run.count();
     for (const request of [
       { workflowId: "greeter", token, rawBody: deep },
-      { workflowId: "greeter", signature: signBody(secret, deep), rawBody: deep, wait: true },
+      { workflowId: "greeter", ...signedBy(secret, deep), wait: true },
     ]) {
       const refused = await handleHookRequest({ db, sql, runner }, request);
       expect(refused).toMatchObject({
@@ -99,7 +102,7 @@ describe("webhook trigger", () => {
       expect((refused.body.error as { message: string }).message).toMatch(/input\.name\.name\.name\.name…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
     }
     expect(await db.run.count()).toBe(before); // nothing stored
-    const next = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true });
+    const next = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true, timeoutMs: 30_000 }); // the test before set the hook's wait to 100 ms
     expect(next).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello after" } } });
   });
 
