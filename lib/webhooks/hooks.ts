@@ -4,6 +4,7 @@ import type { SqlConnection } from "@/lib/db/sql";
 import { errorAnswer, InvalidRunError, OrchestratorError, refusal } from "@/lib/engine/errors";
 import type { Runner } from "@/lib/runner/runner";
 import { decryptSecret, encryptSecret, sameSecret, sha256 } from "@/lib/secrets";
+import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 import {
   claimSignature,
   idempotencyKeyStatements,
@@ -13,7 +14,6 @@ import {
   runOfIdempotencyKey,
   sweepExpiredReceipts,
 } from "./receipts";
-import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 
 /**
  * Webhook triggers: `POST /api/hooks/<workflowId>/<token>` (token in the path) or `POST /api/hooks/<workflowId>`
