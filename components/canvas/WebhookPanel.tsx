@@ -2,6 +2,7 @@
 
 import { useEffect, useState, useTransition } from "react";
 import { disableWebhook, enableWebhook, setWebhookWaitTimeout, webhookStatus } from "@/app/workflows/actions";
+import { signedCurlExample } from "@/lib/webhooks/curl-example";
 
 interface Created {
   url: string;
@@ -11,7 +12,8 @@ interface Created {
 
 /**
  * The workflow's webhook trigger: enable it to get a URL with a token (and an HMAC secret for signed calls),
- * both shown once; rotate or disable later. A POSTed JSON body becomes the run input.
+ * both shown once with a shell snippet that signs a request; rotate or disable later. A POSTed JSON body becomes
+ * the run input.
  */
 export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved: boolean }) {
   const [enabled, setEnabled] = useState<boolean>();
@@ -56,9 +58,19 @@ export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved:
           <p className="text-amber-900">Copy these now; they are not shown again.</p>
           <p>URL (token in the path):</p>
           <code data-testid="webhook-url" className="block break-all font-mono text-[11px]">{created.url}</code>
-          <p>Or POST to <code className="break-all font-mono text-[11px]">{created.signedUrl}</code> with header <code>X-Orchestrator-Signature: sha256=&lt;HMAC-SHA256 of the body&gt;</code> using the secret:</p>
+          <p>
+            Or POST to <code className="break-all font-mono text-[11px]">{created.signedUrl}</code> signed with the secret: headers{" "}
+            <code>X-Orchestrator-Timestamp: &lt;unix seconds&gt;</code> and <code>X-Orchestrator-Signature: sha256=&lt;HMAC-SHA256 of &quot;&lt;timestamp&gt;.&lt;body&gt;&quot;&gt;</code>.
+            A request is accepted within 5 minutes of its timestamp, once.
+          </p>
           <code data-testid="webhook-secret" className="block break-all font-mono text-[11px]">{created.secret}</code>
-          <p className="text-neutral-600">Add <code>?wait=true</code> to get the run&apos;s outputs in the answer.</p>
+          <pre data-testid="webhook-curl" className="overflow-x-auto whitespace-pre rounded bg-white p-1 font-mono text-[10px] leading-snug">
+            {signedCurlExample(created.signedUrl, created.secret)}
+          </pre>
+          <p className="text-neutral-600">
+            Add <code>?wait=true</code> to get the run&apos;s outputs in the answer, and an <code>Idempotency-Key</code> header (up to 200 characters) so a retry
+            returns the first run instead of starting another.
+          </p>
         </div>
       )}
       <div className="flex gap-2">

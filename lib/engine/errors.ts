@@ -40,6 +40,8 @@ export type ErrorCode =
   | "UNAUTHORIZED"
   | "FORBIDDEN"
   | "RATE_LIMITED"
+  | "WEBHOOK_TIMESTAMP"
+  | "WEBHOOK_REPLAYED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "INTERNAL";
@@ -57,8 +59,11 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NESTING_LIMIT: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  // A signed webhook's X-Orchestrator-Timestamp missing or outside the replay window / its signature used before.
+  WEBHOOK_TIMESTAMP: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  WEBHOOK_REPLAYED: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
 };
