@@ -39,7 +39,11 @@ export function Inspector() {
 function ReadOnlyFieldset({ children }: { children: React.ReactNode }) {
   const readOnly = useEditor((s) => s.readOnly);
   return (
-    <fieldset disabled={readOnly} data-testid={readOnly ? "inspector-read-only" : undefined} className="min-w-0">
+    <fieldset
+      disabled={readOnly}
+      data-testid={readOnly ? "inspector-read-only" : undefined}
+      className="min-w-0 [&_:is(input,textarea,select):disabled]:cursor-not-allowed [&_:is(input,select):disabled]:bg-neutral-50"
+    >
       {children}
     </fieldset>
   );
