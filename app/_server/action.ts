@@ -35,9 +35,19 @@ async function answer<T extends object>(name: string, fn: () => Promise<T>): Pro
       return {
         ok: false,
         code: "INVALID_REQUEST",
-        message: err.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; "),
+        message: err.issues.map(issueText).join("; "),
       };
     logger.error({ err, action: name }, "server action failed");
     return { ok: false, code: "INTERNAL", message: "Something went wrong on the server; the details are in the server log." };
   }
+}
+
+/**
+ * "field: problem". Messages that already name their field (`email: enter an address…`) keep one prefix, also
+ * when a bare value was parsed (no path).
+ */
+function issueText(issue: ZodError["issues"][number]): string {
+  const where = issue.path.join(".");
+  if (where ? issue.message.startsWith(`${where}:`) : /^[\w.]+: /.test(issue.message)) return issue.message;
+  return `${where || "request"}: ${issue.message}`;
 }

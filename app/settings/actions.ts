@@ -3,6 +3,8 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
+import type { Role } from "@/lib/auth/roles";
+import { addUser, createToken, revokeToken, updateUser } from "@/lib/auth/users";
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
@@ -80,6 +82,63 @@ export async function saveRetention(days: number | null) {
     const { db, checkpointer } = context;
     await saveRetentionDays(db, days);
     void pruneByRetention(db, checkpointer).catch(() => undefined); // also hourly in the server
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Users (admins) and API tokens (everyone, their own; admins also everyone's)
+
+const UserId = z.string().min(1, "user: which user?").max(200, "user: at most 200 characters");
+const TokenId = z.string().min(1, "token: which token?").max(200, "token: at most 200 characters");
+
+/** Adds a user with an initial password (lib/auth/users.ts checks the fields and who may give which role). */
+export async function createUser(form: { email: string; name?: string; role: string; password: string }) {
+  return runAction("createUser", "admin", async (context) => {
+    const { db, actor } = context;
+    // addUser parses the whole form (email, name, password, role) and names the field that is wrong.
+    const user = await addUser(db, actor, form as { email: string; name?: string; role: Role; password: string });
+    revalidatePath("/settings");
+    return { user };
+  });
+}
+
+/** Gives a user another role (the user is signed out: the new role applies from the next sign-in). */
+export async function changeUserRole(userId: string, role: string) {
+  return runAction("changeUserRole", "admin", async (context) => {
+    const { db, actor } = context;
+    await updateUser(db, actor, UserId.parse(userId), { role: role as Role });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Removes a user (refused while the user owns workflows). */
+export async function removeUser(userId: string) {
+  return runAction("removeUser", "admin", async (context) => {
+    const { db, actor } = context;
+    await updateUser(db, actor, UserId.parse(userId), { remove: true });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Creates an API token for the signed-in user; the token is in this answer only (it is stored hashed). */
+export async function createApiToken(name: string) {
+  return runAction("createApiToken", "viewer", async (context) => {
+    const { db, actor } = context;
+    const created = await createToken(db, actor, actor.id, name);
+    revalidatePath("/settings");
+    return { created };
+  });
+}
+
+/** Revokes one of the user's tokens (admins: anyone's). */
+export async function revokeApiToken(tokenId: string) {
+  return runAction("revokeApiToken", "viewer", async (context) => {
+    const { db, actor } = context;
+    await revokeToken(db, actor, TokenId.parse(tokenId));
     revalidatePath("/settings");
     return {};
   });

@@ -1,5 +1,6 @@
 "use server";
 
+import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
@@ -12,7 +13,7 @@ import type { ExpressionContext } from "@/lib/workflow/expression";
 import { nestingIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
-import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
+import { deleteWorkflow, getWorkflow, listShares, saveWorkflowVersion, setShare } from "@/lib/workflows/repository";
 
 /**
  * Validates and saves a new version; on problems nothing is saved and the issues go back to the canvas.
@@ -128,6 +129,41 @@ export async function setWebhookWaitTimeout(workflowId: string, waitTimeoutMs: n
   return runAction("setWebhookWaitTimeout", "editor", async (context) => {
     const { db, userId } = context;
     await setHookWaitTimeout(db, userId, z.string().min(1).parse(workflowId), z.number().parse(waitTimeoutMs));
+    return {};
+  });
+}
+
+const WorkflowId = z.string().min(1, "workflow: which workflow?").max(200, "workflow: at most 200 characters");
+const ShareRequest = z.object({
+  workflowId: WorkflowId,
+  email: z.string().trim().min(1, "email: enter the email of the user to share with").max(254, "email: at most 254 characters"),
+  permission: z.enum(["edit", "view"], { message: "permission: edit or view" }).nullable(),
+});
+
+/** Who the workflow is shared with (its owner and admins manage this in the editor's Share dialog). */
+export async function workflowShares(workflowId: string) {
+  return runAction("workflowShares", "editor", async (context) => {
+    const { db, userId } = context;
+    return { shares: await listShares(db, userId, WorkflowId.parse(workflowId)) };
+  });
+}
+
+/** Shares the workflow with a user by email (`edit` or `view`), changes the share, or removes it (null). */
+export async function shareWorkflow(workflowId: string, email: string, permission: "edit" | "view" | null) {
+  return runAction("shareWorkflow", "editor", async (context) => {
+    const request = ShareRequest.parse({ workflowId, email, permission });
+    const { db, userId } = context;
+    await setShare(db, userId, request.workflowId, request.email, request.permission);
+    return { shares: await listShares(db, userId, request.workflowId) };
+  });
+}
+
+/** Deletes the workflow (edit access) with its versions, shares and webhook; its runs stay in the history. */
+export async function removeWorkflow(workflowId: string) {
+  return runAction("removeWorkflow", "editor", async (context) => {
+    const { db, userId } = context;
+    await deleteWorkflow(db, userId, WorkflowId.parse(workflowId));
+    revalidatePath("/");
     return {};
   });
 }

@@ -13,9 +13,9 @@ interface Created {
 /**
  * The workflow's webhook trigger: enable it to get a URL with a token (and an HMAC secret for signed calls),
  * both shown once with a shell snippet that signs a request; rotate or disable later. A POSTed JSON body becomes
- * the run input.
+ * the run input. Without `canChange` (view only): its state alone.
  */
-export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved: boolean }) {
+export function WebhookPanel({ workflowId, saved, canChange = true }: { workflowId: string; saved: boolean; canChange?: boolean }) {
   const [enabled, setEnabled] = useState<boolean>();
   const [waitMs, setWaitMs] = useState<string>("30000");
   const [created, setCreated] = useState<Created>();
@@ -73,17 +73,19 @@ export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved:
           </p>
         </div>
       )}
-      <div className="flex gap-2">
-        <button type="button" data-testid="webhook-enable" disabled={pending} onClick={enable} className="rounded border border-neutral-300 px-2 py-0.5 font-medium hover:bg-neutral-50 disabled:opacity-50">
-          {enabled ? "Rotate token and secret" : "Enable webhook"}
-        </button>
-        {enabled && (
-          <button type="button" data-testid="webhook-disable" disabled={pending} onClick={disable} className="rounded border border-red-300 px-2 py-0.5 font-medium text-red-700 hover:bg-red-50 disabled:opacity-50">
-            Disable
+      {canChange && (
+        <div className="flex gap-2">
+          <button type="button" data-testid="webhook-enable" disabled={pending} onClick={enable} className="rounded border border-neutral-300 px-2 py-0.5 font-medium hover:bg-neutral-50 disabled:opacity-50">
+            {enabled ? "Rotate token and secret" : "Enable webhook"}
           </button>
-        )}
-      </div>
-      {enabled && (
+          {enabled && (
+            <button type="button" data-testid="webhook-disable" disabled={pending} onClick={disable} className="rounded border border-red-300 px-2 py-0.5 font-medium text-red-700 hover:bg-red-50 disabled:opacity-50">
+              Disable
+            </button>
+          )}
+        </div>
+      )}
+      {enabled && canChange && (
         <label className="flex items-center gap-2 text-neutral-600">
           <span>?wait=true waits up to</span>
           <input

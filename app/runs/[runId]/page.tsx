@@ -37,6 +37,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         forks: run.forks.map((f) => ({ runId: f.runId, status: f.status, checkpointId: f.checkpointId })),
         subRuns: run.subRuns,
         latestWorkflowVersion: run.latestWorkflowVersion,
+        canControl: run.canControl,
         steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
       }}
     />

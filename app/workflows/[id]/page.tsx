@@ -1,6 +1,6 @@
 import { notFound } from "next/navigation";
 import { pageContext } from "@/app/_server/runtime";
-import { atLeast } from "@/lib/auth/roles";
+import { atLeast, seesEverything } from "@/lib/auth/roles";
 import { Editor } from "@/components/canvas/Editor";
 import { activeLiveRun } from "@/lib/runner/queries";
 import { STEP_ID_PATTERN } from "@/lib/workflow/schema";
@@ -24,10 +24,19 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
   }
   // A run of the workflow going on (started anywhere) is shown live, from its stored state on.
   const run = version ? null : await activeLiveRun(db, userId, id);
+  const readOnly = workflow.access !== "edit";
+  const mine = workflow.ownerId === actor.id;
+  const readOnlyNotice = atLeast(actor.role, "editor")
+    ? "View only: shared with you to view. Ask its owner for edit access to change or run it."
+    : mine
+      ? "View only: your role (viewer) cannot change or run workflows."
+      : "View only: shared with you to view (your role, viewer, cannot change or run workflows).";
   return (
     <Editor
       key={key}
-      init={{ definition: workflow.definition, savedVersion: workflow.version, run, readOnly: workflow.access !== "edit" }}
+      init={{ definition: workflow.definition, savedVersion: workflow.version, run, readOnly }}
+      canShare={!readOnly && (mine || seesEverything(actor.role))}
+      readOnlyNotice={readOnly ? readOnlyNotice : undefined}
       versions={workflow.versions.map((v) => ({ version: v.version, createdAt: v.createdAt.toISOString() }))}
     />
   );
