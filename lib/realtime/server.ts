@@ -4,10 +4,11 @@ import { canWatchWorkflow } from "@/lib/auth/access";
 import { authenticate } from "@/lib/auth/request";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
-import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
+import { eventForViewers } from "@/lib/runner/callback-privacy";
+import { activeRunId, runAccessOf, runEventsAfter } from "@/lib/runner/queries";
 import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor } from "@/lib/runner/stored-tokens";
 import type { Runtime } from "@/lib/runtime";
-import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
+import { runRoom, runViewRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
 
 /** How often runs executing in other processes (the CLI, a peer server) and watched workflows are looked at. */
@@ -56,10 +57,11 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     const sent = followed.get(event.runId);
     if (sent !== undefined) followed.set(event.runId, Math.max(sent, event.seq));
     io.to(runRoom(event.runId)).emit("run:event", event);
+    io.to(runViewRoom(event.runId)).emit("run:event", eventForViewers(event));
   };
   const relayToken = (event: TokenEvent) => {
     texts.token(event);
-    io.to(runRoom(event.runId)).emit("run:token", event);
+    io.to([runRoom(event.runId), runViewRoom(event.runId)]).emit("run:token", event);
   };
   /**
    * Relays what was read of runs executing elsewhere in the order it was stored (see `storedChunksAfter`): the
@@ -95,7 +97,7 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
     looking = true;
     try {
       for (const runId of followed.keys()) {
-        if (inRoom(runRoom(runId))) continue;
+        if (inRoom(runRoom(runId)) || inRoom(runViewRoom(runId))) continue;
         followed.delete(runId);
         // Text read from storage is not kept for a run nobody follows (it would go stale unseen).
         if (chunkCursors.delete(runId)) texts.forget(runId);
@@ -163,13 +165,17 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
         const { db } = await runtime();
         const afterSeq = Number(request.afterSeq) || 0;
+        // Those who may only view the run get its events from a room of their own (callback URLs hidden).
+        const access = request.runId.length <= MAX_ID_LENGTH ? await runAccessOf(db, userId, request.runId) : "view";
+        if (!access) return ack({ ok: false, error: "run not found" });
+        const room = access === "control" ? runRoom(request.runId) : runViewRoom(request.runId);
         // Checked right before joining (no await between), so follows asked for at once are counted one by one.
-        const refusal = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
+        const refusal = followRefusal(socket, room, request.runId, "runId");
         if (refusal) return ack({ ok: false, error: refusal });
-        await socket.join(runRoom(request.runId));
+        await socket.join(room);
         const found = await runEventsAfter(db, userId, request.runId, afterSeq);
         if (!found) {
-          await socket.leave(runRoom(request.runId));
+          await socket.leave(room);
           return ack({ ok: false, error: "run not found" });
         }
         followed.set(request.runId, Math.max(followed.get(request.runId) ?? 0, found.events.at(-1)?.seq ?? afterSeq));
@@ -180,7 +186,9 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
       }
     });
     socket.on("run:unsubscribe", (request) => {
-      if (typeof request?.runId === "string") void socket.leave(runRoom(request.runId));
+      if (typeof request?.runId !== "string") return;
+      void socket.leave(runRoom(request.runId));
+      void socket.leave(runViewRoom(request.runId));
     });
     socket.on("workflow:watch", async (request, ack) => {
       try {

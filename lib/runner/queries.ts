@@ -1,3 +1,4 @@
+import { eventForViewers, hideCallbackUrl } from "./callback-privacy";
 import { actorById, requireRunAccess, runsVisibleTo, workflowAccess } from "@/lib/auth/access";
 import { seesEverything } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
@@ -103,6 +104,15 @@ async function stepLogs(db: Db, runId: string, lastSeq: number) {
   return logs;
 }
 
+/** What the user may do with a run: act on it, only look, or nothing (also when it does not exist). */
+export async function runAccessOf(db: Db, userId: string, runId: string): Promise<"control" | "view" | null> {
+  const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
+  if (!run) return null;
+  const actor = await actorById(db, userId);
+  for (const need of ["control", "view"] as const) if (await requireRunAccess(db, actor, run, runId, need).then(() => true, () => false)) return need;
+  return null;
+}
+
 /** Whether the user can see the run (false also when it does not exist). */
 async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
   const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
@@ -130,6 +140,8 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
     select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
   });
   const logs = await stepLogs(db, runId, lastSeq);
+  const canControl = await requireRunAccess(db, actor, run, runId, "control").then(() => true, () => false);
+  const shown = (output: unknown) => (canControl ? output : hideCallbackUrl(output));
   const workflowAccessOfActor = await workflowAccess(db, actor, run.workflowId);
   const workflow = workflowAccessOfActor ? await db.workflow.findFirst({ where: { id: run.workflowId }, select: { latestVersion: true } }) : null;
   return {
@@ -142,7 +154,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
     /** The workflow's latest saved version (null for runs of unsaved definitions), to offer resuming on it. */
     latestWorkflowVersion: workflow?.latestVersion || null,
     /** Whether the user may act on the run (cancel, resume, approve, fork) or only look. */
-    canControl: await requireRunAccess(db, actor, run, runId, "control").then(() => true, () => false),
+    canControl,
     input: json<unknown>(run.input),
     outputs: json<Record<string, unknown>>(run.outputs),
     error: json<SerializedError>(run.error),
@@ -155,7 +167,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
       execution: s.execution,
       status: s.status as StepStatus,
       input: json<unknown>(s.input),
-      output: json<unknown>(s.output),
+      output: shown(json<unknown>(s.output)),
       error: json<SerializedError>(s.error),
       attempts: s.attempts,
       attemptErrors: json<Array<SerializedError & { attempt: number }>>(s.attemptErrors) ?? [],
@@ -175,11 +187,13 @@ export type RunDetail = NonNullable<Awaited<ReturnType<typeof getRunDetail>>>;
 
 /** Persisted events after `afterSeq`, in order (reconnect catch-up). */
 export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0) {
-  if (!(await canSeeRun(db, userId, runId))) return null;
+  const access = await runAccessOf(db, userId, runId);
+  if (!access) return null;
   const run = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
   if (!run) return null;
   const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
-  return { status: run.status as RunStatus, events: rows.map(parseEventRow) };
+  const events = rows.map(parseEventRow);
+  return { status: run.status as RunStatus, events: access === "control" ? events : events.map(eventForViewers), canControl: access === "control" };
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
@@ -189,7 +203,8 @@ const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
  * it includes, for a view that then follows the events after it.
  */
 export async function storedLiveRun(db: Db, userId: string, runId: string): Promise<LiveRun | null> {
-  if (!(await canSeeRun(db, userId, runId))) return null;
+  const access = await runAccessOf(db, userId, runId);
+  if (!access) return null;
   const lastSeq = await lastSeqOf(db, runId);
   const run = await db.run.findFirst({
     where: { id: runId },
@@ -206,7 +221,7 @@ export async function storedLiveRun(db: Db, userId: string, runId: string): Prom
       stepId: s.stepId,
       execution: s.execution,
       status: s.status,
-      output: json<unknown>(s.output),
+      output: access === "control" ? json<unknown>(s.output) : hideCallbackUrl(json<unknown>(s.output)),
       error: json<SerializedError>(s.error),
       logs: logs.get(`${s.stepId}#${s.execution}`),
     })),
