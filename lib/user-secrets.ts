@@ -2,7 +2,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
 import { OrchestratorError } from "@/lib/engine/errors";
 import { runSecrets, type RunSecrets, type SecretProblem } from "@/lib/engine/redact";
-import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "@/lib/workflow/secret-refs";
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "@/lib/workflow/secret-names";
 import { decryptSecret, encryptSecret } from "./secrets";
 
 /**

@@ -3,18 +3,22 @@ import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
 import { RetentionForm } from "@/components/settings/RetentionForm";
+import { SecretsSection } from "@/components/settings/SecretsSection";
 import { retentionSetting } from "@/lib/runner/retention";
 import { DEFAULT_PRICES, getPriceTable } from "@/lib/pricing";
 import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
+import { listSecrets, MAX_SECRETS_PER_USER } from "@/lib/user-secrets";
 
 export const dynamic = "force-dynamic";
 
 export default async function SettingsPage() {
-  const { db } = await serverRuntime();
+  const { db, userId } = await serverRuntime();
   const gateway = await getGatewaySettings(db);
   const httpAllow = await getHttpAllowSettings(db);
   const prices = await getPriceTable(db);
   const retention = await retentionSetting(db);
+  // Names and times only: values never leave the server.
+  const secrets = (await listSecrets(db, userId)).map((s) => ({ name: s.name, updatedAt: s.updatedAt.toISOString() }));
   return (
     <div className="mx-auto max-w-xl p-6">
       <h1 className="mb-1 text-lg font-semibold">Settings</h1>
@@ -25,6 +29,12 @@ export default async function SettingsPage() {
         </p>
       )}
       <GatewaySection initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} defaultModel={gateway.defaultModel ?? ""} />
+      <h2 className="mb-1 mt-8 text-base font-semibold">Secrets</h2>
+      <p className="mb-4 text-sm text-neutral-500">
+        API keys and other credentials for your steps: write <code>{"{{ secrets.NAME }}"}</code> in an http, llm, transform or kilo step&apos;s config. Values are
+        encrypted, cannot be read back, and show as <code>[secret:NAME]</code> in run records.
+      </p>
+      <SecretsSection secrets={secrets} max={MAX_SECRETS_PER_USER} />
       <h2 className="mb-1 mt-8 text-base font-semibold">HTTP allow-list</h2>
       <p className="mb-4 text-sm text-neutral-500">
         HTTP steps may not reach loopback, private, link-local or metadata addresses. List the internal hosts they may call.

@@ -2,7 +2,8 @@ import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./ex
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
 import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
-import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, SECRET_STEP_KINDS } from "./secret-refs";
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "./secret-names";
+import { SECRET_STEP_KINDS } from "./secret-refs";
 import { z } from "zod";
 import {
   EdgeSchema,
