@@ -155,7 +155,7 @@ export interface CompiledWorkflow {
    */
   recursionLimit: number;
   /** The secret names the definition's steps read (`{{ secrets.NAME }}`): what a run resolves for its owner. */
-  secretNames: string[];
+  secretNames(): string[];
   /** Latest output of every step that ran, from a state (graph values). */
   outputsOf(state: Record<string, unknown>): Record<string, unknown>;
   /** Each step's latest output and which execution produced it. */
@@ -219,12 +219,14 @@ function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSav
   };
   const executions = Math.min(limits.maxStepExecutions ?? Infinity, Math.max(1, spec.stepIds.length) * limits.maxIterations);
   const graph = compileGraph(def, spec, limits, checkpointer);
+  let secretNames: string[] | undefined;
   return {
     graph,
     spec,
     limits,
     recursionLimit: 2 * executions + 10,
-    secretNames: secretsReferencedBy(def),
+    // Found on first use (a run), once per compiled definition: inspections never need them.
+    secretNames: () => (secretNames ??= secretsReferencedBy(def)),
     outputsOf: (state) => Object.fromEntries([...recordsIn(state)].map(([id, record]) => [id, record.output])),
     recordsOf: (state) => recordsIn(state),
   };

@@ -113,7 +113,8 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   const { definition } = compiled;
   // The secrets of the user the run belongs to that its definition names (one query, none when it names none);
   // read for every execution, so a secret set after a SECRET_NOT_FOUND is there when the run is resumed.
-  if (compiled.secretNames.length) hooks.secrets = await resolveRunSecrets(deps.sql, run.ownerId, compiled.secretNames);
+  const secretNames = compiled.secretNames();
+  if (secretNames.length) hooks.secrets = await resolveRunSecrets(deps.sql, run.ownerId, secretNames);
 
   // Stored in order with the run's events (no round trip of its own).
   log.write({ sql: `UPDATE "Run" SET "status" = 'running', "startedAt" = COALESCE("startedAt", ?) WHERE "id" = ?`, params: [new Date(), runId] });

@@ -23,6 +23,8 @@ export const SECRET_STEP_KINDS = ["http", "llm", "transform", "kilo"];
  * refused before a run starts.
  */
 export function secretsReadBy(step: WorkflowStep): string[] {
+  // Most steps name no secret: one pass over their strings tells, without building field paths or parsing.
+  if (!mentionsSecrets(step.config)) return [];
   const names = new Set<string>();
   const pending: WorkflowStep[] = [step];
   while (pending.length) {
@@ -48,4 +50,20 @@ export function secretsReferencedBy(definition: Pick<WorkflowDefinition, "steps"
   const names = new Set<string>();
   for (const step of definition.steps) for (const name of secretsReadBy(step)) names.add(name);
   return [...names];
+}
+
+/** Whether any string in a JSON value contains the word `secrets` (iterative: configs may be deep). */
+function mentionsSecrets(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const item = stack.pop();
+    if (typeof item === "string") {
+      if (item.includes("secrets")) return true;
+    } else if (Array.isArray(item)) {
+      for (const child of item) stack.push(child);
+    } else if (item !== null && typeof item === "object") {
+      for (const child of Object.values(item)) stack.push(child);
+    }
+  }
+  return false;
 }
