@@ -462,8 +462,7 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
   const kind = getStepKind(step.type);
   const executor = executors[step.type as keyof typeof executors];
   if (!kind || !executor) throw new OrchestratorError("INVALID_DEFINITION", `step "${scope.recordId}": unknown type "${step.type}"`, { stepId: scope.recordId });
-  const { hooks, recordId, execution } = scope;
-  const redactor = hooks.secrets?.redactor ?? NO_SECRETS;
+  const redactor = scope.hooks.secrets?.redactor ?? NO_SECRETS;
   try {
     return await renderAndExecute(step, kind, executor, context, scope, attempts);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { expressionReads } from "@/lib/workflow/expression";
 import { secretsReferencedBy } from "@/lib/workflow/secret-refs";
+import { validateWorkflow } from "@/lib/workflow/validate";
 import { StepError } from "./errors";
 import { displayConfig, redactUrl, SecretRedactor } from "./redact";
 
@@ -18,6 +19,15 @@ describe("SecretRedactor", () => {
     expect(redactor.text(`?p=${encodeURIComponent('pa"ss w/rd')}`)).toBe("?p=[secret:QUOTED]");
     expect(redactor.text(`?p=${new URLSearchParams({ p: 'pa"ss w/rd' }).toString().slice(2)}`)).toBe("?p=[secret:QUOTED]");
     expect(redactor.text("a secret sk-abc123")).toBe("a [secret:WORD] [secret:API_KEY]");
+  });
+
+  it("leaves markers of text redacted before as they are, although a value is part of them", () => {
+    const once = redactor.text("a secret sk-abc123");
+    expect(redactor.text(once)).toBe(once);
+    expect(redactor.value({ out: once })).toEqual({ out: once });
+    // A value that looks like a marker is still a value.
+    expect(new SecretRedactor([["ODD", "[secret:X]"]]).text("is [secret:X]")).toBe("is [secret:ODD]");
+    expect(new SecretRedactor([["ODD", "[secret:X] and more"]]).text("is [secret:X] and more")).toBe("is [secret:ODD]");
   });
 
   it("redacts strings and keys of JSON values without touching values that hold none", () => {
@@ -108,5 +118,22 @@ describe("secret references in expressions", () => {
         ],
       }),
     ).toEqual(["PATH_KEY", "API_KEY", "ITEM_KEY"]);
+  });
+
+  it("allows them in the config templates of map item steps, not in the map's own items", () => {
+    const secretIssues = (steps: unknown[]) => validateWorkflow({ id: "w", name: "W", steps }).issues.filter((i) => i.code === "INVALID_SECRET_REFERENCE");
+    const item = { id: "call", type: "http", config: { url: "https://x/{{ item }}", headers: { Authorization: "Bearer {{ secrets.API_KEY }}" } } };
+    expect(secretIssues([{ id: "m", type: "map", config: { items: [1, 2], steps: [item] } }])).toEqual([]);
+    expect(secretIssues([{ id: "m", type: "map", config: { items: "{{ secrets.LIST }}", steps: [item] } }])).toEqual([
+      {
+        code: "INVALID_SECRET_REFERENCE",
+        stepId: "m",
+        field: "config.items",
+        message: 'step "m" field "config.items": a map step cannot use secrets (its items are stored with the run; use secrets in the config of its item steps); use them in http, llm, transform, kilo steps',
+      },
+    ]);
+    expect(secretIssues([{ id: "m", type: "map", config: { items: [1], steps: [{ ...item, assign: { k: "{{ secrets.API_KEY }}" } }] } }])).toMatchObject([
+      { field: "config.steps.0.assign.k", message: expect.stringContaining("reads a secret in assign") },
+    ]);
   });
 });

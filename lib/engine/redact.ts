@@ -9,6 +9,7 @@ import type { SerializedError } from "./errors";
  */
 
 export const secretMarker = (name: string) => `[secret:${name}]`;
+const MARKER = /\[secret:[A-Z][A-Z0-9_]*\]/;
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -31,8 +32,10 @@ export class SecretRedactor {
   constructor(secrets: Iterable<readonly [name: string, value: string]> = []) {
     for (const [name, value] of secrets) for (const form of forms(value)) if (!this.nameOf.has(form)) this.nameOf.set(form, name);
     this.forms = [...this.nameOf.keys()].sort((a, b) => b.length - a.length);
-    // One alternation, one pass: a marker put in is never scanned again (a value may be part of "[secret:…]").
-    if (this.forms.length) this.pattern = new RegExp(this.forms.map(escapeRegExp).join("|"), "g");
+    // One alternation, one pass. Markers are matched too, after the values (which win where both start): text
+    // redacted before (an output a later step reads) keeps its markers as they are, although a value may be part
+    // of one ("secret", a name), and a marker put in is never scanned again.
+    if (this.forms.length) this.pattern = new RegExp([...this.forms.map(escapeRegExp), MARKER.source].join("|"), "g");
   }
 
   get active(): boolean {
@@ -41,13 +44,18 @@ export class SecretRedactor {
 
   text(text: string): string {
     if (!this.pattern || !text) return text;
-    return text.replace(this.pattern, (found) => secretMarker(this.nameOf.get(found)!));
+    return text.replace(this.pattern, (found) => {
+      const name = this.nameOf.get(found);
+      return name === undefined ? found : secretMarker(name);
+    });
   }
 
+  /** Whether the text holds a value (markers found on the way are not values). */
   private contains(text: string): boolean {
     if (!this.pattern) return false;
     this.pattern.lastIndex = 0;
-    const hit = this.pattern.test(text);
+    let hit = false;
+    for (let match = this.pattern.exec(text); match && !hit; match = this.pattern.exec(text)) hit = this.nameOf.has(match[0]);
     this.pattern.lastIndex = 0;
     return hit;
   }
