@@ -8,6 +8,8 @@ import { addUser, createToken, revokeToken, updateUser } from "@/lib/auth/users"
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
+import { deleteSecret, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_LENGTH, setSecret } from "@/lib/user-secrets";
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "@/lib/workflow/secret-names";
 
 const GatewayForm = z.object({
   llmGatewayUrl: z.url({ protocol: /^https?$/, error: "enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1" }),
@@ -141,5 +143,41 @@ export async function revokeApiToken(tokenId: string) {
     await revokeToken(db, actor, TokenId.parse(tokenId));
     revalidatePath("/settings");
     return {};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets (each user's own; runs resolve the secrets of the user they belong to)
+
+const SecretName = z.string().max(64, `use ${SECRET_NAME_RULE}`).regex(SECRET_NAME_PATTERN, `use ${SECRET_NAME_RULE}`);
+const SecretForm = z.object({
+  name: SecretName,
+  // Characters here; the byte bound (UTF-8) is checked where the value is sealed.
+  value: z
+    .string()
+    .min(MIN_SECRET_VALUE_LENGTH, `a secret must be at least ${MIN_SECRET_VALUE_LENGTH} characters long`)
+    .max(MAX_SECRET_VALUE_BYTES, `a secret is at most ${MAX_SECRET_VALUE_BYTES} bytes (64 KB)`),
+});
+
+/**
+ * Creates a secret of the current user or replaces its value. Write-only: the answer names the secret, never its
+ * value, and no page or action reads a value back.
+ */
+export async function saveSecret(form: { name: string; value: string }) {
+  return runAction("saveSecret", "editor", async ({ db, userId }) => {
+    const parsed = SecretForm.parse(form);
+    const { name, created } = await setSecret(db, userId, parsed.name, parsed.value);
+    revalidatePath("/settings");
+    return { name, created };
+  });
+}
+
+/** Deletes a secret of the current user (runs that use it then fail with SECRET_NOT_FOUND). */
+export async function removeSecret(form: { name: string }) {
+  return runAction("removeSecret", "editor", async ({ db, userId }) => {
+    const parsed = z.object({ name: SecretName }).parse(form);
+    await deleteSecret(db, userId, parsed.name);
+    revalidatePath("/settings");
+    return { name: parsed.name };
   });
 }

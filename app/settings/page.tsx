@@ -8,16 +8,20 @@ import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
 import { RetentionForm } from "@/components/settings/RetentionForm";
+import { SecretsBlock } from "@/components/settings/SecretsBlock";
 import { retentionSetting } from "@/lib/runner/retention";
 import { DEFAULT_PRICES, getPriceTable } from "@/lib/pricing";
 import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
+import { listSecrets } from "@/lib/user-secrets";
 
 export const dynamic = "force-dynamic";
 
 export default async function SettingsPage() {
-  const { db, actor } = await pageContext("/settings");
+  const { db, actor, userId } = await pageContext("/settings");
   const tokens = await listTokens(db, actor);
-  if (!atLeast(actor.role, "admin")) return <AccountSettings actor={actor} tokens={tokens} />;
+  // Names and times only: values never leave the server.
+  const secrets = (await listSecrets(db, userId)).map((s) => ({ name: s.name, updatedAt: s.updatedAt.toISOString() }));
+  if (!atLeast(actor.role, "admin")) return <AccountSettings actor={actor} tokens={tokens} secrets={atLeast(actor.role, "editor") ? secrets : null} />;
   const users = await listUsers(db, actor);
   const gateway = await getGatewaySettings(db);
   const httpAllow = await getHttpAllowSettings(db);
@@ -33,6 +37,7 @@ export default async function SettingsPage() {
         </p>
       )}
       <GatewaySection initialUrl={gateway.source === "settings" ? (gateway.llmGatewayUrl ?? "") : ""} hasApiKey={gateway.hasApiKey} defaultModel={gateway.defaultModel ?? ""} />
+      <SecretsBlock secrets={secrets} />
       <h2 className="mb-1 mt-8 text-base font-semibold">HTTP allow-list</h2>
       <p className="mb-4 text-sm text-neutral-500">
         HTTP steps may not reach loopback, private, link-local or metadata addresses. List the internal hosts they may call.

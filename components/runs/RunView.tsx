@@ -37,6 +37,8 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
     stepType: string;
     execution: number;
     status: string;
+    /** The config as rendered for this execution (secrets and credentials redacted by the runner). */
+    input: unknown;
     output: unknown;
     error: SerializedError | null;
     attempts: number;
@@ -202,6 +204,12 @@ function RunPageBody({ run }: { run: RunViewData }) {
                   attempt {e.attempt} failed: {e.code}: {e.message}
                 </p>
               ))}
+              {step.input !== null && step.input !== undefined && (
+                <details className="mb-2 text-xs">
+                  <summary className="cursor-pointer text-neutral-500">Config as rendered</summary>
+                  <JsonBlock value={step.input} testId={`step-input-${step.stepId}`} />
+                </details>
+              )}
               <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
               {step.error ? (
                 <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>

@@ -1,8 +1,9 @@
 import type { Actor } from "@/lib/auth/roles";
+import { SecretsBlock } from "./SecretsBlock";
 import { TokensSection, type TokenRow } from "./TokensSection";
 
 /** What users below admin see under Settings: who they are and their API tokens. */
-export function AccountSettings({ actor, tokens }: { actor: Actor; tokens: TokenRow[] }) {
+export function AccountSettings({ actor, tokens, secrets }: { actor: Actor; tokens: TokenRow[]; secrets: Array<{ name: string; updatedAt: string }> | null }) {
   return (
     <div className="mx-auto max-w-xl p-6">
       <h1 className="mb-1 text-lg font-semibold">Account</h1>
@@ -12,6 +13,7 @@ export function AccountSettings({ actor, tokens }: { actor: Actor; tokens: Token
       <h2 className="mb-1 mt-8 text-base font-semibold" id="tokens">API tokens</h2>
       <p className="mb-4 text-sm text-neutral-500">For programs that call the API or the CLI against this server as you.</p>
       <TokensSection tokens={tokens} everyone={false} />
+      {secrets && <SecretsBlock secrets={secrets} />}
     </div>
   );
 }

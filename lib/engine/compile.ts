@@ -3,12 +3,14 @@ import { stepExpressions, type ExpressionContext } from "@/lib/workflow/expressi
 import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
+import { secretsReadBy, secretsReferencedBy } from "@/lib/workflow/secret-refs";
 import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, WorkflowDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { ExpressionEvaluator } from "./expressions";
 import { analyzeExpression } from "./expressions/bounded.mjs";
 import { runMap } from "./map";
+import { displayConfig, NO_SECRETS, type RunSecrets } from "./redact";
 import { allRecords, applyOutputUpdates, emptyOutputs, recordOf, type OutputsUpdate, type StepOutputRecord, type StepOutputs } from "./step-outputs";
 import { executors } from "./steps";
 import type { RuntimeSettings, StepContext } from "./steps/types";
@@ -41,6 +43,11 @@ export interface EngineHooks {
   runId: string;
   settings: RuntimeSettings;
   signal?: AbortSignal;
+  /**
+   * The secrets of the run's owner that its definition reads (see `secretNames`): steps get the ones their config
+   * templates name, and everything the engine reports through these hooks has their values redacted.
+   */
+  secrets?: RunSecrets;
   onStepQueued?(stepId: string): void | Promise<void>;
   onStepStart?(step: WorkflowStep, execution: number, renderedConfig: unknown): void | Promise<void>;
   onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
@@ -147,6 +154,8 @@ export interface CompiledWorkflow {
    * step, and the scheduler after parallel steps).
    */
   recursionLimit: number;
+  /** The secret names the definition's steps read (`{{ secrets.NAME }}`): what a run resolves for its owner. */
+  secretNames(): string[];
   /** Latest output of every step that ran, from a state (graph values). */
   outputsOf(state: Record<string, unknown>): Record<string, unknown>;
   /** Each step's latest output and which execution produced it. */
@@ -210,11 +219,14 @@ function compileShared(def: WorkflowDefinition, checkpointer?: BaseCheckpointSav
   };
   const executions = Math.min(limits.maxStepExecutions ?? Infinity, Math.max(1, spec.stepIds.length) * limits.maxIterations);
   const graph = compileGraph(def, spec, limits, checkpointer);
+  let secretNames: string[] | undefined;
   return {
     graph,
     spec,
     limits,
     recursionLimit: 2 * executions + 10,
+    // Found on first use (a run), once per compiled definition: inspections never need them.
+    secretNames: () => (secretNames ??= secretsReferencedBy(def)),
     outputsOf: (state) => Object.fromEntries([...recordsIn(state)].map(([id, record]) => [id, record.output])),
     recordsOf: (state) => recordsIn(state),
   };
@@ -294,6 +306,12 @@ function compileGraph(
     if (!found) reads.set(step.id, (found = stepsReadBy(step)));
     return found;
   };
+  const secretReads = new Map<string, string[]>();
+  const secretsOf = (step: WorkflowStep) => {
+    let found = secretReads.get(step.id);
+    if (!found) secretReads.set(step.id, (found = secretsReadBy(step)));
+    return found;
+  };
 
   /** Decides which steps start next; shared by the scheduler node and a step that ran alone. */
   const decide = async (hooks: EngineHooks, pendingBefore: string[], signals: Signal[], executedDelta: number, ran: string[]) => {
@@ -347,6 +365,7 @@ function compileGraph(
     const started = Date.now();
 
     const runSignal = hooks.signal ?? new AbortController().signal;
+    const redactor = hooks.secrets?.redactor ?? NO_SECRETS;
     const attempts: AttemptRecord = { attempts: 0, attemptErrors: [] };
     let output: unknown;
     let failed: SerializedError | undefined;
@@ -366,19 +385,25 @@ function compileGraph(
           `the run reached its limit of ${maxStepExecutions} step executions at step "${step.id}"; raise limits.maxStepExecutions in the workflow (or remove it: each step is still limited by limits.maxIterations)`,
           { stepId: step.id },
         );
-      output = await executeStepBody(step, context, { runId: hooks.runId, recordId: step.id, execution, signal: runSignal, hooks, checkpointer }, attempts);
+      const names = secretsOf(step);
+      const secrets = names.length ? secretValues(step.id, names, hooks.secrets) : undefined;
+      output = await executeStepBody(step, secrets ? { ...context, secrets } : context, { runId: hooks.runId, recordId: step.id, execution, signal: runSignal, hooks, checkpointer }, attempts);
       if (step.assign) {
+        // Without the secrets (validation refuses them in assign; this keeps `$$` from reaching them too).
         const after = new ExpressionEvaluator({ ...context, output, steps: { ...context.steps, [step.id]: output } } as ExpressionContext, { stepId: step.id, signal: runSignal });
         for (const [name, template] of Object.entries(step.assign))
           assigned[name] = await after.renderTemplate(template.includes("{{") ? template : `{{ ${template} }}`, `assign.${name}`);
+        assigned = redactor.value(assigned);
         for (const line of after.missingWarnings()) hooks.onStepLog?.(step.id, execution, "warn", line);
       }
-    } catch (err) {
-      if (isGraphInterrupt(err)) {
+    } catch (caught) {
+      if (isGraphInterrupt(caught)) {
         // Not a failure: the step waits for a person (approval); LangGraph resumes it with the decision.
-        await hooks.onStepWaiting?.(step, execution, err.interrupts[0]?.value);
-        throw err;
+        await hooks.onStepWaiting?.(step, execution, redactor.value(caught.interrupts[0]?.value));
+        throw caught;
       }
+      // Its message is stored (step record, run error, LangGraph's pending writes): without secret values.
+      const err = redactor.scrub(caught);
       failed = serializeError(err, step.id);
       await hooks.onStepFailure?.(step, execution, failed, Date.now() - started, attempts);
       // onError continue/route: the failure becomes the step's output and the run goes on (not on cancel or
@@ -437,7 +462,29 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
   const kind = getStepKind(step.type);
   const executor = executors[step.type as keyof typeof executors];
   if (!kind || !executor) throw new OrchestratorError("INVALID_DEFINITION", `step "${scope.recordId}": unknown type "${step.type}"`, { stepId: scope.recordId });
+  const redactor = scope.hooks.secrets?.redactor ?? NO_SECRETS;
+  try {
+    return await renderAndExecute(step, kind, executor, context, scope, attempts);
+  } catch (err) {
+    // Errors leave the step without secret values (a map item's error is stored in the map's state as it is).
+    throw redactor.scrub(err);
+  }
+}
+
+/**
+ * executeStepBody's work. What it reports (rendered config, log lines, streamed text, retried errors) and the
+ * output it returns have the values of the run's secrets redacted; the executor itself gets them.
+ */
+async function renderAndExecute(
+  step: WorkflowStep,
+  kind: NonNullable<ReturnType<typeof getStepKind>>,
+  executor: (typeof executors)[keyof typeof executors],
+  context: ExpressionContext,
+  scope: StepBodyScope,
+  attempts: AttemptRecord,
+): Promise<unknown> {
   const { hooks, recordId, execution } = scope;
+  const redactor = hooks.secrets?.redactor ?? NO_SECRETS;
   // The step's time limit covers evaluating its templates too (a worker evaluation is stopped when it passes).
   const renderSignal = step.timeoutMs ? AbortSignal.any([scope.signal, AbortSignal.timeout(step.timeoutMs)]) : scope.signal;
   const expressions = new ExpressionEvaluator(context, { stepId: recordId, signal: renderSignal });
@@ -452,28 +499,38 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
       throw new StepError("STEP_TIMEOUT", `step "${recordId}" did not finish evaluating its templates within its time limit of ${step.timeoutMs} ms`, { stepId: recordId });
     throw err;
   }
-  await hooks.onStepStart?.({ ...step, id: recordId }, execution, config);
-  for (const line of expressions.missingWarnings()) hooks.onStepLog?.(recordId, execution, "warn", line);
-  const output = await withRetries(step, scope.signal, attempts, (signal) =>
-    executor(config, {
-      runId: hooks.runId,
-      stepId: recordId,
-      execution,
-      signal,
-      settings: hooks.settings,
-      emitToken: (text) => hooks.onToken?.(recordId, execution, text),
-      evaluate: (expression, field = "config.expression") => expressions.evaluate(expression, field),
-      data: { input: context.input, steps: context.steps, vars: context.vars, ...(context.index !== undefined ? { item: context.item, index: context.index } : {}) },
-      log: (level, text) => hooks.onStepLog?.(recordId, execution, level, text),
-      reportUsage: (usage) => hooks.onStepUsage?.(recordId, execution, usage),
-      runWorkflow: (request) => {
-        if (!hooks.runWorkflow) throw new StepError("STEP_FAILED", `step "${recordId}": sub-workflows can only run inside the runner`, { stepId: recordId });
-        return hooks.runWorkflow(recordId, execution, request);
-      },
-      runMap: (request) => runMap({ ...request, mapStepId: recordId, context, scope }),
-    }),
-    (attempt, error, delayMs) => hooks.onStepRetry?.({ ...step, id: recordId }, execution, attempt, error, delayMs),
-  );
+  await hooks.onStepStart?.({ ...step, id: recordId }, execution, displayConfig(step.type, redactor.value(config)));
+  for (const line of expressions.missingWarnings()) hooks.onStepLog?.(recordId, execution, "warn", redactor.text(line));
+  const stream = redactor.stream();
+  const emitToken = (text: string) => {
+    if (text) hooks.onToken?.(recordId, execution, text);
+  };
+  let output: unknown;
+  try {
+    output = await withRetries(step, scope.signal, attempts, (signal) =>
+      executor(config, {
+        runId: hooks.runId,
+        stepId: recordId,
+        execution,
+        signal,
+        settings: hooks.settings,
+        emitToken: (text) => emitToken(stream.push(text)),
+        evaluate: (expression, field = "config.expression") => expressions.evaluate(expression, field),
+        data: { input: context.input, steps: context.steps, vars: context.vars, ...(context.index !== undefined ? { item: context.item, index: context.index } : {}) },
+        log: (level, text) => hooks.onStepLog?.(recordId, execution, level, redactor.text(text)),
+        reportUsage: (usage) => hooks.onStepUsage?.(recordId, execution, usage),
+        runWorkflow: (request) => {
+          if (!hooks.runWorkflow) throw new StepError("STEP_FAILED", `step "${recordId}": sub-workflows can only run inside the runner`, { stepId: recordId });
+          return hooks.runWorkflow(recordId, execution, request);
+        },
+        runMap: (request) => runMap({ ...request, mapStepId: recordId, context, scope }),
+      }),
+      (attempt, error, delayMs) => hooks.onStepRetry?.({ ...step, id: recordId }, execution, attempt, redactor.error(error), delayMs),
+    );
+  } finally {
+    // Text held back because it might have been the start of a secret was not one.
+    emitToken(stream.flush());
+  }
   // Outputs from outside (a code step's result, an llm's JSON, a callback body) are bounded here, before the
   // checkpoint serializer, which recurses per level, sees them.
   const tooDeep = nestingProblem(output, "output");
@@ -483,7 +540,26 @@ export async function executeStepBody(step: WorkflowStep, context: ExpressionCon
     if (problems.length)
       throw new StepError("OUTPUT_INVALID", `step "${recordId}" output does not match its outputSchema: ${problems.join("; ")}`, { stepId: recordId });
   }
-  return output;
+  // The output goes to the run's state (checkpoints, later steps, code steps) and records: without secret values.
+  return redactor.value(output);
+}
+
+/** The values of the secrets a step's templates name; a missing or unreadable one fails the step, naming it. */
+function secretValues(stepId: string, names: string[], secrets: RunSecrets | undefined): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const name of names) {
+    const value = secrets?.values.get(name);
+    if (value === undefined) {
+      const problem = secrets?.problems.get(name);
+      throw new StepError(
+        problem?.code ?? "SECRET_NOT_FOUND",
+        `step "${stepId}" uses {{ secrets.${name} }}, but ${problem?.detail ?? `no secret "${name}" is set for the user this run belongs to: add it on the Settings page (Secrets) and resume the run`}`,
+        { stepId },
+      );
+    }
+    values[name] = value;
+  }
+  return values;
 }
 
 /** How many attempts a step execution made, and why the earlier ones failed. */

@@ -2,6 +2,7 @@ import dns from "node:dns";
 import type { LookupAddress } from "node:dns";
 import { Agent, request } from "undici";
 import { addressRefusal, ipLiteral, type AllowList } from "./address-policy";
+import { redactUrl } from "./credentials";
 
 /**
  * Outbound HTTP with the SSRF guard: http/https only; the host is resolved once and the connection goes to the
@@ -54,7 +55,7 @@ export function checkUrl(raw: string, allow: AllowList): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new BlockedRequestError(`"${raw}" is not a valid URL`);
+    throw new BlockedRequestError(`"${redactUrl(raw)}" is not a valid URL`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:")
     throw new BlockedRequestError(`only http and https URLs are allowed, not ${url.protocol.replace(":", "")}`);
@@ -113,7 +114,7 @@ export async function guardedFetch(req: GuardedRequest): Promise<GuardedResponse
       const location = response.headers.location;
       if (REDIRECTS.has(response.statusCode) && location) {
         await response.body.dump();
-        if (redirects >= maxRedirects) throw new BlockedRequestError(`more than ${maxRedirects} redirects (last to ${String(location)})`);
+        if (redirects >= maxRedirects) throw new BlockedRequestError(`more than ${maxRedirects} redirects (last to ${redactUrl(String(location))})`);
         const next = checkUrl(new URL(String(location), url).toString(), req.allow);
         if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method === "POST")) {
           method = "GET";

@@ -7,6 +7,7 @@ import type { RunStatus } from "@/lib/runner/event-types";
 import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
+import { resolveRunSecrets } from "@/lib/user-secrets";
 import { readCheckpoint, upgradeLegacyThread } from "./checkpoints";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
@@ -110,6 +111,10 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
 
   const compiled = compileStoredWorkflow(run.definition, hooks, deps.checkpointer);
   const { definition } = compiled;
+  // The secrets of the user the run belongs to that its definition names (one query, none when it names none);
+  // read for every execution, so a secret set after a SECRET_NOT_FOUND is there when the run is resumed.
+  const secretNames = compiled.secretNames();
+  if (secretNames.length) hooks.secrets = await resolveRunSecrets(deps.sql, run.ownerId, secretNames);
 
   // Stored in order with the run's events (no round trip of its own).
   log.write({ sql: `UPDATE "Run" SET "status" = 'running', "startedAt" = COALESCE("startedAt", ?) WHERE "id" = ?`, params: [new Date(), runId] });

@@ -15,6 +15,8 @@ export interface ExpressionContext {
   input: unknown;
   steps: Record<string, unknown>;
   vars: Record<string, unknown>;
+  /** The secrets the step's config templates name (only those; never given to code or to `assign`). */
+  secrets?: Record<string, string>;
   /** Inside a map step: the current item and its 0-based position. */
   item?: unknown;
   index?: number;
@@ -111,17 +113,24 @@ export function expressionReads(expression: string): ExpressionReads {
  * where `input` would name a field of the current item) — the `input` fields it reads as paths of names
  * (`input.address.zip` → ["address", "zip"], up to the first step that is not a plain name) and the `vars` it
  * reads by name. Dynamic access (`input[$k]`, `$lookup(vars, k)`, `$`) names nothing here.
+ *
+ * `secrets`: the names read as `secrets.NAME` from the root; `dynamicSecrets`: `secrets` read any other way
+ * (`$keys(secrets)`, `secrets[0]`, `$$.secrets.NAME`), which validation refuses. Both only when present.
  */
 export interface ExpressionReads {
   steps: string[];
   input: string[][];
   vars: string[];
+  secrets?: string[];
+  dynamicSecrets?: true;
 }
 
 function readsIn(ast: AstNode): ExpressionReads {
   const steps = new Set<string>();
   const input = new Map<string, string[]>();
   const vars = new Set<string>();
+  const secrets = new Set<string>();
+  let dynamicSecrets = false;
   // Breadth first, iteratively (nesting can be deep): ids come out in reading order. `atRoot`: evaluated against
   // the root context ({ input, steps, vars, … }), so a path headed by `input` there reads the run input.
   const queue: Array<{ node: unknown; atRoot: boolean }> = [{ node: ast, atRoot: true }];
@@ -143,6 +152,14 @@ function readsIn(ast: AstNode): ExpressionReads {
         if (head.value === "input" && names.length) input.set(names.join("\u0000"), names);
         if (head.value === "vars" && names.length) vars.add(names[0]);
       }
+      if (atRoot && head?.type === "name" && head.value === "secrets") {
+        const plain = !head.focus && !head.index && !head.tuple && !head.stages && !head.predicate && !head.group;
+        const name = next?.type === "name" && typeof next.value === "string" && !next.stages && !next.predicate && !next.focus && !next.index && !next.tuple ? next.value : undefined;
+        if (plain && name !== undefined) secrets.add(name);
+        else dynamicSecrets = true;
+      }
+      // The root as a value (`$$.secrets`, `$.secrets`) reaches secrets without naming them statically.
+      if (head?.type === "variable" && (head.value === "$" || head.value === "") && next?.type === "name" && next.value === "secrets") dynamicSecrets = true;
       // The first step is evaluated where the path is; its predicates, the later steps and a group per item.
       n.steps.forEach((step, s) => {
         for (const [key, child] of Object.entries(step))
@@ -155,7 +172,13 @@ function readsIn(ast: AstNode): ExpressionReads {
     const keepsRoot = atRoot && n.type !== "transform";
     for (const child of Object.values(n)) if (child && typeof child === "object") queue.push({ node: child, atRoot: keepsRoot });
   }
-  return { steps: [...steps], input: [...input.values()], vars: [...vars] };
+  return {
+    steps: [...steps],
+    input: [...input.values()],
+    vars: [...vars],
+    ...(secrets.size ? { secrets: [...secrets] } : {}),
+    ...(dynamicSecrets ? { dynamicSecrets: true as const } : {}),
+  };
 }
 
 /** The field names after a path's head, while each step is a plain name (a filter keeps the shape; anything else may not). */

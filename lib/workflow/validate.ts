@@ -2,6 +2,8 @@ import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./ex
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
 import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "./secret-names";
+import { SECRET_STEP_KINDS } from "./secret-refs";
 import { z } from "zod";
 import {
   EdgeSchema,
@@ -261,6 +263,8 @@ interface PendingExpression {
   expression: string;
   /** Written inside `{{ }}` (else a bare expression: a condition, an `assign`). */
   template: boolean;
+  /** The kind of the step it belongs to (a map item step's own kind). */
+  kind: string;
   stepId: string;
   field: string;
   /** `step "…" field "…"`, the start of its issues' messages. */
@@ -331,6 +335,7 @@ function* checkExpressions(pending: PendingExpression[], declared: Declarations)
           `${p.named}: ${quoted(p)} reads "input.${path.slice(0, missing.at + 1).join(".")}", which the input schema does not declare${declaredList(missing.declared)}; declare \`${name}\`${parent ? ` under \`${parent}\`` : ""} in the input schema or correct the name`,
         );
       }
+    for (const problem of secretProblems(p, result)) report(p, "INVALID_SECRET_REFERENCE", `${p.named}: ${problem}`);
     for (const name of result.vars)
       if (!declared.vars.has(name))
         report(
@@ -340,6 +345,35 @@ function* checkExpressions(pending: PendingExpression[], declared: Declarations)
         );
   }
   return found;
+}
+
+/** Why a step kind may not name secrets (see SECRET_STEP_KINDS). */
+const SECRETS_REFUSED: Record<string, string> = {
+  workflow: "its input is stored as the sub-workflow run's input; the sub-workflow can use {{ secrets.NAME }} itself (it runs as the same user)",
+  approval: "its message is stored with the run and shown to whoever decides",
+  wait_webhook: "its message is stored with the run",
+  map: "its items are stored with the run; use secrets in the config of its item steps",
+};
+
+/**
+ * Secrets are read only as `{{ secrets.NAME }}` in the config templates of the kinds that send them out: never by
+ * a computed name, in a bare expression (a condition steers the run by the value) or in `assign` (vars are stored
+ * with the run), so a run knows statically which secrets it needs and where they can end up.
+ */
+function secretProblems(p: PendingExpression, reads: { secrets?: string[]; dynamicSecrets?: true }): string[] {
+  if (!reads.secrets && !reads.dynamicSecrets) return [];
+  const problems: string[] = [];
+  if (reads.dynamicSecrets)
+    problems.push(`${quoted(p)} reads secrets without naming one; write {{ secrets.NAME }} with the name as listed on the Settings page (secrets cannot be listed or looked up by a computed name)`);
+  if (!reads.secrets) return problems;
+  const isAssign = /^(config\.steps\.\d+\.)?assign\./.test(p.field);
+  if (isAssign) problems.push(`${quoted(p)} reads a secret in assign: vars are stored with the run; use {{ secrets.NAME }} directly in the config of the step that needs it`);
+  else if (!p.template) problems.push(`${quoted(p)} reads a secret in a bare expression: secrets can only be used inside {{ }} templates of a step's config`);
+  else if (!SECRET_STEP_KINDS.includes(p.kind))
+    problems.push(`a ${p.kind} step cannot use secrets (${SECRETS_REFUSED[p.kind] ?? "what it renders is stored with the run"}); use them in ${SECRET_STEP_KINDS.join(", ")} steps`);
+  for (const name of reads.secrets)
+    if (!SECRET_NAME_PATTERN.test(name)) problems.push(`"secrets.${name}" is not a valid secret name: names are ${SECRET_NAME_RULE}`);
+  return problems;
 }
 
 /** `issues` with each of `extra` inserted at its position `at` (positions in `issues`, ascending). */
@@ -397,7 +431,7 @@ function checkStep(
 
   for (const { field, expression, template } of stepExpressions(step, kind)) {
     if (!expression) issues.push({ code: "INVALID_EXPRESSION", message: `${named(field)}: empty {{ }} placeholder`, stepId: where.stepId, field: at(field) });
-    else pending.push({ expression, template, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
+    else pending.push({ expression, template, kind: step.type, stepId: where.stepId, field: at(field), named: named(field), known: ids, at: issues.length });
   }
 
   // A map's steps run per item: their own kinds, ids and references (to earlier item steps and outer steps).

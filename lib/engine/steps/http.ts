@@ -2,6 +2,7 @@ import { EMPTY_ALLOW_LIST } from "@/lib/net/address-policy";
 import { BlockedRequestError, guardedFetch, ResponseTooLargeError } from "@/lib/net/guarded-http";
 import { nestingProblem } from "@/lib/workflow/limits";
 import { isRetryableStatus, StepError } from "../errors";
+import { redactUrl } from "@/lib/net/credentials";
 import { configNumber } from "./config-values";
 import type { StepExecutor } from "./types";
 
@@ -25,7 +26,7 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
   try {
     url = new URL(String(config.url));
   } catch {
-    throw new StepError("INVALID_INPUT", `step "${ctx.stepId}" field "url": "${String(config.url)}" is not a valid URL (write e.g. https://api.example.com/items)`, { stepId: ctx.stepId });
+    throw new StepError("INVALID_INPUT", `step "${ctx.stepId}" field "url": "${redactUrl(String(config.url))}" is not a valid URL (write e.g. https://api.example.com/items)`, { stepId: ctx.stepId });
   }
   for (const [name, value] of Object.entries((config.query as Record<string, unknown>) ?? {}))
     for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined && item !== null) url.searchParams.append(name, typeof item === "string" ? item : JSON.stringify(item));
@@ -43,10 +44,11 @@ export const httpExecutor: StepExecutor = async (config, ctx): Promise<HttpOutpu
   const where = `${method} ${url.origin}${url.pathname}`;
   let response;
   const started = Date.now();
-  ctx.log("info", `${method} ${url.toString()}`);
+  // The log shows the URL without credentials in it (?api_key=…, user:password@); the request carries them.
+  ctx.log("info", `${method} ${redactUrl(url.toString())}`);
   try {
     response = await guardedFetch({
-      onRedirect: (status, to) => ctx.log("info", `${status} redirect to ${to}`),
+      onRedirect: (status, to) => ctx.log("info", `${status} redirect to ${redactUrl(to)}`),
       method,
       url: url.toString(),
       headers,
