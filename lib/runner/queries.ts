@@ -172,13 +172,17 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
 
 export type RunDetail = NonNullable<Awaited<ReturnType<typeof getRunDetail>>>;
 
-/** Persisted events after `afterSeq`, in order (reconnect catch-up). */
-export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0) {
+/**
+ * Persisted events after `afterSeq`, in order (reconnect catch-up); with `limit`, at most that many and whether
+ * more follow (the REST API pages through a long log).
+ */
+export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0, limit?: number) {
   if (!(await canSeeRun(db, userId, runId))) return null;
   const run = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
   if (!run) return null;
-  const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
-  return { status: run.status as RunStatus, events: rows.map(parseEventRow) };
+  const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" }, ...(limit ? { take: limit + 1 } : {}) });
+  const more = limit !== undefined && rows.length > limit;
+  return { status: run.status as RunStatus, events: (more ? rows.slice(0, limit) : rows).map(parseEventRow), more };
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
