@@ -134,7 +134,8 @@ export function v1Route<K extends V1RouteKey>(key: K, handler: (context: V1Conte
         throw new OrchestratorError("FORBIDDEN", `${route.method} ${route.path} takes the ${route.minRole} role or higher (you are ${actor.role})`);
       if (route.method !== "GET" && !request.headers.has("authorization")) checkSameOrigin(request);
 
-      const rawParams = await context.params;
+      // Next passes no params to routes without dynamic segments (typed as always there).
+      const rawParams: Record<string, string | string[] | undefined> = (await (context as Partial<RouteContext> | undefined)?.params) ?? {};
       const params = parsePart("path", contract.params, Object.fromEntries(Object.entries(rawParams).map(([k, v]) => [k, String(v)])));
       const query = parsePart("query", contract.query, queryObject(new URL(request.url).searchParams));
       let body: unknown = undefined;
