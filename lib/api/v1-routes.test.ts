@@ -4,14 +4,13 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { openApiDocument } from "./openapi";
-import { nextAppPath, V1_BASE, V1_ROUTES, v1Path } from "./v1-routes";
+import { nextAppPath, V1_BASE, V1_CATCH_ALL, v1ExamplePath, V1_ROUTES, v1Path } from "./v1-routes";
 import { DefinitionBody, V1_CONTRACT, type V1Contract } from "./v1-schemas";
 
 /** The route list, the route handlers under app/api/v1 and the OpenAPI document describe the same API. */
 
 const APP = path.resolve("app");
 const V1_DIR = path.join(APP, "api/v1");
-const CATCH_ALL = `${V1_BASE}/[...path]`;
 
 function routeFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -24,10 +23,11 @@ const appPathOf = (file: string) => `/${path.relative(APP, path.dirname(file)).s
 
 describe("REST API v1 routes", () => {
   it("every listed route has a handler under app/api/v1, and every handler there is listed", () => {
-    const handlers = new Set(routeFiles(V1_DIR).filter((file) => appPathOf(file) !== CATCH_ALL).flatMap((file) => exportedMethods(file).map((method) => `${method} ${appPathOf(file)}`)));
+    const handlers = new Set(routeFiles(V1_DIR).filter((file) => appPathOf(file) !== V1_CATCH_ALL).flatMap((file) => exportedMethods(file).map((method) => `${method} ${appPathOf(file)}`)));
     const listed = new Set(V1_ROUTES.map((route) => `${route.method} ${nextAppPath(route)}`));
     expect([...handlers].sort()).toEqual([...listed].sort());
     expect(new Set(V1_ROUTES.map((route) => route.key)).size).toBe(V1_ROUTES.length);
+    expect(routeFiles(V1_DIR).map(appPathOf)).toContain(V1_CATCH_ALL);
   });
 
   it("each route's params are its path's, with a schema for each; examples are valid requests", () => {
@@ -37,6 +37,7 @@ describe("REST API v1 routes", () => {
       expect(Object.keys(route.params), route.key).toEqual(inPath);
       expect(Object.keys(contract.params?.shape ?? {}), route.key).toEqual(inPath);
       expect(v1Path(route, Object.fromEntries(inPath.map((name) => [name, "a b"])))).toBe(`${V1_BASE}${route.path.replace(/\{\w+\}/g, "a%20b")}`);
+      expect(v1ExamplePath(route, { run: "run_1" })).toBe(`${V1_BASE}${route.path.replace("{id}", "wf_example").replace("{runId}", "run_1")}`);
       const example = route.example as { query?: Record<string, string>; body?: unknown };
       expect(contract.query?.safeParse(example.query ?? {}).success, route.key).toBe(true);
       if (!contract.body) expect(example.body, route.key).toBeUndefined();

@@ -150,6 +150,17 @@ export const V1_ROUTES = [
 
 export type V1RouteKey = (typeof V1_ROUTES)[number]["key"];
 
+/** The catch-all handler under app/api/v1 (not a route of the API): JSON 401 without a token, else 404. */
+export const V1_CATCH_ALL = `${V1_BASE}/[...path]`;
+
+/** Ids to fill the params with when no real object is at hand (they name nothing: 404 to everyone). */
+export const V1_EXAMPLE_IDS: Record<V1ParamKind, string> = { workflow: "wf_example", run: "run_example" };
+
+/** A route's URL path with example ids, or with `ids` of real objects by kind. */
+export function v1ExamplePath(route: Pick<V1Route, "path" | "params">, ids: Partial<Record<V1ParamKind, string>> = {}): string {
+  return v1Path(route, Object.fromEntries(Object.entries(route.params).map(([name, kind]) => [name, ids[kind] ?? V1_EXAMPLE_IDS[kind]])));
+}
+
 export const v1RouteByKey = (key: V1RouteKey): V1Route => V1_ROUTES.find((route) => route.key === key)!;
 
 /** The route's folder under app/ in Next's notation (`/api/v1/workflows/[id]`). */
