@@ -29,6 +29,7 @@ const load = {
   queries: () => import("@/lib/runner/queries"),
   repository: () => import("@/lib/workflows/repository"),
   users: () => import("@/lib/auth/users"),
+  remote: () => import("./remote"),
 };
 
 /** The user commands act as: `--as <email>` or ORCHESTRATOR_USER, else the owner (the CLI runs on the server's machine). */
@@ -39,6 +40,47 @@ async function actingUserId(): Promise<string> {
   const runtime = await getRuntime();
   const named = actingUserOption();
   return named === undefined ? runtime.userId : (await (await load.users()).findUser(runtime.db, named)).id;
+}
+
+/**
+ * The server commands go to with `--server <url> --token <token>` (or env ORCHESTRATOR_SERVER /
+ * ORCHESTRATOR_TOKEN), through the REST API; undefined: this machine's database (local mode).
+ */
+async function remoteClient() {
+  const opts = program.opts() as { server?: string; token?: string; as?: string };
+  const server = opts.server ?? (process.env.ORCHESTRATOR_SERVER || undefined);
+  const token = opts.token ?? (process.env.ORCHESTRATOR_TOKEN || undefined);
+  if (!server) {
+    if (opts.token) throw new UsageError("--token goes with --server <url> (or env ORCHESTRATOR_SERVER): without a server the CLI works on this machine's database");
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`--server must be the server's URL, like http://127.0.0.1:3000, not "${server}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--server must be an http:// or https:// URL, not "${server}"`);
+  if (!token) throw new UsageError("--server needs --token <token> (or env ORCHESTRATOR_TOKEN): create one in Settings → API tokens or with `orchestrator tokens create`");
+  if (opts.as) throw new UsageError("--as is for local mode: against a server the token decides who you act as");
+  return new (await load.remote()).RemoteClient(url.origin + url.pathname, token);
+}
+
+/** Commands that need this machine's database refuse --server instead of quietly ignoring it. */
+async function localOnly(command: string) {
+  if (await remoteClient()) throw new UsageError(`\`orchestrator ${command}\` works on the server's machine only (without --server)`);
+}
+
+/** A definition file checked here first (the same issues and exit code as local mode, nothing sent). */
+async function checkedDefinition(file: string, run?: { input: unknown }) {
+  const { validateWorkflow } = await load.validation();
+  const { definition, issues } = validateWorkflow(await readDefinition(file));
+  if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
+  if (run) {
+    const inputIssues = (await import("@/lib/workflow/input")).validateRunInput(definition, run.input).issues;
+    if (inputIssues.length) throw new InvalidRunError("INVALID_INPUT", inputIssues);
+  }
+  return definition;
 }
 
 /** Reads a password from stdin (piped, or typed without echo at a terminal). */
@@ -101,6 +143,8 @@ const program = new Command()
   .name("orchestrator")
   .description("Run, validate and import LLM workflows headless (same database as the web app).")
   .option("--as <email>", "act as this user (email or id; default: env ORCHESTRATOR_USER, else the owner)")
+  .option("--server <url>", "work against this server through its REST API (env ORCHESTRATOR_SERVER): run, runs, resume, approve, cancel, import")
+  .option("--token <token>", "the API token for --server (env ORCHESTRATOR_TOKEN); it decides the user and role")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -110,6 +154,11 @@ program
   .option("--input <json>", "run input as JSON", undefined)
   .option("--json", RUN_JSON)
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
+    const remote = await remoteClient();
+    if (remote) {
+      const input = parseJsonOption("--input", opts.input);
+      return printRunResult(Boolean(opts.json), await remote.run(await checkedDefinition(file, { input }), input));
+    }
     const definition = await readDefinition(file);
     const input = parseJsonOption("--input", opts.input);
     printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli", saveWorkflow: true, userId: actingUserOption() }));
@@ -125,6 +174,8 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { latest?: boolean; checkpoint?: string; json?: boolean }) => {
     if (opts.latest && opts.checkpoint) throw new UsageError("--latest and --checkpoint cannot be combined");
+    const remote = await remoteClient();
+    if (remote) return printRunResult(Boolean(opts.json), await remote.resume(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint }));
     printRunResult(Boolean(opts.json), await (await load.orchestrator()).resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint, userId: actingUserOption() }));
   });
 
@@ -138,6 +189,11 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { reject?: boolean; data?: string; comment?: string; by?: string; json?: boolean }) => {
     const data = parseJsonOption("--data", opts.data);
+    const remote = await remoteClient();
+    if (remote) {
+      if (opts.by) throw new UsageError("--by is for local mode: against a server the decision is recorded as the token's user");
+      return printRunResult(Boolean(opts.json), await remote.approve(runId, { approved: !opts.reject, data, comment: opts.comment }));
+    }
     const result = await (await load.orchestrator()).approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by, userId: actingUserOption() });
     printRunResult(Boolean(opts.json), result);
   });
@@ -147,6 +203,7 @@ program
   .description("list a run's checkpoints, newest first (superstep, time, what changed)")
   .option("--json", "print an array of { checkpointId, parentCheckpointId, step, createdAt, source, changed, current }")
   .action(async (runId: string, opts: { json?: boolean }) => {
+    await localOnly("checkpoints");
     const checkpoints = await (await load.orchestrator()).listCheckpoints(runId, { userId: actingUserOption() });
     const describe = (c: (typeof checkpoints)[number]) =>
       [c.changed.steps.length ? `steps ${c.changed.steps.join(", ")}` : "", c.changed.vars ? "vars" : "", c.changed.input ? "input" : ""].filter(Boolean).join(", ") || "-";
@@ -165,6 +222,7 @@ program
   .option("--set <path=value>", "edit the state first: steps.<id>[.field]=value, vars.<name>=value or input.<field>=value (value is JSON or text); repeatable", collect, [])
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { checkpoint: string; set: string[]; json?: boolean }) => {
+    await localOnly("fork");
     const { parseSetArgument } = await load.checkpoints();
     const set = Object.fromEntries(opts.set.map(parseSetArgument));
     printRunResult(Boolean(opts.json), await (await load.orchestrator()).forkRun(runId, { checkpointId: opts.checkpoint, set, userId: actingUserOption() }));
@@ -186,9 +244,12 @@ program
   .description("save a definition as a workflow (or a new version of it) and print its id")
   .option("--json", "print { workflowId, version }")
   .action(async (file: string, opts: { json?: boolean }) => {
-    const { validateWorkflow } = await load.validation();
-    const { definition, issues } = validateWorkflow(await readDefinition(file));
-    if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
+    const definition = await checkedDefinition(file);
+    const remote = await remoteClient();
+    if (remote) {
+      const saved = await remote.import(definition);
+      return print(Boolean(opts.json), saved, saved.workflowId);
+    }
     const { saveWorkflowVersion } = await load.repository();
     const { db } = await (await load.runtime()).getRuntime();
     const saved = await saveWorkflowVersion(db, await actingUserId(), definition);
@@ -206,16 +267,16 @@ program
     const limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive whole number");
     if (opts.status && !RUN_STATUSES.includes(opts.status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`);
-    const { listRuns } = await load.queries();
-    const { db } = await (await load.runtime()).getRuntime();
-    const runs = await listRuns(db, await actingUserId(), { workflowId: opts.workflow, status: opts.status, limit });
-    const rows = runs.map((r) => ({
-      runId: r.runId,
-      workflowId: r.workflowId,
-      status: r.status,
-      startedAt: r.startedAt?.toISOString() ?? null,
-      finishedAt: r.finishedAt?.toISOString() ?? null,
-    }));
+    const remote = await remoteClient();
+    const rows = remote
+      ? (await remote.runs({ workflow: opts.workflow, status: opts.status, limit })).map((r) => ({
+          runId: r.runId,
+          workflowId: r.workflowId,
+          status: r.status,
+          startedAt: r.startedAt,
+          finishedAt: r.finishedAt,
+        }))
+      : await localRuns({ workflowId: opts.workflow, status: opts.status, limit });
     print(Boolean(opts.json), rows, rows.map((r) => `${r.runId}  ${r.status.padEnd(9)}  ${r.workflowId}  ${r.startedAt ?? "-"}`).join("\n") || "no runs");
   });
 
@@ -224,10 +285,24 @@ program
   .description("cancel a queued, running or waiting run (wherever it executes) and wait until it has stopped")
   .option("--json", "print { runId, status }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    const result = await (await load.orchestrator()).cancelRun(runId, { userId: actingUserOption() });
+    const remote = await remoteClient();
+    const result = remote ? await remote.cancel(runId) : await (await load.orchestrator()).cancelRun(runId, { userId: actingUserOption() });
     print(Boolean(opts.json), result, `run ${result.runId} ${result.status}`);
     process.exitCode = ["cancelled", "succeeded", "failed"].includes(result.status) ? EXIT.ok : EXIT.failed;
   });
+
+async function localRuns(filter: { workflowId?: string; status?: string; limit: number }) {
+  const { listRuns } = await load.queries();
+  const { db } = await (await load.runtime()).getRuntime();
+  const runs = await listRuns(db, await actingUserId(), filter);
+  return runs.map((r) => ({
+    runId: r.runId,
+    workflowId: r.workflowId,
+    status: r.status,
+    startedAt: r.startedAt?.toISOString() ?? null,
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+  }));
+}
 
 const users = program.command("users").description("manage users (on the server's machine: acts as the owner)");
 
@@ -238,6 +313,7 @@ users
   .option("--name <name>", "display name (default: the part of the email before @)")
   .option("--json", "print { id, email, role }")
   .action(async (email: string, opts: { role: string; name?: string; json?: boolean }) => {
+    await localOnly("users add");
     const { addUser } = await load.users();
     const { actorById } = await import("@/lib/auth/access");
     const { db, userId } = await (await load.runtime()).getRuntime();
@@ -251,6 +327,7 @@ users
   .description("list users")
   .option("--json", "print an array of { id, email, name, role, createdAt }")
   .action(async (opts: { json?: boolean }) => {
+    await localOnly("users list");
     const { listUsers } = await load.users();
     const { actorById } = await import("@/lib/auth/access");
     const { db, userId } = await (await load.runtime()).getRuntime();
@@ -267,6 +344,7 @@ tokens
   .requiredOption("--name <name>", "what the token is for")
   .option("--json", "print { id, token }")
   .action(async (opts: { user: string; name: string; json?: boolean }) => {
+    await localOnly("tokens create");
     const { createToken, findUser } = await load.users();
     const { actorById } = await import("@/lib/auth/access");
     const { db, userId } = await (await load.runtime()).getRuntime();
@@ -280,12 +358,16 @@ tokens
   .description("revoke a token")
   .option("--json", "print { id, revoked: true }")
   .action(async (id: string, opts: { json?: boolean }) => {
+    await localOnly("tokens revoke");
     const { revokeToken } = await load.users();
     const { actorById } = await import("@/lib/auth/access");
     const { db, userId } = await (await load.runtime()).getRuntime();
     await revokeToken(db, await actorById(db, userId), id);
     print(Boolean(opts.json), { id, revoked: true }, `revoked ${id}`);
   });
+
+/** Refusals that exit 2 (the server's too, with --server): the request, not the run, was wrong. */
+const INVALID_CODES = ["NOT_FOUND", "INVALID_INPUT", "INVALID_DEFINITION", "NESTING_LIMIT", "CONFLICT", "FORBIDDEN", "UNAUTHORIZED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"];
 
 /** zod's errors (bad `users add` fields), told apart without loading zod for every command. */
 const isZodError = (err: unknown): err is { issues: Array<{ message: string }>; message: string } =>
@@ -298,7 +380,7 @@ async function main() {
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else commander rejects is a usage error.
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT", "CONFLICT", "FORBIDDEN", "UNAUTHORIZED"].includes(err.code)) || isZodError(err)) {
+    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && INVALID_CODES.includes(err.code)) || isZodError(err)) {
       const json = process.argv.includes("--json");
       const error =
         err instanceof InvalidRunError

@@ -95,6 +95,13 @@ describe("prebuilt CLI", { timeout: 120_000 }, () => {
     expect(validate.modules.some((url) => url.includes("/node_modules/jsonata/"))).toBe(true);
     expect(validate.modules.filter((url) => HEAVY.test(url))).toEqual([]);
 
+    // Against a server (none listens on port 9 here) a command loads the REST client, not the engine or a database.
+    const remote = await cli(["run", "one.json", "--server", "http://127.0.0.1:9", "--token", "orc_x", "--input", '{"n":1}'], { logModules: true });
+    expect(remote).toMatchObject({ code: 1, stdout: "" });
+    expect(remote.stderr).toMatch(/^error: cannot reach the server http:\/\/127\.0\.0\.1:9 .*\n$/);
+    expect(remote.modules.some((url) => /\/dist\/cli\/remote-[\w-]+\.mjs$/.test(url))).toBe(true);
+    expect(remote.modules.filter((url) => HEAVY.test(url))).toEqual([]);
+
     // The same check sees the engine when a command does load it.
     const oneStep = await cli(["run", "one.json", "--input", '{"n":1}', "--json"], { logModules: true });
     expect(oneStep.code).toBe(0);

@@ -46,6 +46,7 @@ export type ErrorCode =
   | "WEBHOOK_REPLAYED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
+  | "UNSUPPORTED_MEDIA_TYPE"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
@@ -67,6 +68,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CONFLICT: 409,
   WEBHOOK_REPLAYED: 409,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
 };
 

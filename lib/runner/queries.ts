@@ -185,15 +185,19 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
 
 export type RunDetail = NonNullable<Awaited<ReturnType<typeof getRunDetail>>>;
 
-/** Persisted events after `afterSeq`, in order (reconnect catch-up). */
-export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0) {
+/**
+ * Persisted events after `afterSeq`, in order (reconnect catch-up); with `limit`, at most that many and whether
+ * more follow (the REST API pages through a long log). Users who may only view the run get callback URLs hidden.
+ */
+export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0, limit?: number) {
   const access = await runAccessOf(db, userId, runId);
   if (!access) return null;
   const run = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
   if (!run) return null;
-  const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
-  const events = rows.map(parseEventRow);
-  return { status: run.status as RunStatus, events: access === "control" ? events : events.map(eventForViewers), canControl: access === "control" };
+  const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" }, ...(limit ? { take: limit + 1 } : {}) });
+  const more = limit !== undefined && rows.length > limit;
+  const events = (more ? rows.slice(0, limit) : rows).map(parseEventRow);
+  return { status: run.status as RunStatus, events: access === "control" ? events : events.map(eventForViewers), more, canControl: access === "control" };
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
