@@ -40,6 +40,8 @@ export type ErrorCode =
   | "UNAUTHORIZED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
+  | "HOST_NOT_ALLOWED"
+  | "RATE_LIMITED"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
@@ -57,6 +59,10 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  /** The request's Host is not one this server answers to (DNS rebinding guard, lib/net/allowed-hosts.ts). */
+  HOST_NOT_ALLOWED: 421,
+  /** Too many requests from one client or for one webhook; the answer's Retry-After says when to try again. */
+  RATE_LIMITED: 429,
 };
 
 export interface ErrorAnswer {
