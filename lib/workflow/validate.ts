@@ -1,7 +1,7 @@
 import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
-import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
+import { describeJsonPath, findExcessNesting, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, unsafeJsonText } from "./limits";
 import { z } from "zod";
 import {
   EdgeSchema,
@@ -59,6 +59,10 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   // once per level, so a definition nested too deep must not reach it.
   const tooDeep = definitionNestingIssue(raw);
   if (tooDeep) return { issues: [tooDeep] };
+  yield;
+  // Before zod, which drops a `__proto__` key without a word (and NaN in an unknown-typed field passes it).
+  const unsafe = definitionUnsafeValueIssue(raw);
+  if (unsafe) return { issues: [unsafe] };
   yield;
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
@@ -137,6 +141,24 @@ function definitionNestingIssue(raw: unknown): ValidationIssue | null {
   }
   const field = path.length ? String(path[0]) : undefined;
   return { code, message: `${describeJsonPath("", path) || "definition"}: ${tail}`, field };
+}
+
+/** A non-finite number or a `__proto__` key in the definition, as an issue naming the step and field. */
+function definitionUnsafeValueIssue(raw: unknown): ValidationIssue | null {
+  const found = findUnsafeJsonValue(raw);
+  if (!found) return null;
+  const { path, problem } = found;
+  const value = path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], raw);
+  const text = unsafeJsonText(problem, value);
+  if (path[0] === "steps" && typeof path[1] === "number") {
+    const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
+    const stepId = typeof step?.id === "string" ? step.id : undefined;
+    const rest = path.slice(2);
+    const field = rest.length ? describeJsonPath("", rest, 8) : undefined;
+    return { code: "INVALID_FIELD", message: `${stepId ? `step "${stepId}"` : `steps[${path[1]}]`}${field ? ` field "${field}"` : ""}: ${text}`, stepId, field };
+  }
+  const where = describeJsonPath("", path, 8) || "definition";
+  return { code: "INVALID_FIELD", message: `${where}: ${text}`, field: where };
 }
 
 function schemaIssue(raw: unknown, issue: { path: PropertyKey[]; message: string }): ValidationIssue {

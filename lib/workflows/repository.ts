@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
-import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
+import { StoredDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 
 /** Saved workflows and their versions. Every query is scoped to the owner. */
 
@@ -65,7 +65,7 @@ export async function getWorkflow(db: Db, ownerId: string, id: string, version?:
     id: workflow.id,
     name: workflow.name,
     version: row.version,
-    definition: WorkflowDefinitionSchema.parse(JSON.parse(row.definition)),
+    definition: StoredDefinitionSchema.parse(JSON.parse(row.definition)),
     versions: workflow.versions,
   };
 }
