@@ -10,6 +10,7 @@ import { getGatewaySettings, listGatewayModels } from "@/lib/settings";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "@/lib/workflow/estimate";
 import type { ExpressionContext } from "@/lib/workflow/expression";
+import { runInputProblems } from "@/lib/workflow/input";
 import { outsideValueIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
@@ -25,6 +26,23 @@ export async function saveWorkflow(definition: unknown) {
     if (!valid || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
     const { db, userId } = await serverRuntime();
     return saveWorkflowVersion(db, userId, valid);
+  });
+}
+
+/**
+ * The run dialog's check before it sends a run: the problems of an input against the input schema, each with its
+ * field path, by the same checker the run uses. On the server because Ajv compiles schemas to functions, which the
+ * pages' Content-Security-Policy does not let the browser do. A schema Ajv cannot compile gives no problems here
+ * (the run itself is refused, saying why).
+ */
+export async function checkRunInput(schema: unknown, input: unknown) {
+  return runAction("checkRunInput", async () => {
+    const parsed = z.record(z.string(), z.unknown()).parse(schema);
+    try {
+      return { problems: runInputProblems(parsed, input) };
+    } catch {
+      return { problems: [] };
+    }
   });
 }
 

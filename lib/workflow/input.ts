@@ -1,4 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import { formatChoice } from "./input-form";
 import { outsideValueIssue } from "./limits";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
@@ -42,8 +43,7 @@ function problemOf(e: ErrorObject): string {
   return e.message ?? "is invalid";
 }
 
-/** An enum choice as a person reads it: text as is, anything else as JSON. */
-export const formatChoice = (choice: unknown) => (typeof choice === "string" ? choice : JSON.stringify(choice));
+export { formatChoice };
 
 /** Where an error is: the instance path's segments (JSON Pointer decoded), plus the missing property for `required`. */
 function pathOf(e: ErrorObject): string[] {
