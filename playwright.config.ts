@@ -12,9 +12,19 @@ const GATEWAY_PORT = Number(process.env.E2E_GATEWAY_PORT ?? 4010);
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(path.join(tmpdir(), "orchestrator-e2e-"));
 process.env.E2E_DATA_DIR = dataDir; // workers re-evaluate this file: keep one directory
 
+/** Debian's Chromium, no download. */
+const chromium = {
+  ...devices["Desktop Chrome"],
+  viewport: { width: 1440, height: 900 },
+  launchOptions: {
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  },
+};
+
 export default defineConfig({
   testDir: "e2e",
-  testMatch: "**/*.spec.ts",
+  testMatch: ["**/*.spec.ts", "owner.setup.ts"],
   fullyParallel: false,
   workers: 1,
   retries: 0,
@@ -27,15 +37,14 @@ export default defineConfig({
     screenshot: "only-on-failure",
   },
   projects: [
+    { name: "setup", testMatch: "owner.setup.ts", use: { ...chromium } },
     {
       name: "chromium",
+      testMatch: "**/*.spec.ts",
+      dependencies: ["setup"],
       use: {
-        ...devices["Desktop Chrome"],
-        viewport: { width: 1440, height: 900 },
-        launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-          args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        },
+        ...chromium,
+        storageState: path.join(dataDir, "owner-state.json"), // e2e/fixtures/auth.ts OWNER_STATE
       },
     },
   ],

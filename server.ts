@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import next from "next";
+import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
@@ -23,6 +24,9 @@ async function main() {
   // First the Host and the rate limits (lib/net/http-guard.ts); then webhook triggers are answered here, before
   // Next (see lib/webhooks/http.ts); everything else is Next's.
   const serve = (req: IncomingMessage, res: ServerResponse) => {
+    // The client's address for the sign-in rate limit (the same key as the guard's limits: the socket's address, or
+    // the one the trusted proxies saw): a header the client sent is replaced.
+    req.headers[CLIENT_IP_HEADER] = guard.clientKey(req);
     if (!serveHook(req, res, () => getRuntime())) void handle(req, res);
   };
   const httpServer = createServer((req, res) => {

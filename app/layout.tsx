@@ -1,6 +1,9 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import type { ReactNode } from "react";
+import { requestActor } from "@/app/_server/runtime";
+import { UserMenu } from "@/components/auth/UserMenu";
+import { atLeast } from "@/lib/auth/roles";
 import "./globals.css";
 
 export const metadata: Metadata = {
@@ -8,7 +11,9 @@ export const metadata: Metadata = {
   description: "Draw, run and watch LLM workflows",
 };
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+export default async function RootLayout({ children }: { children: ReactNode }) {
+  // Null on the sign-in and setup pages (and while prerendering, where there is no runtime).
+  const actor = await requestActor().catch(() => null);
   return (
     <html lang="en">
       <body className="flex h-full flex-col">
@@ -17,11 +22,14 @@ export default function RootLayout({ children }: { children: ReactNode }) {
             <span className="grid h-6 w-6 place-items-center rounded bg-neutral-900 text-xs text-white">◆</span>
             LLM Orchestrator
           </Link>
-          <nav className="flex gap-4 text-sm text-neutral-600">
-            <Link href="/" className="hover:text-neutral-900" data-testid="nav-workflows">Workflows</Link>
-            <Link href="/runs" className="hover:text-neutral-900" data-testid="nav-runs">Runs</Link>
-            <Link href="/settings" className="hover:text-neutral-900" data-testid="nav-settings">Settings</Link>
-          </nav>
+          {actor && (
+            <nav className="flex gap-4 text-sm text-neutral-600">
+              <Link href="/" className="hover:text-neutral-900" data-testid="nav-workflows">Workflows</Link>
+              <Link href="/runs" className="hover:text-neutral-900" data-testid="nav-runs">Runs</Link>
+              <Link href="/settings" className="hover:text-neutral-900" data-testid="nav-settings">{atLeast(actor.role, "admin") ? "Settings" : "Account"}</Link>
+            </nav>
+          )}
+          {actor && <UserMenu email={actor.email} role={actor.role} />}
         </header>
         <main className="min-h-0 flex-1">{children}</main>
       </body>

@@ -1,23 +1,33 @@
 import Link from "next/link";
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
+import { atLeast } from "@/lib/auth/roles";
 import { listWorkflows } from "@/lib/workflows/repository";
 
 export const dynamic = "force-dynamic";
 
 export default async function WorkflowsPage() {
-  const { db, userId } = await serverRuntime();
+  const { db, userId, actor } = await pageContext("/");
   const workflows = await listWorkflows(db, userId);
+  const canCreate = atLeast(actor.role, "editor");
   return (
     <div className="mx-auto max-w-4xl p-6">
       <div className="mb-4 flex items-center justify-between">
         <h1 className="text-lg font-semibold">Workflows</h1>
-        <Link href="/workflows/new" data-testid="new-workflow" className="rounded bg-neutral-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-neutral-700">
-          New workflow
-        </Link>
+        {canCreate && (
+          <Link href="/workflows/new" data-testid="new-workflow" className="rounded bg-neutral-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-neutral-700">
+            New workflow
+          </Link>
+        )}
       </div>
       {workflows.length === 0 ? (
-        <p className="rounded border border-dashed border-neutral-300 bg-white p-8 text-center text-sm text-neutral-500">
-          No workflows yet. Create one, or import a file with <code className="font-mono">npx orchestrator import wf.json</code>.
+        <p data-testid="no-workflows" className="rounded border border-dashed border-neutral-300 bg-white p-8 text-center text-sm text-neutral-500">
+          {canCreate ? (
+            <>
+              No workflows yet. Create one, or import a file with <code className="font-mono">npx orchestrator import wf.json</code>.
+            </>
+          ) : (
+            "No workflows are shared with you yet: ask a workflow's owner to share it."
+          )}
         </p>
       ) : (
         <table className="w-full overflow-hidden rounded border border-neutral-200 bg-white text-sm">
@@ -25,6 +35,7 @@ export default async function WorkflowsPage() {
             <tr>
               <th className="px-3 py-2 font-medium">Name</th>
               <th className="px-3 py-2 font-medium">Id</th>
+              <th className="px-3 py-2 font-medium">Owner</th>
               <th className="px-3 py-2 font-medium">Version</th>
               <th className="px-3 py-2 font-medium">Updated</th>
               <th className="px-3 py-2" />
@@ -37,6 +48,9 @@ export default async function WorkflowsPage() {
                   <Link href={`/workflows/${w.id}`} className="font-medium hover:underline">{w.name}</Link>
                 </td>
                 <td className="px-3 py-2 font-mono text-xs text-neutral-500">{w.id}</td>
+                <td className="px-3 py-2 text-neutral-600" data-testid={`workflow-owner-${w.id}`}>
+                  {w.mine ? <span className="text-neutral-400">you</span> : <span>{w.ownerName}</span>}
+                </td>
                 <td className="px-3 py-2">v{w.latestVersion}</td>
                 <td className="px-3 py-2 text-neutral-500">{w.updatedAt.toLocaleString()}</td>
                 <td className="px-3 py-2 text-right">

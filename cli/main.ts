@@ -28,7 +28,33 @@ const load = {
   checkpoints: () => import("@/lib/runner/checkpoints"),
   queries: () => import("@/lib/runner/queries"),
   repository: () => import("@/lib/workflows/repository"),
+  users: () => import("@/lib/auth/users"),
 };
+
+/** The user commands act as: `--as <email>` or ORCHESTRATOR_USER, else the owner (the CLI runs on the server's machine). */
+const actingUserOption = () => (program.opts().as as string | undefined) ?? (process.env.ORCHESTRATOR_USER || undefined);
+
+async function actingUserId(): Promise<string> {
+  const { getRuntime } = await load.runtime();
+  const runtime = await getRuntime();
+  const named = actingUserOption();
+  return named === undefined ? runtime.userId : (await (await load.users()).findUser(runtime.db, named)).id;
+}
+
+/** Reads a password from stdin (piped, or typed without echo at a terminal). */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("password: ");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > 4096) throw new UsageError("the password on stdin is too long (at most 256 characters)");
+  }
+  const password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  if (!password) throw new UsageError("give the password on stdin, e.g. `echo \"$PASSWORD\" | orchestrator users add ada@example.com --role editor`");
+  return password;
+}
 
 const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 
@@ -74,6 +100,7 @@ const RUN_JSON = "print one JSON object { runId, status, outputs, error? }";
 const program = new Command()
   .name("orchestrator")
   .description("Run, validate and import LLM workflows headless (same database as the web app).")
+  .option("--as <email>", "act as this user (email or id; default: env ORCHESTRATOR_USER, else the owner)")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -85,7 +112,7 @@ program
   .action(async (file: string, opts: { input?: string; json?: boolean }) => {
     const definition = await readDefinition(file);
     const input = parseJsonOption("--input", opts.input);
-    printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli", saveWorkflow: true }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli", saveWorkflow: true, userId: actingUserOption() }));
   });
 
 program
@@ -98,7 +125,7 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { latest?: boolean; checkpoint?: string; json?: boolean }) => {
     if (opts.latest && opts.checkpoint) throw new UsageError("--latest and --checkpoint cannot be combined");
-    printRunResult(Boolean(opts.json), await (await load.orchestrator()).resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).resumeRun(runId, { useLatestVersion: opts.latest, checkpointId: opts.checkpoint, userId: actingUserOption() }));
   });
 
 program
@@ -111,7 +138,7 @@ program
   .option("--json", RUN_JSON)
   .action(async (runId: string, opts: { reject?: boolean; data?: string; comment?: string; by?: string; json?: boolean }) => {
     const data = parseJsonOption("--data", opts.data);
-    const result = await (await load.orchestrator()).approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by });
+    const result = await (await load.orchestrator()).approveRun(runId, { approved: !opts.reject, data, comment: opts.comment, decidedBy: opts.by, userId: actingUserOption() });
     printRunResult(Boolean(opts.json), result);
   });
 
@@ -120,7 +147,7 @@ program
   .description("list a run's checkpoints, newest first (superstep, time, what changed)")
   .option("--json", "print an array of { checkpointId, parentCheckpointId, step, createdAt, source, changed, current }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    const checkpoints = await (await load.orchestrator()).listCheckpoints(runId);
+    const checkpoints = await (await load.orchestrator()).listCheckpoints(runId, { userId: actingUserOption() });
     const describe = (c: (typeof checkpoints)[number]) =>
       [c.changed.steps.length ? `steps ${c.changed.steps.join(", ")}` : "", c.changed.vars ? "vars" : "", c.changed.input ? "input" : ""].filter(Boolean).join(", ") || "-";
     print(
@@ -140,7 +167,7 @@ program
   .action(async (runId: string, opts: { checkpoint: string; set: string[]; json?: boolean }) => {
     const { parseSetArgument } = await load.checkpoints();
     const set = Object.fromEntries(opts.set.map(parseSetArgument));
-    printRunResult(Boolean(opts.json), await (await load.orchestrator()).forkRun(runId, { checkpointId: opts.checkpoint, set }));
+    printRunResult(Boolean(opts.json), await (await load.orchestrator()).forkRun(runId, { checkpointId: opts.checkpoint, set, userId: actingUserOption() }));
   });
 
 program
@@ -163,8 +190,8 @@ program
     const { definition, issues } = validateWorkflow(await readDefinition(file));
     if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
     const { saveWorkflowVersion } = await load.repository();
-    const { db, userId } = await (await load.runtime()).getRuntime();
-    const saved = await saveWorkflowVersion(db, userId, definition);
+    const { db } = await (await load.runtime()).getRuntime();
+    const saved = await saveWorkflowVersion(db, await actingUserId(), definition);
     print(Boolean(opts.json), saved, saved.workflowId);
   });
 
@@ -180,8 +207,8 @@ program
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive whole number");
     if (opts.status && !RUN_STATUSES.includes(opts.status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`);
     const { listRuns } = await load.queries();
-    const { db, userId } = await (await load.runtime()).getRuntime();
-    const runs = await listRuns(db, userId, { workflowId: opts.workflow, status: opts.status, limit });
+    const { db } = await (await load.runtime()).getRuntime();
+    const runs = await listRuns(db, await actingUserId(), { workflowId: opts.workflow, status: opts.status, limit });
     const rows = runs.map((r) => ({
       runId: r.runId,
       workflowId: r.workflowId,
@@ -197,10 +224,72 @@ program
   .description("cancel a queued, running or waiting run (wherever it executes) and wait until it has stopped")
   .option("--json", "print { runId, status }")
   .action(async (runId: string, opts: { json?: boolean }) => {
-    const result = await (await load.orchestrator()).cancelRun(runId);
+    const result = await (await load.orchestrator()).cancelRun(runId, { userId: actingUserOption() });
     print(Boolean(opts.json), result, `run ${result.runId} ${result.status}`);
     process.exitCode = ["cancelled", "succeeded", "failed"].includes(result.status) ? EXIT.ok : EXIT.failed;
   });
+
+const users = program.command("users").description("manage users (on the server's machine: acts as the owner)");
+
+users
+  .command("add <email>")
+  .description("add a user; the password is read from stdin")
+  .requiredOption("--role <role>", "admin, editor or viewer")
+  .option("--name <name>", "display name (default: the part of the email before @)")
+  .option("--json", "print { id, email, role }")
+  .action(async (email: string, opts: { role: string; name?: string; json?: boolean }) => {
+    const { addUser } = await load.users();
+    const { actorById } = await import("@/lib/auth/access");
+    const { db, userId } = await (await load.runtime()).getRuntime();
+    const password = await readPassword();
+    const user = await addUser(db, await actorById(db, userId), { email, name: opts.name, password, role: opts.role as never });
+    print(Boolean(opts.json), user, `added ${user.email} (${user.role})`);
+  });
+
+users
+  .command("list")
+  .description("list users")
+  .option("--json", "print an array of { id, email, name, role, createdAt }")
+  .action(async (opts: { json?: boolean }) => {
+    const { listUsers } = await load.users();
+    const { actorById } = await import("@/lib/auth/access");
+    const { db, userId } = await (await load.runtime()).getRuntime();
+    const list = await listUsers(db, await actorById(db, userId));
+    print(Boolean(opts.json), list, list.map((u) => `${u.id}  ${u.role.padEnd(6)}  ${u.email}`).join("\n"));
+  });
+
+const tokens = program.command("tokens").description("API tokens for the REST API and the remote CLI (`Authorization: Bearer <token>`)");
+
+tokens
+  .command("create")
+  .description("create a token for a user; it is printed this once (stored hashed) and carries the user's role")
+  .requiredOption("--user <email>", "the user the token acts as")
+  .requiredOption("--name <name>", "what the token is for")
+  .option("--json", "print { id, token }")
+  .action(async (opts: { user: string; name: string; json?: boolean }) => {
+    const { createToken, findUser } = await load.users();
+    const { actorById } = await import("@/lib/auth/access");
+    const { db, userId } = await (await load.runtime()).getRuntime();
+    const email = opts.user;
+    const created = await createToken(db, await actorById(db, userId), (await findUser(db, email)).id, opts.name);
+    print(Boolean(opts.json), { id: created.id, token: created.token }, `${created.token}\n(token ${created.id}: shown once; revoke with \`orchestrator tokens revoke ${created.id}\`)`);
+  });
+
+tokens
+  .command("revoke <id>")
+  .description("revoke a token")
+  .option("--json", "print { id, revoked: true }")
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const { revokeToken } = await load.users();
+    const { actorById } = await import("@/lib/auth/access");
+    const { db, userId } = await (await load.runtime()).getRuntime();
+    await revokeToken(db, await actorById(db, userId), id);
+    print(Boolean(opts.json), { id, revoked: true }, `revoked ${id}`);
+  });
+
+/** zod's errors (bad `users add` fields), told apart without loading zod for every command. */
+const isZodError = (err: unknown): err is { issues: Array<{ message: string }>; message: string } =>
+  err instanceof Error && err.name === "ZodError" && Array.isArray((err as { issues?: unknown }).issues);
 
 async function main() {
   try {
@@ -209,12 +298,18 @@ async function main() {
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else commander rejects is a usage error.
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
-    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT", "CONFLICT"].includes(err.code))) {
+    } else if (err instanceof UsageError || err instanceof InvalidRunError || (err instanceof OrchestratorError && ["NOT_FOUND", "INVALID_INPUT", "CONFLICT", "FORBIDDEN", "UNAUTHORIZED"].includes(err.code)) || isZodError(err)) {
       const json = process.argv.includes("--json");
       const error =
-        err instanceof InvalidRunError ? { ...serializeError(err), issues: err.issues } : err instanceof OrchestratorError ? serializeError(err) : { code: "USAGE", message: err.message };
+        err instanceof InvalidRunError
+          ? { ...serializeError(err), issues: err.issues }
+          : err instanceof OrchestratorError
+            ? serializeError(err)
+            : isZodError(err)
+              ? { code: "INVALID_INPUT", message: err.issues.map((i) => i.message).join("; ") }
+              : { code: "USAGE", message: err.message };
       if (json) process.stdout.write(`${JSON.stringify({ error })}\n`);
-      process.stderr.write(`error: ${err.message}\n`);
+      process.stderr.write(`error: ${error.message}\n`);
       process.exitCode = EXIT.invalid;
     } else {
       const error = err instanceof OrchestratorError ? serializeError(err) : { code: "INTERNAL", message: (err as Error)?.message ?? String(err) };

@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { expect, test } from "@playwright/test";
+import { signInOwner } from "./fixtures/auth";
 import { crashTestEnv, GATEWAY, exited, ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
@@ -65,6 +66,7 @@ test("a run that keeps killing the server fails CRASH_LOOP at the 4th takeover, 
     children.push(fourth);
     await ready("http://127.0.0.1:3214/");
     expect((await request.get("http://127.0.0.1:3214/")).status()).toBe(200);
+    await signInOwner(page, "http://127.0.0.1:3214"); // its own database: the first-run setup claims the owner who ran it
     await page.goto(`http://127.0.0.1:3214/runs/${runId}`);
     await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "failed", { timeout: 20_000 });
     await expect(page.getByTestId("run-error")).toContainText("CRASH_LOOP");

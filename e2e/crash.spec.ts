@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { expect, test } from "@playwright/test";
+import { signInOwner } from "./fixtures/auth";
 import { crashTestEnv, GATEWAY, ready, startServer as startServerProcess } from "./fixtures/server-process";
 
 /**
@@ -18,6 +19,7 @@ test("a run survives kill -9 of the server and finishes in the next one", async 
   let second: ChildProcess | undefined;
   try {
     await ready("http://127.0.0.1:3201/");
+    await signInOwner(page, "http://127.0.0.1:3201"); // its own database: the first-run setup (the session outlives the restart)
     await page.goto("http://127.0.0.1:3201/workflows/new");
     await page.getByTestId("palette-llm").click();
     await page.getByTestId("palette-llm").click();

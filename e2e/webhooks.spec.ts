@@ -1,9 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { expect, test } from "@playwright/test";
 import { EditorPage } from "./pages/editor";
 
-test("webhook trigger: enable it in the editor, start runs by token URL and by signature, wait for the output", async ({ page, request }) => {
+test("webhook trigger: enable it in the editor, start runs by token URL and by timestamped signature (the panel's snippet too), wait for the output", async ({ page, request }) => {
   const editor = new EditorPage(page);
   await editor.openNew();
   await editor.dragStep("transform", { x: 400, y: 120 });
@@ -17,6 +18,7 @@ test("webhook trigger: enable it in the editor, start runs by token URL and by s
   await expect(page.getByTestId("webhook-state")).toHaveText("enabled");
   const url = (await page.getByTestId("webhook-url").textContent())!.trim();
   const secret = (await page.getByTestId("webhook-secret").textContent())!.trim();
+  const snippet = (await page.getByTestId("webhook-curl").textContent())!;
 
   const started = await request.post(url, { data: { name: "ada" } });
   expect(started.status()).toBe(202);
@@ -27,12 +29,32 @@ test("webhook trigger: enable it in the editor, start runs by token URL and by s
 
   const body = JSON.stringify({ name: "bo" });
   const signedUrl = url.slice(0, url.lastIndexOf("/"));
-  const signature = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
-  const waited = await request.post(`${signedUrl}?wait=true`, { data: body, headers: { "content-type": "application/json", "x-orchestrator-signature": signature } });
+  const ts = String(Math.floor(Date.now() / 1000));
+  const headers = {
+    "content-type": "application/json",
+    "x-orchestrator-timestamp": ts,
+    "x-orchestrator-signature": `sha256=${createHmac("sha256", secret).update(`${ts}.${body}`).digest("hex")}`,
+  };
+  const waited = await request.post(`${signedUrl}?wait=true`, { data: body, headers });
   expect(waited.status()).toBe(200);
   expect(await waited.json()).toMatchObject({ status: "succeeded", outputs: { transform_1: "hello bo" } });
+  // The same signed request again is a replay: refused, no second run.
+  const replayed = await request.post(`${signedUrl}?wait=true`, { data: body, headers });
+  expect(replayed.status()).toBe(409);
+  expect(await replayed.json()).toMatchObject({ error: { code: "WEBHOOK_REPLAYED" } });
+  // The old form, a signature of the body alone, is refused saying what to sign.
+  const old = await request.post(signedUrl, { data: body, headers: { "content-type": "application/json", "x-orchestrator-signature": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}` } });
+  expect(old.status()).toBe(401);
+  expect((await old.json()).error.message).toContain('"<timestamp>.<body>"');
 
-  expect((await request.post(`${signedUrl}?wait=true`, { data: body, headers: { "x-orchestrator-signature": "sha256=00" } })).status()).toBe(401);
+  // The panel's shell snippet (curl + openssl) signs and sends a request as shown.
+  expect(snippet).toContain(signedUrl);
+  const sent = execFileSync("bash", ["-c", snippet.replace("body='{}'", `body='{"name":"cy"}'`)], { encoding: "utf8", timeout: 10_000 });
+  const { runId: snippetRun } = JSON.parse(sent) as { runId: string };
+  await page.goto(`/runs/${snippetRun}`);
+  await expect(page.getByTestId("step-output-transform_1")).toContainText("hello cy");
+
+  expect((await request.post(`${signedUrl}?wait=true`, { data: body, headers: { ...headers, "x-orchestrator-signature": "sha256=00" } })).status()).toBe(401);
   // A body sent in chunks without a length is cut off at the cap while it is read, before any authentication.
   expect(await postChunked(url, 2 * 1024 * 1024)).toBe(413);
   const invalid = await request.post(url, { data: { name: 5 } });

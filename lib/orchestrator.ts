@@ -1,3 +1,5 @@
+import { actorById, requireRole } from "@/lib/auth/access";
+import { findUser } from "@/lib/auth/users";
 import type { Db } from "@/lib/db";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { getCheckpointState, listCheckpoints, type CheckpointState, type CheckpointSummary } from "@/lib/runner/checkpoints";
@@ -35,9 +37,9 @@ export class WorkflowOrchestrator {
     options: { userId?: string; input?: unknown; source?: "api" | "cli"; saveWorkflow?: boolean } = {},
   ): Promise<RunResult> {
     const runtime = await getRuntime();
-    const ownerId = options.userId ?? runtime.userId;
-    if (ownerId !== runtime.userId)
-      await runtime.db.user.upsert({ where: { id: ownerId }, create: { id: ownerId, email: `${ownerId}@localhost`, name: ownerId }, update: {} });
+    const actor = await actingUser(runtime, options.userId);
+    requireRole(actor, "editor", "running workflows");
+    const ownerId = actor.id;
     const saved = options.saveWorkflow ? await saveCheckedDefinition(runtime.db, ownerId, definition, options.input) : undefined;
     return runtime.runner.runToCompletion({
       definition: saved?.definition ?? definition,
@@ -57,7 +59,7 @@ export class WorkflowOrchestrator {
    */
   async resumeRun(runId: string, options: { userId?: string; useLatestVersion?: boolean; checkpointId?: string } = {}): Promise<RunResult> {
     const runtime = await getRuntime();
-    const ownerId = options.userId ?? runtime.userId;
+    const ownerId = (await actingUser(runtime, options.userId)).id;
     if (options.checkpointId) await runtime.runner.resumeFromCheckpoint(runId, ownerId, options.checkpointId);
     else await runtime.runner.resumeRun(runId, ownerId, { useLatestVersion: options.useLatestVersion });
     return runtime.runner.waitForRun(runId);
@@ -72,7 +74,7 @@ export class WorkflowOrchestrator {
     decision: { approved?: boolean; data?: unknown; comment?: string; decidedBy?: string; userId?: string } = {},
   ): Promise<RunResult> {
     const runtime = await getRuntime();
-    const ownerId = decision.userId ?? runtime.userId;
+    const ownerId = (await actingUser(runtime, decision.userId)).id;
     await runtime.runner.decideApproval(runId, ownerId, {
       approved: decision.approved ?? true,
       data: decision.data,
@@ -85,13 +87,13 @@ export class WorkflowOrchestrator {
   /** A run's checkpoints, newest first: superstep, time, what changed, and whether it is on the current path. */
   async listCheckpoints(runId: string, options: { userId?: string } = {}): Promise<CheckpointSummary[]> {
     const runtime = await getRuntime();
-    return listCheckpoints(runtime, options.userId ?? runtime.userId, runId);
+    return listCheckpoints(runtime, (await actingUser(runtime, options.userId)).id, runId);
   }
 
   /** The full state (input, vars, step outputs) at one checkpoint, and the steps that would run next. */
   async getCheckpoint(runId: string, checkpointId: string, options: { userId?: string } = {}): Promise<CheckpointState> {
     const runtime = await getRuntime();
-    return getCheckpointState(runtime, options.userId ?? runtime.userId, runId, checkpointId);
+    return getCheckpointState(runtime, (await actingUser(runtime, options.userId)).id, runId, checkpointId);
   }
 
   /**
@@ -100,7 +102,7 @@ export class WorkflowOrchestrator {
    */
   async forkRun(runId: string, options: { checkpointId: string; set?: Record<string, unknown>; userId?: string }): Promise<RunResult> {
     const runtime = await getRuntime();
-    const { runId: forkId } = await runtime.runner.forkRun(runId, options.userId ?? runtime.userId, options);
+    const { runId: forkId } = await runtime.runner.forkRun(runId, (await actingUser(runtime, options.userId)).id, options);
     return runtime.runner.waitForRun(forkId);
   }
 
@@ -111,7 +113,7 @@ export class WorkflowOrchestrator {
    */
   async cancelRun(runId: string, options: { userId?: string; timeoutMs?: number } = {}) {
     const runtime = await getRuntime();
-    await runtime.runner.cancelRun(runId, options.userId ?? runtime.userId);
+    await runtime.runner.cancelRun(runId, (await actingUser(runtime, options.userId)).id);
     return { runId, status: await runtime.runner.waitForEnd(runId, options.timeoutMs ?? 10_000) };
   }
 
@@ -122,6 +124,11 @@ export class WorkflowOrchestrator {
 }
 
 /** Saves a definition to run, once it and the input are known to be valid (a refused run saves nothing). */
+/** The user a call acts as: `userId` (a user's id or email; it must exist), else the owner. */
+async function actingUser(runtime: { db: Db; userId: string }, userId: string | undefined) {
+  return userId === undefined ? actorById(runtime.db, runtime.userId) : findUser(runtime.db, userId);
+}
+
 async function saveCheckedDefinition(db: Db, ownerId: string, raw: unknown, input: unknown) {
   const { definition, issues } = await validateWorkflowInSlices(raw);
   if (!definition || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);

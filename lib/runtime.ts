@@ -1,6 +1,8 @@
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { runConcurrency } from "@/lib/config";
-import { closeDb, databaseUrl, ensureLocalUser, getDb, type Db } from "@/lib/db";
+import { createAuth, type Auth } from "@/lib/auth/auth";
+import { ensureOwner } from "@/lib/auth/users";
+import { closeDb, databaseUrl, getDb, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
 import type { RunPublisher } from "@/lib/runner/events";
 import { Runner } from "@/lib/runner/runner";
@@ -17,8 +19,10 @@ export interface Runtime {
   sql: SqlConnection;
   checkpointer: SqlCheckpointSaver;
   runner: Runner;
-  /** The single local user until authentication lands. */
+  /** The owner: who the CLI and the TypeScript API act as unless told otherwise (`--user`, `{ userId }`). */
   userId: string;
+  /** Sign-in and sessions (Better Auth); requests are authenticated by lib/auth/request.ts. */
+  auth: Auth;
 }
 
 const KEY = RUNTIME_KEY;
@@ -32,10 +36,11 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     expressionWorkers();
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
-    const userId = await ensureLocalUser(db);
+    const userId = await ensureOwner(db);
+    const auth = createAuth(db);
     const checkpointer = new SqlCheckpointSaver(sql);
     const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: runConcurrency() });
-    return { db, sql, checkpointer, runner, userId };
+    return { db, sql, checkpointer, runner, userId, auth };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;

@@ -57,3 +57,8 @@ export function sameSecret(a: string, b: string): boolean {
 }
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** A secret for another library (the sign-in cookies' signing key) derived from the secret key, stable across restarts. */
+export function derivedSecret(purpose: string): string {
+  return createHash("sha256").update(key()).update(`secret:${purpose}`).digest("base64url");
+}

@@ -1,5 +1,5 @@
 import Link from "next/link";
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
 import { formatCost, formatDuration, StatusBadge } from "@/components/ui/status";
 import { listRuns } from "@/lib/runner/queries";
 
@@ -7,7 +7,7 @@ export const dynamic = "force-dynamic";
 
 export default async function RunsPage({ searchParams }: { searchParams: Promise<{ workflow?: string; status?: string }> }) {
   const { workflow, status } = await searchParams;
-  const { db, userId } = await serverRuntime();
+  const { db, userId } = await pageContext("/runs");
   const runs = await listRuns(db, userId, { workflowId: workflow, status, limit: 200 });
   return (
     <div className="mx-auto max-w-5xl p-6">

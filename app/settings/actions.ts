@@ -3,7 +3,8 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
-import { serverRuntime } from "@/app/_server/runtime";
+import type { Role } from "@/lib/auth/roles";
+import { addUser, createToken, revokeToken, updateUser } from "@/lib/auth/users";
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
@@ -14,9 +15,9 @@ const GatewayForm = z.object({
 });
 
 export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: string }) {
-  return runAction("saveGateway", async () => {
+  return runAction("saveGateway", "admin", async (context) => {
     const parsed = GatewayForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     // A new URL without a key deletes the stored key (it belonged to the old URL): `keyCleared` tells the form.
     const { keyCleared } = await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
     revalidatePath("/settings");
@@ -35,9 +36,9 @@ const TestGatewayForm = z.object({
  * OpenAI-compatible gateway, no answer in time). Nothing is saved.
  */
 export async function testGateway(form: { llmGatewayUrl?: string; llmApiKey?: string }) {
-  return runAction("testGateway", async () => {
+  return runAction("testGateway", "admin", async (context) => {
     const parsed = TestGatewayForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     return { probe: await testGatewayConnection(db, { llmGatewayUrl: parsed.llmGatewayUrl || undefined, llmApiKey: parsed.llmApiKey || undefined }) };
   });
 }
@@ -46,9 +47,9 @@ const HttpAllowForm = z.object({ entries: z.array(z.string().max(200, "an entry 
 
 /** Saves the http step's allow-list; every entry must be a host name, an address or a CIDR. */
 export async function saveHttpAllow(form: { entries: string[] }) {
-  return runAction("saveHttpAllow", async () => {
+  return runAction("saveHttpAllow", "admin", async (context) => {
     const parsed = HttpAllowForm.parse(form);
-    const { db } = await serverRuntime();
+    const { db } = context;
     await saveHttpAllowList(db, parsed.entries);
     revalidatePath("/settings");
     return {};
@@ -57,8 +58,8 @@ export async function saveHttpAllow(form: { entries: string[] }) {
 
 /** Saves model prices (USD per million tokens); a bad entry is refused naming the model and field. */
 export async function savePrices(table: unknown) {
-  return runAction("savePrices", async () => {
-    const { db } = await serverRuntime();
+  return runAction("savePrices", "admin", async (context) => {
+    const { db } = context;
     await savePriceTable(db, table);
     revalidatePath("/settings");
     return {};
@@ -67,9 +68,9 @@ export async function savePrices(table: unknown) {
 
 /** The model llm steps use when they name none. */
 export async function saveDefaultModelSetting(model: string) {
-  return runAction("saveDefaultModel", async () => {
+  return runAction("saveDefaultModel", "admin", async (context) => {
     const parsed = z.string().trim().min(1, "enter a model name the gateway serves (Test connection lists them)").max(200).parse(model);
-    const { db } = await serverRuntime();
+    const { db } = context;
     await saveDefaultModel(db, parsed);
     revalidatePath("/settings");
     return {};
@@ -78,10 +79,67 @@ export async function saveDefaultModelSetting(model: string) {
 
 /** Checkpoint retention in days (null keeps everything); old runs are pruned right away. */
 export async function saveRetention(days: number | null) {
-  return runAction("saveRetention", async () => {
-    const { db, checkpointer } = await serverRuntime();
+  return runAction("saveRetention", "admin", async (context) => {
+    const { db, checkpointer } = context;
     await saveRetentionDays(db, days);
     void pruneByRetention(db, checkpointer).catch(() => undefined); // also hourly in the server
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Users (admins) and API tokens (everyone, their own; admins also everyone's)
+
+const UserId = z.string().min(1, "user: which user?").max(200, "user: at most 200 characters");
+const TokenId = z.string().min(1, "token: which token?").max(200, "token: at most 200 characters");
+
+/** Adds a user with an initial password (lib/auth/users.ts checks the fields and who may give which role). */
+export async function createUser(form: { email: string; name?: string; role: string; password: string }) {
+  return runAction("createUser", "admin", async (context) => {
+    const { db, actor } = context;
+    // addUser parses the whole form (email, name, password, role) and names the field that is wrong.
+    const user = await addUser(db, actor, form as { email: string; name?: string; role: Role; password: string });
+    revalidatePath("/settings");
+    return { user };
+  });
+}
+
+/** Gives a user another role (the user is signed out: the new role applies from the next sign-in). */
+export async function changeUserRole(userId: string, role: string) {
+  return runAction("changeUserRole", "admin", async (context) => {
+    const { db, actor } = context;
+    await updateUser(db, actor, UserId.parse(userId), { role: role as Role });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Removes a user (refused while the user owns workflows). */
+export async function removeUser(userId: string) {
+  return runAction("removeUser", "admin", async (context) => {
+    const { db, actor } = context;
+    await updateUser(db, actor, UserId.parse(userId), { remove: true });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/** Creates an API token for the signed-in user; the token is in this answer only (it is stored hashed). */
+export async function createApiToken(name: string) {
+  return runAction("createApiToken", "viewer", async (context) => {
+    const { db, actor } = context;
+    const created = await createToken(db, actor, actor.id, name);
+    revalidatePath("/settings");
+    return { created };
+  });
+}
+
+/** Revokes one of the user's tokens (admins: anyone's). */
+export async function revokeApiToken(tokenId: string) {
+  return runAction("revokeApiToken", "viewer", async (context) => {
+    const { db, actor } = context;
+    await revokeToken(db, actor, TokenId.parse(tokenId));
     revalidatePath("/settings");
     return {};
   });

@@ -1,4 +1,9 @@
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
+import { AccountSettings } from "@/components/settings/AccountSettings";
+import { TokensSection } from "@/components/settings/TokensSection";
+import { UsersSection } from "@/components/settings/UsersSection";
+import { listTokens, listUsers } from "@/lib/auth/users";
+import { atLeast } from "@/lib/auth/roles";
 import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
@@ -10,7 +15,10 @@ import { getGatewaySettings, getHttpAllowSettings } from "@/lib/settings";
 export const dynamic = "force-dynamic";
 
 export default async function SettingsPage() {
-  const { db } = await serverRuntime();
+  const { db, actor } = await pageContext("/settings");
+  const tokens = await listTokens(db, actor);
+  if (!atLeast(actor.role, "admin")) return <AccountSettings actor={actor} tokens={tokens} />;
+  const users = await listUsers(db, actor);
   const gateway = await getGatewaySettings(db);
   const httpAllow = await getHttpAllowSettings(db);
   const prices = await getPriceTable(db);
@@ -43,6 +51,14 @@ export default async function SettingsPage() {
         </p>
       )}
       <RetentionForm initial={retention.days} fromEnv={retention.fromEnv} />
+      <h2 className="mb-1 mt-8 text-base font-semibold" id="users">Users</h2>
+      <p className="mb-4 text-sm text-neutral-500">Who can sign in, and what their role lets them do (see the README&apos;s roles table).</p>
+      <UsersSection users={users.map(({ id, email, name, role }) => ({ id, email, name, role }))} actor={{ id: actor.id, role: actor.role }} />
+      <h2 className="mb-1 mt-8 text-base font-semibold" id="tokens">API tokens</h2>
+      <p className="mb-4 text-sm text-neutral-500">
+        For programs that call the API or the CLI against this server. Yours are made here; you see and can revoke everyone&apos;s.
+      </p>
+      <TokensSection tokens={tokens} everyone />
     </div>
   );
 }

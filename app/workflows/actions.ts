@@ -1,8 +1,8 @@
 "use server";
 
+import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
-import { serverRuntime } from "@/app/_server/runtime";
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { publicUrl } from "@/lib/config";
 import { getPriceTable, priceOf } from "@/lib/pricing";
@@ -14,17 +14,17 @@ import { runInputProblems } from "@/lib/workflow/input";
 import { outsideValueIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
-import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
+import { deleteWorkflow, getWorkflow, listShares, saveWorkflowVersion, setShare } from "@/lib/workflows/repository";
 
 /**
  * Validates and saves a new version; on problems nothing is saved and the issues go back to the canvas.
  * Validation gives the event loop back between slices, so a large definition does not hold other requests.
  */
 export async function saveWorkflow(definition: unknown) {
-  return runAction("saveWorkflow", async () => {
+  return runAction("saveWorkflow", "editor", async (context) => {
     const { definition: valid, issues } = await validateWorkflowInSlices(definition);
     if (!valid || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
-    const { db, userId } = await serverRuntime();
+    const { db, userId } = context;
     return saveWorkflowVersion(db, userId, valid);
   });
 }
@@ -36,7 +36,7 @@ export async function saveWorkflow(definition: unknown) {
  * (the run itself is refused, saying why).
  */
 export async function checkRunInput(schema: unknown, input: unknown) {
-  return runAction("checkRunInput", async () => {
+  return runAction("checkRunInput", "viewer", async () => {
     const parsed = z.record(z.string(), z.unknown()).parse(schema);
     try {
       return { problems: runInputProblems(parsed, input) };
@@ -51,7 +51,7 @@ export async function checkRunInput(schema: unknown, input: unknown) {
  * and every issue the validator finds, for the canvas to show.
  */
 export async function checkWorkflow(definition: unknown) {
-  return runAction("checkWorkflow", async () => {
+  return runAction("checkWorkflow", "viewer", async (context) => {
     const { definition: parsed, issues } = await validateWorkflowInSlices(definition);
     return { definition: parsed ?? null, issues };
   });
@@ -61,11 +61,12 @@ const RunRequest = z.object({ workflowId: z.string().min(1), input: z.unknown().
 
 /** Runs the latest saved version; returns the run id to follow live. */
 export async function runWorkflow(workflowId: string, input?: unknown) {
-  return runAction("runWorkflow", async () => {
+  return runAction("runWorkflow", "editor", async (context) => {
     const request = RunRequest.parse({ workflowId, input });
-    const { db, userId, runner } = await serverRuntime();
+    const { db, userId, runner } = context;
     const workflow = await getWorkflow(db, userId, request.workflowId);
     if (!workflow) throw new OrchestratorError("INVALID_DEFINITION", `workflow "${request.workflowId}" has no saved version: save it first`);
+    if (workflow.access !== "edit") throw new OrchestratorError("FORBIDDEN", `you can view workflow "${request.workflowId}" but not run it: ask its owner for edit access`);
     return runner.startRun({
       definition: workflow.definition,
       input: request.input,
@@ -80,9 +81,9 @@ const RestoreRequest = z.object({ workflowId: z.string().min(1), version: z.numb
 
 /** Rollback: saves an earlier version's definition as the new latest version (history is kept). */
 export async function restoreVersion(workflowId: string, version: number) {
-  return runAction("restoreVersion", async () => {
+  return runAction("restoreVersion", "editor", async (context) => {
     const request = RestoreRequest.parse({ workflowId, version });
-    const { db, userId } = await serverRuntime();
+    const { db, userId } = context;
     const old = await getWorkflow(db, userId, request.workflowId, request.version);
     if (!old) throw new OrchestratorError("NOT_FOUND", `workflow "${request.workflowId}" has no version ${request.version}`);
     return { ...(await saveWorkflowVersion(db, userId, old.definition)), definition: old.definition };
@@ -91,24 +92,24 @@ export async function restoreVersion(workflowId: string, version: number) {
 
 /** The webhook trigger's state (never its token or secret). */
 export async function webhookStatus(workflowId: string) {
-  return runAction("webhookStatus", async () => {
-    const { db, userId } = await serverRuntime();
+  return runAction("webhookStatus", "viewer", async (context) => {
+    const { db, userId } = context;
     return { hook: await getHookView(db, userId, z.string().min(1).parse(workflowId)) };
   });
 }
 
 /** Enables (or rotates) the webhook trigger; the token and HMAC secret are shown this once. */
 export async function enableWebhook(workflowId: string) {
-  return runAction("enableWebhook", async () => {
-    const { db, userId } = await serverRuntime();
+  return runAction("enableWebhook", "editor", async (context) => {
+    const { db, userId } = context;
     const created = await enableHook(db, userId, z.string().min(1).parse(workflowId));
     return { ...created, url: `${publicUrl()}${created.path}`, signedUrl: `${publicUrl()}/api/hooks/${workflowId}` };
   });
 }
 
 export async function disableWebhook(workflowId: string) {
-  return runAction("disableWebhook", async () => {
-    const { db, userId } = await serverRuntime();
+  return runAction("disableWebhook", "editor", async (context) => {
+    const { db, userId } = context;
     await disableHook(db, userId, z.string().min(1).parse(workflowId));
     return {};
   });
@@ -116,10 +117,10 @@ export async function disableWebhook(workflowId: string) {
 
 /** "Estimate cost" in the run dialog: the latest saved version's LLM prompts rendered with this input, priced. */
 export async function estimateRunCost(workflowId: string, input?: unknown) {
-  return runAction("estimateRunCost", async () => {
+  return runAction("estimateRunCost", "viewer", async (context) => {
     const refused = outsideValueIssue(input, "input");
     if (refused) throw new InvalidRunError("INVALID_INPUT", [refused]);
-    const { db, userId } = await serverRuntime();
+    const { db, userId } = context;
     const workflow = await getWorkflow(db, userId, z.string().min(1).parse(workflowId));
     if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);
     const { table } = await getPriceTable(db);
@@ -134,8 +135,8 @@ export async function estimateRunCost(workflowId: string, input?: unknown) {
  * and the default model steps without one use (shown as their placeholder).
  */
 export async function gatewayModels() {
-  return runAction("gatewayModels", async () => {
-    const { db } = await serverRuntime();
+  return runAction("gatewayModels", "viewer", async (context) => {
+    const { db } = context;
     const [models, { defaultModel }] = await Promise.all([listGatewayModels(db), getGatewaySettings(db)]);
     return { models, defaultModel: defaultModel ?? null };
   });
@@ -143,9 +144,44 @@ export async function gatewayModels() {
 
 /** How long `?wait=true` calls of the webhook wait for the run before answering 202. */
 export async function setWebhookWaitTimeout(workflowId: string, waitTimeoutMs: number) {
-  return runAction("setWebhookWaitTimeout", async () => {
-    const { db, userId } = await serverRuntime();
+  return runAction("setWebhookWaitTimeout", "editor", async (context) => {
+    const { db, userId } = context;
     await setHookWaitTimeout(db, userId, z.string().min(1).parse(workflowId), z.number().parse(waitTimeoutMs));
+    return {};
+  });
+}
+
+const WorkflowId = z.string().min(1, "workflow: which workflow?").max(200, "workflow: at most 200 characters");
+const ShareRequest = z.object({
+  workflowId: WorkflowId,
+  email: z.string().trim().min(1, "email: enter the email of the user to share with").max(254, "email: at most 254 characters"),
+  permission: z.enum(["edit", "view"], { message: "permission: edit or view" }).nullable(),
+});
+
+/** Who the workflow is shared with (its owner and admins manage this in the editor's Share dialog). */
+export async function workflowShares(workflowId: string) {
+  return runAction("workflowShares", "editor", async (context) => {
+    const { db, userId } = context;
+    return { shares: await listShares(db, userId, WorkflowId.parse(workflowId)) };
+  });
+}
+
+/** Shares the workflow with a user by email (`edit` or `view`), changes the share, or removes it (null). */
+export async function shareWorkflow(workflowId: string, email: string, permission: "edit" | "view" | null) {
+  return runAction("shareWorkflow", "editor", async (context) => {
+    const request = ShareRequest.parse({ workflowId, email, permission });
+    const { db, userId } = context;
+    await setShare(db, userId, request.workflowId, request.email, request.permission);
+    return { shares: await listShares(db, userId, request.workflowId) };
+  });
+}
+
+/** Deletes the workflow (edit access) with its versions, shares and webhook; its runs stay in the history. */
+export async function removeWorkflow(workflowId: string) {
+  return runAction("removeWorkflow", "editor", async (context) => {
+    const { db, userId } = context;
+    await deleteWorkflow(db, userId, WorkflowId.parse(workflowId));
+    revalidatePath("/");
     return {};
   });
 }

@@ -4,13 +4,14 @@ import { ControlButton, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReac
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
-import { runWorkflow, saveWorkflow } from "@/app/workflows/actions";
+import { removeWorkflow, runWorkflow, saveWorkflow } from "@/app/workflows/actions";
 import { CancelRunButton } from "@/components/runs/CancelRunButton";
 import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents, useWorkflowRuns } from "@/lib/realtime/client";
 import type { RunStatus } from "@/lib/runner/event-types";
 import { runInputMode } from "@/lib/workflow/input-form";
 import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit, type StepNode } from "./editor-store";
+import { clearDraft } from "./drafts";
 import { documentOf, hasInvalidFields, invalidFieldIssues } from "./editor-history";
 import { useFitWorkflow, useOpeningViewport } from "./fit-view";
 import { ImportExport } from "./ImportExport";
@@ -18,22 +19,34 @@ import { UnsavedChanges } from "./UnsavedChanges";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import { RunDialog, type RunInputMode } from "./RunDialog";
+import { ShareDialog } from "./ShareDialog";
 import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
 import { CanvasBackground } from "./CanvasBackground";
 import { nodeTypes } from "./StepNode";
 import { PANEL_MARGIN, type FitOptions } from "./viewport";
 
-export function Editor({ init, versions }: { init: EditorInit; versions: VersionInfo[] }) {
+/**
+ * The workflow editor. With `init.readOnly` (view access) it only shows: no palette, no editing on the canvas or
+ * in the inspector, no Save, Run, Import, webhook changes or Delete, and `readOnlyNotice` says why.
+ * `canShare`: the Share button (the workflow's owner and admins).
+ */
+export function Editor({ init, versions, canShare = false, readOnlyNotice }: { init: EditorInit; versions: VersionInfo[]; canShare?: boolean; readOnlyNotice?: string }) {
   // Drafts belong to the latest version's page; an old version's page is for looking back.
   const viewingOldVersion = useSearchParams().has("version");
+  const readOnly = init.readOnly ?? false;
   return (
     <EditorStoreProvider init={init}>
       <ReactFlowProvider>
         <div className="flex h-full flex-col">
-          <Toolbar versions={versions} />
-          <UnsavedChanges keepDraft={!viewingOldVersion} />
+          <Toolbar versions={versions} canShare={canShare} />
+          {readOnly && (
+            <div data-testid="read-only-banner" className="shrink-0 border-b border-sky-200 bg-sky-50 px-3 py-1 text-xs text-sky-900">
+              {readOnlyNotice ?? "View only: you can look at this workflow but not change or run it."}
+            </div>
+          )}
+          <UnsavedChanges keepDraft={!viewingOldVersion && !readOnly} />
           <div className="flex min-h-0 flex-1">
-            <PaletteWithAdd />
+            {!readOnly && <PaletteWithAdd />}
             <Canvas />
             <Inspector />
           </div>
@@ -90,6 +103,7 @@ function Canvas() {
   const onConnect = useEditor((s) => s.onConnect);
   const addStep = useEditor((s) => s.addStep);
   const select = useEditor((s) => s.select);
+  const readOnly = useEditor((s) => s.readOnly);
   const { screenToFlowPosition } = useReactFlow();
   const container = useRef<HTMLDivElement>(null);
   const storeNodes = useCallback(() => api.getState().nodes, [api]);
@@ -105,11 +119,11 @@ function Canvas() {
     (event: React.DragEvent) => {
       event.preventDefault();
       const kind = event.dataTransfer.getData(DRAG_MIME);
-      if (!kind) return;
+      if (!kind || readOnly) return;
       const at = screenToFlowPosition({ x: event.clientX, y: event.clientY });
       addStep(kind, { x: at.x - 104, y: at.y - 24 });
     },
-    [addStep, screenToFlowPosition],
+    [addStep, screenToFlowPosition, readOnly],
   );
 
   return (
@@ -124,7 +138,9 @@ function Canvas() {
           onConnect={onConnect}
           onNodeClick={onNodeClick}
           onPaneClick={onPaneClick}
-          deleteKeyCode={DELETE_KEYS}
+          deleteKeyCode={readOnly ? null : DELETE_KEYS}
+          nodesDraggable={!readOnly}
+          nodesConnectable={!readOnly}
           defaultViewport={opening.viewport}
           minZoom={opening.minZoom}
           onlyRenderVisibleElements={nodes.length >= RENDER_VISIBLE_ONLY_FROM}
@@ -143,7 +159,7 @@ function Canvas() {
           {showMinimap && <MiniMap pannable zoomable className="!bg-white" style={MINIMAP_STYLE} />}
         </ReactFlow>
       )}
-      {nodes.length === 0 && (
+      {nodes.length === 0 && !readOnly && (
         <div className="pointer-events-none absolute inset-0 grid place-items-center text-sm text-neutral-400">Drag a step from the palette to start</div>
       )}
     </div>
@@ -152,8 +168,10 @@ function Canvas() {
 
 const ENDED: RunStatus[] = ["succeeded", "failed", "cancelled"];
 
-function Toolbar({ versions }: { versions: VersionInfo[] }) {
+function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: boolean }) {
   const api = useEditorApi();
+  const readOnly = useEditor((s) => s.readOnly);
+  const [sharing, setSharing] = useState(false);
   const router = useRouter();
   const name = useEditor((s) => s.meta.name);
   const id = useEditor((s) => s.meta.id);
@@ -243,7 +261,7 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
         {dirty && <span data-testid="dirty-indicator" className="ml-1 text-amber-600">• unsaved changes</span>}
       </span>
       {versions.length > 1 && <VersionsMenu workflowId={id} versions={versions} openVersion={savedVersion} />}
-      {savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (
+      {!readOnly && savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (
         <button
           type="button"
           data-testid="restore-version"
@@ -265,33 +283,72 @@ function Toolbar({ versions }: { versions: VersionInfo[] }) {
         {run && (
           <>
             <StatusBadge status={run.status} testId="run-status" />
-            {(run.status === "queued" || run.status === "running" || run.status === "waiting") && <CancelRunButton runId={run.runId} />}
+            {!readOnly && (run.status === "queued" || run.status === "running" || run.status === "waiting") && <CancelRunButton runId={run.runId} />}
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}
-        <UndoRedoButtons />
-        <ImportExport fitOptions={EDITOR_FIT} />
-        <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
-          Save
-        </button>
-        <div className="flex">
-          <button type="button" data-testid="run-button" disabled={saving || starting} onClick={() => onRun(false)} className="rounded-l bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
-            ▶ Run
+        {canShare && !isNew && (
+          <button type="button" data-testid="share-button" onClick={() => setSharing(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
+            Share
           </button>
-          <button
-            type="button"
-            data-testid="run-with-input"
-            title="Run with input…"
-            disabled={saving || starting}
-            onClick={() => onRun(true)}
-            className="rounded-r border-l border-blue-400 bg-blue-600 px-2 py-1 text-xs font-medium text-white hover:bg-blue-500 disabled:opacity-50"
-          >
-            with input…
-          </button>
-        </div>
+        )}
+        {!readOnly && !isNew && <DeleteWorkflowButton />}
+        {!readOnly && <UndoRedoButtons />}
+        <ImportExport fitOptions={EDITOR_FIT} canImport={!readOnly} />
+        {!readOnly && (
+          <>
+            <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
+              Save
+            </button>
+            <div className="flex">
+              <button type="button" data-testid="run-button" disabled={saving || starting} onClick={() => onRun(false)} className="rounded-l bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
+                ▶ Run
+              </button>
+              <button
+                type="button"
+                data-testid="run-with-input"
+                title="Run with input…"
+                disabled={saving || starting}
+                onClick={() => onRun(true)}
+                className="rounded-r border-l border-blue-400 bg-blue-600 px-2 py-1 text-xs font-medium text-white hover:bg-blue-500 disabled:opacity-50"
+              >
+                with input…
+              </button>
+            </div>
+          </>
+        )}
       </div>
+      {sharing && <ShareDialog workflowId={id} onClose={() => setSharing(false)} />}
       {dialog && <RunDialog workflowId={id} schema={inputSchema} initialMode={dialog.mode} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
     </div>
+  );
+}
+
+/** Deletes the workflow after a confirm (its runs stay in the history) and goes back to the list. */
+function DeleteWorkflowButton() {
+  const api = useEditorApi();
+  const router = useRouter();
+  const [error, setError] = useState<string>();
+  const [pending, start] = useTransition();
+  const remove = () => {
+    const { meta } = api.getState();
+    if (!window.confirm(`Delete the workflow "${meta.name}"? Its versions, shares and webhook are deleted; its runs stay in the history.`)) return;
+    start(async () => {
+      const result = await removeWorkflow(meta.id);
+      if (!result.ok) return setError(result.message);
+      // Nothing is left to keep: no draft, no question before leaving.
+      if (api.getState().dirty) api.getState().discardChanges();
+      clearDraft(meta.id);
+      router.push("/");
+    });
+  };
+  return (
+    <>
+      {error && <span data-testid="delete-error" className="text-xs text-red-600">{error}</span>}
+      <button type="button" data-testid="delete-workflow" disabled={pending} onClick={remove} className="rounded border border-red-200 px-3 py-1 font-medium text-red-700 hover:bg-red-50 disabled:opacity-50">
+        Delete
+      </button>
+    </>
   );
 }
 

@@ -19,9 +19,9 @@ const listIssues = (issues: ValidationIssue[]) =>
 
 /**
  * Toolbar buttons: Import (a definition file, or pasted JSON, replaces the canvas as unsaved changes of this
- * workflow) and Export (the current definition as a JSON file).
+ * workflow) and Export (the current definition as a JSON file). Without `canImport` (view only), Export alone.
  */
-export function ImportExport({ fitOptions }: { fitOptions: FitOptions }) {
+export function ImportExport({ fitOptions, canImport = true }: { fitOptions: FitOptions; canImport?: boolean }) {
   const api = useEditorApi();
   const importDefinition = useEditor((s) => s.importDefinition);
   const storeNodes = useCallback(() => api.getState().nodes, [api]);
@@ -80,13 +80,15 @@ export function ImportExport({ fitOptions }: { fitOptions: FitOptions }) {
 
   return (
     <>
-      <button type="button" data-testid="import-button" onClick={() => setOpen(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
-        Import
-      </button>
+      {canImport && (
+        <button type="button" data-testid="import-button" onClick={() => setOpen(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
+          Import
+        </button>
+      )}
       <button type="button" data-testid="export-button" onClick={exportDefinition} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
         Export
       </button>
-      {open && (
+      {open && canImport && (
         <div className="fixed inset-0 z-50 grid place-items-center bg-black/30" role="dialog" aria-modal="true" aria-labelledby="import-title" data-testid="import-dialog">
           <form
             className="w-[520px] space-y-3 rounded-lg bg-white p-4 shadow-xl"

@@ -22,14 +22,30 @@ function useKeptText(owner: string, field: string): KeptText {
 
 const wholeAtLeast = (min: number, unit = "") => (n: number) => (Number.isInteger(n) && n >= min ? undefined : `enter a whole number${unit} of at least ${min}`);
 
-/** Right panel: the selected step (config form from the registry + live run output) or the workflow's settings. */
+/**
+ * Right panel: the selected step (config form from the registry + live run output) or the workflow's settings.
+ * View only: the forms are shown disabled (a disabled fieldset covers every field, present and future).
+ */
 export function Inspector() {
   const selectedId = useEditor((s) => s.selectedId);
   const exists = useEditor((s) => s.nodes.some((n) => n.id === s.selectedId));
   return (
     <aside data-testid="inspector" className="w-80 shrink-0 overflow-y-auto border-l border-neutral-200 bg-white">
-      {selectedId && exists ? <StepInspector key={selectedId} stepId={selectedId} /> : <WorkflowSettings />}
+      {selectedId && exists ? <StepInspector key={selectedId} stepId={selectedId} /> : <ReadOnlyFieldset><WorkflowSettings /></ReadOnlyFieldset>}
     </aside>
+  );
+}
+
+function ReadOnlyFieldset({ children }: { children: React.ReactNode }) {
+  const readOnly = useEditor((s) => s.readOnly);
+  return (
+    <fieldset
+      disabled={readOnly}
+      data-testid={readOnly ? "inspector-read-only" : undefined}
+      className="min-w-0 [&_:is(input,textarea,select):disabled]:cursor-not-allowed [&_:is(input,select):disabled]:bg-neutral-50"
+    >
+      {children}
+    </fieldset>
   );
 }
 
@@ -60,7 +76,13 @@ function StepInspector({ stepId }: { stepId: string }) {
           </button>
         ))}
       </div>
-      {tab === "config" ? <StepForm stepId={stepId} /> : <StepRunPanel stepId={stepId} />}
+      {tab === "config" ? (
+        <ReadOnlyFieldset>
+          <StepForm stepId={stepId} />
+        </ReadOnlyFieldset>
+      ) : (
+        <StepRunPanel stepId={stepId} />
+      )}
     </div>
   );
 }
@@ -321,6 +343,7 @@ function StepRunPanel({ stepId }: { stepId: string }) {
 function WorkflowSettings() {
   const meta = useEditor((s) => s.meta);
   const savedVersion = useEditor((s) => s.savedVersion);
+  const readOnly = useEditor((s) => s.readOnly);
   const setMeta = useEditor((s) => s.setMeta);
   const setLimit = (key: keyof NonNullable<WorkflowMeta["limits"]>, n: number | string | undefined) => {
     const limits = { ...meta.limits, [key]: wholeOrUnset(n, 1) };
@@ -373,7 +396,7 @@ function WorkflowSettings() {
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
       ))}
       <Label text="Webhook trigger">
-        <WebhookPanel workflowId={meta.id} saved={savedVersion !== null} />
+        <WebhookPanel workflowId={meta.id} saved={savedVersion !== null} canChange={!readOnly} />
       </Label>
     </div>
   );

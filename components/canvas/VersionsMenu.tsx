@@ -3,7 +3,7 @@
 import { useRouter, useSearchParams } from "next/navigation";
 import { useState, useTransition } from "react";
 import { restoreVersion } from "@/app/workflows/actions";
-import { useEditorApi } from "./editor-store";
+import { useEditor, useEditorApi } from "./editor-store";
 import { confirmLeave } from "./UnsavedChanges";
 
 export interface VersionInfo {
@@ -39,10 +39,11 @@ export function useRestoreVersion(workflowId: string) {
   return { restore, busy, error };
 }
 
-/** The workflow's saved versions, newest first: open any of them, or roll back to one in one click. */
+/** The workflow's saved versions, newest first: open any of them, or roll back to one in one click (edit access). */
 export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId: string; versions: VersionInfo[]; openVersion: number | null }) {
   const router = useRouter();
   const api = useEditorApi();
+  const readOnly = useEditor((s) => s.readOnly);
   const [open, setOpen] = useState(false);
   const { restore, busy, error } = useRestoreVersion(workflowId);
   // Right after a save or restore the list may not have the new version yet; the editor knows it.
@@ -76,7 +77,7 @@ export function VersionsMenu({ workflowId, versions, openVersion }: { workflowId
                       Open
                     </button>
                   )}
-                  {v.version !== latest && (
+                  {v.version !== latest && !readOnly && (
                     <button type="button" data-testid={`restore-version-${v.version}`} disabled={busy} onClick={() => restore(v.version, () => setOpen(false))} className="font-medium text-amber-800 hover:underline disabled:opacity-50">
                       Restore
                     </button>

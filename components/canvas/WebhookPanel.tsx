@@ -2,6 +2,7 @@
 
 import { useEffect, useState, useTransition } from "react";
 import { disableWebhook, enableWebhook, setWebhookWaitTimeout, webhookStatus } from "@/app/workflows/actions";
+import { signedCurlExample } from "@/lib/webhooks/curl-example";
 
 interface Created {
   url: string;
@@ -11,9 +12,10 @@ interface Created {
 
 /**
  * The workflow's webhook trigger: enable it to get a URL with a token (and an HMAC secret for signed calls),
- * both shown once; rotate or disable later. A POSTed JSON body becomes the run input.
+ * both shown once with a shell snippet that signs a request; rotate or disable later. A POSTed JSON body becomes
+ * the run input. Without `canChange` (view only): its state alone.
  */
-export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved: boolean }) {
+export function WebhookPanel({ workflowId, saved, canChange = true }: { workflowId: string; saved: boolean; canChange?: boolean }) {
   const [enabled, setEnabled] = useState<boolean>();
   const [waitMs, setWaitMs] = useState<string>("30000");
   const [created, setCreated] = useState<Created>();
@@ -56,22 +58,34 @@ export function WebhookPanel({ workflowId, saved }: { workflowId: string; saved:
           <p className="text-amber-900">Copy these now; they are not shown again.</p>
           <p>URL (token in the path):</p>
           <code data-testid="webhook-url" className="block break-all font-mono text-[11px]">{created.url}</code>
-          <p>Or POST to <code className="break-all font-mono text-[11px]">{created.signedUrl}</code> with header <code>X-Orchestrator-Signature: sha256=&lt;HMAC-SHA256 of the body&gt;</code> using the secret:</p>
+          <p>
+            Or POST to <code className="break-all font-mono text-[11px]">{created.signedUrl}</code> signed with the secret: headers{" "}
+            <code>X-Orchestrator-Timestamp: &lt;unix seconds&gt;</code> and <code>X-Orchestrator-Signature: sha256=&lt;HMAC-SHA256 of &quot;&lt;timestamp&gt;.&lt;body&gt;&quot;&gt;</code>.
+            A request is accepted within 5 minutes of its timestamp, once.
+          </p>
           <code data-testid="webhook-secret" className="block break-all font-mono text-[11px]">{created.secret}</code>
-          <p className="text-neutral-600">Add <code>?wait=true</code> to get the run&apos;s outputs in the answer.</p>
+          <pre data-testid="webhook-curl" className="overflow-x-auto whitespace-pre rounded bg-white p-1 font-mono text-[10px] leading-snug">
+            {signedCurlExample(created.signedUrl, created.secret)}
+          </pre>
+          <p className="text-neutral-600">
+            Add <code>?wait=true</code> to get the run&apos;s outputs in the answer, and an <code>Idempotency-Key</code> header (up to 200 characters) so a retry
+            returns the first run instead of starting another.
+          </p>
         </div>
       )}
-      <div className="flex gap-2">
-        <button type="button" data-testid="webhook-enable" disabled={pending} onClick={enable} className="rounded border border-neutral-300 px-2 py-0.5 font-medium hover:bg-neutral-50 disabled:opacity-50">
-          {enabled ? "Rotate token and secret" : "Enable webhook"}
-        </button>
-        {enabled && (
-          <button type="button" data-testid="webhook-disable" disabled={pending} onClick={disable} className="rounded border border-red-300 px-2 py-0.5 font-medium text-red-700 hover:bg-red-50 disabled:opacity-50">
-            Disable
+      {canChange && (
+        <div className="flex gap-2">
+          <button type="button" data-testid="webhook-enable" disabled={pending} onClick={enable} className="rounded border border-neutral-300 px-2 py-0.5 font-medium hover:bg-neutral-50 disabled:opacity-50">
+            {enabled ? "Rotate token and secret" : "Enable webhook"}
           </button>
-        )}
-      </div>
-      {enabled && (
+          {enabled && (
+            <button type="button" data-testid="webhook-disable" disabled={pending} onClick={disable} className="rounded border border-red-300 px-2 py-0.5 font-medium text-red-700 hover:bg-red-50 disabled:opacity-50">
+              Disable
+            </button>
+          )}
+        </div>
+      )}
+      {enabled && canChange && (
         <label className="flex items-center gap-2 text-neutral-600">
           <span>?wait=true waits up to</span>
           <input

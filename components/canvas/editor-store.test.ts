@@ -355,3 +355,38 @@ describe("a 5,000-step workflow", () => {
     expect(undoRedo).toBeLessThan(40);
   });
 });
+
+describe("read-only editor (view access)", () => {
+  const openReadOnly = () => createEditorStore({ definition: twoSteps, savedVersion: 1, readOnly: true });
+
+  it("refuses every change to the workflow, whatever the UI lets through", () => {
+    const store = openReadOnly();
+    const before = documentOf(store.getState());
+    store.getState().addStep("llm", { x: 0, y: 300 });
+    store.getState().updateStep("a", { config: { output: 99 } }, "config.output");
+    store.getState().renameStep("a", "renamed");
+    store.getState().setMeta({ name: "changed" }, "name");
+    store.getState().setInvalidField("a", "config.output", { text: "{", error: "not JSON" });
+    store.getState().onNodesChange([{ id: "a", type: "remove" }]);
+    store.getState().onEdgesChange([{ id: store.getState().edges[0].id, type: "remove" }]);
+    store.getState().onConnect({ source: "b", target: "a", sourceHandle: null, targetHandle: null });
+    dragStep(store, "b", { x: 400, y: 400 });
+    store.getState().importDefinition({ ...twoSteps, steps: [] }, []);
+    store.getState().loadDefinition({ ...twoSteps, name: "other" });
+    store.getState().restoreDraft({ ...twoSteps, name: "draft" }, {});
+    expect(documentOf(store.getState())).toEqual(before);
+    expect(store.getState().dirty).toBe(false);
+    expect(past(store)).toBe(0);
+  });
+
+  it("still selects steps and takes their measured sizes", () => {
+    const store = openReadOnly();
+    store.getState().onNodesChange([{ id: "a", type: "select", selected: true }]);
+    store.getState().onNodesChange([{ id: "b", type: "dimensions", dimensions: { width: 321, height: 55 } }]);
+    expect(store.getState().nodes.find((n) => n.id === "a")?.selected).toBe(true);
+    expect(store.getState().nodes.find((n) => n.id === "b")?.measured).toEqual({ width: 321, height: 55 });
+    store.getState().select("b");
+    expect(store.getState().selectedId).toBe("b");
+    expect(store.getState().dirty).toBe(false);
+  });
+});

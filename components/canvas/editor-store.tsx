@@ -159,8 +159,12 @@ export function createEditorStore(init: EditorInit): EditorStore {
   const store = createStore<EditorState>()(
     temporal(
       (set, get) => {
-        /** Applies an edit: records it under `group`, keeps the kept-text issues and `dirty` up to date. */
+        /**
+         * Applies an edit: records it under `group`, keeps the kept-text issues and `dirty` up to date. A read-only
+         * store (view access, the run page) takes only what is no edit ("skip": selection, measured sizes).
+         */
         const edit = (group: Group, recipe: (s: EditorState) => Partial<EditorState> | null) => {
+          if (get().readOnly && group !== "skip") return;
           grouping.next(group);
           try {
             set((s) => {

@@ -28,9 +28,9 @@ function describeChange(c: CheckpointSummary): string {
 /**
  * Time travel on the run page: the run's checkpoints (step, time, what changed). Selecting one shows the full
  * state there and offers "resume from here" (the run re-runs what followed) and "fork" after editing the state
- * (a new run linked to this one).
+ * (a new run linked to this one). Without `canControl` (view access) the states only.
  */
-export function CheckpointBrowser({ runId, runActive, refreshKey }: { runId: string; runActive: boolean; refreshKey: string }) {
+export function CheckpointBrowser({ runId, runActive, refreshKey, canControl = true }: { runId: string; runActive: boolean; refreshKey: string; canControl?: boolean }) {
   const router = useRouter();
   const [checkpoints, setCheckpoints] = useState<CheckpointSummary[]>();
   const [selected, setSelected] = useState<CheckpointState>();
@@ -115,38 +115,42 @@ export function CheckpointBrowser({ runId, runActive, refreshKey }: { runId: str
             Next: {selected.next.length ? selected.next.map((id) => <code key={id} className="mr-1">{id}</code>) : "nothing (the run ended here)"}
           </p>
           <JsonBlock value={selected.values} testId="checkpoint-state" />
-          <div className="mt-3 flex flex-wrap items-center gap-2">
-            <button
-              type="button"
-              data-testid="resume-from-here"
-              disabled={pending || runActive || selected.next.length === 0}
-              onClick={resumeHere}
-              title={runActive ? "The run is still going" : "Re-run everything after this checkpoint in this run"}
-              className="rounded border border-blue-300 px-2 py-0.5 text-xs font-medium text-blue-700 hover:bg-blue-50 disabled:opacity-40"
-            >
-              Resume from here
-            </button>
-          </div>
-          <label className="mt-3 block text-xs font-medium text-neutral-700">
-            Edit the state for a fork (input, vars, step outputs)
-            <textarea
-              data-testid="fork-state"
-              value={draft}
-              onChange={(e) => setDraft(e.target.value)}
-              rows={10}
-              spellCheck={false}
-              className="mt-1 w-full rounded border border-neutral-300 px-2 py-1 font-mono text-[11px]"
-            />
-          </label>
-          <button
-            type="button"
-            data-testid="fork-run"
-            disabled={pending}
-            onClick={fork}
-            className="mt-2 rounded bg-blue-600 px-3 py-1 text-xs font-medium text-white hover:bg-blue-700 disabled:opacity-50"
-          >
-            Fork from here
-          </button>
+          {canControl && (
+            <>
+              <div className="mt-3 flex flex-wrap items-center gap-2">
+                <button
+                  type="button"
+                  data-testid="resume-from-here"
+                  disabled={pending || runActive || selected.next.length === 0}
+                  onClick={resumeHere}
+                  title={runActive ? "The run is still going" : "Re-run everything after this checkpoint in this run"}
+                  className="rounded border border-blue-300 px-2 py-0.5 text-xs font-medium text-blue-700 hover:bg-blue-50 disabled:opacity-40"
+                >
+                  Resume from here
+                </button>
+              </div>
+              <label className="mt-3 block text-xs font-medium text-neutral-700">
+                Edit the state for a fork (input, vars, step outputs)
+                <textarea
+                  data-testid="fork-state"
+                  value={draft}
+                  onChange={(e) => setDraft(e.target.value)}
+                  rows={10}
+                  spellCheck={false}
+                  className="mt-1 w-full rounded border border-neutral-300 px-2 py-1 font-mono text-[11px]"
+                />
+              </label>
+              <button
+                type="button"
+                data-testid="fork-run"
+                disabled={pending}
+                onClick={fork}
+                className="mt-2 rounded bg-blue-600 px-3 py-1 text-xs font-medium text-white hover:bg-blue-700 disabled:opacity-50"
+              >
+                Fork from here
+              </button>
+            </>
+          )}
         </div>
       )}
     </section>

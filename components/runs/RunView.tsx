@@ -30,6 +30,8 @@ export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" 
   forks: Array<{ runId: string; status: RunStatus; checkpointId: string | null }>;
   subRuns: Array<{ runId: string; status: RunStatus; stepId: string; workflowName: string }>;
   latestWorkflowVersion: number | null;
+  /** Whether the user may act on the run (cancel, resume, approve, fork) or only look (view access). */
+  canControl: boolean;
   steps: Array<{
     stepId: string;
     stepType: string;
@@ -99,12 +101,17 @@ function RunPageBody({ run }: { run: RunViewData }) {
         <div className="mb-4 flex flex-wrap items-center gap-3">
           <h1 className="text-lg font-semibold">{run.workflowName}</h1>
           <StatusBadge status={live.status} testId="run-page-status" />
-          {(live.status === "queued" || live.status === "running" || live.status === "waiting") && <CancelRunButton runId={run.runId} />}
-          {(live.status === "failed" || live.status === "cancelled") && run.status === live.status && (
+          {run.canControl && (live.status === "queued" || live.status === "running" || live.status === "waiting") && <CancelRunButton runId={run.runId} />}
+          {run.canControl && (live.status === "failed" || live.status === "cancelled") && run.status === live.status && (
             <ResumeRunButton runId={run.runId} runVersion={run.workflowVersion} latestVersion={run.latestWorkflowVersion} />
           )}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
           <Link href={`/workflows/${run.workflowId}`} className="text-xs text-blue-700 hover:underline">open workflow</Link>
+          {!run.canControl && (
+            <span data-testid="run-view-only" className="rounded bg-sky-50 px-2 py-0.5 text-xs text-sky-900">
+              View only: acting on this run takes edit access to its workflow
+            </span>
+          )}
         </div>
         {run.parent && (
           <p data-testid="run-parent" className="mb-3 text-xs text-neutral-600">
@@ -143,9 +150,15 @@ function RunPageBody({ run }: { run: RunViewData }) {
             , which waits for an approval or a webhook; this run goes on when it ends.
           </section>
         )}
-        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "approval" && (
-          <ApprovalPanel runId={run.runId} stepId={waitingStep.stepId} request={waitingStep.output as ApprovalRequestView} />
-        )}
+        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "approval" &&
+          (run.canControl ? (
+            <ApprovalPanel runId={run.runId} stepId={waitingStep.stepId} request={waitingStep.output as ApprovalRequestView} />
+          ) : (
+            <section data-testid="approval-view-only" className="mb-4 rounded border border-amber-300 bg-amber-50 p-3 text-sm">
+              Step <code>{waitingStep.stepId}</code> waits for an approval: {(waitingStep.output as ApprovalRequestView).message}
+              <span className="block text-xs text-neutral-600">Users with edit access to the workflow decide it.</span>
+            </section>
+          ))}
         <dl className="mb-4 grid grid-cols-6 gap-3 text-sm">
           <Fact label="Started" value={run.startedAt ? new Date(run.startedAt).toLocaleString() : "—"} />
           <Fact label="Duration" value={formatDuration(run.durationMs)} testId="run-duration" />
@@ -212,7 +225,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
                 </section>
               ))}
         </div>
-        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={run.status} />
+        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={run.status} canControl={run.canControl} />
       </div>
       <RunCanvas />
     </div>

@@ -51,10 +51,16 @@ export async function closeDb() {
   await db?.$disconnect();
 }
 
-export const LOCAL_USER = { id: "local", email: "local@localhost", name: "Local user" };
+/** The owner before the first-run setup claims it (and the user of installs from before sign-in existed). */
+export const LOCAL_USER = { id: "local", email: "local@localhost", name: "Local owner", role: "owner" };
 
-/** The single local user every workflow and run belongs to until authentication lands. */
+/**
+ * The owner's id, creating the placeholder owner on a fresh database: the CLI and the TypeScript API act as the
+ * owner unless told otherwise, and the first-run setup gives this user an email and a password.
+ */
 export async function ensureLocalUser(db: Db): Promise<string> {
-  await db.user.upsert({ where: { id: LOCAL_USER.id }, create: LOCAL_USER, update: {} });
+  const owner = await db.user.findFirst({ where: { role: "owner" }, select: { id: true } });
+  if (owner) return owner.id;
+  await db.user.upsert({ where: { id: LOCAL_USER.id }, create: LOCAL_USER, update: { role: "owner" } });
   return LOCAL_USER.id;
 }

@@ -38,10 +38,13 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "CRASH_LOOP"
   | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "RATE_LIMITED"
+  | "WEBHOOK_TIMESTAMP"
+  | "WEBHOOK_REPLAYED"
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "HOST_NOT_ALLOWED"
-  | "RATE_LIMITED"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
@@ -56,12 +59,16 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   NESTING_LIMIT: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  // A signed webhook's X-Orchestrator-Timestamp missing or outside the replay window / its signature used before.
+  WEBHOOK_TIMESTAMP: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  WEBHOOK_REPLAYED: 409,
   PAYLOAD_TOO_LARGE: 413,
   /** The request's Host is not one this server answers to (DNS rebinding guard, lib/net/allowed-hosts.ts). */
   HOST_NOT_ALLOWED: 421,
-  /** Too many requests from one client or for one webhook; the answer's Retry-After says when to try again. */
+  /** Too many requests (sign-in attempts, requests from one client, calls of one webhook); Retry-After says when to try again. */
   RATE_LIMITED: 429,
 };
 

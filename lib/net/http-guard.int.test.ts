@@ -5,6 +5,9 @@ import path from "node:path";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestRunner, sqliteTestDatabase } from "@/e2e/fixtures/databases";
+import { actorById } from "@/lib/auth/access";
+import { createAuth } from "@/lib/auth/auth";
+import { createToken } from "@/lib/auth/users";
 import { attachRealtime } from "@/lib/realtime/server";
 import { enableHook } from "@/lib/webhooks/hooks";
 import { serveHook } from "@/lib/webhooks/http";
@@ -21,6 +24,8 @@ let server: Server;
 let port: number;
 let hookPath: string;
 let closeRealtime: () => void;
+/** An API token of the owner: sockets are a user's (the session check after the handshake). */
+let token: string;
 const savedDir = process.env.ORCHESTRATOR_DATA_DIR;
 
 beforeAll(async () => {
@@ -47,7 +52,9 @@ beforeAll(async () => {
     if (allowed === true) go();
     else if (allowed !== false) void allowed.then((ok) => ok && go());
   });
-  const { io } = attachRealtime(server, async () => harness, { allowRequest: guard.allowRealtime });
+  const auth = createAuth(harness.db);
+  const { io } = attachRealtime(server, async () => ({ ...harness, auth }), { allowRequest: guard.allowRealtime });
+  token = (await createToken(harness.db, await actorById(harness.db, harness.userId), harness.userId, "guard tests")).token;
   closeRealtime = () => void io.close();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as { port: number }).port;
@@ -116,10 +123,11 @@ describe("only known hosts (DNS rebinding)", () => {
       expect((await handshake({ host: `127.0.0.1:${port}`, origin })).status, origin).toBe(200);
     expect((await handshake({ host: `127.0.0.1:${port}` })).status).toBe(200);
 
-    // Over WebSocket, as the browser connects: the upgrade with a foreign Origin fails, without one it connects.
+    // Over WebSocket, as the browser connects: the upgrade with a foreign Origin fails even with a valid token; the
+    // app's own page and a client without Origin connect.
     const connects = (extraHeaders: Record<string, string>) =>
       new Promise<boolean>((resolve) => {
-        const socket = connect(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false, extraHeaders });
+        const socket = connect(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false, extraHeaders, auth: { token } });
         socket.on("connect", () => (socket.close(), resolve(true)));
         socket.on("connect_error", () => (socket.close(), resolve(false)));
       });

@@ -50,6 +50,8 @@ export interface RequestGuard {
   limits: RateLimits;
   /** true: the request goes on; false: it was answered (421 or 429). Synchronous unless a limit applies. */
   check(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean>;
+  /** The key a client's requests are counted under (its address; see `clientKey`). */
+  clientKey(req: IncomingMessage): string;
   /** Socket.IO's `allowRequest`: the handshake's Host and, from a browser, its Origin. */
   allowRealtime(req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void): void;
 }
@@ -92,7 +94,7 @@ export function createRequestGuard(env: Env = process.env): RequestGuard {
     })();
   };
 
-  return { hosts, limits, check, allowRealtime: realtimeHandshakeCheck(hosts) };
+  return { hosts, limits, check, clientKey: (req) => clientKey(req, hops), allowRealtime: realtimeHandshakeCheck(hosts) };
 }
 
 /**
@@ -106,8 +108,8 @@ export function realtimeHandshakeCheck(hosts: HostEntry[] = allowedHosts()): Req
     const origin = req.headers.origin;
     if (origin !== undefined && !isAllowedOrigin(origin, hosts))
       return callback(`pages of "${origin.slice(0, 100)}" may not connect: only pages served from this server's own hosts may (${ALLOWED_HOSTS_ENV})`, false);
-    // No Origin: not a browser (the CLI, a script). When sign-in lands, its session or token is checked here
-    // (and a browser's session cookie too) before the handshake is allowed.
+    // No Origin: not a browser (the CLI, a script). Who it is (session cookie or API token) is checked next, when it
+    // connects (the middleware in lib/realtime/server.ts).
     callback(null, true);
   };
 }

@@ -23,6 +23,7 @@ let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let gateway: Awaited<ReturnType<typeof startLlmGateway>>;
 let databaseUrl: string;
 let url: string;
+let token: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
@@ -32,6 +33,7 @@ beforeAll(async () => {
   harness = await openTestRunner(database, { concurrency: 2 });
   const realtime = await listenRealtime(harness);
   url = realtime.url;
+  token = realtime.token;
   close = async () => {
     realtime.close();
     await harness.close();
@@ -59,7 +61,7 @@ function cliRun(definition: unknown): Promise<{ runId: string; status: string }>
 
 /** Subscribes like the browser does; keeps what arrives in order (events and tokens on one timeline). */
 function follow(runId: string) {
-  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = connect(url, { transports: ["websocket"], forceNew: true });
+  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = connect(url, { transports: ["websocket"], forceNew: true, auth: { token } });
   const timeline: Array<{ event: RunEvent } | { token: TokenEvent }> = [];
   let snapshot: RunSnapshot | undefined;
   const done = new Promise<void>((resolve, reject) => {

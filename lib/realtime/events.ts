@@ -22,4 +22,6 @@ export interface ClientToServerEvents {
 }
 
 export const runRoom = (runId: string) => `run:${runId}`;
+/** The run's events for users who may only view it (lib/runner/callback-privacy.ts). */
+export const runViewRoom = (runId: string) => `run-view:${runId}`;
 export const workflowRoom = (workflowId: string) => `workflow:${workflowId}`;

@@ -17,6 +17,7 @@ import { MAX_FOLLOWED_PER_CONNECTION } from "./server";
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let elsewhere: Runner;
 let url: string;
+let token: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
@@ -28,6 +29,7 @@ beforeAll(async () => {
   elsewhere = new Runner({ db, sql, checkpointer, concurrency: 2 });
   const realtime = await listenRealtime(harness);
   url = realtime.url;
+  token = realtime.token;
   close = async () => {
     realtime.close();
     await elsewhere.drain();
@@ -38,7 +40,7 @@ beforeAll(async () => {
 afterAll(() => close());
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
-const client = (): Client => connect(url, { transports: ["websocket"], forceNew: true });
+const client = (): Client => connect(url, { transports: ["websocket"], forceNew: true, auth: { token } });
 
 /** Subscribes like the browser does: the snapshot (events, streamed text), then live events and tokens. */
 function follow(runId: string, afterSeq = 0) {

@@ -3,6 +3,9 @@ import type { AddressInfo } from "node:net";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
+import { actorById } from "@/lib/auth/access";
+import { createAuth } from "@/lib/auth/auth";
+import { createToken } from "@/lib/auth/users";
 import { createDb, ensureLocalUser } from "@/lib/db";
 import { openSql } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
@@ -16,6 +19,7 @@ import { attachRealtime } from "./server";
 /** Real Socket.IO server and client over loopback, with the real runner and a SQLite database. */
 let runtime: Runtime;
 let url: string;
+let token: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
@@ -27,7 +31,8 @@ beforeAll(async () => {
   const userId = await ensureLocalUser(db);
   const checkpointer = new SqlCheckpointSaver(sql);
   const runner = new Runner({ db, sql, checkpointer, concurrency: 2 });
-  runtime = { db, sql, checkpointer, runner, userId };
+  runtime = { db, sql, checkpointer, runner, userId, auth: createAuth(db) };
+  ({ token } = await createToken(db, await actorById(db, userId), userId, "realtime tests"));
   const http = createServer();
   const { io, publisher } = attachRealtime(http, async () => runtime);
   runner.publisher = publisher;
@@ -47,7 +52,7 @@ type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** Subscribes like the browser does and collects stored + live events until the run ends. */
 function follow(runId: string, afterSeq: number) {
-  const socket: Client = connect(url, { transports: ["websocket"], forceNew: true });
+  const socket: Client = connect(url, { transports: ["websocket"], forceNew: true, auth: { token } });
   const events: RunEvent[] = [];
   const tokens: TokenEvent[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -91,7 +96,7 @@ describe("live run events over Socket.IO", () => {
   });
 
   it("refuses runs that do not exist", async () => {
-    const socket: Client = connect(url, { transports: ["websocket"], forceNew: true });
+    const socket: Client = connect(url, { transports: ["websocket"], forceNew: true, auth: { token } });
     const reply = await new Promise((resolve) => socket.emit("run:subscribe", { runId: "run_missing" }, resolve));
     expect(reply).toEqual({ ok: false, error: "run not found" });
     socket.close();

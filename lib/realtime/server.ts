@@ -1,12 +1,15 @@
 import type { Server as HttpServer } from "node:http";
 import { Server } from "socket.io";
+import { canWatchWorkflow } from "@/lib/auth/access";
+import { authenticate } from "@/lib/auth/request";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
-import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
+import { eventForViewers } from "@/lib/runner/callback-privacy";
+import { activeRunId, runAccessOf, runEventsAfter } from "@/lib/runner/queries";
 import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor } from "@/lib/runner/stored-tokens";
 import { realtimeHandshakeCheck, type RequestGuard } from "@/lib/net/http-guard";
 import type { Runtime } from "@/lib/runtime";
-import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
+import { runRoom, runViewRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
 
 /** How often runs executing in other processes (the CLI, a peer server) and watched workflows are looked at. */
@@ -63,10 +66,11 @@ export function attachRealtime(
     const sent = followed.get(event.runId);
     if (sent !== undefined) followed.set(event.runId, Math.max(sent, event.seq));
     io.to(runRoom(event.runId)).emit("run:event", event);
+    io.to(runViewRoom(event.runId)).emit("run:event", eventForViewers(event));
   };
   const relayToken = (event: TokenEvent) => {
     texts.token(event);
-    io.to(runRoom(event.runId)).emit("run:token", event);
+    io.to([runRoom(event.runId), runViewRoom(event.runId)]).emit("run:token", event);
   };
   /**
    * Relays what was read of runs executing elsewhere in the order it was stored (see `storedChunksAfter`): the
@@ -102,7 +106,7 @@ export function attachRealtime(
     looking = true;
     try {
       for (const runId of followed.keys()) {
-        if (inRoom(runRoom(runId))) continue;
+        if (inRoom(runRoom(runId)) || inRoom(runViewRoom(runId))) continue;
         followed.delete(runId);
         // Text read from storage is not kept for a run nobody follows (it would go stale unseen).
         if (chunkCursors.delete(runId)) texts.forget(runId);
@@ -146,19 +150,41 @@ export function attachRealtime(
   };
   httpServer.once("close", () => clearInterval(timer));
 
+  // Every connection is a user's: the sign-in cookie of the page, or an API token (`auth: { token }` or an
+  // Authorization header) for other clients. Rooms are then joined only for runs and workflows the user can see.
+  io.use(async (socket, next) => {
+    try {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(socket.handshake.headers)) if (typeof value === "string") headers.set(name, value);
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      if (typeof token === "string") headers.set("authorization", `Bearer ${token}`);
+      const actor = await authenticate(await runtime(), headers);
+      if (!actor) return next(new Error("UNAUTHORIZED: sign in, or pass an API token as auth.token"));
+      socket.data.userId = actor.id;
+      next();
+    } catch {
+      next(new Error("could not check the session"));
+    }
+  });
+
   io.on("connection", (socket) => {
+    const userId = socket.data.userId as string;
     socket.on("run:subscribe", async (request, ack) => {
       try {
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
-        const { db, userId } = await runtime();
+        const { db } = await runtime();
         const afterSeq = Number(request.afterSeq) || 0;
+        // Those who may only view the run get its events from a room of their own (callback URLs hidden).
+        const access = request.runId.length <= MAX_ID_LENGTH ? await runAccessOf(db, userId, request.runId) : "view";
+        if (!access) return ack({ ok: false, error: "run not found" });
+        const room = access === "control" ? runRoom(request.runId) : runViewRoom(request.runId);
         // Checked right before joining (no await between), so follows asked for at once are counted one by one.
-        const refusal = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
+        const refusal = followRefusal(socket, room, request.runId, "runId");
         if (refusal) return ack({ ok: false, error: refusal });
-        await socket.join(runRoom(request.runId));
+        await socket.join(room);
         const found = await runEventsAfter(db, userId, request.runId, afterSeq);
         if (!found) {
-          await socket.leave(runRoom(request.runId));
+          await socket.leave(room);
           return ack({ ok: false, error: "run not found" });
         }
         followed.set(request.runId, Math.max(followed.get(request.runId) ?? 0, found.events.at(-1)?.seq ?? afterSeq));
@@ -169,12 +195,17 @@ export function attachRealtime(
       }
     });
     socket.on("run:unsubscribe", (request) => {
-      if (typeof request?.runId === "string") void socket.leave(runRoom(request.runId));
+      if (typeof request?.runId !== "string") return;
+      void socket.leave(runRoom(request.runId));
+      void socket.leave(runViewRoom(request.runId));
     });
     socket.on("workflow:watch", async (request, ack) => {
       try {
         if (typeof request?.workflowId !== "string") return ack({ ok: false, error: "workflowId is required" });
-        const { db, userId } = await runtime();
+        const { db } = await runtime();
+        if (request.workflowId.length <= MAX_ID_LENGTH && !(await canWatchWorkflow(db, userId, request.workflowId)))
+          return ack({ ok: false, error: "workflow not found" });
+        // Checked right before joining (no await between), so watches asked for at once are counted one by one.
         const refusal = followRefusal(socket, workflowRoom(request.workflowId), request.workflowId, "workflowId");
         if (refusal) return ack({ ok: false, error: refusal });
         await socket.join(workflowRoom(request.workflowId));

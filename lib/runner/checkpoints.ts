@@ -1,3 +1,4 @@
+import { actorById, requireRunAccess } from "@/lib/auth/access";
 import { Command, Overwrite, type BaseCheckpointSaver, type Send } from "@langchain/langgraph";
 import { DeltaSnapshot, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
@@ -60,10 +61,10 @@ interface Deps {
   checkpointer: SqlCheckpointSaver;
 }
 
-export async function ownedRun(db: Db, ownerId: string, runId: string) {
-  const run = await db.run.findFirst({ where: { id: runId, ownerId } });
-  if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" not found`);
-  return run;
+/** A run the user may read (`view`) or act on (`control`), else NOT_FOUND / FORBIDDEN (lib/auth/access.ts). */
+export async function ownedRun(db: Db, userId: string, runId: string, need: "view" | "control" = "control") {
+  const actor = await actorById(db, userId);
+  return requireRunAccess(db, actor, await db.run.findUnique({ where: { id: runId } }), runId, need);
 }
 
 /** Channel and node names of the legacy layout (a channel `out.<id>` and a node `step.<id>` per step). */
@@ -74,7 +75,7 @@ const legacyStepOf = (channel: string) => (channel.startsWith(LEGACY_OUTPUT) ? c
 const isLegacy = (tuple: CheckpointTuple) => Object.keys(tuple.checkpoint.channel_versions).some((channel) => channel.startsWith(LEGACY_OUTPUT));
 
 export async function listCheckpoints(deps: Deps, ownerId: string, runId: string): Promise<CheckpointSummary[]> {
-  await ownedRun(deps.db, ownerId, runId);
+  await ownedRun(deps.db, ownerId, runId, "view");
   const history = await deps.checkpointer.history(runId);
   // Which steps a checkpoint recorded is kept in its schedule (one small blob per superstep).
   const schedules = await deps.checkpointer.channelValues(runId, "schedule");
@@ -107,7 +108,7 @@ export function inspectionGraph(definitionJson: string, runId: string, checkpoin
 }
 
 export async function getCheckpointState(deps: Deps, ownerId: string, runId: string, checkpointId: string): Promise<CheckpointState> {
-  const run = await ownedRun(deps.db, ownerId, runId);
+  const run = await ownedRun(deps.db, ownerId, runId, "view");
   return (await readCheckpoint(run, deps.checkpointer, checkpointId)).state;
 }
 

@@ -1,5 +1,6 @@
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
+import type { Prisma } from "@/lib/db/generated/sqlite/client";
 import type { SqlConnection } from "@/lib/db/sql";
 import type { RunStatus } from "@/lib/runner/event-types";
 import type { RunPublisher } from "./events";
@@ -14,8 +15,11 @@ export interface RunControl {
   readonly processId: string;
   /** When a lease taken now expires. */
   leaseUntil(): Date;
-  /** Puts an ended or waiting run back in the queue under this process's lease; throws if it changed meanwhile. */
-  requeue(runId: string, from: RunStatus[], data?: { definition?: string; workflowVersion?: number | null; resumeValue?: string }): Promise<void>;
+  /**
+   * Puts an ended or waiting run back in the queue under this process's lease; throws if it changed meanwhile
+   * (its status is not one of `from`, or it no longer matches `also`).
+   */
+  requeue(runId: string, from: RunStatus[], data?: { definition?: string; workflowVersion?: number | null; resumeValue?: string }, also?: Prisma.RunWhereInput): Promise<void>;
   /** Executes a run this process holds. */
   schedule(runId: string): void;
 }

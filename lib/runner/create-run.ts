@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@/lib/db";
-import type { SqlConnection } from "@/lib/db/sql";
+import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
@@ -13,6 +13,11 @@ export interface StartRunOptions {
   ownerId: string;
   workflowVersion?: number;
   source?: "web" | "cli" | "api" | "webhook" | "workflow";
+  /**
+   * Writes committed in the same transaction as the run row (a webhook's Idempotency-Key): when one fails, the
+   * run is not created and the error is thrown.
+   */
+  alsoStore?: (runId: string) => SqlStatement[];
 }
 
 interface Deps {
@@ -100,6 +105,7 @@ export async function createQueuedRun(
       now,
     ],
   });
+  for (const statement of options.alsoStore?.(runId) ?? []) log.write(statement);
   log.emit({ type: "run.status", status: "queued" });
   await log.flush();
   return { runId, lastSeq: log.lastSeq };

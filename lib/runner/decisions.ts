@@ -1,5 +1,5 @@
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
-import { callbackToken } from "@/lib/engine/steps/wait-webhook";
+import { isCallbackToken, type CallbackRequest } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
 import { schemaProblems } from "@/lib/workflow/input";
 import { outsideValueIssue } from "@/lib/workflow/limits";
@@ -54,20 +54,31 @@ export async function decideApproval(
 }
 
 /**
- * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step
- * and execution) is the credential; the body becomes the step's output and the run resumes here. Each callback
- * URL works once. Throws NOT_FOUND for a wrong URL, InvalidRunError (INVALID_INPUT) for a body nested deeper
- * than the nesting limit, CONFLICT when that step no longer waits.
+ * Delivers the call a run waits for at a wait_webhook step: the token in the callback URL (bound to run, step,
+ * execution and the wait, see wait-webhook.ts) is the credential; the body becomes the step's output and the run
+ * resumes here. Each callback URL works once: the step must still wait at this very URL — after a resume from an
+ * earlier checkpoint it waits at a new one, and the URL used before is refused. Throws NOT_FOUND for a wrong URL,
+ * InvalidRunError (INVALID_INPUT) for a body nested deeper than the nesting limit, CONFLICT when that step no
+ * longer waits at this URL.
  */
 export async function deliverCallback(control: RunControl, runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
   const { db } = control.deps;
-  if (!sameSecret(token, callbackToken(runId, stepId, execution))) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
+  if (!isCallbackToken(token, runId, stepId, execution)) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
   // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
   const refused = outsideValueIssue(body, "body");
   if (refused) throw new InvalidRunError("INVALID_INPUT", [refused], "the callback body");
   const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
   if (!pending) throw new OrchestratorError("CONFLICT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
-  await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) });
+  const waitingAt = (JSON.parse(pending.output ?? "{}") as Partial<CallbackRequest>).path?.split("/").at(-1);
+  if (!waitingAt || !sameSecret(token, waitingAt))
+    throw new OrchestratorError(
+      "CONFLICT",
+      `this callback URL of step "${stepId}" is no longer valid: it was called already and the run went back to an earlier checkpoint since; the step now waits at a new URL, shown on the run page`,
+    );
+  // Only while the step still waits at this URL: a rewind that made it wait again meanwhile gets a new one.
+  await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify({ body, receivedAt: new Date().toISOString() }) }, {
+    steps: { some: { id: pending.id, status: "waiting", output: pending.output } },
+  });
   const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
   await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });
   control.schedule(runId);

@@ -1,3 +1,6 @@
+import { eventForViewers, hideCallbackUrl } from "./callback-privacy";
+import { actorById, requireRunAccess, runsVisibleTo, workflowAccess } from "@/lib/auth/access";
+import { seesEverything } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
@@ -64,11 +67,12 @@ async function resumedRuns(db: Db, runIds: string[]): Promise<Set<string>> {
 
 export async function listRuns(
   db: Db,
-  ownerId: string,
+  userId: string,
   filter: { workflowId?: string; status?: string; limit?: number } = {},
 ): Promise<RunSummary[]> {
+  const visible = await runsVisibleTo(db, await actorById(db, userId));
   const rows = await db.run.findMany({
-    where: { ownerId, ...(filter.workflowId ? { workflowId: filter.workflowId } : {}), ...(filter.status ? { status: filter.status } : {}) },
+    where: { AND: [visible, { ...(filter.workflowId ? { workflowId: filter.workflowId } : {}), ...(filter.status ? { status: filter.status } : {}) }] },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     take: filter.limit ?? 100,
   });
@@ -100,20 +104,46 @@ async function stepLogs(db: Db, runId: string, lastSeq: number) {
   return logs;
 }
 
-export async function getRunDetail(db: Db, ownerId: string, runId: string) {
+/** What the user may do with a run: act on it, only look, or nothing (also when it does not exist). */
+export async function runAccessOf(db: Db, userId: string, runId: string): Promise<"control" | "view" | null> {
+  const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
+  if (!run) return null;
+  const actor = await actorById(db, userId);
+  for (const need of ["control", "view"] as const) if (await requireRunAccess(db, actor, run, runId, need).then(() => true, () => false)) return need;
+  return null;
+}
+
+/** Whether the user can see the run (false also when it does not exist). */
+async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
+  const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
+  if (!run) return false;
+  try {
+    await requireRunAccess(db, await actorById(db, userId), run, runId, "view");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function getRunDetail(db: Db, userId: string, runId: string) {
+  if (!(await canSeeRun(db, userId, runId))) return null;
+  const actor = await actorById(db, userId);
   const lastSeq = await lastSeqOf(db, runId);
   const run = await db.run.findFirst({
-    where: { id: runId, ownerId },
+    where: { id: runId },
     include: { steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
   });
   if (!run) return null;
   const forks = await db.run.findMany({
-    where: { parentRunId: runId, ownerId },
+    where: { AND: [{ parentRunId: runId }, await runsVisibleTo(db, actor)] },
     orderBy: { createdAt: "asc" },
     select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
   });
   const logs = await stepLogs(db, runId, lastSeq);
-  const workflow = await db.workflow.findFirst({ where: { id: run.workflowId, ownerId }, select: { latestVersion: true } });
+  const canControl = await requireRunAccess(db, actor, run, runId, "control").then(() => true, () => false);
+  const shown = (output: unknown) => (canControl ? output : hideCallbackUrl(output));
+  const workflowAccessOfActor = await workflowAccess(db, actor, run.workflowId);
+  const workflow = workflowAccessOfActor ? await db.workflow.findFirst({ where: { id: run.workflowId }, select: { latestVersion: true } }) : null;
   return {
     ...summary(run, (await resumedRuns(db, [run.id])).size > 0),
     /** Set when this run is a fork: the run and checkpoint it started from. */
@@ -123,6 +153,8 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
     subRuns: forks.filter((f) => f.parentStepId).map((f) => ({ runId: f.id, status: f.status as RunStatus, stepId: f.parentStepId!, workflowName: f.workflowName })),
     /** The workflow's latest saved version (null for runs of unsaved definitions), to offer resuming on it. */
     latestWorkflowVersion: workflow?.latestVersion || null,
+    /** Whether the user may act on the run (cancel, resume, approve, fork) or only look. */
+    canControl,
     input: json<unknown>(run.input),
     outputs: json<Record<string, unknown>>(run.outputs),
     error: json<SerializedError>(run.error),
@@ -135,7 +167,7 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
       execution: s.execution,
       status: s.status as StepStatus,
       input: json<unknown>(s.input),
-      output: json<unknown>(s.output),
+      output: shown(json<unknown>(s.output)),
       error: json<SerializedError>(s.error),
       attempts: s.attempts,
       attemptErrors: json<Array<SerializedError & { attempt: number }>>(s.attemptErrors) ?? [],
@@ -154,11 +186,14 @@ export async function getRunDetail(db: Db, ownerId: string, runId: string) {
 export type RunDetail = NonNullable<Awaited<ReturnType<typeof getRunDetail>>>;
 
 /** Persisted events after `afterSeq`, in order (reconnect catch-up). */
-export async function runEventsAfter(db: Db, ownerId: string, runId: string, afterSeq = 0) {
-  const run = await db.run.findFirst({ where: { id: runId, ownerId }, select: { status: true } });
+export async function runEventsAfter(db: Db, userId: string, runId: string, afterSeq = 0) {
+  const access = await runAccessOf(db, userId, runId);
+  if (!access) return null;
+  const run = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
   if (!run) return null;
   const rows = await db.runEvent.findMany({ where: { runId, seq: { gt: afterSeq } }, orderBy: { seq: "asc" } });
-  return { status: run.status as RunStatus, events: rows.map(parseEventRow) };
+  const events = rows.map(parseEventRow);
+  return { status: run.status as RunStatus, events: access === "control" ? events : events.map(eventForViewers), canControl: access === "control" };
 }
 
 const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
@@ -167,10 +202,12 @@ const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
  * The live state of a run from what is stored (the latest execution of each step, with its logs) and the last seq
  * it includes, for a view that then follows the events after it.
  */
-export async function storedLiveRun(db: Db, ownerId: string, runId: string): Promise<LiveRun | null> {
+export async function storedLiveRun(db: Db, userId: string, runId: string): Promise<LiveRun | null> {
+  const access = await runAccessOf(db, userId, runId);
+  if (!access) return null;
   const lastSeq = await lastSeqOf(db, runId);
   const run = await db.run.findFirst({
-    where: { id: runId, ownerId },
+    where: { id: runId },
     select: { id: true, status: true, error: true, lastSeq: true, steps: { orderBy: [{ startedAt: "asc" }, { execution: "asc" }] } },
   });
   if (!run) return null;
@@ -184,7 +221,7 @@ export async function storedLiveRun(db: Db, ownerId: string, runId: string): Pro
       stepId: s.stepId,
       execution: s.execution,
       status: s.status,
-      output: json<unknown>(s.output),
+      output: access === "control" ? json<unknown>(s.output) : hideCallbackUrl(json<unknown>(s.output)),
       error: json<SerializedError>(s.error),
       logs: logs.get(`${s.stepId}#${s.execution}`),
     })),
@@ -192,9 +229,13 @@ export async function storedLiveRun(db: Db, ownerId: string, runId: string): Pro
 }
 
 /** The id of a workflow's latest run that has not ended (queued, running or waiting), whoever started it. */
-export async function activeRunId(db: Db, ownerId: string, workflowId: string): Promise<string | null> {
+export async function activeRunId(db: Db, userId: string, workflowId: string): Promise<string | null> {
+  const actor = await actorById(db, userId);
+  // A saved workflow: any run of it, for those who can see it. An unsaved id: the runs the user can see.
+  const saved = await db.workflow.findUnique({ where: { id: workflowId }, select: { id: true } });
+  if (saved && !(await workflowAccess(db, actor, workflowId))) return null;
   const run = await db.run.findFirst({
-    where: { ownerId, workflowId, status: { in: ACTIVE_STATUSES } },
+    where: { workflowId, status: { in: ACTIVE_STATUSES }, ...(saved || seesEverything(actor.role) ? {} : { ownerId: actor.id }) },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     select: { id: true },
   });
@@ -202,7 +243,7 @@ export async function activeRunId(db: Db, ownerId: string, workflowId: string): 
 }
 
 /** The live state of a workflow's active run (see `activeRunId`), for an editor opened while it goes on. */
-export async function activeLiveRun(db: Db, ownerId: string, workflowId: string): Promise<LiveRun | null> {
-  const runId = await activeRunId(db, ownerId, workflowId);
-  return runId ? storedLiveRun(db, ownerId, runId) : null;
+export async function activeLiveRun(db: Db, userId: string, workflowId: string): Promise<LiveRun | null> {
+  const runId = await activeRunId(db, userId, workflowId);
+  return runId ? storedLiveRun(db, userId, runId) : null;
 }

@@ -444,7 +444,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     expect(paused.status).toBe("waiting");
     const waiting = await db.stepRun.findFirstOrThrow({ where: { runId: paused.runId, stepId: "paid" } });
     const request = JSON.parse(waiting.output!);
-    expect(request).toMatchObject({ kind: "callback", message: "waiting for the payment provider", path: expect.stringMatching(new RegExp(`^/api/callbacks/${paused.runId}/paid/1/[\\w-]{20,}$`)) });
+    expect(request).toMatchObject({ kind: "callback", message: "waiting for the payment provider", path: expect.stringMatching(new RegExp(`^/api/callbacks/${paused.runId}/paid/1/[\\w-]{16}\\.[\\w-]{43}$`)) });
     const token = request.path.split("/").at(-1);
 
     await expect(runner.deliverCallback(paused.runId, "paid", 1, `${token}x`, {})).rejects.toMatchObject({ code: "NOT_FOUND" });

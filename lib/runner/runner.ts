@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
+import type { Prisma } from "@/lib/db/generated/sqlite/client";
 import type { SqlConnection } from "@/lib/db/sql";
 import { maxTakeovers } from "@/lib/config";
 import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/errors";
@@ -263,9 +264,9 @@ export class Runner {
   }
 
   /** Puts an ended (or waiting) run back in the queue under this process's lease. Throws if it changed meanwhile. */
-  private async requeue(runId: string, from: RunStatus[], data: { definition?: string; workflowVersion?: number | null; resumeValue?: string } = {}) {
+  private async requeue(runId: string, from: RunStatus[], data: { definition?: string; workflowVersion?: number | null; resumeValue?: string } = {}, also?: Prisma.RunWhereInput) {
     const claimed = await this.options.db.run.updateMany({
-      where: { id: runId, status: { in: from } },
+      where: { id: runId, status: { in: from }, ...also },
       data: {
         status: "queued",
         error: null,
@@ -290,7 +291,7 @@ export class Runner {
       deps: this.deps,
       processId: this.processId,
       leaseUntil: () => this.leaseUntil(),
-      requeue: (runId, from, data) => this.requeue(runId, from, data),
+      requeue: (runId, from, data, also) => this.requeue(runId, from, data, also),
       schedule: (runId) => this.schedule(runId),
     };
   }

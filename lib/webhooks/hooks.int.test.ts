@@ -9,8 +9,12 @@ import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { signToken } from "@/lib/secrets";
 import { handleCallbackRequest } from "./callbacks";
-import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signBody } from "./hooks";
+import { disableHook, enableHook, getHookView, handleHookRequest, setHookWaitTimeout, signRequest } from "./hooks";
+
+/** A request signed now: timestamp, signature of "<timestamp>.<body>" and the body. */
+const signedBy = (secret: string, rawBody: string, timestamp = Math.floor(Date.now() / 1000)) => ({ timestamp: String(timestamp), signature: signRequest(secret, timestamp, rawBody), rawBody });
 
 /** The webhook trigger end to end below HTTP: real runner, real SQLite, real secrets. */
 let database: TestDatabase;
@@ -58,13 +62,13 @@ describe("webhook trigger", () => {
     expect(await db.run.findUniqueOrThrow({ where: { id: accepted.body.runId as string } })).toMatchObject({ source: "webhook", ownerId: userId, workflowVersion: 1 });
 
     const body = '{"name":"bo"}';
-    const signed = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: body, wait: true });
+    const signed = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy(secret, body), wait: true });
     expect(signed).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello bo" } } });
 
     const unauthorized = { status: 401, body: { error: { code: "UNAUTHORIZED" } } };
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: "wrong", rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody("other-secret", body), rawBody: body })).toMatchObject(unauthorized);
-    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", signature: signBody(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy("other-secret", body) })).toMatchObject(unauthorized);
+    expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", ...signedBy(secret, body), rawBody: '{"name":"mallory"}' })).toMatchObject(unauthorized);
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", rawBody: body })).toMatchObject(unauthorized);
     expect(await handleHookRequest({ db, sql, runner }, { workflowId: "nope", token, rawBody: body })).toMatchObject(unauthorized);
   });
@@ -88,7 +92,7 @@ describe("webhook trigger", () => {
     const before = await db.run.count();
     for (const request of [
       { workflowId: "greeter", token, rawBody: deep },
-      { workflowId: "greeter", signature: signBody(secret, deep), rawBody: deep, wait: true },
+      { workflowId: "greeter", ...signedBy(secret, deep), wait: true },
     ]) {
       const refused = await handleHookRequest({ db, sql, runner }, request);
       expect(refused).toMatchObject({
@@ -98,7 +102,7 @@ describe("webhook trigger", () => {
       expect((refused.body.error as { message: string }).message).toMatch(/input\.name\.name\.name\.name…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
     }
     expect(await db.run.count()).toBe(before); // nothing stored
-    const next = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true });
+    const next = await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token, rawBody: '{"name":"after"}', wait: true, timeoutMs: 30_000 }); // the test before set the hook's wait to 100 ms
     expect(next).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: "hello after" } } });
   });
 
@@ -146,6 +150,72 @@ describe("webhook trigger", () => {
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
     await disableHook(db, userId, "greeter");
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
+    await db.user.create({ data: { id: "someone-else", email: "someone@example.com", name: "Someone", role: "editor" } });
     await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});
+
+describe("callback URLs", () => {
+  it("a used callback URL stays used after resume from a checkpoint before it: refused with 409, the run not changed; the resumed run waits at a new URL", async () => {
+    const definition = {
+      id: "cb-rewind",
+      name: "Callback rewind",
+      steps: [
+        { id: "before", type: "transform", config: { output: "ready" } },
+        { id: "paid", type: "wait_webhook", config: {} },
+        { id: "after", type: "transform", config: { output: "{{ steps.paid.amount }}" } },
+      ],
+      edges: [{ from: "before", to: "paid" }, { from: "paid", to: "after" }],
+    };
+    const { runId, status } = await runner.runToCompletion({ definition, ownerId: userId });
+    expect(status).toBe("waiting");
+    const waitingPath = async () => (JSON.parse((await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid", status: "waiting" } })).output!) as { path: string }).path;
+    const tokenOf = (p: string) => p.split("/").at(-1)!;
+    const first = tokenOf(await waitingPath());
+    const call = (token: string, rawBody: string) => handleCallbackRequest({ runner }, { runId, stepId: "paid", execution: 1, token, rawBody });
+
+    expect(await call(first, '{"amount":10}')).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { amount: 10 }, after: 10 } });
+
+    // Back to the checkpoint where "paid" is about to run: the run waits there again.
+    const checkpoints = await runner.listCheckpoints(runId, userId);
+    let beforePaid: string | undefined;
+    for (const c of checkpoints) if ((await runner.checkpointState(runId, userId, c.checkpointId)).next.includes("paid")) beforePaid = c.checkpointId;
+    expect(beforePaid).toBeDefined();
+    await runner.resumeFromCheckpoint(runId, userId, beforePaid!);
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "waiting" });
+    const second = tokenOf(await waitingPath());
+    expect(second).not.toBe(first);
+
+    const replayed = await call(first, '{"amount":999}');
+    expect(replayed).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
+    expect((replayed.body.error as { message: string }).message).toMatch(/callback URL .*no longer valid/);
+    expect(await db.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({ status: "waiting", resumeValue: null });
+    expect(await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid" } })).toMatchObject({ status: "waiting", output: expect.stringContaining(second) });
+
+    expect(await call(second, '{"amount":20}')).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { amount: 20 }, after: 20 } });
+    expect(await call(second, '{"amount":30}')).toMatchObject({ status: 409 });
+    expect(await call(first, '{"amount":30}')).toMatchObject({ status: 409 });
+  });
+
+  it("a run that waited before callback URLs carried a wait id keeps its URL working (once)", async () => {
+    const { runId, status } = await runner.runToCompletion({
+      definition: { id: "cb-legacy", name: "Legacy callback", steps: [{ id: "paid", type: "wait_webhook", config: {} }] },
+      ownerId: userId,
+    });
+    expect(status).toBe("waiting");
+    // The URL such a run shows: the bare HMAC of run, step and execution.
+    const legacy = signToken("callback", `${runId}:paid:1`);
+    const waiting = await db.stepRun.findFirstOrThrow({ where: { runId, stepId: "paid" } });
+    const request = JSON.parse(waiting.output!) as { path: string; url: string };
+    const path = request.path.replace(/[^/]+$/, legacy);
+    await db.stepRun.update({ where: { id: waiting.id }, data: { output: JSON.stringify({ ...request, path, url: request.url.replace(request.path, path) }) } });
+
+    const call = (token: string) => handleCallbackRequest({ runner }, { runId, stepId: "paid", execution: 1, token, rawBody: '{"ok":1}' });
+    expect(await call(request.path.split("/").at(-1)!)).toMatchObject({ status: 409 }); // not the URL it waits at
+    expect(await call(legacy)).toMatchObject({ status: 202 });
+    expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { paid: { ok: 1 } } });
+    expect(await call(legacy)).toMatchObject({ status: 409 });
   });
 });

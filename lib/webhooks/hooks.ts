@@ -1,3 +1,4 @@
+import { actorById, requireWorkflowAccess } from "@/lib/auth/access";
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
@@ -5,15 +6,29 @@ import { errorAnswer, InvalidRunError, OrchestratorError, refusal } from "@/lib/
 import type { Runner } from "@/lib/runner/runner";
 import { decryptSecret, encryptSecret, sameSecret, sha256 } from "@/lib/secrets";
 import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
+import {
+  claimSignature,
+  idempotencyKeyStatements,
+  isUniqueViolation,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  REPLAY_WINDOW_S,
+  runOfIdempotencyKey,
+  sweepExpiredReceipts,
+} from "./receipts";
 
 /**
  * Webhook triggers: `POST /api/hooks/<workflowId>/<token>` (token in the path) or `POST /api/hooks/<workflowId>`
- * with `X-Orchestrator-Signature: sha256=<hex HMAC-SHA256 of the raw body under the workflow's secret>`. The JSON
- * body becomes the run input (checked against the workflow's input schema). The answer is 202 `{ runId }`, or
- * with `?wait=true` the run's result once it ends (202 with the run id if it is still going at the time limit).
+ * signed: `X-Orchestrator-Timestamp: <unix seconds>` and `X-Orchestrator-Signature: sha256=<hex HMAC-SHA256 of
+ * "<timestamp>.<raw body>" under the workflow's secret>`. A signed request is accepted within 5 minutes of its
+ * timestamp and once (a replay is 409). An optional `Idempotency-Key` returns the run the first request with it
+ * started, for 24 h. The JSON body becomes the run input (checked against the workflow's input schema). The answer
+ * is 202 `{ runId }`, or with `?wait=true` the run's result once it ends (202 with the run id if it is still going
+ * at the time limit).
  */
 
 export const SIGNATURE_HEADER = "x-orchestrator-signature";
+export const TIMESTAMP_HEADER = "x-orchestrator-timestamp";
+export const IDEMPOTENCY_HEADER = "idempotency-key";
 const MAX_WAIT_MS = 5 * 60_000;
 
 export interface HookView {
@@ -23,9 +38,8 @@ export interface HookView {
 }
 
 /** Creates (or rotates) a workflow's trigger; the token and secret are returned this once, stored hashed/sealed. */
-export async function enableHook(db: Db, ownerId: string, workflowId: string, options: { waitTimeoutMs?: number } = {}) {
-  const workflow = await db.workflow.findFirst({ where: { id: workflowId, ownerId }, select: { id: true } });
-  if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" not found; save it first`);
+export async function enableHook(db: Db, userId: string, workflowId: string, options: { waitTimeoutMs?: number } = {}) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
   const token = randomBytes(24).toString("base64url");
   const secret = randomBytes(32).toString("base64url");
   // Rotating keeps the workflow's other hook settings.
@@ -34,27 +48,47 @@ export async function enableHook(db: Db, ownerId: string, workflowId: string, op
   return { token, secret, path: `/api/hooks/${workflowId}/${token}` };
 }
 
-export async function disableHook(db: Db, ownerId: string, workflowId: string) {
-  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { enabled: false } });
+export async function disableHook(db: Db, userId: string, workflowId: string) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
+  await db.workflowHook.updateMany({ where: { workflowId }, data: { enabled: false } });
 }
 
-export async function setHookWaitTimeout(db: Db, ownerId: string, workflowId: string, waitTimeoutMs: number) {
+export async function setHookWaitTimeout(db: Db, userId: string, workflowId: string, waitTimeoutMs: number) {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 100 || waitTimeoutMs > MAX_WAIT_MS)
     throw new OrchestratorError("INVALID_INPUT", `waitTimeoutMs must be between 100 and ${MAX_WAIT_MS} ms`);
-  await db.workflowHook.updateMany({ where: { workflowId, workflow: { ownerId } }, data: { waitTimeoutMs } });
+  await db.workflowHook.updateMany({ where: { workflowId }, data: { waitTimeoutMs } });
 }
 
-export async function getHookView(db: Db, ownerId: string, workflowId: string): Promise<HookView | null> {
-  const hook = await db.workflowHook.findFirst({ where: { workflowId, workflow: { ownerId } } });
+export async function getHookView(db: Db, userId: string, workflowId: string): Promise<HookView | null> {
+  await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "view");
+  const hook = await db.workflowHook.findFirst({ where: { workflowId } });
   return hook ? { enabled: hook.enabled, waitTimeoutMs: hook.waitTimeoutMs, createdAt: hook.createdAt.toISOString() } : null;
 }
 
-export const signBody = (secret: string, rawBody: string) => `sha256=${createHmac("sha256", secret).update(rawBody).digest("hex")}`;
+/** The X-Orchestrator-Signature of a request: HMAC-SHA256 of "<timestamp>.<raw body>" under the hook's secret. */
+export const signRequest = (secret: string, timestamp: number | string, rawBody: string) =>
+  `sha256=${createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex")}`;
+
+/** The headers of a signed request sent now (tests, the bench, TS callers). */
+export const signedHeaders = (secret: string, rawBody: string, timestamp = Math.floor(Date.now() / 1000)) => ({
+  [TIMESTAMP_HEADER]: String(timestamp),
+  [SIGNATURE_HEADER]: signRequest(secret, timestamp, rawBody),
+});
+
+/** The signature of the body alone, the form before timestamps: only recognised, to say how to sign now. */
+const bodyOnlySignature = (secret: string, rawBody: string) => `sha256=${createHmac("sha256", secret).update(rawBody).digest("hex")}`;
+
+const SIGNING_HELP = `X-Orchestrator-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the webhook secret>, with the same <timestamp> (unix seconds, now) in X-Orchestrator-Timestamp`;
 
 export interface HookRequest {
   workflowId: string;
   token?: string;
   signature?: string | null;
+  /** X-Orchestrator-Timestamp of a signed request. */
+  timestamp?: string | null;
+  /** Idempotency-Key: a repeat returns the run the first request started. */
+  idempotencyKey?: string | null;
   rawBody: string;
   wait?: boolean;
   /** `?timeout=<ms>` for `wait`, capped by 5 minutes; default the workflow's setting. */
@@ -97,8 +131,53 @@ async function savedDefinition(sql: SqlConnection, versionRowId: string): Promis
   return definition;
 }
 
+/**
+ * A signed request's timestamp in unix seconds, or the refusal: missing, not unix seconds, or further than the
+ * replay window from the server's clock (a captured request is refused after that even if its signature were
+ * forgotten).
+ */
+function checkTimestamp(header: string | null | undefined, nowS: number): number | HookResponse {
+  if (header === undefined || header === null || header === "")
+    return refusal(
+      "WEBHOOK_TIMESTAMP",
+      `the X-Orchestrator-Timestamp header is missing: signatures cover "<timestamp>.<body>", not the body alone; send ${SIGNING_HELP}`,
+    );
+  if (!/^\d{1,12}$/.test(header))
+    return refusal("WEBHOOK_TIMESTAMP", `X-Orchestrator-Timestamp must be the unix time in seconds (digits only), not ${JSON.stringify(header.slice(0, 40))}`);
+  const timestamp = Number(header);
+  const skew = nowS - timestamp;
+  if (Math.abs(skew) > REPLAY_WINDOW_S)
+    return refusal(
+      "WEBHOOK_TIMESTAMP",
+      `X-Orchestrator-Timestamp ${timestamp} is ${Math.abs(skew)} s ${skew > 0 ? "old" : "in the future"}; it must be within ${REPLAY_WINDOW_S} s of the server's time (${nowS}): sign each request when sending it, with the current unix time (check the sender's clock), as ${SIGNING_HELP}`,
+    );
+  return timestamp;
+}
+
+/** Printable ASCII, 1–200 characters: the key is an id the caller makes up (a UUID, an event id). */
+function checkIdempotencyKey(key: string | null | undefined): string | undefined | HookResponse {
+  if (key === undefined || key === null) return undefined;
+  if (key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x20-\x7e]+$/.test(key))
+    return refusal("INVALID_INPUT", `the Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters (e.g. a UUID or the sender's event id)`);
+  return key;
+}
+
+const isAnswer = (value: unknown): value is HookResponse => typeof value === "object" && value !== null && "status" in value;
+
+type HookDeps = { db: Db; sql: SqlConnection; runner: Runner };
+
 /** The whole trigger, framework-free (the route handler passes the request in and the answer out). */
-export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runner: Runner }, req: HookRequest): Promise<HookResponse> {
+export async function handleHookRequest(deps: HookDeps, req: HookRequest): Promise<HookResponse> {
+  // Header checks first: they need no database and tell nothing about the hook.
+  const idempotencyKey = checkIdempotencyKey(req.idempotencyKey);
+  if (isAnswer(idempotencyKey)) return idempotencyKey;
+  let timestamp: number | undefined;
+  if (req.token === undefined && req.signature) {
+    const checked = checkTimestamp(req.timestamp, Math.floor(Date.now() / 1000));
+    if (isAnswer(checked)) return checked;
+    timestamp = checked;
+  }
+
   // One query for the hook, its workflow's owner and the id of the latest version's row.
   const [hook] = await deps.sql.queryCommitted<HookRow>(
     `SELECT h."enabled", h."tokenHash", h."secretSealed", h."waitTimeoutMs", w."ownerId", w."latestVersion", v."id" AS "versionRowId", v."version"
@@ -112,8 +191,14 @@ export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runn
   if (!hook || !hook.enabled) return unauthorized;
   if (req.token !== undefined) {
     if (!sameSecret(sha256(req.token), hook.tokenHash)) return unauthorized;
-  } else if (req.signature) {
-    if (!sameSecret(req.signature, signBody(decryptSecret(hook.secretSealed), req.rawBody))) return unauthorized;
+  } else if (req.signature && timestamp !== undefined) {
+    const secret = decryptSecret(hook.secretSealed);
+    if (!sameSecret(req.signature, signRequest(secret, req.timestamp!, req.rawBody))) {
+      // Only someone holding the secret can make this one: telling them how to sign now gives nothing away.
+      if (sameSecret(req.signature, bodyOnlySignature(secret, req.rawBody)))
+        return refusal("UNAUTHORIZED", `X-Orchestrator-Signature is an HMAC of the body alone; sign "<timestamp>.<body>" instead: ${SIGNING_HELP}`);
+      return unauthorized;
+    }
   } else return unauthorized;
 
   let input: unknown = {};
@@ -127,18 +212,90 @@ export async function handleHookRequest(deps: { db: Db; sql: SqlConnection; runn
   const ownerId = hook.ownerId;
   const definition = hook.versionRowId ? await savedDefinition(deps.sql, hook.versionRowId) : undefined;
   if (!definition) return refusal("NOT_FOUND", `workflow "${req.workflowId}" has no saved version`);
+
+  // A signature is accepted once, before anything else it could reveal (an Idempotency-Key's run).
+  if (timestamp !== undefined && !(await claimSignature(deps.sql, req.workflowId, req.signature!, timestamp)))
+    return refusal(
+      "WEBHOOK_REPLAYED",
+      "this signed request was accepted before (the same X-Orchestrator-Signature); sign each request anew with the current X-Orchestrator-Timestamp, and send an Idempotency-Key to make retries return the first run",
+    );
+  const waitMs = Math.min(req.timeoutMs ?? Number(hook.waitTimeoutMs), MAX_WAIT_MS);
+  if (idempotencyKey) {
+    const earlier = await runOfIdempotencyKey(deps.sql, req.workflowId, idempotencyKey);
+    if (earlier) return answerForEarlierRun(deps, earlier, req.wait, waitMs);
+  }
+
   let runId: string;
   try {
-    ({ runId } = await deps.runner.startRun({ definition, input, ownerId, workflowVersion: Number(hook.version), source: "webhook" }));
+    ({ runId } = await deps.runner.startRun({
+      definition,
+      input,
+      ownerId,
+      workflowVersion: Number(hook.version),
+      source: "webhook",
+      ...(idempotencyKey ? { alsoStore: (id: string) => idempotencyKeyStatements(req.workflowId, idempotencyKey, id) } : {}),
+    }));
   } catch (err) {
     if (err instanceof InvalidRunError) return errorAnswer(err);
+    // Another request with the same key stored its run first (concurrent requests): that run is the answer.
+    if (idempotencyKey && isUniqueViolation(err)) {
+      const earlier = await runOfIdempotencyKey(deps.sql, req.workflowId, idempotencyKey);
+      if (earlier) return answerForEarlierRun(deps, earlier, req.wait, waitMs);
+    }
     throw err;
   }
+  if (idempotencyKey) sweepExpiredReceipts(deps.sql);
   if (!req.wait) return { status: 202, body: { runId, status: "queued" } };
-  const timeoutMs = Math.min(req.timeoutMs ?? Number(hook.waitTimeoutMs), MAX_WAIT_MS);
-  let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([deps.runner.waitForRun(runId), new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)))]);
-  clearTimeout(timer); // under load, thousands of waits a minute would otherwise each leave a timer behind
-  if (!result) return { status: 202, body: { runId, status: "running", message: `the run is still going after ${timeoutMs} ms; follow it at /runs/${runId}` } };
+  const result = await raceTimeout(deps.runner.waitForRun(runId), waitMs);
+  if (!result) return stillRunning(runId, waitMs);
   return { status: 200, body: { ...result } };
+}
+
+const stillRunning = (runId: string, waitMs: number): HookResponse => ({
+  status: 202,
+  body: { runId, status: "running", message: `the run is still going after ${waitMs} ms; follow it at /runs/${runId}` },
+});
+
+async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([promise, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)))]);
+  clearTimeout(timer); // under load, thousands of waits a minute would otherwise each leave a timer behind
+  return result;
+}
+
+const ACTIVE = ["queued", "running"];
+const POLL_MS = 200;
+
+/**
+ * The answer for a repeated Idempotency-Key, shaped like the first one: 202 `{ runId, status }` (its status now),
+ * or with `?wait=true` the run's result once it has ended or waits (200), else 202 after the time limit. The run
+ * may execute in this process (its result is awaited) or another one (its row is read until it ends).
+ */
+async function answerForEarlierRun(deps: HookDeps, runId: string, wait: boolean | undefined, waitMs: number): Promise<HookResponse> {
+  const readRun = async () => {
+    const [row] = await deps.sql.queryCommitted<{ status: string; outputs: string | null; error: string | null }>(
+      `SELECT "status", "outputs", "error" FROM "Run" WHERE "id" = ?`,
+      [runId],
+    );
+    if (!row) throw new OrchestratorError("INTERNAL", `run "${runId}" of an Idempotency-Key does not exist`);
+    return row;
+  };
+  let row = await readRun();
+  if (!wait) return { status: 202, body: { runId, status: row.status } };
+  const deadline = Date.now() + waitMs;
+  if (ACTIVE.includes(row.status) && deps.runner.holds(runId)) {
+    const result = await raceTimeout(deps.runner.waitForRun(runId).catch(() => null), waitMs);
+    if (result) return { status: 200, body: { ...result } };
+    row = await readRun();
+  }
+  while (ACTIVE.includes(row.status)) {
+    const left = deadline - Date.now();
+    if (left <= 0) return stillRunning(runId, waitMs);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, left)));
+    row = await readRun();
+  }
+  return {
+    status: 200,
+    body: { runId, status: row.status, outputs: JSON.parse(row.outputs ?? "{}"), ...(row.error ? { error: JSON.parse(row.error) } : {}) },
+  };
 }

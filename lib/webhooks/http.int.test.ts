@@ -10,7 +10,7 @@ import { openSql, type SqlConnection } from "@/lib/db/sql";
 import { Runner } from "@/lib/runner/runner";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
-import { enableHook, signBody } from "./hooks";
+import { enableHook, signedHeaders } from "./hooks";
 import { MAX_HOOK_BODY_BYTES, parseHookPath, serveHook } from "./http";
 
 /** The trigger as server.ts serves it, before Next: a real HTTP server, runner and SQLite. */
@@ -71,8 +71,25 @@ describe("webhook trigger served before Next", () => {
     expect(await runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { loud: "HI BO" } });
 
     const body = '{"name":"cy"}';
-    const signed = await post("/api/hooks/shout?wait=true", body, { "x-orchestrator-signature": signBody(secret, body) });
+    const headers = signedHeaders(secret, body);
+    const signed = await post("/api/hooks/shout?wait=true", body, headers);
     expect(await signed.json()).toMatchObject({ outputs: { loud: "HI CY" } });
+    // The same signed request again is a replay.
+    const replayed = await post("/api/hooks/shout?wait=true", body, headers);
+    expect(replayed.status).toBe(409);
+    expect(await replayed.json()).toMatchObject({ error: { code: "WEBHOOK_REPLAYED" } });
+
+    // An Idempotency-Key (header, as server.ts reads it) returns the first run, token URL or signed.
+    const keyed = await post(hookPath, '{"name":"di"}', { "idempotency-key": "order-1" });
+    const again = await post(hookPath, '{"name":"di"}', { "idempotency-key": "order-1" });
+    const signedAgain = await post("/api/hooks/shout", '{"name":"di"}', { ...signedHeaders(secret, '{"name":"di"}'), "idempotency-key": "order-1" });
+    const first = (await keyed.json()) as { runId: string };
+    expect([keyed.status, again.status, signedAgain.status]).toEqual([202, 202, 202]);
+    expect(await again.json()).toMatchObject({ runId: first.runId });
+    expect(await signedAgain.json()).toMatchObject({ runId: first.runId });
+    const stale = await post("/api/hooks/shout", body, signedHeaders(secret, body, Math.floor(Date.now() / 1000) - 600));
+    expect(stale.status).toBe(401);
+    expect(await stale.json()).toMatchObject({ error: { code: "WEBHOOK_TIMESTAMP", message: expect.stringMatching(/X-Orchestrator-Timestamp/) } });
   });
 
   it("refuses wrong credentials, bad JSON and oversized bodies with the routes' answers", async () => {

@@ -4,7 +4,7 @@ import type { SqlConnection } from "@/lib/db/sql";
 import { errorAnswer, refusal } from "@/lib/engine/errors";
 import { logger } from "@/lib/logger";
 import type { Runner } from "@/lib/runner/runner";
-import { handleHookRequest, SIGNATURE_HEADER, type HookResponse } from "./hooks";
+import { handleHookRequest, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HookResponse } from "./hooks";
 
 export const HOOK_FAILED = "the webhook could not be processed; the details are in the server log";
 
@@ -61,10 +61,15 @@ async function answer(
       return send(status, body);
     }
     const timeout = url.searchParams.get("timeout");
-    const signature = req.headers[SIGNATURE_HEADER];
+    const header = (name: string) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : (value ?? null);
+    };
     const reply: HookResponse = await handleHookRequest(await deps(), {
       ...target,
-      signature: Array.isArray(signature) ? signature[0] : (signature ?? null),
+      signature: header(SIGNATURE_HEADER),
+      timestamp: header(TIMESTAMP_HEADER),
+      idempotencyKey: header(IDEMPOTENCY_HEADER),
       rawBody,
       wait: url.searchParams.get("wait") === "true",
       timeoutMs: timeout && Number.isFinite(Number(timeout)) ? Math.max(0, Number(timeout)) : undefined,

@@ -1,7 +1,7 @@
 import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
-import { describeJsonPath, findExcessNesting, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, unsafeJsonText } from "./limits";
+import { describeJsonPath, findExcessNesting, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, unsafeJsonText, type JsonPath } from "./limits";
 import { z } from "zod";
 import {
   EdgeSchema,
@@ -61,9 +61,8 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   if (tooDeep) return { issues: [tooDeep] };
   yield;
   // Before zod, which drops a `__proto__` key without a word (and NaN in an unknown-typed field passes it).
-  const unsafe = definitionUnsafeValueIssue(raw);
+  const unsafe = yield* definitionUnsafeValueIssue(raw);
   if (unsafe) return { issues: [unsafe] };
-  yield;
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
   yield;
@@ -143,13 +142,33 @@ function definitionNestingIssue(raw: unknown): ValidationIssue | null {
   return { code, message: `${describeJsonPath("", path) || "definition"}: ${tail}`, field };
 }
 
-/** A non-finite number or a `__proto__` key in the definition, as an issue naming the step and field. */
-function definitionUnsafeValueIssue(raw: unknown): ValidationIssue | null {
-  const found = findUnsafeJsonValue(raw);
+/**
+ * A non-finite number or a `__proto__` key in the definition, as an issue naming the step and field. Walked step by
+ * step, pausing between batches, like the rest of the validation.
+ */
+function* definitionUnsafeValueIssue(raw: unknown): Generator<void, ValidationIssue | null, void> {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return unsafeIssueAt(raw, findUnsafeJsonValue(raw), []);
+  for (const key of Object.keys(raw)) {
+    const value = (raw as Record<string, unknown>)[key];
+    if (key === "steps" && Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const issue = unsafeIssueAt(raw, findUnsafeJsonValue(value[i]), ["steps", i]);
+        if (issue) return issue;
+        if (i % 256 === 255) yield;
+      }
+      continue;
+    }
+    const issue = key === "__proto__" ? unsafeIssueAt(raw, { path: [], problem: "proto-key" }, [key]) : unsafeIssueAt(raw, findUnsafeJsonValue(value), [key]);
+    if (issue) return issue;
+  }
+  return null;
+}
+
+function unsafeIssueAt(raw: unknown, found: ReturnType<typeof findUnsafeJsonValue>, prefix: JsonPath): ValidationIssue | null {
   if (!found) return null;
-  const { path, problem } = found;
+  const path = [...prefix, ...found.path];
   const value = path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], raw);
-  const text = unsafeJsonText(problem, value);
+  const text = unsafeJsonText(found.problem, value);
   if (path[0] === "steps" && typeof path[1] === "number") {
     const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
     const stepId = typeof step?.id === "string" ? step.id : undefined;

@@ -3,10 +3,10 @@ import { serverRuntime } from "@/app/_server/runtime";
 import { readLimitedBody } from "@/app/api/body";
 import { logger } from "@/lib/logger";
 import { errorAnswer } from "@/lib/engine/errors";
-import { handleHookRequest, SIGNATURE_HEADER } from "@/lib/webhooks/hooks";
+import { handleHookRequest, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "@/lib/webhooks/hooks";
 import { HOOK_FAILED } from "@/lib/webhooks/http";
 
-/** Shared by both trigger routes (token in the path, or a signature header). Errors never carry a stack. */
+/** Shared by both trigger routes (token in the path, or signature and timestamp headers). Errors never carry a stack. */
 export async function hookRoute(request: Request, workflowId: string, token?: string): Promise<Response> {
   try {
     const body = await readLimitedBody(request);
@@ -21,6 +21,8 @@ export async function hookRoute(request: Request, workflowId: string, token?: st
         workflowId,
         token,
         signature: request.headers.get(SIGNATURE_HEADER),
+        timestamp: request.headers.get(TIMESTAMP_HEADER),
+        idempotencyKey: request.headers.get(IDEMPOTENCY_HEADER),
         rawBody,
         wait: url.searchParams.get("wait") === "true",
         timeoutMs: timeout && Number.isFinite(Number(timeout)) ? Math.max(0, Number(timeout)) : undefined,

@@ -1,5 +1,5 @@
 import { notFound } from "next/navigation";
-import { serverRuntime } from "@/app/_server/runtime";
+import { pageContext } from "@/app/_server/runtime";
 import { RunView } from "@/components/runs/RunView";
 import { getRunDetail } from "@/lib/runner/queries";
 import { StoredDefinitionSchema } from "@/lib/workflow/schema";
@@ -8,7 +8,7 @@ export const dynamic = "force-dynamic";
 
 export default async function RunPage({ params }: { params: Promise<{ runId: string }> }) {
   const { runId } = await params;
-  const { db, userId } = await serverRuntime();
+  const { db, userId } = await pageContext(`/runs/${runId}`);
   const run = await getRunDetail(db, userId, runId);
   if (!run) notFound();
   const definition = StoredDefinitionSchema.parse(run.definition);
@@ -37,6 +37,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         forks: run.forks.map((f) => ({ runId: f.runId, status: f.status, checkpointId: f.checkpointId })),
         subRuns: run.subRuns,
         latestWorkflowVersion: run.latestWorkflowVersion,
+        canControl: run.canControl,
         steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
       }}
     />
