@@ -38,7 +38,8 @@ test("a foreign Host gets 421 naming ORCHESTRATOR_ALLOWED_HOSTS for pages, actio
     expect(error.code).toBe("HOST_NOT_ALLOWED");
     expect(error.message).toContain("ORCHESTRATOR_ALLOWED_HOSTS");
   }
-  for (const host of [`127.0.0.1:${PORT}`, `localhost:${PORT}`]) expect((await raw("GET", "/", { host })).status, host).toBe(200);
+  // Without a session the page sends to sign-in: served, not misdirected.
+  for (const host of [`127.0.0.1:${PORT}`, `localhost:${PORT}`]) expect((await raw("GET", "/", { host })).status, host).toBeLessThan(400);
 });
 
 test("Socket.IO refuses a handshake with a foreign Host or a foreign page's Origin, and takes the app's own pages", async () => {
