@@ -133,3 +133,17 @@ test("under the CSP the editor, a live run on its page and the settings work wit
   await expect(page.getByTestId("test-connection-result")).toHaveAttribute("data-ok", "true");
   expect(violations).toEqual([]);
 });
+
+test("the sign-in page works under the CSP without a violation", async ({ browser }) => {
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const page = await context.newPage();
+  const violations = await watchViolations(page);
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/sign-in/);
+  await page.getByTestId("sign-in-email").fill("nobody@example.com");
+  await page.getByTestId("sign-in-password").fill("wrong-password");
+  await page.getByTestId("sign-in-submit").click();
+  await expect(page.getByTestId("sign-in-error")).toBeVisible();
+  expect(violations).toEqual([]);
+  await context.close();
+});
