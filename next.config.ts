@@ -1,4 +1,5 @@
 import type { NextConfig } from "next";
+import { STATIC_SECURITY_HEADERS } from "./lib/net/security-headers";
 
 const nextConfig: NextConfig = {
   // Server-side libraries stay plain Node modules (native addons, WASM, large graphs of their own).
@@ -16,6 +17,10 @@ const nextConfig: NextConfig = {
     "socket.io",
   ],
   poweredByHeader: false,
+  // nosniff, Referrer-Policy, X-Frame-Options, Permissions-Policy on every answer; the CSP is per request (proxy.ts).
+  async headers() {
+    return [{ source: "/:path*", headers: STATIC_SECURITY_HEADERS }];
+  },
   experimental: {
     // Saving a workflow posts its whole definition: allow the definition limit (MAX_DEFINITION_BYTES, 16 MB) with
     // room for the action encoding, so a large definition gets our error naming the limit, not a bare 413.

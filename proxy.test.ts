@@ -10,7 +10,7 @@ const nested = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
 const action = (body: BodyInit, contentType?: string) =>
   new NextRequest("http://127.0.0.1:3000/workflows/w1", {
     method: "POST",
-    headers: { "next-action": "40abc", ...(contentType ? { "content-type": contentType } : {}) },
+    headers: { host: "127.0.0.1:3000", "next-action": "40abc", ...(contentType ? { "content-type": contentType } : {}) },
     body,
   });
 const passes = (response: Response) => response.headers.get("x-middleware-next") === "1";
@@ -42,7 +42,39 @@ describe("server action nesting gate (proxy.ts)", () => {
     expect(passes(await proxy(action("not json [[[[", "text/plain;charset=UTF-8")))).toBe(true);
   });
 
-  it("runs only for action calls", () => {
-    expect(config.matcher).toEqual([{ source: "/:path*", has: [{ type: "header", key: "next-action" }] }]);
+  it("runs for action calls and pages, never for API routes, static files or prefetches", () => {
+    expect(config.matcher[0]).toEqual({ source: "/:path*", has: [{ type: "header", key: "next-action" }] });
+    const pages = new RegExp(`^${config.matcher[1].source}$`);
+    for (const path of ["/", "/workflows/wf_1", "/settings", "/runs/r1"]) expect(pages.test(path), path).toBe(true);
+    for (const path of ["/api/hooks/w/t", "/_next/static/chunks/a.js", "/_next/image", "/icon.svg"]) expect(pages.test(path), path).toBe(false);
+  });
+});
+
+describe("pages (proxy.ts)", () => {
+  const page = (host: string) => new NextRequest("http://127.0.0.1:3000/workflows/w1", { headers: { host } });
+
+  it("answers 421 HOST_NOT_ALLOWED naming ORCHESTRATOR_ALLOWED_HOSTS to a foreign Host, for pages and action calls", async () => {
+    for (const request of [page("attacker.example"), new NextRequest("http://127.0.0.1:3000/", { method: "POST", headers: { host: "attacker.example", "next-action": "40abc" }, body: "[]" })]) {
+      const answer = await proxy(request);
+      expect(answer.status).toBe(421);
+      const { error } = await answer.json();
+      expect(error.code).toBe("HOST_NOT_ALLOWED");
+      expect(error.message).toContain("ORCHESTRATOR_ALLOWED_HOSTS");
+    }
+  });
+
+  it("gives each page a Content-Security-Policy with a fresh nonce, on the response and on the request Next renders", async () => {
+    const first = await proxy(page("localhost:3000"));
+    const second = await proxy(page("localhost:3000"));
+    expect(passes(first)).toBe(true);
+    const policy = first.headers.get("content-security-policy")!;
+    const nonce = /'nonce-([A-Za-z0-9+/=]+)'/.exec(policy)?.[1];
+    expect(nonce).toHaveLength(24);
+    expect(second.headers.get("content-security-policy")).not.toContain(nonce);
+    for (const directive of ["default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "connect-src 'self' ws://localhost:3000 wss://localhost:3000", "'strict-dynamic'"])
+      expect(policy).toContain(directive);
+    // Next takes the nonce from the request headers it renders with (x-middleware-request-*).
+    expect(first.headers.get("x-middleware-request-content-security-policy")).toBe(policy);
+    expect(first.headers.get("x-middleware-request-x-nonce")).toBe(nonce);
   });
 });

@@ -1,8 +1,13 @@
 import { NextResponse, type NextRequest } from "next/server";
 import { refusal } from "@/lib/engine/errors";
+import { hostRefusalMessage, isAllowedHost } from "@/lib/net/allowed-hosts";
+import { contentSecurityPolicy } from "@/lib/net/security-headers";
 import { findExcessNesting, MAX_JSON_DEPTH_CEILING, MAX_JSON_DEPTH_ENV } from "@/lib/workflow/limits";
 
 /**
+ * Runs before Next for pages and server-action calls: the Host check (as server.ts does), the pages' Content
+ * Security Policy with a nonce per request, and the nesting gate of action calls.
+ *
  * Server actions: React decodes an action's arguments recursively, once per level, before the action runs;
  * arguments nested ~5,000 levels deep overflow the stack inside Next, which answers 500 with a RangeError our
  * code never sees. This proxy runs first for requests that call an action (`Next-Action` header) and answers
@@ -13,6 +18,32 @@ import { findExcessNesting, MAX_JSON_DEPTH_CEILING, MAX_JSON_DEPTH_ENV } from "@
 export const ACTION_NESTING_GATE = MAX_JSON_DEPTH_CEILING + 4;
 
 export async function proxy(request: NextRequest) {
+  // server.ts checks the Host before Next; this covers the app served without it (`next start`).
+  const host = request.headers.get("host");
+  if (!isAllowedHost(host ?? undefined)) {
+    const { status, body } = refusal("HOST_NOT_ALLOWED", hostRefusalMessage(host ?? undefined));
+    return NextResponse.json(body, { status });
+  }
+  if (request.headers.has("next-action")) return actionGate(request);
+  return withContentSecurityPolicy(request, host);
+}
+
+/**
+ * Pages: a fresh nonce per request in the Content-Security-Policy, on the response and on the request Next renders
+ * (Next reads the nonce from the request's CSP header and puts it on every script it writes).
+ */
+function withContentSecurityPolicy(request: NextRequest, host: string | null) {
+  const nonce = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64");
+  const policy = contentSecurityPolicy(nonce, host);
+  const headers = new Headers(request.headers);
+  headers.set("content-security-policy", policy);
+  headers.set("x-nonce", nonce);
+  const response = NextResponse.next({ request: { headers } });
+  response.headers.set("content-security-policy", policy);
+  return response;
+}
+
+async function actionGate(request: NextRequest) {
   if (request.method !== "POST") return NextResponse.next();
   for (const row of await bodyRows(request)) {
     let value: unknown;
@@ -43,6 +74,16 @@ async function bodyRows(request: NextRequest): Promise<string[]> {
 }
 
 export const config = {
-  // Only action calls: pages, API routes (webhooks) and static files never pass through here.
-  matcher: [{ source: "/:path*", has: [{ type: "header", key: "next-action" }] }],
+  matcher: [
+    // Action calls (the nesting gate).
+    { source: "/:path*", has: [{ type: "header", key: "next-action" }] },
+    // Pages (the CSP). Not API routes (webhooks: JSON, answered by server.ts first), static files, or prefetches.
+    {
+      source: "/((?!api/|_next/static|_next/image|icon.svg|favicon.ico).*)",
+      missing: [
+        { type: "header", key: "next-router-prefetch" },
+        { type: "header", key: "purpose", value: "prefetch" },
+      ],
+    },
+  ],
 };

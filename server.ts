@@ -1,9 +1,10 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import next from "next";
 import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
+import { createRequestGuard } from "@/lib/net/http-guard";
 import { pruneByRetention } from "@/lib/runner/retention";
 import { serveHook } from "@/lib/webhooks/http";
 
@@ -14,17 +15,33 @@ async function main() {
   const port = Number(process.env.PORT ?? 3000);
   const hostname = process.env.HOST ?? "127.0.0.1";
 
+  // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable.
+  const guard = createRequestGuard();
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();
 
-  // Webhook triggers are answered here, before Next (see lib/webhooks/http.ts); everything else is Next's.
-  const httpServer = createServer((req, res) => {
-    // The client's address for the sign-in rate limit, from the socket: a header the client sent is replaced.
-    req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "unknown";
+  // First the Host and the rate limits (lib/net/http-guard.ts); then webhook triggers are answered here, before
+  // Next (see lib/webhooks/http.ts); everything else is Next's.
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
+    // The client's address for the sign-in rate limit (the same key as the guard's limits: the socket's address, or
+    // the one the trusted proxies saw): a header the client sent is replaced.
+    req.headers[CLIENT_IP_HEADER] = guard.clientKey(req);
     if (!serveHook(req, res, () => getRuntime())) void handle(req, res);
+  };
+  const httpServer = createServer((req, res) => {
+    const allowed = guard.check(req, res);
+    if (allowed === true) serve(req, res);
+    else if (allowed !== false)
+      allowed.then(
+        (go) => go && serve(req, res),
+        (err) => {
+          logger.error({ err }, "rate limit check failed");
+          serve(req, res);
+        },
+      );
   });
-  const { io, publisher } = attachRealtime(httpServer, () => getRuntime());
+  const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime });
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 
   // Listen before touching runs left by a stopped process: a run that kills its process must not keep the
@@ -36,6 +53,11 @@ async function main() {
     });
   });
   console.log(`LLM orchestrator ready on http://${hostname}:${port}`);
+  if (["0.0.0.0", "::"].includes(hostname) && guard.hosts.length <= 3)
+    logger.warn(
+      { hosts: guard.hosts.map((h) => h.hostname) },
+      "listening on every interface but answering only to loopback names: add the names clients use to ORCHESTRATOR_ALLOWED_HOSTS (or set ORCHESTRATOR_PUBLIC_URL), or they get 421",
+    );
 
   // Runs whose process died (expired lease) continue here from their last checkpoint, now and whenever a
   // peer process stops renewing its leases.

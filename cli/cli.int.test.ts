@@ -100,6 +100,22 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     expect(deepInput.stderr).toMatch(/input\[0\]\[0\]\[0\]\[0\]…: is nested more than 100 levels deep \(the nesting limit, ORCHESTRATOR_MAX_JSON_DEPTH\)/);
   });
 
+  it("exits 2 naming the path for numbers JSON cannot store (1e400 is Infinity) and __proto__ keys, in the file or --input", async () => {
+    const huge = file("huge.json", '{"id":"huge","name":"Huge","steps":[{"id":"t","type":"transform","config":{"output":{"n":1e400}}}]}');
+    const res = await cli("validate", huge);
+    expect(res.code).toBe(2);
+    expect(res.stdout + res.stderr).toMatch(/step "t" field "config\.output\.n": Infinity is not a finite number/);
+    const badInput = await cli("run", file("seed.json", seed), "--input", '{"topic":"x","weights":[1e400]}', "--json");
+    expect(badInput.code).toBe(2);
+    expect(badInput.stderr).toMatch(/input\.weights\[0\]: Infinity is not a finite number/);
+    const proto = await cli("run", file("seed.json", seed), "--input", '{"topic":"x","__proto__":{"admin":true}}', "--json");
+    expect(proto.code).toBe(2);
+    expect(proto.stderr).toMatch(/input\.__proto__: "__proto__" is not allowed as a field name/);
+    const badId = await cli("validate", file("bad-id.json", { ...seed, id: "../seed" }));
+    expect(badId.code).toBe(2);
+    expect(badId.stdout + badId.stderr).toMatch(/id: use letters, digits, _, - and \./);
+  });
+
   it("validate exits 0 for a valid file and 2 with the issues otherwise", async () => {
     expect((await cli("validate", path.resolve("examples/review-loop.json"))).code).toBe(0);
     const res = await cli("validate", file("dup.json", { id: "d", name: "d", steps: [{ id: "a", type: "transform", config: { output: 1 } }, { id: "a", type: "transform", config: { output: 1 } }] }), "--json");

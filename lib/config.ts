@@ -1,11 +1,14 @@
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { OrchestratorError } from "@/lib/engine/errors";
+import { ensurePrivateDir } from "@/lib/private-files";
 
-/** Where the embedded database, the secret key and run workspaces live (env ORCHESTRATOR_DATA_DIR, default ./data). */
+/**
+ * Where the embedded database, the secret key and run workspaces live (env ORCHESTRATOR_DATA_DIR, default ./data):
+ * created 0700; a wider directory, and its database and key files, are tightened the first time (lib/private-files.ts).
+ */
 export function dataDir(): string {
   const dir = path.resolve(/*turbopackIgnore: true*/ process.env.ORCHESTRATOR_DATA_DIR ?? path.join(process.cwd(), "data"));
-  mkdirSync(dir, { recursive: true });
+  ensurePrivateDir(dir);
   return dir;
 }
 

@@ -1,3 +1,4 @@
+import "@/lib/zod-browser"; // before any parse: no eval probe under the CSP
 import { z } from "zod";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";

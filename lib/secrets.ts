@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { dataDir } from "./config";
+import { PRIVATE_FILE_MODE, tightenMode } from "./private-files";
 
 /**
  * Secrets at rest are AES-256-GCM encrypted. The key comes from env ORCHESTRATOR_SECRET_KEY (any string, hashed
@@ -14,7 +15,13 @@ function key(): Buffer {
   const fromEnv = process.env.ORCHESTRATOR_SECRET_KEY;
   if (fromEnv) return (cachedKey = createHash("sha256").update(fromEnv).digest());
   const file = path.join(dataDir(), "secret.key");
-  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64"), { mode: 0o600, flag: "wx" });
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, randomBytes(32).toString("base64"), { mode: PRIVATE_FILE_MODE, flag: "wx" });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err; // another process made it first: use theirs
+    }
+  } else tightenMode(file, PRIVATE_FILE_MODE);
   return (cachedKey = Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
 }
 

@@ -1,4 +1,6 @@
 import { mkdtempSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +8,16 @@ import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases"
 import { createDb, type Db } from "@/lib/db";
 import { addressRefusal } from "@/lib/net/address-policy";
 import { startLlmGateway } from "@/e2e/fixtures/llm-gateway";
-import { getGatewaySettings, getHttpAllowSettings, listGatewayModels, resolveRuntimeSettings, saveDefaultModel, saveGatewaySettings, saveHttpAllowList } from "./settings";
+import {
+  getGatewaySettings,
+  getHttpAllowSettings,
+  listGatewayModels,
+  resolveRuntimeSettings,
+  saveDefaultModel,
+  saveGatewaySettings,
+  saveHttpAllowList,
+  testGatewayConnection,
+} from "./settings";
 
 let database: TestDatabase;
 let db: Db;
@@ -42,9 +53,9 @@ describe("gateway settings", () => {
     expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
   });
 
-  it("keeps the saved key when the form leaves it empty, and lets env variables win", async () => {
-    await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:5000/v1" });
-    expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:5000/v1", llmApiKey: "sk-very-secret" });
+  it("keeps the saved key when the same URL is saved without one, and lets env variables win", async () => {
+    expect(await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:4000/v1/" })).toEqual({ keyCleared: false });
+    expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: "http://127.0.0.1:4000/v1/", llmApiKey: "sk-very-secret" });
     process.env.LLM_GATEWAY_URL = "http://127.0.0.1:6000/v1";
     process.env.LLM_API_KEY = "env-key";
     try {
@@ -53,6 +64,48 @@ describe("gateway settings", () => {
     } finally {
       delete process.env.LLM_GATEWAY_URL;
       delete process.env.LLM_API_KEY;
+    }
+  });
+
+  it("never sends the stored key to a new URL: saving another URL without a key deletes it; with a key, the new key goes", async () => {
+    // The gateway the key was entered for, and another listener on loopback that records what reaches it.
+    const seen: Array<string | undefined> = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [{ id: "m" }] }));
+    });
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}/v1`;
+    try {
+      await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-very-secret" });
+      // "Test connection" of the new URL before saving: the stored key stays home.
+      expect(await testGatewayConnection(db, { llmGatewayUrl: otherUrl })).toMatchObject({ ok: true, key: "none" });
+      expect(await saveGatewaySettings(db, { llmGatewayUrl: otherUrl })).toEqual({ keyCleared: true });
+      expect(await getGatewaySettings(db)).toMatchObject({ llmGatewayUrl: otherUrl, hasApiKey: false });
+      expect(await db.setting.count({ where: { key: "llm.apiKey" } })).toBe(0);
+      expect(await resolveRuntimeSettings(db)).toMatchObject({ llmGatewayUrl: otherUrl, llmApiKey: undefined });
+      // What runs and the Settings page send there: the models list and a test of the saved gateway.
+      expect(await listGatewayModels(db)).toEqual(["m"]);
+      expect(await testGatewayConnection(db)).toMatchObject({ ok: true, key: "none" });
+      expect(seen).toEqual([undefined, undefined, undefined]);
+
+      expect(await saveGatewaySettings(db, { llmGatewayUrl: "http://127.0.0.1:4000/v1", llmApiKey: "sk-for-4000" })).toEqual({ keyCleared: false });
+      expect(await saveGatewaySettings(db, { llmGatewayUrl: otherUrl, llmApiKey: "sk-for-other" })).toEqual({ keyCleared: false });
+      expect(await listGatewayModels(db)).toEqual(["m"]);
+      expect(seen.at(-1)).toBe("Bearer sk-for-other");
+      // LLM_API_KEY alone belongs to LLM_GATEWAY_URL: it is not sent to a URL saved on the page.
+      await saveGatewaySettings(db, { llmGatewayUrl: `${otherUrl}/` }); // the same URL: the key stays
+      await db.setting.deleteMany({ where: { key: "llm.apiKey" } });
+      process.env.LLM_API_KEY = "env-key";
+      try {
+        expect(await listGatewayModels(db)).toEqual(["m"]);
+        expect(seen.at(-1)).toBeUndefined();
+      } finally {
+        delete process.env.LLM_API_KEY;
+      }
+    } finally {
+      other.closeAllConnections();
+      await new Promise((resolve) => other.close(resolve));
     }
   });
 

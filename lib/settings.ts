@@ -146,27 +146,40 @@ function networkCause(err: unknown): string {
 
 /**
  * "Test connection" on the Settings page: probes the URL in the form (else the configured one) with the key in
- * the form, else the stored key — the environment's key only for the environment's own URL, so a URL typed on the
- * page never receives a key the page could not otherwise use.
+ * the form, else the key kept for that very URL — the environment's key for the environment's URL, the stored
+ * key for the saved URL — so a URL typed on the page never receives a key the page could not otherwise use.
  */
 export async function testGatewayConnection(db: Db, form: { llmGatewayUrl?: string; llmApiKey?: string } = {}): Promise<GatewayProbe & { key: "form" | "stored" | "none" }> {
   const { url: savedUrl, sealedKey } = await savedGateway(db);
-  const envUrl = process.env.LLM_GATEWAY_URL;
+  const envUrl = process.env.LLM_GATEWAY_URL || undefined;
   const url = form.llmGatewayUrl?.trim() || envUrl || savedUrl;
   if (!url)
     throw new OrchestratorError("LLM_NOT_CONFIGURED", "no gateway URL to test: enter the gateway's base URL, e.g. http://127.0.0.1:4000/v1");
-  const sameAsEnv = envUrl !== undefined && envUrl !== "" && url.replace(/\/+$/, "") === envUrl.replace(/\/+$/, "");
-  const stored = sameAsEnv ? process.env.LLM_API_KEY : sealedKey ? unseal(sealedKey) : envUrl ? undefined : process.env.LLM_API_KEY;
+  const stored = sameGatewayUrl(url, envUrl) ? process.env.LLM_API_KEY : sealedKey && sameGatewayUrl(url, savedUrl) ? unseal(sealedKey) : undefined;
   const key = form.llmApiKey || stored;
   const probe = await probeGateway(url, key);
   return { ...probe, key: form.llmApiKey ? "form" : stored ? "stored" : "none" };
+}
+
+/** Two gateway base URLs name the same gateway (trailing slashes and surrounding spaces aside). */
+export function sameGatewayUrl(a: string | undefined, b: string | undefined): boolean {
+  const norm = (url: string) => url.trim().replace(/\/+$/, "");
+  return a !== undefined && b !== undefined && norm(a) === norm(b);
 }
 
 export async function saveDefaultModel(db: Db, model: string) {
   await db.setting.upsert({ where: { key: MODEL_KEY }, create: { key: MODEL_KEY, value: model }, update: { value: model } });
 }
 
-export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: string; llmApiKey?: string }) {
+/**
+ * Saves the gateway URL, and the key when one is given. The stored key belongs to the URL it was entered with: a
+ * new URL saved without a key deletes it, so changing the URL can never send the key somewhere else (a
+ * `keyCleared` result says so). Saving the same URL again keeps it.
+ */
+export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: string; llmApiKey?: string }): Promise<{ keyCleared: boolean }> {
+  const { url: savedUrl, sealedKey } = await savedGateway(db);
+  const keyCleared = !settings.llmApiKey && sealedKey !== undefined && !sameGatewayUrl(savedUrl, settings.llmGatewayUrl);
+  if (keyCleared) await db.setting.deleteMany({ where: { key: API_KEY } });
   await db.setting.upsert({
     where: { key: URL_KEY },
     create: { key: URL_KEY, value: settings.llmGatewayUrl },
@@ -180,6 +193,7 @@ export async function saveGatewaySettings(db: Db, settings: { llmGatewayUrl: str
       update: { value, encrypted: true },
     });
   }
+  return { keyCleared };
 }
 
 /**
@@ -209,9 +223,10 @@ async function gatewayConnection(db: Db): Promise<Pick<RuntimeSettings, "llmGate
   return connectionOf(await savedGateway(db));
 }
 
+/** Each key goes only to the URL it came with: LLM_API_KEY to LLM_GATEWAY_URL, the stored key to the saved URL. */
 function connectionOf({ url, sealedKey, defaultModel }: ReturnType<typeof gatewayOf>): Pick<RuntimeSettings, "llmGatewayUrl" | "llmApiKey" | "defaultModel"> {
   if (process.env.LLM_GATEWAY_URL) return { llmGatewayUrl: process.env.LLM_GATEWAY_URL, llmApiKey: process.env.LLM_API_KEY, defaultModel };
-  return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : process.env.LLM_API_KEY, defaultModel };
+  return { llmGatewayUrl: url, llmApiKey: sealedKey ? unseal(sealedKey) : undefined, defaultModel };
 }
 
 /**

@@ -20,9 +20,10 @@ export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: str
   return runAction("saveGateway", "admin", async (context) => {
     const parsed = GatewayForm.parse(form);
     const { db } = context;
-    await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
+    // A new URL without a key deletes the stored key (it belonged to the old URL): `keyCleared` tells the form.
+    const { keyCleared } = await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
     revalidatePath("/settings");
-    return {};
+    return { keyCleared };
   });
 }
 

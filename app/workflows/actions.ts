@@ -10,7 +10,8 @@ import { getGatewaySettings, listGatewayModels } from "@/lib/settings";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "@/lib/workflow/estimate";
 import type { ExpressionContext } from "@/lib/workflow/expression";
-import { nestingIssue } from "@/lib/workflow/limits";
+import { runInputProblems } from "@/lib/workflow/input";
+import { outsideValueIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { deleteWorkflow, getWorkflow, listShares, saveWorkflowVersion, setShare } from "@/lib/workflows/repository";
@@ -25,6 +26,23 @@ export async function saveWorkflow(definition: unknown) {
     if (!valid || issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
     const { db, userId } = context;
     return saveWorkflowVersion(db, userId, valid);
+  });
+}
+
+/**
+ * The run dialog's check before it sends a run: the problems of an input against the input schema, each with its
+ * field path, by the same checker the run uses. On the server because Ajv compiles schemas to functions, which the
+ * pages' Content-Security-Policy does not let the browser do. A schema Ajv cannot compile gives no problems here
+ * (the run itself is refused, saying why).
+ */
+export async function checkRunInput(schema: unknown, input: unknown) {
+  return runAction("checkRunInput", "viewer", async () => {
+    const parsed = z.record(z.string(), z.unknown()).parse(schema);
+    try {
+      return { problems: runInputProblems(parsed, input) };
+    } catch {
+      return { problems: [] };
+    }
   });
 }
 
@@ -100,8 +118,8 @@ export async function disableWebhook(workflowId: string) {
 /** "Estimate cost" in the run dialog: the latest saved version's LLM prompts rendered with this input, priced. */
 export async function estimateRunCost(workflowId: string, input?: unknown) {
   return runAction("estimateRunCost", "viewer", async (context) => {
-    const tooDeep = nestingIssue(input, "input");
-    if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep]);
+    const refused = outsideValueIssue(input, "input");
+    if (refused) throw new InvalidRunError("INVALID_INPUT", [refused]);
     const { db, userId } = context;
     const workflow = await getWorkflow(db, userId, z.string().min(1).parse(workflowId));
     if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);

@@ -1,8 +1,7 @@
 "use client";
 
 import { useEffect, useState } from "react";
-import { formatChoice } from "@/lib/workflow/input";
-import { newItem, pathKey, valueAt, type FieldPath, type InputField } from "@/lib/workflow/input-form";
+import { formatChoice, newItem, pathKey, valueAt, type FieldPath, type InputField } from "@/lib/workflow/input-form";
 import { JsonInput } from "./fields";
 
 /**

@@ -1,10 +1,9 @@
 "use client";
 
 import { useEffect, useMemo, useState } from "react";
-import { estimateRunCost } from "@/app/workflows/actions";
+import { checkRunInput, estimateRunCost } from "@/app/workflows/actions";
 import { formatCost } from "@/components/ui/status";
 import type { CostEstimate } from "@/lib/workflow/estimate";
-import { runInputProblems } from "@/lib/workflow/input";
 import { editInput, formPaths, hasInputFields, initialValue, inputField, pathKey, withoutStaleErrors, type FieldPath } from "@/lib/workflow/input-form";
 import { JsonInput } from "./fields";
 import { InputForm } from "./InputForm";
@@ -13,7 +12,7 @@ export type RunInputMode = "form" | "json";
 
 /**
  * Asks for the run input: a form drawn from the input schema (nested objects, lists, choices, checkboxes), or the
- * same value as raw JSON. The input is checked with the server's checker before it is sent, each problem shown
+ * same value as raw JSON. The input is checked by the server's checker (a server action) before it is sent, each problem shown
  * next to its field; a workflow without an input schema gets the JSON view only.
  */
 export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, busy, error }: {
@@ -34,6 +33,8 @@ export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, bus
   /** Problems no field of the form shows (the input as a whole, properties the schema does not list). */
   const [otherProblems, setOtherProblems] = useState<string[]>([]);
   const [estimate, setEstimate] = useState<CostEstimate>();
+  /** The input is being checked on the server before the run is sent. */
+  const [checking, setChecking] = useState(false);
 
   // "Estimate cost": the LLM prompts rendered with this input, priced; refreshed while the input is edited.
   useEffect(() => {
@@ -55,13 +56,16 @@ export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, bus
     setOtherProblems([]);
   };
 
-  const submit = (event: React.FormEvent) => {
+  const submit = async (event: React.FormEvent) => {
     event.preventDefault();
-    let problems: ReturnType<typeof runInputProblems> = [];
-    try {
-      problems = schema ? runInputProblems(schema, value) : [];
-    } catch {
-      // A schema Ajv cannot compile: the server refuses the run and says why (shown as run-error).
+    // The server's checker (Ajv cannot compile schemas under the page's CSP). If the check itself fails, the run
+    // is sent anyway: the server refuses bad input and says why (shown as run-error).
+    let problems: Array<{ path: string[]; message: string }> = [];
+    if (schema) {
+      setChecking(true);
+      const checked = await checkRunInput(schema, value).catch(() => undefined);
+      setChecking(false);
+      problems = checked?.ok ? checked.problems : [];
     }
     if (!problems.length) return onRun(value);
     const shown = new Set(mode === "form" && field ? formPaths(field, value) : []);
@@ -78,7 +82,7 @@ export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, bus
 
   return (
     <div className="fixed inset-0 z-50 grid place-items-center bg-black/30" role="dialog" aria-modal="true" data-testid="run-dialog">
-      <form onSubmit={submit} noValidate className="max-h-[90vh] w-[520px] space-y-3 overflow-y-auto rounded-lg bg-white p-4 shadow-xl">
+      <form onSubmit={(e) => void submit(e)} noValidate className="max-h-[90vh] w-[520px] space-y-3 overflow-y-auto rounded-lg bg-white p-4 shadow-xl">
         <div className="flex items-center justify-between">
           <h2 className="text-sm font-semibold">Run input</h2>
           {formAvailable && (
@@ -122,8 +126,8 @@ export function RunDialog({ workflowId, schema, initialMode, onRun, onClose, bus
         {error && <p data-testid="run-error" className="rounded bg-red-50 px-2 py-1 text-xs text-red-700 whitespace-pre-wrap">{error}</p>}
         <div className="flex justify-end gap-2">
           <button type="button" onClick={onClose} className="rounded px-3 py-1.5 text-sm text-neutral-600 hover:bg-neutral-100">Cancel</button>
-          <button type="submit" data-testid="run-submit" disabled={busy} className="rounded bg-blue-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-blue-500 disabled:opacity-50">
-            {busy ? "Starting…" : "Run"}
+          <button type="submit" data-testid="run-submit" disabled={busy || checking} className="rounded bg-blue-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-blue-500 disabled:opacity-50">
+            {busy ? "Starting…" : checking ? "Checking…" : "Run"}
           </button>
         </div>
       </form>

@@ -27,16 +27,25 @@ export function GatewayForm({ initialUrl, hasApiKey, onModels }: { initialUrl: s
         onModels?.(probe!.models);
       }
     });
+  const save = async () => {
+    const result = await saveGateway({ llmGatewayUrl: url, llmApiKey: key || undefined });
+    return result.ok && result.keyCleared ? { ok: true as const, note: "Saved. The stored API key was removed (it belonged to the old URL): enter the key for this gateway." } : result;
+  };
   const testButton = (
     <button type="button" onClick={test} disabled={testing} data-testid="test-connection" className="rounded border border-neutral-300 px-3 py-1.5 text-sm font-medium disabled:opacity-50">
       {testing ? "Testing…" : "Test connection"}
     </button>
   );
   return (
-    <SettingsForm testId="gateway" save={() => saveGateway({ llmGatewayUrl: url, llmApiKey: key || undefined })} onSaved={() => setKey("")} actions={testButton}>
+    <SettingsForm testId="gateway" save={save} onSaved={() => setKey("")} actions={testButton}>
       <label className="block">
         <span className="mb-1 block text-xs font-medium text-neutral-600">Gateway base URL</span>
         <input data-testid="gateway-url" className="w-full rounded border border-neutral-300 px-2 py-1 text-sm" value={url} placeholder="http://127.0.0.1:4000/v1" onChange={(e) => setUrl(e.target.value)} />
+        {hasApiKey && (
+          <span data-testid="gateway-url-note" className="mt-1 block text-xs text-neutral-500">
+            The stored API key belongs to this URL: saving another URL removes it unless you enter a key with it.
+          </span>
+        )}
       </label>
       <label className="block">
         <span className="mb-1 block text-xs font-medium text-neutral-600">API key {hasApiKey && <span className="font-normal text-emerald-700">(a key is set; leave empty to keep it)</span>}</span>

@@ -2,7 +2,8 @@
 
 import { useState, useTransition, type ReactNode } from "react";
 
-type SaveResult = { ok: true } | { ok: false; message: string };
+/** `note`: what else saving did, shown instead of "Saved". */
+type SaveResult = { ok: true; note?: string } | { ok: false; message: string };
 
 /** A settings section: its fields, Save, and the outcome ("Saved" or the server's message naming the field). */
 export function SettingsForm({ save, onSaved, testId, inline, actions, children }: {
@@ -25,7 +26,7 @@ export function SettingsForm({ save, onSaved, testId, inline, actions, children 
         e.preventDefault();
         start(async () => {
           const result = await save();
-          setMessage(result.ok ? { ok: true, text: "Saved" } : { ok: false, text: result.message });
+          setMessage(result.ok ? { ok: true, text: result.note ?? "Saved" } : { ok: false, text: result.message });
           if (result.ok) onSaved?.();
         });
       }}

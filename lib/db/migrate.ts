@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { preparePrivateSqliteFile, PRIVATE_DIR_MODE } from "../private-files";
 import { isPostgresUrl, postgresTarget, sqlitePath } from "./url";
 
 /**
@@ -57,7 +58,8 @@ export async function migrateDatabase(url: string): Promise<string[]> {
 
 function migrateSqlite(url: string): string[] {
   const file = sqlitePath(url);
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+  preparePrivateSqliteFile(file); // 0600 before SQLite creates it (its -wal and -shm files take its mode)
   const db = new Database(file);
   try {
     db.pragma("journal_mode = WAL");

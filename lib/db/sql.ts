@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import pg from "pg";
+import { preparePrivateSqliteFile } from "../private-files";
 import { isPostgresUrl, postgresTarget, sqlitePath } from "./url";
 
 /**
@@ -71,6 +72,7 @@ export function openSql(url: string): SqlConnection {
     };
   }
 
+  preparePrivateSqliteFile(sqlitePath(url));
   const db = new Database(sqlitePath(url), { timeout: 10_000 });
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");

@@ -4,7 +4,7 @@ import { buildGraph, readySteps, type GraphSpec } from "@/lib/workflow/graph";
 import { outputSchemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
 import { secretsReadBy, secretsReferencedBy } from "@/lib/workflow/secret-refs";
-import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, WorkflowDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, StoredDefinitionSchema, type WorkflowDefinition, type WorkflowStep } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { OrchestratorError, serializeError, StepError, type SerializedError } from "./errors";
 import { ExpressionEvaluator } from "./expressions";
@@ -198,7 +198,7 @@ export function compileStoredWorkflow(
   let entry = cache.get(definitionJson);
   if (entry) cache.delete(definitionJson);
   else {
-    const definition = WorkflowDefinitionSchema.parse(JSON.parse(definitionJson));
+    const definition = StoredDefinitionSchema.parse(JSON.parse(definitionJson));
     entry = { definition, shared: compileShared(definition, checkpointer) };
     if (cache.size >= COMPILED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
   }

@@ -47,6 +47,7 @@ export type ErrorCode =
   | "CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
+  | "HOST_NOT_ALLOWED"
   | "INTERNAL";
 
 import type { ValidationIssue } from "@/lib/workflow/schema";
@@ -69,6 +70,9 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   WEBHOOK_REPLAYED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The request's Host is not one this server answers to (DNS rebinding guard, lib/net/allowed-hosts.ts). */
+  HOST_NOT_ALLOWED: 421,
+  /** Too many requests (sign-in attempts, requests from one client, calls of one webhook); Retry-After says when to try again. */
   RATE_LIMITED: 429,
 };
 

@@ -7,6 +7,7 @@ import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
 import { eventForViewers } from "@/lib/runner/callback-privacy";
 import { activeRunId, runAccessOf, runEventsAfter } from "@/lib/runner/queries";
 import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor } from "@/lib/runner/stored-tokens";
+import { realtimeHandshakeCheck, type RequestGuard } from "@/lib/net/http-guard";
 import type { Runtime } from "@/lib/runtime";
 import { runRoom, runViewRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
@@ -40,8 +41,16 @@ function followRefusal(socket: { rooms: Set<string> }, room: string, id: string,
  * order it was written among the events. Workflows an editor watches (a room each) are looked at as often, and a
  * new active run is announced.
  */
-export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Runtime>, options: { pollMs?: number } = {}) {
-  const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, { serveClient: false });
+export function attachRealtime(
+  httpServer: HttpServer,
+  runtime: () => Promise<Runtime>,
+  options: { pollMs?: number; allowRequest?: RequestGuard["allowRealtime"] } = {},
+) {
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
+    serveClient: false,
+    // Host and Origin of every handshake (DNS rebinding, other sites' pages): lib/net/http-guard.ts.
+    allowRequest: options.allowRequest ?? realtimeHandshakeCheck(),
+  });
   const texts = new StreamingTexts();
   /** Runs someone follows, with the last seq sent to their room. */
   const followed = new Map<string, number>();

@@ -2,7 +2,7 @@ import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { isCallbackToken, type CallbackRequest } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
 import { schemaProblems } from "@/lib/workflow/input";
-import { nestingIssue, nestingProblem } from "@/lib/workflow/limits";
+import { outsideValueIssue } from "@/lib/workflow/limits";
 import { ownedRun } from "./checkpoints";
 import type { RunControl } from "./control";
 
@@ -23,8 +23,8 @@ export async function decideApproval(
   decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
 ): Promise<{ runId: string }> {
   const { db } = control.deps;
-  const tooDeep = nestingProblem(decision.data, "data");
-  if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${tooDeep.message}`);
+  const refusedData = outsideValueIssue(decision.data, "data");
+  if (refusedData) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${refusedData.message}`);
   const run = await ownedRun(db, ownerId, runId);
   const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
   if (run.status !== "waiting" || !pending)
@@ -65,8 +65,8 @@ export async function deliverCallback(control: RunControl, runId: string, stepId
   const { db } = control.deps;
   if (!isCallbackToken(token, runId, stepId, execution)) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
   // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
-  const tooDeep = nestingIssue(body, "body");
-  if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep], "the callback body");
+  const refused = outsideValueIssue(body, "body");
+  if (refused) throw new InvalidRunError("INVALID_INPUT", [refused], "the callback body");
   const pending = await db.stepRun.findFirst({ where: { runId, stepId, execution, status: "waiting" } });
   if (!pending) throw new OrchestratorError("CONFLICT", `step "${stepId}" of run "${runId}" is not waiting for this callback (already called, or the run ended)`);
   const waitingAt = (JSON.parse(pending.output ?? "{}") as Partial<CallbackRequest>).path?.split("/").at(-1);

@@ -51,7 +51,7 @@ async function answer(
   const send = (status: number, body: unknown) => {
     if (res.headersSent) return;
     const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "x-content-type-options": "nosniff" });
     res.end(text);
   };
   try {

@@ -233,3 +233,6 @@ export function withoutStaleErrors(errors: Record<string, string>, path: FieldPa
   const related = (key: string) => key === edited || key === "" || key.startsWith(`${edited}.`) || edited.startsWith(`${key}.`) || edited === "";
   return Object.fromEntries(Object.entries(errors).filter(([key]) => !related(key)));
 }
+
+/** An enum choice as a person reads it: text as is, anything else as JSON. */
+export const formatChoice = (choice: unknown) => (typeof choice === "string" ? choice : JSON.stringify(choice));

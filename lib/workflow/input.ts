@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
-import { nestingIssue } from "./limits";
+import { formatChoice } from "./input-form";
+import { outsideValueIssue } from "./limits";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
 // addUsedSchema: false — a schema's `$id` is not registered, so the same `$id` in another definition (or the
@@ -42,8 +43,7 @@ function problemOf(e: ErrorObject): string {
   return e.message ?? "is invalid";
 }
 
-/** An enum choice as a person reads it: text as is, anything else as JSON. */
-export const formatChoice = (choice: unknown) => (typeof choice === "string" ? choice : JSON.stringify(choice));
+export { formatChoice };
 
 /** Where an error is: the instance path's segments (JSON Pointer decoded), plus the missing property for `required`. */
 function pathOf(e: ErrorObject): string[] {
@@ -75,8 +75,8 @@ export const outputSchemaProblems = (schema: Record<string, unknown>, output: un
  */
 export function validateRunInput(def: WorkflowDefinition, input: unknown): { input: unknown; issues: ValidationIssue[] } {
   // Before anything walks it (structuredClone, Ajv, JSON.stringify of the run row each recurse per level).
-  const tooDeep = nestingIssue(input, "input");
-  if (tooDeep) return { input, issues: [tooDeep] };
+  const refused = outsideValueIssue(input, "input");
+  if (refused) return { input, issues: [refused] };
   const value = input === undefined ? {} : structuredClone(input);
   if (!def.input) return { input: value, issues: [] };
   const check = compileJsonSchema(def.input, { fillDefaults: true });
@@ -121,8 +121,8 @@ export function undeclaredInputField(schema: unknown, path: readonly string[]): 
  * `validateRunInput` (defaults filled first), so the form refuses what the server would.
  */
 export function runInputProblems(schema: Record<string, unknown>, input: unknown): Array<{ path: string[]; message: string }> {
-  const tooDeep = nestingIssue(input, "input");
-  if (tooDeep) return [{ path: [], message: tooDeep.message }];
+  const refused = outsideValueIssue(input, "input");
+  if (refused) return [{ path: [], message: refused.message }];
   const check = compileJsonSchema(schema, { fillDefaults: true });
   const value = input === undefined ? {} : structuredClone(input);
   return check(value) ? [] : (check.errors ?? []).map((e) => ({ path: pathOf(e), message: problemOf(e) }));

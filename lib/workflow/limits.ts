@@ -126,3 +126,58 @@ export function nestingIssue(value: unknown, root: string): ValidationIssue | nu
   const problem = nestingProblem(value, root);
   return problem && { code: "NESTING_LIMIT", field: root, message: problem.message };
 }
+
+/**
+ * Values JSON cannot carry or that would act on an object's prototype: a number that is not finite (NaN,
+ * ±Infinity — what `1e400` parses to, or what the TypeScript API or an action can pass; JSON.stringify writes
+ * them as null, so what was stored would not be what was given) and a `__proto__` key (copying such an object
+ * with assignment sets the copy's prototype instead of a field; zod drops the key without a word).
+ */
+export type UnsafeJsonProblem = "non-finite" | "proto-key";
+
+/**
+ * The first unsafe value in `value` and the path to it, or null. Iterative; each object is walked once (run it
+ * after the nesting check, which refuses cycles). Linear in the number of objects and keys.
+ */
+export function findUnsafeJsonValue(value: unknown): { path: JsonPath; problem: UnsafeJsonProblem } | null {
+  if (typeof value === "number") return Number.isFinite(value) ? null : { path: [], problem: "non-finite" };
+  if (value === null || typeof value !== "object") return null;
+  const seen = new Set<object>([value]);
+  const stack: Array<{ value: object; path: JsonPath }> = [{ value, path: [] }];
+  while (stack.length) {
+    const { value: node, path } = stack.pop()!;
+    const keys: Array<string | number> = Array.isArray(node) ? [...node.keys()] : Object.keys(node);
+    for (const key of keys) {
+      if (key === "__proto__") return { path: [...path, key], problem: "proto-key" };
+      const child = (node as Record<string | number, unknown>)[key];
+      if (typeof child === "number" && !Number.isFinite(child)) return { path: [...path, key], problem: "non-finite" };
+      if (child !== null && typeof child === "object" && !seen.has(child)) {
+        seen.add(child);
+        stack.push({ value: child, path: [...path, key] });
+      }
+    }
+  }
+  return null;
+}
+
+/** What to say about an unsafe value: the problem and its fix. */
+export function unsafeJsonText(problem: UnsafeJsonProblem, value?: unknown): string {
+  return problem === "non-finite"
+    ? `${String(value)} is not a finite number (NaN, Infinity and numbers beyond ±1.8e308 such as 1e400 cannot be stored); write a finite number`
+    : `"__proto__" is not allowed as a field name (it would change the object's prototype); rename the field`;
+}
+
+/** The value at `path` in `root` (for the message). */
+const valueAt = (root: unknown, path: JsonPath) => path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], root);
+
+/**
+ * An outside value (`input`, a callback `body`, approval `data`) that is nested too deep or holds an unsafe value,
+ * as an issue naming where: `input.scores[2]: Infinity is not a finite number (…)`. Null when it is fine.
+ */
+export function outsideValueIssue(value: unknown, root: string): ValidationIssue | null {
+  const tooDeep = nestingIssue(value, root);
+  if (tooDeep) return tooDeep;
+  const unsafe = findUnsafeJsonValue(value);
+  if (!unsafe) return null;
+  return { code: "INVALID_VALUE", field: root, message: `${describeJsonPath(root, unsafe.path, 8)}: ${unsafeJsonText(unsafe.problem, valueAt(value, unsafe.path))}` };
+}

@@ -1,3 +1,4 @@
+import "@/lib/zod-browser"; // before any parse: no eval probe under the CSP
 import { z } from "zod";
 
 /**
@@ -6,6 +7,11 @@ import { z } from "zod";
  */
 
 export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+/**
+ * Workflow ids are database keys and path segments (/workflows/<id>, /api/hooks/<id>): letters, digits, _, - and
+ * dots inside (`team.triage-v2`), at most 128 characters; no slashes, spaces, leading dot or `..`.
+ */
+export const WORKFLOW_ID_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /** How many times one step may execute in a run unless `limits.maxIterations` says otherwise (loop guard). */
 export const DEFAULT_MAX_ITERATIONS = 100;
 /**
@@ -28,20 +34,36 @@ export const RetryPolicySchema = z.object({
 
 export const RETRY_DEFAULTS = { maxAttempts: 3, initialDelayMs: 500, backoffFactor: 2, maxDelayMs: 10_000, jitter: true } as const;
 
-/** Names JavaScript objects treat specially: as step ids (keys of outputs, of `steps.<id>`) they would not be data. */
-const RESERVED_STEP_IDS = new Set(["__proto__", "constructor", "prototype"]);
+/**
+ * Names JavaScript objects treat specially: as step ids (keys of outputs, of `steps.<id>`), workflow ids or variable
+ * names (keys of `vars`) they would not be data.
+ */
+export const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+
+export const WorkflowIdSchema = z
+  .string()
+  .min(1, { error: "id is required", abort: true })
+  .regex(WORKFLOW_ID_PATTERN, `use letters, digits, _, - and . (not first, no ..), at most 128 characters, e.g. support-triage (pattern ${WORKFLOW_ID_PATTERN.source})`)
+  .refine((id) => !RESERVED_NAMES.has(id), { message: "may not be __proto__, constructor or prototype; choose another id" });
+
+/** A variable name (a key of `vars`, an `assign` target). */
+export const VariableNameSchema = z
+  .string()
+  .min(1, "a variable name may not be empty")
+  .max(200, "a variable name is at most 200 characters")
+  .refine((name) => !RESERVED_NAMES.has(name), { message: "a variable may not be named __proto__, constructor or prototype; choose another name" });
 
 export const StepSchema = z.object({
   id: z
     .string()
     .max(200, "step id is at most 200 characters")
     .regex(STEP_ID_PATTERN, "step id must start with a letter or _ and contain only letters, digits, _ and -")
-    .refine((id) => !RESERVED_STEP_IDS.has(id), { message: "step id may not be __proto__, constructor or prototype; choose another" }),
+    .refine((id) => !RESERVED_NAMES.has(id), { message: "step id may not be __proto__, constructor or prototype; choose another" }),
   type: z.string().min(1, "type is required (llm, transform, condition, approval)"),
   name: z.string().optional(),
   config: z.record(z.string(), z.unknown()).default({}),
   /** Evaluated after the step; `output` is the step's output. */
-  assign: z.record(z.string(), z.string()).optional(),
+  assign: z.record(VariableNameSchema, z.string()).optional(),
   /** Retry policy for retryable failures; without it a step is attempted once. */
   retry: RetryPolicySchema.optional(),
   /** Time limit of each attempt. */
@@ -65,13 +87,13 @@ export const EdgeSchema = z.object({
 });
 
 export const WorkflowDefinitionSchema = z.object({
-  id: z.string().min(1, "id is required"),
+  id: WorkflowIdSchema,
   name: z.string().min(1, "name is required"),
   schemaVersion: z.literal(1).optional(),
   description: z.string().optional(),
   /** JSON Schema of the run input, validated at run start. */
   input: z.record(z.string(), z.unknown()).optional(),
-  vars: z.record(z.string(), z.unknown()).optional(),
+  vars: z.record(VariableNameSchema, z.unknown()).optional(),
   steps: z.array(StepSchema),
   edges: z.array(EdgeSchema).optional(),
   limits: z
@@ -83,6 +105,12 @@ export const WorkflowDefinitionSchema = z.object({
     })
     .optional(),
 });
+
+/**
+ * Definitions read back from the database (saved versions, run snapshots) were validated when saved; one saved
+ * before workflow ids had a pattern keeps loading (saving it again asks for a valid id).
+ */
+export const StoredDefinitionSchema = WorkflowDefinitionSchema.extend({ id: z.string().min(1) });
 
 export type WorkflowStep = z.infer<typeof StepSchema>;
 export type WorkflowEdge = z.infer<typeof EdgeSchema>;

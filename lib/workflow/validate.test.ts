@@ -33,6 +33,47 @@ describe("validateWorkflow", () => {
     expect(codes({ id: "w", name: "w", steps: [{ id: "_proto", type: "transform", config: { output: 1 } }] })).toEqual([]);
   });
 
+  it("restricts workflow ids to letters, digits, _, - and inner dots (128 at most), naming the field and the pattern", () => {
+    const step = { id: "a", type: "transform", config: { output: 1 } };
+    for (const id of ["wf_1a2b3c", "support-triage", "team.triage-v2", "_draft", "42", "x".repeat(128)])
+      expect(validateWorkflow({ id, name: "w", steps: [step] }).issues, id).toEqual([]);
+    for (const id of ["__proto__", "constructor", "prototype", "../etc", "a/b", "a\\b", ".", "..", ".hidden", "a..b", "with space", "ünï", "-x", "", "x".repeat(129)]) {
+      const issues = validateWorkflow({ id, name: "w", steps: [step] }).issues;
+      expect(issues, id).toEqual([expect.objectContaining({ code: "INVALID_FIELD", field: "id" })]);
+      expect(issues[0].message, id).toMatch(/^id: /);
+    }
+    expect(validateWorkflow({ id: "a b", name: "w", steps: [step] }).issues[0].message).toBe("id: use letters, digits, _, - and . (not first, no ..), at most 128 characters, e.g. support-triage (pattern ^(?!.*\\.\\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$)");
+  });
+
+  it("refuses variables named __proto__, constructor or prototype (in vars and as assign targets), so no prototype becomes data", () => {
+    const step = { id: "a", type: "transform", config: { output: 1 } };
+    // From JSON text, as a file or a request carries it: JSON.parse makes "__proto__" an own key, which zod would drop unseen.
+    const fromJson = validateWorkflow(JSON.parse('{"id":"w","name":"w","vars":{"__proto__":{"polluted":true}},"steps":[{"id":"a","type":"transform","config":{"output":1}}]}'));
+    expect(fromJson.issues).toEqual([expect.objectContaining({ code: "INVALID_FIELD", field: "vars.__proto__", message: expect.stringContaining('"__proto__" is not allowed as a field name') })]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    for (const name of ["constructor", "prototype"]) {
+      expect(codes({ id: "w", name: "w", vars: { [name]: 1 }, steps: [step] }), name).toEqual([["INVALID_FIELD", undefined, `vars.${name}`]]);
+      expect(codes({ id: "w", name: "w", steps: [{ ...step, assign: { [name]: "output" } }] }), name).toEqual([["INVALID_FIELD", "a", `assign.${name}`]]);
+    }
+    const inConfig = validateWorkflow(JSON.parse('{"id":"w","name":"w","steps":[{"id":"a","type":"transform","config":{"output":{"x":{"__proto__":{"admin":true}}}}}]}'));
+    expect(inConfig.issues).toEqual([expect.objectContaining({ stepId: "a", field: "config.output.x.__proto__" })]);
+  });
+
+  it("refuses numbers that are not finite (1e400 in JSON, NaN or Infinity from the API), naming the step and field", () => {
+    const inConfig = validateWorkflow(JSON.parse('{"id":"w","name":"w","steps":[{"id":"a","type":"transform","config":{"output":{"big":1e400}}}]}'));
+    expect(inConfig.issues).toEqual([
+      {
+        code: "INVALID_FIELD",
+        stepId: "a",
+        field: "config.output.big",
+        message: 'step "a" field "config.output.big": Infinity is not a finite number (NaN, Infinity and numbers beyond ±1.8e308 such as 1e400 cannot be stored); write a finite number',
+      },
+    ]);
+    expect(codes({ id: "w", name: "w", vars: { n: [1, NaN] }, steps: [{ id: "a", type: "transform", config: { output: 1 } }] })).toEqual([["INVALID_FIELD", undefined, "vars.n[1]"]]);
+    expect(codes({ id: "w", name: "w", limits: { maxIterations: -Infinity }, steps: [{ id: "a", type: "transform", config: { output: 1 } }] })).toEqual([["INVALID_FIELD", undefined, "limits.maxIterations"]]);
+    expect(codes({ id: "w", name: "w", steps: [{ id: "a", type: "transform", config: { output: 1 }, position: { x: NaN, y: 0 } }] })).toEqual([["INVALID_FIELD", "a", "position.x"]]);
+  });
+
   it("reports duplicate ids", () => {
     const t = { type: "transform", config: { output: 1 } };
     expect(codes({ id: "w", name: "w", steps: [{ id: "a", ...t }, { id: "a", ...t }] })).toContainEqual(["DUPLICATE_STEP_ID", "a", "id"]);

@@ -3,7 +3,7 @@ import { actorById, requireRole, requireWorkflowAccess, workflowAccess, workflow
 import type { Access } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
-import { WorkflowDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
+import { StoredDefinitionSchema, type WorkflowDefinition } from "@/lib/workflow/schema";
 
 /** Saved workflows and their versions. Every query is scoped to what the user may see (lib/auth/access.ts). */
 
@@ -81,7 +81,7 @@ export async function getWorkflow(db: Db, userId: string, id: string, version?: 
     id: workflow.id,
     name: workflow.name,
     version: row.version,
-    definition: WorkflowDefinitionSchema.parse(JSON.parse(row.definition)),
+    definition: StoredDefinitionSchema.parse(JSON.parse(row.definition)),
     versions: workflow.versions,
     ownerId: workflow.ownerId,
     access: access as Access,

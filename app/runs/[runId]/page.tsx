@@ -2,7 +2,7 @@ import { notFound } from "next/navigation";
 import { pageContext } from "@/app/_server/runtime";
 import { RunView } from "@/components/runs/RunView";
 import { getRunDetail } from "@/lib/runner/queries";
-import { WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+import { StoredDefinitionSchema } from "@/lib/workflow/schema";
 
 export const dynamic = "force-dynamic";
 
@@ -11,7 +11,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
   const { db, userId } = await pageContext(`/runs/${runId}`);
   const run = await getRunDetail(db, userId, runId);
   if (!run) notFound();
-  const definition = WorkflowDefinitionSchema.parse(run.definition);
+  const definition = StoredDefinitionSchema.parse(run.definition);
   return (
     <RunView
       key={run.runId}
