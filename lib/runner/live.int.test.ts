@@ -61,6 +61,7 @@ describe.each(databases)("live state of runs on %s", (_name, makeDatabase, avail
     expect(live!.lastSeq).toBe(await maxSeq(runId));
     expect((await db.run.findUniqueOrThrow({ where: { id: runId } })).lastSeq).toBeLessThan(live!.lastSeq);
     expect((await getRunDetail(db, userId, runId))!.lastSeq).toBe(live!.lastSeq);
+    await db.user.upsert({ where: { id: "someone-else" }, create: { id: "someone-else", email: "someone@example.com", name: "Someone", role: "editor" }, update: {} });
     expect(await storedLiveRun(db, "someone-else", runId)).toBeNull();
     expect(await activeRunId(db, "someone-else", definition.id)).toBeNull();
 
