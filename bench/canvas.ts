@@ -16,9 +16,10 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright";
 import { linearChain } from "@/e2e/fixtures/large-workflows";
 import { createDb, ensureLocalUser } from "@/lib/db/client";
+import { claimOwner } from "@/lib/auth/users";
 import { enableHook } from "@/lib/webhooks/hooks";
 import { definitionToCanvas } from "@/lib/workflow/canvas";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
@@ -173,10 +174,26 @@ async function dragFps(page: Page, target: Target) {
   return result;
 }
 
+/** The pages need a signed-in user: the owner the bench set up, signed in once through the app's sign-in endpoint. */
+let signedIn: Awaited<ReturnType<BrowserContext["storageState"]>> | undefined;
+
+async function signIn(browser: Browser, base: string) {
+  const context = await browser.newContext();
+  try {
+    const answer = await context.request.post(`${base}/api/auth/sign-in/email`, { data: { email: BENCH_OWNER.email, password: BENCH_OWNER.password }, headers: { origin: base } });
+    if (!answer.ok()) throw new Error(`signing in failed: ${answer.status()} ${await answer.text()}`);
+    signedIn = await context.storageState();
+  } finally {
+    await context.close();
+  }
+}
+
+const BENCH_OWNER = { email: "bench@example.com", password: "bench-password-1" };
+
 async function measure(browser: Browser, target: Target, rounds: number, timeoutMs: number): Promise<Measure> {
   const result: Measure = { openMs: [] };
   for (let round = 0; round < rounds; round++) {
-    const context = await browser.newContext({ viewport: VIEWPORT });
+    const context = await browser.newContext({ viewport: VIEWPORT, storageState: signedIn });
     try {
       const page = await context.newPage();
       await page.addInitScript({ content: PAGE_PROBE.replace("__ARGS__", JSON.stringify({ container: target.container, positions: target.positions, box: NODE_BOX })) });
@@ -235,6 +252,7 @@ export async function benchCanvas() {
     process.env.ORCHESTRATOR_DATA_DIR = dataDir;
     const db = await createDb(`file:${path.join(dataDir, "orchestrator.db")}`);
     const ownerId = await ensureLocalUser(db);
+    await claimOwner(db, BENCH_OWNER);
     const chains = sizes.map((n) => ({ ...linearChain(n), id: `canvas-chain-${n}` }));
     for (const chain of chains) await saveWorkflowVersion(db, ownerId, chain);
     const runChain = { ...linearChain(runSize), id: `canvas-run-${runSize}` };
@@ -254,6 +272,7 @@ export async function benchCanvas() {
       executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
+    await signIn(browser, base);
     const empty: Target = { label: "empty canvas", url: `${base}/workflows/canvas-empty`, container: '[data-testid="canvas"]', positions: [] };
     const targets: Target[] = [
       empty,
