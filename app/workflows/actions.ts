@@ -9,7 +9,7 @@ import { getGatewaySettings, listGatewayModels } from "@/lib/settings";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { estimateCost } from "@/lib/workflow/estimate";
 import type { ExpressionContext } from "@/lib/workflow/expression";
-import { nestingIssue } from "@/lib/workflow/limits";
+import { outsideValueIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { getWorkflow, saveWorkflowVersion } from "@/lib/workflows/repository";
@@ -99,8 +99,8 @@ export async function disableWebhook(workflowId: string) {
 /** "Estimate cost" in the run dialog: the latest saved version's LLM prompts rendered with this input, priced. */
 export async function estimateRunCost(workflowId: string, input?: unknown) {
   return runAction("estimateRunCost", "viewer", async (context) => {
-    const tooDeep = nestingIssue(input, "input");
-    if (tooDeep) throw new InvalidRunError("INVALID_INPUT", [tooDeep]);
+    const refused = outsideValueIssue(input, "input");
+    if (refused) throw new InvalidRunError("INVALID_INPUT", [refused]);
     const { db, userId } = context;
     const workflow = await getWorkflow(db, userId, z.string().min(1).parse(workflowId));
     if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);

@@ -1,7 +1,7 @@
 import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
-import { describeJsonPath, findExcessNesting, maxJsonDepth, nestingLimitText } from "./limits";
+import { describeJsonPath, findExcessNesting, findNonJson, maxJsonDepth, nestingLimitText, NOT_JSON_TEXT, type JsonPath } from "./limits";
 import { z } from "zod";
 import {
   EdgeSchema,
@@ -59,6 +59,9 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   // once per level, so a definition nested too deep must not reach it.
   const tooDeep = definitionNestingIssue(raw);
   if (tooDeep) return { issues: [tooDeep] };
+  yield;
+  const notJson = definitionJsonIssue(raw);
+  if (notJson) return { issues: [notJson] };
   yield;
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
@@ -122,9 +125,17 @@ const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 function definitionNestingIssue(raw: unknown): ValidationIssue | null {
   const limit = maxJsonDepth();
   const path = findExcessNesting(raw, limit);
-  if (!path) return null;
-  const code = "NESTING_LIMIT";
-  const tail = nestingLimitText(limit);
+  return path ? definitionPathIssue(raw, path, "NESTING_LIMIT", nestingLimitText(limit)) : null;
+}
+
+/** A value the definition holds that JSON cannot carry (NaN, a BigInt, a function, a Map…): it would not be stored as checked. */
+function definitionJsonIssue(raw: unknown): ValidationIssue | null {
+  const found = findNonJson(raw);
+  return found ? definitionPathIssue(raw, found.path, "NOT_JSON", `${found.what} ${NOT_JSON_TEXT}`) : null;
+}
+
+/** An issue about the value at `path` of the definition, naming the step and its field when it is inside a step. */
+function definitionPathIssue(raw: unknown, path: JsonPath, code: string, tail: string): ValidationIssue {
   if (path[0] === "steps" && typeof path[1] === "number") {
     const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
     const stepId = typeof step?.id === "string" ? step.id : undefined;
