@@ -4,7 +4,7 @@ import { actorById, workflowAccess } from "@/lib/auth/access";
 import { authenticate } from "@/lib/auth/request";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { parseEventRow, type RunPublisher } from "@/lib/runner/events";
-import { activeRunId, runEventsAfter } from "@/lib/runner/queries";
+import { activeRunId, canSeeRun, runEventsAfter } from "@/lib/runner/queries";
 import { CHUNKS_FROM_START, storedChunksAfter, type ChunkCursor } from "@/lib/runner/stored-tokens";
 import type { Runtime } from "@/lib/runtime";
 import { runRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
@@ -163,6 +163,10 @@ export function attachRealtime(httpServer: HttpServer, runtime: () => Promise<Ru
         if (typeof request?.runId !== "string") return ack({ ok: false, error: "runId is required" });
         const { db } = await runtime();
         const afterSeq = Number(request.afterSeq) || 0;
+        const tooMany = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
+        if (tooMany) return ack({ ok: false, error: tooMany });
+        // Before joining: a member of the room gets the run's live events, even while the read below goes on.
+        if (!(await canSeeRun(db, userId, request.runId))) return ack({ ok: false, error: "run not found" });
         // Checked right before joining (no await between), so follows asked for at once are counted one by one.
         const refusal = followRefusal(socket, runRoom(request.runId), request.runId, "runId");
         if (refusal) return ack({ ok: false, error: refusal });

@@ -103,7 +103,7 @@ async function stepLogs(db: Db, runId: string, lastSeq: number) {
 }
 
 /** Whether the user can see the run (false also when it does not exist). */
-async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
+export async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
   const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
   if (!run) return false;
   try {
