@@ -35,11 +35,22 @@ describe("server action nesting gate (proxy.ts)", () => {
     }
   });
 
-  it("lets everything the action's own checks can name through: deeper than the limit but below the gate, and text that is not JSON", async () => {
+  it("lets everything the action's own checks can name through: deeper than the limit but below the gate, and form fields that are text", async () => {
     expect(ACTION_NESTING_GATE).toBe(1004);
     expect(passes(await proxy(action(`[${nested(1000)}]`, "text/plain;charset=UTF-8")))).toBe(true);
     expect(passes(await proxy(action('[{"id":"w","name":"w","steps":[]}]', "text/plain;charset=UTF-8")))).toBe(true);
-    expect(passes(await proxy(action("not json [[[[", "text/plain;charset=UTF-8")))).toBe(true);
+    const form = new FormData();
+    form.set("0", '["$1"]');
+    form.set("1", "plain text, not JSON");
+    expect(passes(await proxy(action(form)))).toBe(true);
+  });
+
+  it("answers 400 for a text body that is not JSON (React's decoder would throw: a 500)", async () => {
+    for (const body of ["not json [[[[", "", "\ud800"]) {
+      const answer = await proxy(action(body, "text/plain;charset=UTF-8"));
+      expect(answer.status).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: { code: "INVALID_INPUT", message: expect.stringMatching(/not valid JSON/) } });
+    }
   });
 
   it("runs only for action calls", () => {

@@ -14,12 +14,16 @@ export const ACTION_NESTING_GATE = MAX_JSON_DEPTH_CEILING + 4;
 
 export async function proxy(request: NextRequest) {
   if (request.method !== "POST") return NextResponse.next();
-  for (const row of await bodyRows(request)) {
+  const { rows, form } = await bodyRows(request);
+  for (const row of rows) {
     let value: unknown;
     try {
       value = JSON.parse(row); // iterative: safe at any depth
     } catch {
-      continue; // not JSON: React reads it as text or refuses it itself
+      // A form's fields may be text; a text body is the arguments' JSON, which React would fail to parse (a 500).
+      if (form) continue;
+      const { status, body } = refusal("INVALID_INPUT", "the server action's arguments are not valid JSON: call actions from the app (or send what React's encodeReply writes)");
+      return NextResponse.json(body, { status });
     }
     if (findExcessNesting(value, ACTION_NESTING_GATE)) {
       const { status, body } = refusal(
@@ -33,13 +37,13 @@ export async function proxy(request: NextRequest) {
 }
 
 /** The JSON rows of an action call: the whole text body, or each text field of a multipart or urlencoded form. */
-async function bodyRows(request: NextRequest): Promise<string[]> {
+async function bodyRows(request: NextRequest): Promise<{ rows: string[]; form: boolean }> {
   const type = request.headers.get("content-type") ?? "";
   if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) {
     const form = await request.formData().catch(() => null);
-    return form ? [...form.values()].filter((value): value is string => typeof value === "string") : [];
+    return { rows: form ? [...form.values()].filter((value): value is string => typeof value === "string") : [], form: true };
   }
-  return [await request.text()];
+  return { rows: [await request.text()], form: false };
 }
 
 export const config = {
