@@ -23,7 +23,7 @@ import { GATEWAY } from "./fixtures/server-process";
  *
  * The routes and actions come from the build's manifests: one without an entry in the tables below fails the
  * first test, so a new page, route, action or socket event cannot be forgotten. Adding one is one entry (REST
- * routes: `api(...)`).
+ * routes: `api(method, url, carol)` for one of alice's objects, `apiList(url, carolSees)`, `openRoute(url)`).
  *
  * Then property-based hostile input (fast-check) over HTTP: server actions and webhook triggers answer every
  * generated argument, body and header with a typed refusal (never a 500, never a stack trace) and store nothing.
@@ -165,13 +165,34 @@ export function api(method: "GET" | "POST" | "PUT" | "DELETE", url: (ids: Ids) =
   };
 }
 
+/** A REST route listing what the caller may see (`GET /api/v1/runs`): 401 without a token; bob's list has nothing of alice's, carol's has what is shared with her. */
+export function apiList(url: (ids: Ids) => string, carolSees: (ids: Ids) => string): RouteRule {
+  return async (context) => {
+    expect((await context.anonymous.get(url(context.ids))).status()).toBe(401);
+    const bob = await context.anonymous.get(url(context.ids), { headers: { authorization: `Bearer ${context.bob.token}` } });
+    expect(bob.status()).toBe(200);
+    expectNoTrace(await bob.text(), context.ids, `bob's GET ${url(context.ids)}`, url(context.ids));
+    const carol = await context.anonymous.get(url(context.ids), { headers: { authorization: `Bearer ${context.carol.token}` } });
+    expect(await carol.text()).toContain(carolSees(context.ids));
+  };
+}
+
+/** A route open to anyone that holds nothing of anyone's (`/api/v1/openapi.json`): 200 for all, no trace. */
+export function openRoute(url: string): RouteRule {
+  return async (context) => {
+    for (const client of [context.anonymous, context.bob.web]) {
+      const response = await client.get(url);
+      expect(response.status()).toBe(200);
+      expectNoTrace(await response.text(), context.ids, `GET ${url}`);
+    }
+  };
+}
+
 const hookBody = '{"name":"mallory"}';
 
 const ROUTES: Record<string, RouteRule> = {
   // The app's icon (a static metadata route): the same file for everyone.
-  "/icon.svg": async ({ anonymous, bob }) => {
-    for (const client of [anonymous, bob.web]) expect((await client.get("/icon.svg")).status()).toBe(200);
-  },
+  "/icon.svg": openRoute("/icon.svg"),
   // Better Auth: sign-in, sessions and the user's own account. Open to anyone, about the caller only.
   "/api/auth/[...all]": async ({ anonymous, bob, alice, ids, base }) => {
     expect(await (await anonymous.get("/api/auth/get-session")).json()).toBeNull();
@@ -551,18 +572,26 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runCheckpointState", args })),
     wireValue.map((id) => ({ name: "runs/actions.ts#cancelRun", args: [id] })),
   );
+  const references = fc.constantFrom('["$1"]', '["$Q0"]', '["$W1"]', '["$B0"]', '["$h0"]', '["$@0"]', '["$K1"]', '["$T"]', '["$i0"]', '["$F0"]', '[{"a":"$1:a:b"}]');
   const raw = fc.record({
     name: fc.constantFrom("workflows/actions.ts#saveWorkflow", "workflows/actions.ts#runWorkflow", "runs/actions.ts#decideApproval"),
-    body: fc.oneof(deepJsonText, fc.string({ unit: "binary", maxLength: 200 }), fc.constantFrom('["$1"]', '["$Q0"]', '["$B0"]', '["$h0"]', '["$@0"]', "{", "", '["$K1"]', '{"0":1}')),
+    body: fc.oneof(deepJsonText, fc.string({ unit: "binary", maxLength: 200 }), references, fc.constantFrom("{", "", '{"0":1}')),
+  });
+  // The same as form fields (React's multipart encoding): field "0" holds the arguments, others their parts.
+  const form = fc.record({
+    name: fc.constantFrom("workflows/actions.ts#saveWorkflow", "workflows/actions.ts#runWorkflow"),
+    multipart: fc.record({ "0": fc.oneof(references, fc.string({ unit: "binary", maxLength: 50 }), deepJsonText) }, { requiredKeys: [] }),
   });
   await fc.assert(
-    fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: calls }, { weight: 1, arbitrary: raw }), async (call) => {
+    fc.asyncProperty(fc.oneof({ weight: 6, arbitrary: calls }, { weight: 1, arbitrary: raw }, { weight: 1, arbitrary: form }), async (call) => {
       counts["server actions (saveWorkflow, checkWorkflow, runWorkflow, estimateRunCost, decideApproval, forkRun, …)"] = (counts["server actions (saveWorkflow, checkWorkflow, runWorkflow, estimateRunCost, decideApproval, forkRun, …)"] ?? 0) + 1;
       const built = byName(call.name);
       const before = dbSnapshot(dbFile);
-      const answer = "body" in call ? await callAction(alice.web, built, [], { body: call.body }) : await callAction(alice.web, built, call.args);
-      const label = `${call.name} ${describeValue("body" in call ? call.body : call.args)}`;
-      expectCleanRefusal(answer, label, "body" in call);
+      const unencoded = "body" in call || "multipart" in call;
+      const answer =
+        "body" in call ? await callAction(alice.web, built, [], { body: call.body }) : "multipart" in call ? await callAction(alice.web, built, [], { multipart: call.multipart }) : await callAction(alice.web, built, call.args);
+      const label = `${call.name} ${describeValue("body" in call ? call.body : "multipart" in call ? call.multipart : call.args)}`;
+      expectCleanRefusal(answer, label, unencoded);
       if ("result" in answer && answer.result.ok === true) {
         // Valid arguments may change what they are for (a save, a run, a fork, a timeout); reads never change anything.
         if (/#(saveWorkflow|runWorkflow|forkRun|setWebhookWaitTimeout)$/.test(call.name)) return;
@@ -570,7 +599,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
       }
       expect(changedTables(before, dbSnapshot(dbFile)), label).toEqual([]);
     }),
-    { numRuns: 70 },
+    { numRuns: 80 },
   );
   expect(runStatus(strict.approvalRunId)).toBe("waiting"); // still at its approval
 });
