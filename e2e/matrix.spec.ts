@@ -530,10 +530,13 @@ test("socket events: anonymous connections refused, bob's follows of alice's run
 // Property-based hostile input over HTTP.
 
 const counts: Record<string, number> = {};
+/** How the cases ended, per property (so the closing note can say what was exercised, not only how often). */
+const outcomes: Record<string, Record<string, number>> = {};
+const outcome = (property: string, what: string) => ((outcomes[property] ??= {})[what] = (outcomes[property]![what] ?? 0) + 1);
 /** A path segment for any string (a lone surrogate cannot be percent-encoded: its UTF-8 replacement is sent). */
 const safeEncode = (segment: string) => encodeURIComponent(segment.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd"));
 test.afterAll(() => {
-  for (const [name, n] of Object.entries(counts)) console.log(`fast-check: ${n} cases — ${name}`);
+  for (const [name, n] of Object.entries(counts)) console.log(`fast-check: ${n} cases — ${name} (${Object.entries(outcomes[name] ?? {}).map(([what, k]) => `${what}: ${k}`).join(", ")})`);
 });
 
 /** A refusal by the action (typed), by proxy.ts (400 JSON), or by React's decoder (an error row with only a digest): never a 500 or a stack. */
@@ -552,6 +555,9 @@ function expectCleanRefusal(answer: ActionAnswer, label: string, raw: boolean) {
     expect(answer.text, label).not.toMatch(/\n\s+at .+:\d+:\d+/);
   }
 }
+
+const ACTION_PROPERTY = "server actions (saveWorkflow, checkWorkflow, runWorkflow, estimateRunCost, decideApproval, forkRun, …)";
+const HOOK_PROPERTY = "webhook triggers over HTTP";
 
 test("server actions answer hostile arguments with a typed refusal and store nothing (property-based)", async () => {
   test.setTimeout(180_000);
@@ -584,13 +590,14 @@ test("server actions answer hostile arguments with a typed refusal and store not
   });
   await fc.assert(
     fc.asyncProperty(fc.oneof({ weight: 6, arbitrary: calls }, { weight: 1, arbitrary: raw }, { weight: 1, arbitrary: form }), async (call) => {
-      counts["server actions (saveWorkflow, checkWorkflow, runWorkflow, estimateRunCost, decideApproval, forkRun, …)"] = (counts["server actions (saveWorkflow, checkWorkflow, runWorkflow, estimateRunCost, decideApproval, forkRun, …)"] ?? 0) + 1;
+      counts[ACTION_PROPERTY] = (counts[ACTION_PROPERTY] ?? 0) + 1;
       const built = byName(call.name);
       const before = dbSnapshot(dbFile);
       const unencoded = "body" in call || "multipart" in call;
       const answer =
         "body" in call ? await callAction(alice.web, built, [], { body: call.body }) : "multipart" in call ? await callAction(alice.web, built, [], { multipart: call.multipart }) : await callAction(alice.web, built, call.args);
       const label = `${call.name} ${describeValue("body" in call ? call.body : "multipart" in call ? call.multipart : call.args)}`;
+      outcome(ACTION_PROPERTY, "result" in answer ? (answer.result.ok ? "accepted" : String(answer.result.code)) : "error" in answer ? "decoder refusal" : `HTTP ${answer.status}`);
       expectCleanRefusal(answer, label, unencoded);
       if ("result" in answer && answer.result.ok === true) {
         // Valid arguments may change what they are for (a save, a run, a fork, a timeout); reads never change anything.
@@ -623,7 +630,7 @@ test("webhook triggers answer hostile bodies, headers and paths with 4xx and a m
   });
   await fc.assert(
     fc.asyncProperty(hookCase, async ({ target, body, contentType, otherId, wait }) => {
-      counts["webhook triggers over HTTP"] = (counts["webhook triggers over HTTP"] ?? 0) + 1;
+      counts[HOOK_PROPERTY] = (counts[HOOK_PROPERTY] ?? 0) + 1;
       const id = safeEncode(target === "other-workflow" ? otherId || "x" : strict.workflowId);
       const url =
         target === "token" ? `/api/hooks/${id}/${strict.token}` : target === "wrong-token" ? `/api/hooks/${id}/${strict.token.slice(1)}` : `/api/hooks/${id}`;
@@ -633,6 +640,7 @@ test("webhook triggers answer hostile bodies, headers and paths with 4xx and a m
       const before = dbSnapshot(dbFile);
       const response = await anonymous.post(`${url}${wait ? "?wait=true&timeout=2000" : ""}`, { data: body, headers, maxRedirects: 0 });
       const label = `${target} ${url} ${describeValue(body)}`;
+      outcome(HOOK_PROPERTY, `HTTP ${response.status()}`);
       expect(response.status(), label).toBeLessThan(500);
       const text = await response.text();
       expect(text, label).not.toMatch(/\n\s+at .+:\d+:\d+/);

@@ -29,7 +29,14 @@ const saved = { ...process.env };
 
 /** Cases each property ran, printed at the end (the closing note quotes them). */
 const counts: Record<string, number> = {};
-const counted = (name: string) => () => void (counts[name] = (counts[name] ?? 0) + 1);
+/** How the cases of each property ended: the refusal codes, or `accepted`. */
+const outcomes: Record<string, Record<string, number>> = {};
+let current = "";
+const counted = (name: string) => () => {
+  current = name;
+  counts[name] = (counts[name] ?? 0) + 1;
+};
+const outcome = (what: string) => ((outcomes[current] ??= {})[what] = (outcomes[current]![what] ?? 0) + 1);
 
 /** A typed refusal: an OrchestratorError that says what is wrong, not an internal error or a stack trace. */
 function expectTypedRefusal(err: unknown, input: unknown) {
@@ -40,12 +47,18 @@ function expectTypedRefusal(err: unknown, input: unknown) {
   if (err instanceof InvalidRunError) for (const issue of err.issues) expect(issue.message.trim().length).toBeGreaterThan(0);
 }
 
-/** Runs `fn`; a refusal must be typed and leave the database as it was. Returns the result (undefined if refused). */
-async function refusedWithoutChange<T>(input: unknown, fn: () => Promise<T>): Promise<T | undefined> {
+/**
+ * Runs `fn`; a refusal must be typed and leave the database as it was. Returns the result (undefined if refused);
+ * `ended` names how a result ended, for the counts.
+ */
+async function refusedWithoutChange<T>(input: unknown, fn: () => Promise<T>, ended: (result: T) => string = () => "accepted"): Promise<T | undefined> {
   const before = dbSnapshot(dbFile);
   try {
-    return await fn();
+    const result = await fn();
+    outcome(ended(result));
+    return result;
   } catch (err) {
+    outcome(err instanceof OrchestratorError ? err.code : "untyped");
     expectTypedRefusal(err, input);
     expect(changedTables(before, dbSnapshot(dbFile)), `stored data changed for ${describeValue(input)}`).toEqual([]);
     return undefined;
@@ -87,7 +100,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const [name, n] of Object.entries(counts)) console.log(`fast-check: ${n} cases — ${name}`);
+  for (const [name, n] of Object.entries(counts))
+    console.log(`fast-check: ${n} cases — ${name}${outcomes[name] ? ` (${Object.entries(outcomes[name]).map(([what, k]) => `${what}: ${k}`).join(", ")})` : ""}`);
   await orchestrator.close();
   for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
   Object.assign(process.env, saved);
@@ -100,7 +114,9 @@ describe("hostile definitions and input, property-based", () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(hostileDefinition("imported", hostileValue), hostileValue), async (raw) => {
         seen();
-        for (const result of [validateWorkflow(raw), await validateWorkflowInSlices(raw)]) {
+        const whole = validateWorkflow(raw);
+        outcome(whole.issues.length ? whole.issues[0]!.code : "valid");
+        for (const result of [whole, await validateWorkflowInSlices(raw)]) {
           expect(Array.isArray(result.issues)).toBe(true);
           for (const issue of result.issues) expect(typeof issue.message === "string" && issue.message.trim().length > 0).toBe(true);
           if (!result.issues.length) expect(result.definition).toBeDefined();
@@ -148,8 +164,8 @@ describe("hostile definitions and input, property-based", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          workflowId: fc.oneof(fc.constant("strict"), hostileKey),
-          credential: fc.constantFrom("token", "signature", "wrong-token", "wrong-signature", "none"),
+          workflowId: fc.oneof({ weight: 4, arbitrary: fc.constant("strict") }, { weight: 1, arbitrary: hostileKey }),
+          credential: fc.oneof({ weight: 3, arbitrary: fc.constantFrom("token", "signature") }, { weight: 2, arbitrary: fc.constantFrom("wrong-token", "wrong-signature", "none") }),
           rawBody: body,
           wait: fc.boolean(),
         }),
@@ -165,6 +181,7 @@ describe("hostile definitions and input, property-based", () => {
           };
           const before = dbSnapshot(dbFile);
           const answer = await handleHookRequest({ db, sql, runner }, request);
+          outcome(`HTTP ${answer.status}`);
           expect(answer.status, describeValue(answer.body)).toBeLessThan(500);
           if (answer.status >= 400) {
             expect(String((answer.body.error as { message?: string })?.message ?? "").length).toBeGreaterThan(0);
@@ -192,7 +209,7 @@ describe("hostile definitions and input, property-based", () => {
     await fc.assert(
       fc.asyncProperty(request, async ({ signed, ...call }) => {
         seen();
-        const answer = await refusedWithoutChange(call, () => handleCallbackRequest({ runner }, call));
+        const answer = await refusedWithoutChange(call, () => handleCallbackRequest({ runner }, call), (a) => `HTTP ${a.status}`);
         if (signed && Number.isSafeInteger(call.execution) && call.execution >= 1) expect([400, 409], describeValue(answer?.body)).toContain(answer?.status);
         else expect(answer?.status, describeValue(answer?.body)).toBe(404);
       }),
