@@ -16,16 +16,10 @@ const action = (body: BodyInit, contentType?: string) =>
 const passes = (response: Response) => response.headers.get("x-middleware-next") === "1";
 
 describe("server action nesting gate (proxy.ts)", () => {
-  it("answers 400 naming the nesting limit for arguments nested 5,000 or 100,000 levels, as text or as form rows", async () => {
+  it("answers 400 naming the nesting limit for arguments nested 5,000 or 100,000 levels", async () => {
     for (const request of [
       action(`["w1",${nested(5000)}]`, "text/plain;charset=UTF-8"),
       action(`[${nested(100_000)}]`, "text/plain;charset=UTF-8"),
-      (() => {
-        const form = new FormData();
-        form.set("0", '["$1"]');
-        form.set("1", nested(100_000));
-        return action(form);
-      })(),
     ]) {
       const answer = await proxy(request);
       expect(answer.status).toBe(400);
@@ -35,11 +29,41 @@ describe("server action nesting gate (proxy.ts)", () => {
     }
   });
 
-  it("lets everything the action's own checks can name through: deeper than the limit but below the gate, and text that is not JSON", async () => {
+  it("lets everything the action's own checks can name through: deeper than the limit but below the gate", async () => {
     expect(ACTION_NESTING_GATE).toBe(1004);
     expect(passes(await proxy(action(`[${nested(1000)}]`, "text/plain;charset=UTF-8")))).toBe(true);
     expect(passes(await proxy(action('[{"id":"w","name":"w","steps":[]}]', "text/plain;charset=UTF-8")))).toBe(true);
-    expect(passes(await proxy(action("not json [[[[", "text/plain;charset=UTF-8")))).toBe(true);
+  });
+
+  it("answers 400 for form bodies (parts React's decoder can fail on; no action here takes them), nested or not", async () => {
+    const deep = new FormData();
+    deep.set("0", '["$1"]');
+    deep.set("1", nested(100_000));
+    const missingRoot = new FormData();
+    missingRoot.set("1", "[]");
+    for (const request of [action(deep), action(missingRoot), action("0=%5B%5D", "application/x-www-form-urlencoded")]) {
+      const answer = await proxy(request);
+      expect(answer.status).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: { code: "INVALID_INPUT", message: expect.stringMatching(/come as a form/) } });
+    }
+  });
+
+  it("answers 400 for a text body referring to parts it does not have; lets React's self-contained values through", async () => {
+    for (const body of ['["$1"]', '[{"a":["$@0"]}]', '["$Q0"]', '["$B0"]', '["$h0"]', '["$K1"]', '["$T"]']) {
+      const answer = await proxy(action(body, "text/plain;charset=UTF-8"));
+      expect(answer.status, body).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: { code: "INVALID_INPUT", message: expect.stringMatching(/refer to a part the request does not have/) } });
+    }
+    const selfContained = '["$$1", "$undefined", "$NaN", "$Infinity", "$-Infinity", "$-0", "$n12345678901234567890", "$D2020-01-01T00:00:00.000Z", {"$1": "key"}]';
+    expect(passes(await proxy(action(selfContained, "text/plain;charset=UTF-8")))).toBe(true);
+  });
+
+  it("answers 400 for a text body that is not JSON (React's decoder would throw: a 500)", async () => {
+    for (const body of ["not json [[[[", "", "\ud800"]) {
+      const answer = await proxy(action(body, "text/plain;charset=UTF-8"));
+      expect(answer.status).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: { code: "INVALID_INPUT", message: expect.stringMatching(/not valid JSON/) } });
+    }
   });
 
   it("runs for action calls and pages, never for API routes, static files or prefetches", () => {

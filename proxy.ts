@@ -6,14 +6,16 @@ import { findExcessNesting, MAX_JSON_DEPTH_CEILING, MAX_JSON_DEPTH_ENV } from "@
 
 /**
  * Runs before Next for pages and server-action calls: the Host check (as server.ts does), the pages' Content
- * Security Policy with a nonce per request, and the nesting gate of action calls.
+ * Security Policy with a nonce per request, and the gate of action calls.
  *
- * Server actions: React decodes an action's arguments recursively, once per level, before the action runs;
- * arguments nested ~5,000 levels deep overflow the stack inside Next, which answers 500 with a RangeError our
- * code never sees. This proxy runs first for requests that call an action (`Next-Action` header) and answers
- * 400 when a JSON row of the body is nested deeper than the highest nesting limit one can configure plus the
- * levels the action envelope adds (argument list, a wrapper object). Anything below that reaches the action,
- * whose own check (validateWorkflow, validateRunInput, …) names the step and field against the actual limit.
+ * Server actions: React decodes an action's arguments before the action runs, and what it cannot decode becomes
+ * a 500 our code never sees — arguments nested ~5,000 levels deep overflow the stack (its decoder recurses once per
+ * level), a body that is not JSON throws, a reference to a part the body does not have fails when the body ends.
+ * This proxy runs first for requests that call an action (`Next-Action` header; Next buffers the body for it) and
+ * answers 400 for each: a form body, text that is not JSON, JSON nested deeper than the highest nesting limit one
+ * can configure plus the levels the action envelope adds (argument list, a wrapper object), and dangling
+ * references. Anything else reaches the action, whose own checks (validateWorkflow, validateRunInput, …) name the
+ * step and field against the actual limits.
  */
 export const ACTION_NESTING_GATE = MAX_JSON_DEPTH_CEILING + 4;
 
@@ -45,32 +47,51 @@ function withContentSecurityPolicy(request: NextRequest, host: string | null) {
 
 async function actionGate(request: NextRequest) {
   if (request.method !== "POST") return NextResponse.next();
-  for (const row of await bodyRows(request)) {
-    let value: unknown;
-    try {
-      value = JSON.parse(row); // iterative: safe at any depth
-    } catch {
-      continue; // not JSON: React reads it as text or refuses it itself
-    }
-    if (findExcessNesting(value, ACTION_NESTING_GATE)) {
-      const { status, body } = refusal(
-        "INVALID_INPUT",
-        `the server action's arguments are nested more than ${ACTION_NESTING_GATE} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}, is lower); flatten them`,
-      );
-      return NextResponse.json(body, { status });
-    }
+  const type = request.headers.get("content-type") ?? "";
+  // React sends an action's arguments as one JSON text unless they hold Blobs, Maps, Sets, FormData or streams,
+  // which it puts in form parts — none of our actions takes those, and a form's parts can refer to each other in
+  // ways React's decoder answers with a 500 (a missing part, a Map that is not a list of entries).
+  if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) return refuse("the server action's arguments come as a form; actions here take plain JSON arguments (call them from the app)");
+  const text = await request.text();
+  let value: unknown;
+  try {
+    value = JSON.parse(text); // iterative: safe at any depth
+  } catch {
+    // React's decoder would throw on it (a 500).
+    return refuse("the server action's arguments are not valid JSON: call actions from the app (or send what React's encodeReply writes)");
   }
+  if (findExcessNesting(value, ACTION_NESTING_GATE))
+    return refuse(`the server action's arguments are nested more than ${ACTION_NESTING_GATE} levels deep (the nesting limit, ${MAX_JSON_DEPTH_ENV}, is lower); flatten them`);
+  const reference = danglingReference(value);
+  if (reference !== undefined)
+    return refuse(`the server action's arguments refer to a part the request does not have (${JSON.stringify(reference.slice(0, 40))}); a string starting with $ is sent as $$`);
   return NextResponse.next();
 }
 
-/** The JSON rows of an action call: the whole text body, or each text field of a multipart or urlencoded form. */
-async function bodyRows(request: NextRequest): Promise<string[]> {
-  const type = request.headers.get("content-type") ?? "";
-  if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) {
-    const form = await request.formData().catch(() => null);
-    return form ? [...form.values()].filter((value): value is string => typeof value === "string") : [];
+function refuse(message: string) {
+  const { status, body } = refusal("INVALID_INPUT", message);
+  return NextResponse.json(body, { status });
+}
+
+/**
+ * In React's reply encoding a string starting with `$` is a reference: to another part of a multipart body (an
+ * outlined object, a Map, a Set, a Blob, a promise, a server function…) or a value JSON has no form for. A text
+ * body has no other parts, so only the self-contained forms are valid there; React's decoder waits for a missing
+ * part until the body ends and then throws ("Connection closed": a 500). The first dangling one, or undefined.
+ */
+const SELF_CONTAINED = /^\$(\$|undefined$|NaN$|Infinity$|-Infinity$|-0$|n-?\d+$|D)/;
+
+function danglingReference(value: unknown): string | undefined {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const next = stack.pop();
+    if (typeof next === "string") {
+      if (next.startsWith("$") && !SELF_CONTAINED.test(next)) return next;
+    } else if (next !== null && typeof next === "object") {
+      for (const item of Object.values(next)) stack.push(item);
+    }
   }
-  return [await request.text()];
+  return undefined;
 }
 
 export const config = {

@@ -161,6 +161,10 @@ program
     }
     const definition = await readDefinition(file);
     const input = parseJsonOption("--input", opts.input);
+    // An invalid file is told before the runtime (database, LangGraph) loads: most of a second saved.
+    const { validateWorkflow } = await load.validation();
+    const { issues } = validateWorkflow(definition);
+    if (issues.length) throw new InvalidRunError("INVALID_DEFINITION", issues);
     printRunResult(Boolean(opts.json), await (await load.orchestrator()).executeWorkflow(definition, { input, source: "cli", saveWorkflow: true, userId: actingUserOption() }));
   });
 

@@ -65,7 +65,8 @@ export async function runWorkflow(workflowId: string, input?: unknown) {
     const request = RunRequest.parse({ workflowId, input });
     const { db, userId, runner } = context;
     const workflow = await getWorkflow(db, userId, request.workflowId);
-    if (!workflow) throw new OrchestratorError("INVALID_DEFINITION", `workflow "${request.workflowId}" has no saved version: save it first`);
+    // Not saved, or not the user's to see: the same answer (existence is not revealed).
+    if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${request.workflowId}" not found: save it first`);
     if (workflow.access !== "edit") throw new OrchestratorError("FORBIDDEN", `you can view workflow "${request.workflowId}" but not run it: ask its owner for edit access`);
     return runner.startRun({
       definition: workflow.definition,

@@ -21,6 +21,14 @@ export interface ClientToServerEvents {
   "workflow:unwatch": (request: { workflowId: string }) => void;
 }
 
+/**
+ * Every event a client may send, for code that must go through all of them (the cross-user matrix test refuses
+ * to pass while one has no entry). The check below fails to compile when the interface gains one not listed here.
+ */
+export const CLIENT_EVENTS = ["run:subscribe", "run:unsubscribe", "workflow:watch", "workflow:unwatch"] as const satisfies ReadonlyArray<keyof ClientToServerEvents>;
+const everyClientEventListed: Exclude<keyof ClientToServerEvents, (typeof CLIENT_EVENTS)[number]> extends never ? true : never = true;
+void everyClientEventListed;
+
 export const runRoom = (runId: string) => `run:${runId}`;
 /** The run's events for users who may only view it (lib/runner/callback-privacy.ts). */
 export const runViewRoom = (runId: string) => `run-view:${runId}`;

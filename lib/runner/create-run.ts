@@ -3,6 +3,7 @@ import type { Db } from "@/lib/db";
 import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
 import { validateRunInput } from "@/lib/workflow/input";
+import { findNonJson } from "@/lib/workflow/limits";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
@@ -43,8 +44,9 @@ async function validatedDefinition(raw: unknown): Promise<{ definition: Workflow
   } catch {
     key = undefined; // not JSON at all (a cycle, a BigInt): the validator says what is wrong
   }
+  // The text leaves out what JSON cannot carry (functions, symbols): such a value is not the definition validated.
   const hit = key === undefined ? undefined : validated.get(key);
-  if (hit) {
+  if (hit && !findNonJson(raw)) {
     validated.delete(key!); // most recently used last
     validated.set(key!, hit);
     return hit;

@@ -23,8 +23,10 @@ export async function decideApproval(
   decision: { approved: boolean; data?: unknown; comment?: string; decidedBy: string },
 ): Promise<{ runId: string }> {
   const { db } = control.deps;
-  const refusedData = outsideValueIssue(decision.data, "data");
-  if (refusedData) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${refusedData.message}`);
+  const refused = outsideValueIssue(decision.data, "data");
+  if (refused) throw new OrchestratorError("INVALID_INPUT", `the approval data is refused: ${refused.message}`);
+  if (decision.comment !== undefined && typeof decision.comment !== "string")
+    throw new OrchestratorError("INVALID_INPUT", "comment: give the approval's comment as text");
   const run = await ownedRun(db, ownerId, runId);
   const pending = await db.stepRun.findFirst({ where: { runId, status: "waiting" }, orderBy: { startedAt: "desc" } });
   if (run.status !== "waiting" || !pending)
@@ -63,7 +65,8 @@ export async function decideApproval(
  */
 export async function deliverCallback(control: RunControl, runId: string, stepId: string, execution: number, token: string, body: unknown): Promise<{ runId: string }> {
   const { db } = control.deps;
-  if (!isCallbackToken(token, runId, stepId, execution)) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
+  // Executions count from 1; anything else in the URL (`NaN`, `1e30`) is not one of ours, whatever its token.
+  if (!Number.isSafeInteger(execution) || execution < 1 || !isCallbackToken(token, runId, stepId, execution)) throw new OrchestratorError("NOT_FOUND", "unknown callback URL");
   // The body becomes the step's output and goes through the checkpoint serializer: bounded first (a 400).
   const refused = outsideValueIssue(body, "body");
   if (refused) throw new InvalidRunError("INVALID_INPUT", [refused], "the callback body");

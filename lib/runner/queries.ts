@@ -114,7 +114,7 @@ export async function runAccessOf(db: Db, userId: string, runId: string): Promis
 }
 
 /** Whether the user can see the run (false also when it does not exist). */
-async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
+export async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
   const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
   if (!run) return false;
   try {

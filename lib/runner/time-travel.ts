@@ -1,7 +1,7 @@
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
 import { OrchestratorError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/runner/event-types";
-import { nestingProblem } from "@/lib/workflow/limits";
+import { outsideValueIssue } from "@/lib/workflow/limits";
 import { forkCommand, ownedRun, readCheckpoint, resumeCommand, stateEdits } from "./checkpoints";
 import { createQueuedRun, type StartRunOptions } from "./create-run";
 import type { RunControl } from "./control";
@@ -43,8 +43,8 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
   const { db, checkpointer } = control.deps;
   // Edited values go into the checkpoint, whose serializer recurses per level: bounded before anything else.
   for (const [path, value] of Object.entries(options.set ?? {})) {
-    const tooDeep = nestingProblem(value, path);
-    if (tooDeep) throw new OrchestratorError("INVALID_INPUT", `--set ${tooDeep.message}`);
+    const refused = outsideValueIssue(value, path);
+    if (refused) throw new OrchestratorError("INVALID_INPUT", `--set ${refused.message}`);
   }
   const parent = await ownedRun(db, ownerId, runId);
   const read = await readCheckpoint(parent, checkpointer, options.checkpointId);

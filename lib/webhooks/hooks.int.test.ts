@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteTestDatabase, type TestDatabase } from "@/e2e/fixtures/databases";
+import { actorById } from "@/lib/auth/access";
+import { addUser } from "@/lib/auth/users";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { createDb, ensureLocalUser, type Db } from "@/lib/db";
 import { openSql, type SqlConnection } from "@/lib/db/sql";
@@ -150,8 +152,11 @@ describe("webhook trigger", () => {
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(202);
     await disableHook(db, userId, "greeter");
     expect((await handleHookRequest({ db, sql, runner }, { workflowId: "greeter", token: second.token, rawBody: '{"name":"x"}' })).status).toBe(401);
-    await db.user.create({ data: { id: "someone-else", email: "someone@example.com", name: "Someone", role: "editor" } });
-    await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // Another user does not see the workflow: its hook is not there for them; an unknown user is not signed in.
+    const other = await addUser(db, await actorById(db, userId), { email: "other@example.com", password: "other-password-1", role: "editor" });
+    await expect(enableHook(db, other.id, "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(getHookView(db, other.id, "greeter")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(enableHook(db, "someone-else", "greeter")).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 });
 

@@ -74,9 +74,10 @@ export const outputSchemaProblems = (schema: Record<string, unknown>, output: un
  * the input field, e.g. `input.topic: must be string`.
  */
 export function validateRunInput(def: WorkflowDefinition, input: unknown): { input: unknown; issues: ValidationIssue[] } {
-  // Before anything walks it (structuredClone, Ajv, JSON.stringify of the run row each recurse per level).
-  const refused = outsideValueIssue(input, "input");
-  if (refused) return { input, issues: [refused] };
+  // Before anything walks it (structuredClone, Ajv, JSON.stringify of the run row each recurse per level; the
+  // row would not hold a BigInt, NaN or a function as checked).
+  const outside = outsideValueIssue(input, "input");
+  if (outside) return { input, issues: [outside] };
   const value = input === undefined ? {} : structuredClone(input);
   if (!def.input) return { input: value, issues: [] };
   const check = compileJsonSchema(def.input, { fillDefaults: true });
@@ -121,8 +122,8 @@ export function undeclaredInputField(schema: unknown, path: readonly string[]): 
  * `validateRunInput` (defaults filled first), so the form refuses what the server would.
  */
 export function runInputProblems(schema: Record<string, unknown>, input: unknown): Array<{ path: string[]; message: string }> {
-  const refused = outsideValueIssue(input, "input");
-  if (refused) return [{ path: [], message: refused.message }];
+  const outside = outsideValueIssue(input, "input");
+  if (outside) return [{ path: [], message: outside.message }];
   const check = compileJsonSchema(schema, { fillDefaults: true });
   const value = input === undefined ? {} : structuredClone(input);
   return check(value) ? [] : (check.errors ?? []).map((e) => ({ path: pathOf(e), message: problemOf(e) }));

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_MAX_JSON_DEPTH, describeJsonPath, findExcessNesting, maxJsonDepth, nestingIssue, nestingProblem } from "./limits";
+import { DEFAULT_MAX_JSON_DEPTH, describeJsonPath, findExcessNesting, findNonJson, maxJsonDepth, nestingIssue, nestingProblem, NOT_JSON_TEXT, outsideValueIssue } from "./limits";
 
 /** `levels` arrays inside each other, parsed from text as outside JSON is (JSON.parse itself is iterative). */
 const nestedArrays = (levels: number, leaf = "1") => JSON.parse(`${"[".repeat(levels)}${leaf}${"]".repeat(levels)}`);
@@ -83,5 +83,35 @@ describe("nesting limit", () => {
   it("names a place in a long path briefly", () => {
     expect(describeJsonPath("input", ["a", 0, "b c", "d", "e"])).toBe('input.a[0]["b c"].d…');
     expect(describeJsonPath("", ["config", "output"])).toBe("config.output");
+  });
+});
+
+describe("only JSON data from outside (findNonJson, outsideValueIssue)", () => {
+  it("names where a value JSON cannot carry sits, and what it is", () => {
+    expect(findNonJson({ a: [1, { b: NaN }] })).toEqual({ path: ["a", 1, "b"], what: "NaN" });
+    expect(findNonJson([Infinity])).toEqual({ path: [0], what: "Infinity" });
+    expect(findNonJson({ n: 10n })).toEqual({ path: ["n"], what: "a BigInt" });
+    expect(findNonJson({ f: () => 1 })).toEqual({ path: ["f"], what: "a function" });
+    expect(findNonJson({ m: new Map() })).toEqual({ path: ["m"], what: "a Map" });
+    expect(findNonJson({ d: new Date(0) })).toMatchObject({ path: ["d"], what: expect.stringMatching(/^a Date/) });
+    expect(findNonJson(Symbol("s"))).toEqual({ path: [], what: "a symbol" });
+    const loop: Record<string, unknown> = { a: {} };
+    (loop.a as Record<string, unknown>).back = loop;
+    expect(findNonJson(loop)).toEqual({ path: ["a", "back"], what: "a value that contains itself" });
+  });
+
+  it("takes plain data: shared parts, null-prototype objects, undefined as absent, own __proto__ keys", () => {
+    const shared = { x: 1 };
+    expect(findNonJson({ a: shared, b: [shared, shared], c: undefined, d: Object.assign(Object.create(null), { e: "f" }) })).toBeNull();
+    expect(findNonJson(JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": 1}}'))).toBeNull();
+    expect(findNonJson(null)).toBeNull();
+  });
+
+  it("outsideValueIssue reports nesting first (it catches cycles before anything walks them), then NOT_JSON", () => {
+    expect(outsideValueIssue({ total: NaN }, "input")).toEqual({ code: "NOT_JSON", field: "input", message: `input.total: NaN ${NOT_JSON_TEXT}` });
+    const loop: unknown[] = [];
+    loop.push(loop);
+    expect(outsideValueIssue(loop, "input")).toMatchObject({ code: "NESTING_LIMIT", field: "input" });
+    expect(outsideValueIssue({ fine: [1, "two", null, true] }, "input")).toBeNull();
   });
 });

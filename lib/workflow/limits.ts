@@ -160,6 +160,81 @@ export function findUnsafeJsonValue(value: unknown): { path: JsonPath; problem: 
   return null;
 }
 
+/**
+ * What JSON cannot carry, found in a value from outside: in-process callers (the TS API) can pass anything, and
+ * React's server-action decoder turns `$n…`, `$D…`, `$Q…`, `$NaN`, `$h…` into BigInts, Dates, Maps, NaN and
+ * functions. Such values used to slip through to `structuredClone` or `JSON.stringify` (a 500, or a run stored
+ * with a different value than the one checked). Only plain objects, arrays, strings, finite numbers, booleans
+ * and null are data; `undefined` is taken as absent.
+ */
+export interface NonJsonValue {
+  path: JsonPath;
+  /** What was found, for the message: "NaN", "a BigInt", "a Map", "a value that contains itself"… */
+  what: string;
+}
+
+function nonJsonKind(value: unknown): string | null {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return null;
+    case "number":
+      return Number.isFinite(value) ? null : String(value);
+    case "bigint":
+      return "a BigInt";
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+  }
+  if (value === null || Array.isArray(value)) return null;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === Object.prototype || proto === null) return null;
+  if (value instanceof Date) return "a Date (pass date.toISOString())";
+  const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name ? `a ${name}` : "an object that is not plain data";
+}
+
+/**
+ * The first place in `value` holding something JSON cannot carry (see above), or null. Iterative, each object
+ * walked once (shared parts are fine; a value containing itself is reported).
+ */
+export function findNonJson(value: unknown): NonJsonValue | null {
+  const rootKind = nonJsonKind(value);
+  if (rootKind) return { path: [], what: rootKind };
+  if (value === null || typeof value !== "object") return null;
+  const walked = new Set<object>([value]);
+  const onPath = new Set<object>([value]);
+  const stack: Frame[] = [];
+  const push = (child: object, key: string | number) => {
+    const keys = Array.isArray(child) ? null : Object.keys(child);
+    stack.push({ value: child, key, keys, next: 0, length: keys ? keys.length : (child as unknown[]).length });
+  };
+  push(value, "");
+  while (stack.length) {
+    const frame = stack[stack.length - 1];
+    if (frame.next >= frame.length) {
+      onPath.delete(frame.value);
+      stack.pop();
+      continue;
+    }
+    const key = frame.keys ? frame.keys[frame.next] : frame.next;
+    frame.next++;
+    const child = (frame.value as Record<string | number, unknown>)[key];
+    const path = () => [...stack.slice(1).map((f) => f.key), key];
+    const kind = nonJsonKind(child);
+    if (kind) return { path: path(), what: kind };
+    if (child === null || typeof child !== "object") continue;
+    if (onPath.has(child)) return { path: path(), what: "a value that contains itself" };
+    if (walked.has(child)) continue;
+    walked.add(child);
+    onPath.add(child);
+    push(child, key);
+  }
+  return null;
+}
+
 /** What to say about an unsafe value: the problem and its fix. */
 export function unsafeJsonText(problem: UnsafeJsonProblem, value?: unknown): string {
   return problem === "non-finite"
@@ -170,14 +245,27 @@ export function unsafeJsonText(problem: UnsafeJsonProblem, value?: unknown): str
 /** The value at `path` in `root` (for the message). */
 const valueAt = (root: unknown, path: JsonPath) => path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], root);
 
+/** The sentence every such refusal ends with. */
+export const NOT_JSON_TEXT = "is not JSON data (only objects, arrays, strings, finite numbers, true/false and null are taken)";
+
+/** The non-JSON problem of an outside value named `root`, as `<where>: NaN is not JSON data (…)`, or null. */
+export function nonJsonProblem(value: unknown, root: string): { where: string; path: JsonPath; message: string } | null {
+  const found = findNonJson(value);
+  if (!found) return null;
+  const where = describeJsonPath(root, found.path);
+  return { where, path: found.path, message: `${where}: ${found.what} ${NOT_JSON_TEXT}` };
+}
+
 /**
- * An outside value (`input`, a callback `body`, approval `data`) that is nested too deep or holds an unsafe value,
- * as an issue naming where: `input.scores[2]: Infinity is not a finite number (…)`. Null when it is fine.
+ * Everything checked where outside data enters, in order: nested too deep (NESTING_LIMIT, first: it also catches
+ * cycles before anything walks them), a non-finite number or a `__proto__` key (INVALID_VALUE), then anything else
+ * JSON cannot carry (NOT_JSON). As an issue naming where, or null.
  */
 export function outsideValueIssue(value: unknown, root: string): ValidationIssue | null {
   const tooDeep = nestingIssue(value, root);
   if (tooDeep) return tooDeep;
   const unsafe = findUnsafeJsonValue(value);
-  if (!unsafe) return null;
-  return { code: "INVALID_VALUE", field: root, message: `${describeJsonPath(root, unsafe.path, 8)}: ${unsafeJsonText(unsafe.problem, valueAt(value, unsafe.path))}` };
+  if (unsafe) return { code: "INVALID_VALUE", field: root, message: `${describeJsonPath(root, unsafe.path, 8)}: ${unsafeJsonText(unsafe.problem, valueAt(value, unsafe.path))}` };
+  const notJson = nonJsonProblem(value, root);
+  return notJson && { code: "NOT_JSON", field: root, message: notJson.message };
 }

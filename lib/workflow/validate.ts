@@ -1,7 +1,7 @@
 import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
-import { describeJsonPath, findExcessNesting, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, unsafeJsonText, type JsonPath } from "./limits";
+import { describeJsonPath, findExcessNesting, findNonJson, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, NOT_JSON_TEXT, unsafeJsonText, type JsonPath } from "./limits";
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "./secret-names";
 import { SECRET_STEP_KINDS } from "./secret-refs";
 import { z } from "zod";
@@ -65,6 +65,9 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   // Before zod, which drops a `__proto__` key without a word (and NaN in an unknown-typed field passes it).
   const unsafe = yield* definitionUnsafeValueIssue(raw);
   if (unsafe) return { issues: [unsafe] };
+  const notJson = definitionJsonIssue(raw);
+  if (notJson) return { issues: [notJson] };
+  yield;
   const tooLarge = sizeIssue(raw);
   if (tooLarge) return { issues: [tooLarge] };
   yield;
@@ -72,16 +75,20 @@ function* validation(raw: unknown): Generator<void, ValidationResult, void> {
   const issues = shell.success ? [] : shell.error.issues.map((i) => schemaIssue(raw, i));
   const steps: WorkflowStep[] = [];
   for (const [i, item] of listAt(raw, "steps").entries()) {
-    const step = StepSchema.safeParse(item);
-    if (step.success) steps.push(step.data);
-    else for (const issue of step.error.issues) issues.push(schemaIssue(raw, { path: ["steps", i, ...issue.path], message: issue.message }));
+    const notJson = definitionJsonIssue(raw, item, ["steps", i]);
+    const step = notJson ? undefined : StepSchema.safeParse(item);
+    if (notJson) issues.push(notJson);
+    else if (step!.success) steps.push(step!.data);
+    else for (const issue of step!.error.issues) issues.push(schemaIssue(raw, { path: ["steps", i, ...issue.path], message: issue.message }));
     yield;
   }
   const edges: WorkflowEdge[] = [];
   for (const [i, item] of listAt(raw, "edges").entries()) {
-    const edge = EdgeSchema.safeParse(item);
-    if (edge.success) edges.push(edge.data);
-    else for (const issue of edge.error.issues) issues.push(schemaIssue(raw, { path: ["edges", i, ...issue.path], message: issue.message }));
+    const notJson = definitionJsonIssue(raw, item, ["edges", i]);
+    const edge = notJson ? undefined : EdgeSchema.safeParse(item);
+    if (notJson) issues.push(notJson);
+    else if (edge!.success) edges.push(edge!.data);
+    else for (const issue of edge!.error.issues) issues.push(schemaIssue(raw, { path: ["edges", i, ...issue.path], message: issue.message }));
     if (i % 256 === 255) yield;
   }
   if (!shell.success || issues.length) return { issues };
@@ -127,9 +134,31 @@ const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 function definitionNestingIssue(raw: unknown): ValidationIssue | null {
   const limit = maxJsonDepth();
   const path = findExcessNesting(raw, limit);
-  if (!path) return null;
-  const code = "NESTING_LIMIT";
-  const tail = nestingLimitText(limit);
+  return path ? definitionPathIssue(raw, path, "NESTING_LIMIT", nestingLimitText(limit)) : null;
+}
+
+/**
+ * A value the definition holds that JSON cannot carry (NaN, a BigInt, a function, a Map…): it would not be stored
+ * as checked. Without the items of `steps` and `edges`, which the loops check one by one (between them the work
+ * may pause); `at` is where `value` sits in the definition.
+ */
+function definitionJsonIssue(raw: unknown, value: unknown = shellOf(raw), at: JsonPath = []): ValidationIssue | null {
+  const found = findNonJson(value);
+  return found ? definitionPathIssue(raw, [...at, ...found.path], "NOT_JSON", `${found.what} ${NOT_JSON_TEXT}`) : null;
+}
+
+/** The definition with its lists emptied (a plain object only: anything else is checked whole). */
+function shellOf(raw: unknown): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const proto = Object.getPrototypeOf(raw) as object | null;
+  if (proto !== Object.prototype && proto !== null) return raw;
+  const shell: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const key of ["steps", "edges"]) if (Array.isArray(shell[key])) shell[key] = [];
+  return shell;
+}
+
+/** An issue about the value at `path` of the definition, naming the step and its field when it is inside a step. */
+function definitionPathIssue(raw: unknown, path: JsonPath, code: string, tail: string): ValidationIssue {
   if (path[0] === "steps" && typeof path[1] === "number") {
     const step = (raw as { steps: Array<{ id?: unknown }> }).steps[path[1]];
     const stepId = typeof step?.id === "string" ? step.id : undefined;

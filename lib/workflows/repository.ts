@@ -21,8 +21,14 @@ export async function saveWorkflowVersion(db: Db, userId: string, definition: Wo
   const ownerId = actor.id;
   return db.$transaction(async (tx) => {
     const existing = await tx.workflow.findUnique({ where: { id: definition.id } });
-    if (existing && (await workflowAccess(db, actor, definition.id)) !== "edit")
-      throw new OrchestratorError("INVALID_DEFINITION", `workflow id "${definition.id}" is taken; choose another id`);
+    const access = existing ? await workflowAccess(db, actor, definition.id) : null;
+    if (existing && access === "view")
+      throw new OrchestratorError("FORBIDDEN", `you can view workflow "${definition.id}" but not change it: ask its owner for edit access`);
+    if (existing && access !== "edit") throw new OrchestratorError("INVALID_DEFINITION", `workflow id "${definition.id}" is taken; choose another id`);
+    // Runs stay when their workflow is deleted, and whoever can see a workflow sees the runs under its id: a new
+    // workflow may not take an id under which another user's runs are kept (they would become theirs to read).
+    if (!existing && (await tx.run.findFirst({ where: { workflowId: definition.id, ownerId: { not: actor.id } }, select: { id: true } })))
+      throw new OrchestratorError("INVALID_DEFINITION", `workflow id "${definition.id}" was used before by another user; choose another id`);
     const version = (existing?.latestVersion ?? 0) + 1;
     if (existing) {
       await tx.workflow.update({ where: { id: definition.id }, data: { name: definition.name, latestVersion: version } });
