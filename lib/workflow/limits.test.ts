@@ -107,8 +107,9 @@ describe("only JSON data from outside (findNonJson, outsideValueIssue)", () => {
     expect(findNonJson(null)).toBeNull();
   });
 
-  it("outsideValueIssue reports nesting first (it catches cycles before anything walks them), then NOT_JSON", () => {
-    expect(outsideValueIssue({ total: NaN }, "input")).toEqual({ code: "NOT_JSON", field: "input", message: `input.total: NaN ${NOT_JSON_TEXT}` });
+  it("outsideValueIssue reports nesting first (it catches cycles before anything walks them), then non-finite numbers and __proto__ keys, then NOT_JSON", () => {
+    expect(outsideValueIssue({ total: NaN }, "input")).toMatchObject({ code: "INVALID_VALUE", field: "input", message: expect.stringMatching(/^input\.total: NaN is not a finite number/) });
+    expect(outsideValueIssue({ total: 1n }, "input")).toEqual({ code: "NOT_JSON", field: "input", message: `input.total: a BigInt ${NOT_JSON_TEXT}` });
     const loop: unknown[] = [];
     loop.push(loop);
     expect(outsideValueIssue(loop, "input")).toMatchObject({ code: "NESTING_LIMIT", field: "input" });
