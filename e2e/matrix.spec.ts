@@ -233,8 +233,39 @@ const ROUTES: Record<string, RouteRule> = {
       expect((await client.post(wrong, { data: { forged: true } })).status()).toBe(404);
       expect((await client.post(ids.callbackPath.replace(/\/1\//, "/2/"), { data: { forged: true } })).status()).toBe(404);
     }
+  },  // The REST API (lib/api/v1-routes.ts): every route takes a token or a session; alice's objects are 404 to bob.
+  "/api/v1/openapi.json": async ({ anonymous, bob, ids }) => {
+    expect((await anonymous.get("/api/v1/openapi.json")).status()).toBe(401);
+    const document = await anonymous.get("/api/v1/openapi.json", { headers: { authorization: `Bearer ${bob.token}` } });
+    expect(document.status()).toBe(200);
+    expectNoTrace(await document.text(), ids, "GET /api/v1/openapi.json");
   },
+  "/api/v1/[...path]": async ({ anonymous, bob }) => {
+    expect((await anonymous.get("/api/v1/nothing-here")).status()).toBe(401);
+    expect((await anonymous.get("/api/v1/nothing-here", { headers: { authorization: `Bearer ${bob.token}` } })).status()).toBe(404);
+  },
+  "/api/v1/workflows": apiList(() => "/api/v1/workflows", (ids) => ids.workflowId),
+  "/api/v1/workflows/[id]": all(
+    api("GET", (ids) => `/api/v1/workflows/${ids.workflowId}`, 200),
+    api("PUT", (ids) => `/api/v1/workflows/${ids.workflowId}`, 403, (ids) => ({ id: ids.workflowId, name: "taken over", steps: [{ id: "t", type: "transform", config: { output: 1 } }] })),
+    api("DELETE", (ids) => `/api/v1/workflows/${ids.workflowId}`, 403),
+  ),
+  "/api/v1/workflows/[id]/runs": api("POST", (ids) => `/api/v1/workflows/${ids.workflowId}/runs`, 403),
+  "/api/v1/workflows/[id]/webhook": api("POST", (ids) => `/api/v1/workflows/${ids.workflowId}/webhook`, 403),
+  "/api/v1/runs": apiList(() => "/api/v1/runs", (ids) => ids.runId),
+  "/api/v1/runs/[runId]": api("GET", (ids) => `/api/v1/runs/${ids.runId}`, 200),
+  "/api/v1/runs/[runId]/events": api("GET", (ids) => `/api/v1/runs/${ids.runId}/events`, 200),
+  "/api/v1/runs/[runId]/cancel": api("POST", (ids) => `/api/v1/runs/${ids.runId}/cancel`, 403),
+  "/api/v1/runs/[runId]/resume": api("POST", (ids) => `/api/v1/runs/${ids.runId}/resume`, 403),
+  "/api/v1/runs/[runId]/approve": api("POST", (ids) => `/api/v1/runs/${ids.runId}/approve`, 403, () => ({ approved: false })),
 };
+
+/** Several rules for one route file (its methods). */
+function all(...rules: RouteRule[]): RouteRule {
+  return async (context) => {
+    for (const rule of rules) await rule(context);
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Server actions, by file#export (ids change per build).
