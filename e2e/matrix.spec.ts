@@ -270,7 +270,7 @@ function all(...rules: RouteRule[]): RouteRule {
 // ---------------------------------------------------------------------------------------------------------------
 // Server actions, by file#export (ids change per build).
 
-type Expect = "ok" | "NOT_FOUND" | "FORBIDDEN" | "INVALID_DEFINITION" | "CONFLICT";
+type Expect = "ok" | "NOT_FOUND" | "FORBIDDEN" | "INVALID_DEFINITION" | "CONFLICT" | "INVALID_REQUEST";
 
 type ActionRule = {
   /** The arguments, aimed at alice's objects. */
@@ -316,6 +316,19 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/settings/actions.ts#savePrices": { args: () => [{ "gpt-x": { input: 0, output: 0 } }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#saveDefaultModelSetting": { args: () => ["mallory-model"], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#saveRetention": { args: () => [1], bob: "FORBIDDEN", carol: "FORBIDDEN" },
+  "app/workflows/actions.ts#checkRunInput": { args: () => [{ type: "object" }, {}], bob: "ok", carol: "ok" },
+  "app/workflows/actions.ts#removeWorkflow": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/actions.ts#workflowShares": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/actions.ts#shareWorkflow": { args: (ids) => [ids.workflowId, `mallory-${tag}@example.com`, "edit"], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  // Users are the admins'.
+  "app/settings/actions.ts#createUser": { args: () => [{ email: `mallory-${tag}@example.com`, role: "admin", password: "mallory-password-1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
+  "app/settings/actions.ts#changeUserRole": { args: () => ["local", "viewer"], bob: "FORBIDDEN", carol: "FORBIDDEN" },
+  "app/settings/actions.ts#removeUser": { args: () => ["local"], bob: "FORBIDDEN", carol: "FORBIDDEN" },
+  // Tokens and secrets are each user's own: no argument names another user's (a token id not theirs is not found).
+  "app/settings/actions.ts#createApiToken": { args: () => [""], bob: "INVALID_REQUEST", carol: "INVALID_REQUEST" },
+  "app/settings/actions.ts#revokeApiToken": { args: () => ["tok_not-theirs"], bob: "NOT_FOUND", carol: "NOT_FOUND" },
+  "app/settings/actions.ts#saveSecret": { args: () => [{ name: "not a name", value: "value" }], bob: "INVALID_REQUEST", carol: "INVALID_REQUEST" },
+  "app/settings/actions.ts#removeSecret": { args: () => [{ name: "ALICE_KEY" }], bob: "NOT_FOUND", carol: "NOT_FOUND" },
   // First-run setup: open only while there is no owner; after that nobody claims it.
   "app/sign-in/actions.ts#setUpOwner": { args: () => [{ email: `mallory-${tag}@example.com`, password: "mallory-password-1" }], anonymous: "CONFLICT", bob: "CONFLICT", carol: "CONFLICT" },
 };
