@@ -113,20 +113,9 @@ export async function runAccessOf(db: Db, userId: string, runId: string): Promis
   return null;
 }
 
-/** Whether the user can see the run (false also when it does not exist). */
-export async function canSeeRun(db: Db, userId: string, runId: string): Promise<boolean> {
-  const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
-  if (!run) return false;
-  try {
-    await requireRunAccess(db, await actorById(db, userId), run, runId, "view");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function getRunDetail(db: Db, userId: string, runId: string) {
-  if (!(await canSeeRun(db, userId, runId))) return null;
+  const access = await runAccessOf(db, userId, runId);
+  if (!access) return null;
   const actor = await actorById(db, userId);
   const lastSeq = await lastSeqOf(db, runId);
   const run = await db.run.findFirst({
@@ -140,7 +129,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
     select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
   });
   const logs = await stepLogs(db, runId, lastSeq);
-  const canControl = await requireRunAccess(db, actor, run, runId, "control").then(() => true, () => false);
+  const canControl = access === "control";
   const shown = (output: unknown) => (canControl ? output : hideCallbackUrl(output));
   const workflowAccessOfActor = await workflowAccess(db, actor, run.workflowId);
   const workflow = workflowAccessOfActor ? await db.workflow.findFirst({ where: { id: run.workflowId }, select: { latestVersion: true } }) : null;
