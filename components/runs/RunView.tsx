@@ -3,7 +3,7 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { memo, useEffect, useMemo } from "react";
+import { memo, useEffect, useMemo, useState } from "react";
 import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
 import { CheckpointBrowser } from "./CheckpointBrowser";
@@ -15,6 +15,7 @@ import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
 import { useRunEvents } from "@/lib/realtime/client";
+import { whenIdle } from "@/lib/when-idle";
 import type { RunEvent, RunStatus, StepStatus } from "@/lib/runner/event-types";
 import type { RunSummary } from "@/lib/runner/queries";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
@@ -171,18 +172,37 @@ const ends = (event: RunEvent) =>
 
 type StoredStepView = RunViewData["steps"][number];
 
+/** Rows rendered with the page; a longer list renders the rest in slices when the browser is idle. */
+const FIRST_ROWS = 50;
+const ROWS_PER_SLICE = 150;
+
+/**
+ * How many rows of a list to render: the first ones at once, the rest a slice per idle moment, so a 1,000-step run
+ * does not hold up its page (its markup was most of the page's megabyte, and hydrating it most of the opening
+ * time). Once all are shown, rows added later (a refresh mid-run) show at once.
+ */
+function useRowsShown(total: number): number {
+  const [limit, setLimit] = useState<number | "all">(() => (total <= FIRST_ROWS ? "all" : FIRST_ROWS));
+  useEffect(() => {
+    if (limit === "all") return;
+    return whenIdle(() => setLimit(limit + ROWS_PER_SLICE >= total ? "all" : limit + ROWS_PER_SLICE), 500);
+  }, [limit, total]);
+  return limit === "all" ? total : Math.min(limit, total);
+}
+
 /**
  * The stored step executions, then the steps running live that the stored list does not hold yet. A live update
  * renders again only the rows it concerns (a step still running when the page was rendered shows its live status
  * and streamed text until the refresh at its end brings the stored one); rows out of view are not laid out or
- * painted until scrolled to (content-visibility), which a 1,000-step run's list made a large part of opening the page.
+ * painted until scrolled to (content-visibility), and a long list renders in slices (useRowsShown).
  */
 function StepList({ steps, following }: { steps: StoredStepView[]; following: boolean }) {
   const liveSteps = useEditor((s) => s.run!.steps);
   const storedKeys = useMemo(() => new Set(steps.map((step) => `${step.stepId}#${step.execution}`)), [steps]);
+  const shown = useRowsShown(steps.length);
   return (
     <div className="space-y-2">
-      {steps.map((step) => (
+      {steps.slice(0, shown).map((step) => (
         <StoredStep
           key={`${step.stepId}#${step.execution}`}
           step={step}
