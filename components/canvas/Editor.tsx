@@ -1,6 +1,7 @@
 "use client";
 
 import { ControlButton, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import dynamic from "next/dynamic";
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
@@ -18,12 +19,20 @@ import { ImportExport } from "./ImportExport";
 import { UnsavedChanges } from "./UnsavedChanges";
 import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
-import { RunDialog, type RunInputMode } from "./RunDialog";
+import type { RunInputMode } from "./RunDialog";
 import { ShareDialog } from "./ShareDialog";
 import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
 import { CanvasBackground } from "./CanvasBackground";
 import { nodeTypes } from "./StepNode";
 import { PANEL_MARGIN, type FitOptions } from "./viewport";
+
+/**
+ * The run dialog validates input with Ajv, whose code (~120 KB) cost every opening of the editor ~70 ms: it loads
+ * on its own, when the pointer or the focus comes to the Run buttons (or the dialog opens).
+ */
+const loadRunDialog = () => import("./RunDialog");
+const RunDialog = dynamic(() => loadRunDialog().then((m) => m.RunDialog), { ssr: false });
+const preloadRunDialog = () => void loadRunDialog();
 
 /**
  * The workflow editor. With `init.readOnly` (view access) it only shows: no palette, no editing on the canvas or
@@ -179,8 +188,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
   const savedVersion = useEditor((s) => s.savedVersion);
   const issues = useEditor((s) => s.issues);
   const run = useEditor((s) => s.run);
-  const applyRunEvent = useEditor((s) => s.applyRunEvent);
-  const appendToken = useEditor((s) => s.appendToken);
+  const applyRunUpdates = useEditor((s) => s.applyRunUpdates);
   const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string; invalidText?: true }>();
   // The "not saved: invalid text" message goes once the texts are fixed.
   const hasInvalidText = useEditor((s) => hasInvalidFields(s.invalidFields));
@@ -196,7 +204,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
   // opened starts from its stored state); the workflow's runs started elsewhere are noticed and followed too.
   const followedRunId = run && !ENDED.includes(run.status) ? run.runId : null;
   const followFrom = useMemo(() => (followedRunId ? (api.getState().run?.lastSeq ?? 0) : 0), [followedRunId, api]);
-  useRunEvents(followedRunId, followFrom, { onEvent: applyRunEvent, onToken: appendToken });
+  useRunEvents(followedRunId, followFrom, { onUpdates: applyRunUpdates });
   const isNew = useEditor((s) => s.isNew);
   useWorkflowRuns(isNew ? null : id, (activeRunId) => {
     const current = api.getState().run;
@@ -300,7 +308,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
             <button type="button" data-testid="save-button" disabled={saving} onClick={() => startSaving(async () => void (await save()))} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50 disabled:opacity-50">
               Save
             </button>
-            <div className="flex">
+            <div className="flex" onPointerEnter={preloadRunDialog} onFocus={preloadRunDialog}>
               <button type="button" data-testid="run-button" disabled={saving || starting} onClick={() => onRun(false)} className="rounded-l bg-blue-600 px-3 py-1 font-medium text-white hover:bg-blue-500 disabled:opacity-50">
                 ▶ Run
               </button>

@@ -80,6 +80,8 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
   const issues = useEditor((s) => issuesOfStep(s.issues, id));
   const problem = issues.length > 0;
   const far = useStore(zoomedOut);
+  // Zoomed out, a node with nothing below its first row is one box of the same height (one element less per node).
+  const bare = far && !problem && status !== "failed" && !kind?.routes;
   // The error handle comes and goes with onError: React Flow must re-measure the handles, or a drag from the
   // new one connects nothing. Only then: a node React Flow has not measured yet gets measured anyway, and asking
   // on every mount made each node's measurement a store update of its own (quadratic when a workflow opens).
@@ -95,10 +97,10 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
       data-testid={`node-${id}`}
       data-status={status}
       data-invalid={problem ? "true" : undefined}
-      className={`w-52 rounded-md border-2 bg-white transition-colors ${far ? "" : "shadow-sm"} ${problem ? "border-red-500 ring-2 ring-red-200" : borders[status]} ${selected ? "outline outline-2 outline-offset-2 outline-neutral-900" : ""}`}
+      className={`w-52 rounded-md border-2 bg-white transition-colors ${far ? "" : "shadow-sm"} ${bare ? "h-[51px]" : ""} ${problem ? "border-red-500 ring-2 ring-red-200" : borders[status]} ${selected ? "outline outline-2 outline-offset-2 outline-neutral-900" : ""}`}
     >
       <Handle type="target" position={Position.Top} style={TARGET_HANDLE} className="!h-2.5 !w-2.5 !bg-neutral-500" />
-      {far ? (
+      {bare ? null : far ? (
         <div className="h-[47px]" />
       ) : (
         <div className="flex items-center gap-2 px-2.5 py-2">

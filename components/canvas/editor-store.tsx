@@ -5,7 +5,7 @@ import { addEdge, applyEdgeChanges, applyNodeChanges, type Connection, type Edge
 import { createStore, useStore, type StoreApi } from "zustand";
 import { temporal, type TemporalState } from "zundo";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
-import { mergeStreamedText, type LiveRun } from "@/lib/runner/live-run";
+import { applyLiveUpdates, type LiveRun, type LiveUpdate } from "@/lib/runner/live-run";
 import { canvasToDefinition, definitionToCanvas, edgeId, nextStepId, type StepNodeData, type WorkflowMeta } from "@/lib/workflow/canvas";
 import type { ValidationIssue, WorkflowDefinition } from "@/lib/workflow/schema";
 import { stepNodeSize } from "./node-geometry";
@@ -91,6 +91,8 @@ export interface EditorState {
   syncRun(stored: LiveRun): void;
   applyRunEvent(event: RunEvent): void;
   appendToken(event: TokenEvent): void;
+  /** Run events and streamed tokens in the order received, applied in one store update (see `applyLiveUpdates`). */
+  applyRunUpdates(updates: readonly LiveUpdate[]): void;
 }
 
 export interface EditorInit {
@@ -322,12 +324,12 @@ export function createEditorStore(init: EditorInit): EditorStore {
     redo: () => travel("redo"),
     startRun: (runId, options) =>
       set((s) =>
-        s.run?.runId !== runId ? { run: { runId, status: "queued", lastSeq: 0, steps: {} } } : options?.again ? { run: { ...s.run, status: "queued", error: undefined } } : {},
+        s.run?.runId !== runId ? { run: { runId, status: "queued", lastSeq: 0, steps: {} } } : options?.again ? { run: { ...s.run, status: "queued", error: undefined } } : s,
       ),
     syncRun: (stored) =>
       set((s) => {
         if (s.run?.runId !== stored.runId) return { run: stored };
-        if (s.run.lastSeq >= stored.lastSeq) return {};
+        if (s.run.lastSeq >= stored.lastSeq) return s;
         // Streamed text is not stored: keep what was received for the executions still shown.
         const steps = { ...stored.steps };
         for (const [id, step] of Object.entries(steps)) {
@@ -336,46 +338,13 @@ export function createEditorStore(init: EditorInit): EditorStore {
         }
         return { run: { ...stored, steps } };
       }),
-    applyRunEvent: (event) =>
+    applyRunEvent: (event) => get().applyRunUpdates([{ event }]),
+    appendToken: (token) => get().applyRunUpdates([{ token }]),
+    // The same state back when nothing changes: zustand then notifies no one (every node's selectors).
+    applyRunUpdates: (updates) =>
       set((s) => {
-        const run = s.run;
-        if (!run || run.runId !== event.runId || event.seq <= run.lastSeq) return {};
-        const next: LiveRun = { ...run, lastSeq: event.seq, steps: { ...run.steps } };
-        if (event.type === "run.status") {
-          next.status = event.status;
-          next.error = event.error;
-        } else if (event.type === "step.retry") {
-          // The attempt failed and will be tried again: show why, keep the step running.
-          const previous = run.steps[event.stepId];
-          next.steps[event.stepId] = { ...(previous ?? { status: "running", execution: event.execution, tokens: "" }), attempt: event.attempt + 1, retryError: event.error };
-        } else if (event.type === "step.log") {
-          const previous = run.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
-          next.steps[event.stepId] = { ...previous, logs: [...(previous.logs ?? []), { level: event.level, text: event.text }] };
-        } else {
-          const previous = run.steps[event.stepId];
-          const sameExecution = previous && (event.execution === 0 || previous.execution === event.execution);
-          next.steps[event.stepId] = {
-            status: event.status,
-            execution: event.execution || previous?.execution || 0,
-            tokens: event.status === "running" && !sameExecution ? "" : (previous?.tokens ?? ""),
-            tokensFrom: event.status === "running" && !sameExecution ? undefined : previous?.tokensFrom,
-            output: event.output ?? (sameExecution ? previous?.output : undefined),
-            error: event.error,
-            attempt: event.attempts ?? (sameExecution ? previous?.attempt : undefined),
-            logs: sameExecution ? previous?.logs : undefined,
-          };
-        }
-        return { run: next };
-      }),
-    appendToken: (event) =>
-      set((s) => {
-        const run = s.run;
-        if (!run || run.runId !== event.runId) return {};
-        const known = run.steps[event.stepId];
-        if (known && known.execution > event.execution) return {}; // a late token of an earlier execution
-        const step = known && known.execution === event.execution ? known : { status: "running" as const, execution: event.execution, tokens: "" };
-        const merged = mergeStreamedText({ text: step.tokens, from: step.tokensFrom ?? 0 }, event);
-        return { run: { ...run, steps: { ...run.steps, [event.stepId]: { ...step, tokens: merged.text, tokensFrom: merged.from || undefined } } } };
+        const run = s.run && applyLiveUpdates(s.run, updates);
+        return run === s.run ? s : { run };
       }),
         };
       },

@@ -3,7 +3,7 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useEffect } from "react";
+import { memo, useEffect, useMemo, useState } from "react";
 import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
 import { CheckpointBrowser } from "./CheckpointBrowser";
@@ -15,7 +15,8 @@ import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
 import { useRunEvents } from "@/lib/realtime/client";
-import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
+import { whenIdle } from "@/lib/when-idle";
+import type { RunEvent, RunStatus, StepStatus } from "@/lib/runner/event-types";
 import type { RunSummary } from "@/lib/runner/queries";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 
@@ -69,9 +70,10 @@ export function RunView({ definition, run }: { definition: WorkflowDefinition; r
 
 function RunPageBody({ run }: { run: RunViewData }) {
   const router = useRouter();
-  const live = useEditor((s) => s.run!);
-  const applyRunEvent = useEditor((s) => s.applyRunEvent);
-  const appendToken = useEditor((s) => s.appendToken);
+  // The body renders again for the run's status and error only; step updates reach the step list.
+  const liveStatus = useEditor((s) => s.run!.status);
+  const liveError = useEditor((s) => s.run!.error);
+  const applyRunUpdates = useEditor((s) => s.applyRunUpdates);
   const syncRun = useEditor((s) => s.syncRun);
   // A refresh after an action (resume, decide) may bring a state newer than the events seen here, e.g. a run
   // that was resumed and ended before this page subscribed again: take it.
@@ -80,20 +82,11 @@ function RunPageBody({ run }: { run: RunViewData }) {
   // Follow a run that is still going; reload the stored details whenever a step or the run ends.
   const following = !TERMINAL.includes(run.status);
   useRunEvents(following ? run.runId : null, run.lastSeq, {
-    onEvent: (event) => {
-      applyRunEvent(event);
-      const finished =
-        event.type === "run.status"
-          ? TERMINAL.includes(event.status) || event.status === "waiting"
-          : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed" || event.status === "waiting" || event.status === "cancelled");
-      if (finished) router.refresh();
+    onUpdates: (updates) => {
+      applyRunUpdates(updates);
+      if (updates.some((update) => "event" in update && ends(update.event))) router.refresh();
     },
-    onToken: appendToken,
   });
-
-  // A step still running when the page was rendered shows its live state (status, streamed text) until the
-  // refresh at its end brings the stored one.
-  const liveOf = (step: RunViewData["steps"][number]) => (live.steps[step.stepId]?.execution === step.execution ? live.steps[step.stepId] : undefined);
 
   const waitingStep = run.status === "waiting" ? run.steps.find((s) => s.status === "waiting" && s.output) : undefined;
 
@@ -102,9 +95,9 @@ function RunPageBody({ run }: { run: RunViewData }) {
       <div className="min-w-0 flex-1 overflow-y-auto p-5">
         <div className="mb-4 flex flex-wrap items-center gap-3">
           <h1 className="text-lg font-semibold">{run.workflowName}</h1>
-          <StatusBadge status={live.status} testId="run-page-status" />
-          {run.canControl && (live.status === "queued" || live.status === "running" || live.status === "waiting") && <CancelRunButton runId={run.runId} />}
-          {run.canControl && (live.status === "failed" || live.status === "cancelled") && run.status === live.status && (
+          <StatusBadge status={liveStatus} testId="run-page-status" />
+          {run.canControl && (liveStatus === "queued" || liveStatus === "running" || liveStatus === "waiting") && <CancelRunButton runId={run.runId} />}
+          {run.canControl && (liveStatus === "failed" || liveStatus === "cancelled") && run.status === liveStatus && (
             <ResumeRunButton runId={run.runId} runVersion={run.workflowVersion} latestVersion={run.latestWorkflowVersion} />
           )}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
@@ -140,10 +133,10 @@ function RunPageBody({ run }: { run: RunViewData }) {
             ))}
           </p>
         )}
-        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "callback" && (
+        {waitingStep && liveStatus === "waiting" && (waitingStep.output as { kind?: string }).kind === "callback" && (
           <CallbackWaitPanel stepId={waitingStep.stepId} request={waitingStep.output as { message: string | null; url: string }} />
         )}
-        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "subworkflow" && (
+        {waitingStep && liveStatus === "waiting" && (waitingStep.output as { kind?: string }).kind === "subworkflow" && (
           <section data-testid="subworkflow-wait-panel" className="mb-4 rounded border border-rose-300 bg-rose-50 p-3 text-sm">
             Step <code>{waitingStep.stepId}</code> waits for its sub-workflow run{" "}
             <Link href={`/runs/${(waitingStep.output as { childRunId: string }).childRunId}`} className="font-mono text-blue-700 hover:underline">
@@ -152,7 +145,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
             , which waits for an approval or a webhook; this run goes on when it ends.
           </section>
         )}
-        {waitingStep && live.status === "waiting" && (waitingStep.output as { kind?: string }).kind === "approval" &&
+        {waitingStep && liveStatus === "waiting" && (waitingStep.output as { kind?: string }).kind === "approval" &&
           (run.canControl ? (
             <ApprovalPanel runId={run.runId} stepId={waitingStep.stepId} request={waitingStep.output as ApprovalRequestView} />
           ) : (
@@ -169,76 +162,127 @@ function RunPageBody({ run }: { run: RunViewData }) {
           <Fact label="Tokens" value={run.totalTokens === null ? "—" : String(run.totalTokens)} testId="run-tokens" />
           <Fact label="Cost" value={formatCost(run.costUsd)} testId="run-cost" />
         </dl>
-        {(live.error ?? run.error) && (
+        {(liveError ?? run.error) && (
           <p data-testid="run-error" className="mb-4 rounded border border-red-200 bg-red-50 p-2 text-sm text-red-700">
-            <strong>{(live.error ?? run.error)!.code}</strong>
-            {(live.error ?? run.error)!.stepId && <> in step <code>{(live.error ?? run.error)!.stepId}</code></>}: {(live.error ?? run.error)!.message}
+            <strong>{(liveError ?? run.error)!.code}</strong>
+            {(liveError ?? run.error)!.stepId && <> in step <code>{(liveError ?? run.error)!.stepId}</code></>}: {(liveError ?? run.error)!.message}
           </p>
         )}
         <h2 className="mb-1 text-sm font-semibold">Input</h2>
         <JsonBlock value={run.input} testId="run-input" />
         <h2 className="mb-2 mt-5 text-sm font-semibold">Steps</h2>
-        <div className="space-y-2">
-          {run.steps.map((step) => (
-            <section key={`${step.stepId}#${step.execution}`} data-testid={`step-${step.stepId}`} className="rounded border border-neutral-200 bg-white p-3">
-              <div className="mb-2 flex items-center gap-2 text-sm">
-                <StatusBadge status={(step.status === "running" ? (liveOf(step)?.status ?? "running") : step.status) as StepStatus} testId={`step-status-${step.stepId}`} />
-                <span className="font-medium">{step.stepId}</span>
-                <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
-                {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
-                {step.inheritedFrom && (
-                  <span data-testid={`inherited-${step.stepId}`} className="text-[11px] text-neutral-500">
-                    inherited from <Link href={`/runs/${step.inheritedFrom}`} className="font-mono text-blue-700 hover:underline">{step.inheritedFrom}</Link>
-                  </span>
-                )}
-                {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
-                {step.tokens && (
-                  <span data-testid={`step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">
-                    {step.tokens.prompt}+{step.tokens.completion} tokens · {formatCost(step.costUsd)}
-                  </span>
-                )}
-                <span className={`${step.tokens ? "" : "ml-auto "}text-xs text-neutral-500`}>{formatDuration(step.durationMs)}</span>
-              </div>
-              {step.attemptErrors.map((e) => (
-                <p key={e.attempt} className="mb-1 text-[11px] text-amber-800">
-                  attempt {e.attempt} failed: {e.code}: {e.message}
-                </p>
-              ))}
-              {step.input !== null && step.input !== undefined && (
-                <details className="mb-2 text-xs">
-                  <summary className="cursor-pointer text-neutral-500">Config as rendered</summary>
-                  <JsonBlock value={step.input} testId={`step-input-${step.stepId}`} />
-                </details>
-              )}
-              <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
-              {step.error ? (
-                <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
-              ) : step.status === "running" ? (
-                <StreamedText step={liveOf(step)} testId={`step-tokens-${step.stepId}`} />
-              ) : (
-                <JsonBlock value={step.output} testId={`step-output-${step.stepId}`} />
-              )}
-            </section>
-          ))}
-          {following &&
-            Object.entries(live.steps)
-              .filter(([id, s]) => s.status === "running" && !run.steps.some((r) => r.stepId === id && r.execution === s.execution))
-              .map(([id, s]) => (
-                <section key={`live-${id}`} className="rounded border border-blue-200 bg-white p-3" data-testid={`live-step-${id}`}>
-                  <div className="mb-1 flex items-center gap-2 text-sm">
-                    <StatusBadge status="running" />
-                    <span className="font-medium">{id}</span>
-                  </div>
-                  <StreamedText step={s} testId={`step-tokens-${id}`} />
-                </section>
-              ))}
-        </div>
-        <CheckpointBrowser runId={run.runId} runActive={live.status === "queued" || live.status === "running"} refreshKey={run.status} canControl={run.canControl} />
+        <StepList steps={run.steps} following={following} />
+        <CheckpointBrowser runId={run.runId} runActive={liveStatus === "queued" || liveStatus === "running"} refreshKey={run.status} canControl={run.canControl} />
       </div>
       <RunCanvas />
     </div>
   );
 }
+
+/** Whether an event ends something the stored details show (a step or the run): the page then reloads them. */
+const ends = (event: RunEvent) =>
+  event.type === "run.status"
+    ? TERMINAL.includes(event.status) || event.status === "waiting"
+    : event.type === "step.status" && (event.status === "succeeded" || event.status === "failed" || event.status === "waiting" || event.status === "cancelled");
+
+type StoredStepView = RunViewData["steps"][number];
+
+/** Rows rendered with the page; a longer list renders the rest in slices when the browser is idle. */
+const FIRST_ROWS = 50;
+const ROWS_PER_SLICE = 150;
+
+/**
+ * How many rows of a list to render: the first ones at once, the rest a slice per idle moment, so a 1,000-step run
+ * does not hold up its page (its markup was most of the page's megabyte, and hydrating it most of the opening
+ * time). Once all are shown, rows added later (a refresh mid-run) show at once.
+ */
+function useRowsShown(total: number): number {
+  const [limit, setLimit] = useState<number | "all">(() => (total <= FIRST_ROWS ? "all" : FIRST_ROWS));
+  useEffect(() => {
+    if (limit === "all") return;
+    return whenIdle(() => setLimit(limit + ROWS_PER_SLICE >= total ? "all" : limit + ROWS_PER_SLICE), 500);
+  }, [limit, total]);
+  return limit === "all" ? total : Math.min(limit, total);
+}
+
+/**
+ * The stored step executions, then the steps running live that the stored list does not hold yet. A live update
+ * renders again only the rows it concerns (a step still running when the page was rendered shows its live status
+ * and streamed text until the refresh at its end brings the stored one); rows out of view are not laid out or
+ * painted until scrolled to (content-visibility), and a long list renders in slices (useRowsShown).
+ */
+function StepList({ steps, following }: { steps: StoredStepView[]; following: boolean }) {
+  const liveSteps = useEditor((s) => s.run!.steps);
+  const storedKeys = useMemo(() => new Set(steps.map((step) => `${step.stepId}#${step.execution}`)), [steps]);
+  const shown = useRowsShown(steps.length);
+  return (
+    <div className="space-y-2">
+      {steps.slice(0, shown).map((step) => (
+        <StoredStep
+          key={`${step.stepId}#${step.execution}`}
+          step={step}
+          live={step.status === "running" && liveSteps[step.stepId]?.execution === step.execution ? liveSteps[step.stepId] : undefined}
+        />
+      ))}
+      {following &&
+        Object.entries(liveSteps)
+          .filter(([id, s]) => s.status === "running" && !storedKeys.has(`${id}#${s.execution}`))
+          .map(([id, s]) => (
+            <section key={`live-${id}`} className="rounded border border-blue-200 bg-white p-3" data-testid={`live-step-${id}`}>
+              <div className="mb-1 flex items-center gap-2 text-sm">
+                <StatusBadge status="running" />
+                <span className="font-medium">{id}</span>
+              </div>
+              <StreamedText step={s} testId={`step-tokens-${id}`} />
+            </section>
+          ))}
+    </div>
+  );
+}
+
+const StoredStep = memo(function StoredStep({ step, live }: { step: StoredStepView; live: LiveStep | undefined }) {
+  return (
+    <section data-testid={`step-${step.stepId}`} className="rounded border border-neutral-200 bg-white p-3 [contain-intrinsic-size:auto_96px] [content-visibility:auto]">
+      <div className="mb-2 flex items-center gap-2 text-sm">
+        <StatusBadge status={(step.status === "running" ? (live?.status ?? "running") : step.status) as StepStatus} testId={`step-status-${step.stepId}`} />
+        <span className="font-medium">{step.stepId}</span>
+        <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
+        {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
+        {step.inheritedFrom && (
+          <span data-testid={`inherited-${step.stepId}`} className="text-[11px] text-neutral-500">
+            inherited from <Link href={`/runs/${step.inheritedFrom}`} className="font-mono text-blue-700 hover:underline">{step.inheritedFrom}</Link>
+          </span>
+        )}
+        {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
+        {step.tokens && (
+          <span data-testid={`step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">
+            {step.tokens.prompt}+{step.tokens.completion} tokens · {formatCost(step.costUsd)}
+          </span>
+        )}
+        <span className={`${step.tokens ? "" : "ml-auto "}text-xs text-neutral-500`}>{formatDuration(step.durationMs)}</span>
+      </div>
+      {step.attemptErrors.map((e) => (
+        <p key={e.attempt} className="mb-1 text-[11px] text-amber-800">
+          attempt {e.attempt} failed: {e.code}: {e.message}
+        </p>
+      ))}
+      {step.input !== null && step.input !== undefined && (
+        <details className="mb-2 text-xs">
+          <summary className="cursor-pointer text-neutral-500">Config as rendered</summary>
+          <JsonBlock value={step.input} testId={`step-input-${step.stepId}`} />
+        </details>
+      )}
+      <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
+      {step.error ? (
+        <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
+      ) : step.status === "running" ? (
+        <StreamedText step={live} testId={`step-tokens-${step.stepId}`} />
+      ) : (
+        <JsonBlock value={step.output} testId={`step-output-${step.stepId}`} />
+      )}
+    </section>
+  );
+});
 
 /** The text a running step has streamed so far (LLM tokens), or that it is still at work. */
 function StreamedText({ step, testId }: { step: LiveStep | undefined; testId: string }) {

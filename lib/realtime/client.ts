@@ -3,6 +3,8 @@
 import { useEffect, useRef } from "react";
 import { io, type Socket } from "socket.io-client";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
+import type { LiveUpdate } from "@/lib/runner/live-run";
+import { whenIdle } from "@/lib/when-idle";
 import type { ClientToServerEvents, ServerToClientEvents } from "./events";
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -24,31 +26,41 @@ export function useWorkflowRuns(workflowId: string | null | undefined, onActiveR
 
   useEffect(() => {
     if (!workflowId) return;
-    const s = getSocket();
-    const onRun = (notice: { workflowId: string; runId: string }) => {
-      if (notice.workflowId === workflowId) callbackRef.current(notice.runId);
-    };
-    const watch = () => s.emit("workflow:watch", { workflowId }, (reply) => reply.ok && callbackRef.current(reply.runId));
-    s.on("workflow:run", onRun);
-    s.on("connect", watch);
-    if (s.connected) watch();
+    let unwatch: (() => void) | undefined;
+    // Connecting costs the page some 20–30 ms of script: not while it opens (a run going on when the page was
+    // rendered is followed at once by useRunEvents; the watch's answer names any run started since).
+    const cancel = whenIdle(() => {
+      const s = getSocket();
+      const onRun = (notice: { workflowId: string; runId: string }) => {
+        if (notice.workflowId === workflowId) callbackRef.current(notice.runId);
+      };
+      const watch = () => s.emit("workflow:watch", { workflowId }, (reply) => reply.ok && callbackRef.current(reply.runId));
+      s.on("workflow:run", onRun);
+      s.on("connect", watch);
+      if (s.connected) watch();
+      unwatch = () => {
+        s.off("workflow:run", onRun);
+        s.off("connect", watch);
+        s.emit("workflow:unwatch", { workflowId });
+      };
+    });
     return () => {
-      s.off("workflow:run", onRun);
-      s.off("connect", watch);
-      s.emit("workflow:unwatch", { workflowId });
+      cancel();
+      unwatch?.();
     };
   }, [workflowId]);
 }
 
+/** Queued run updates are delivered on the next animation frame, or after this long (a hidden tab has no frames). */
+const BATCH_FALLBACK_MS = 100;
+
 /**
  * Follows a run: subscribes with the last seq seen (on every (re)connect, so nothing is missed), replays the
- * stored events from the ack, then live events; drops duplicates by seq.
+ * stored events from the ack, then live events; drops duplicates by seq. Events and tokens reach `onUpdates` in
+ * the order received, in batches: the stored events of a catch-up at once, live ones once per animation frame
+ * (a 1,000-step run sends thousands of events; one store update and render each would fall behind).
  */
-export function useRunEvents(
-  runId: string | null | undefined,
-  initialLastSeq: number,
-  handlers: { onEvent(event: RunEvent): void; onToken?(event: TokenEvent): void },
-) {
+export function useRunEvents(runId: string | null | undefined, initialLastSeq: number, handlers: { onUpdates(updates: LiveUpdate[]): void }) {
   const handlersRef = useRef(handlers);
   handlersRef.current = handlers;
 
@@ -59,14 +71,32 @@ export function useRunEvents(
     // Live events that arrive before the subscription's catch-up are held back, so order is kept.
     let caughtUp = false;
     let held: RunEvent[] = [];
+    let pending: LiveUpdate[] = [];
+    let frame: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flush = () => {
+      if (frame !== undefined) cancelAnimationFrame(frame);
+      clearTimeout(timer);
+      frame = timer = undefined;
+      const updates = pending;
+      pending = [];
+      if (updates.length) handlersRef.current.onUpdates(updates);
+    };
+    const queue = (update: LiveUpdate) => {
+      pending.push(update);
+      if (timer !== undefined) return;
+      // A hidden tab gets no animation frames: the timer delivers then.
+      frame = requestAnimationFrame(flush);
+      timer = setTimeout(flush, BATCH_FALLBACK_MS);
+    };
     const deliver = (event: RunEvent) => {
       if (event.runId !== runId || event.seq <= lastSeq) return;
       lastSeq = event.seq;
-      handlersRef.current.onEvent(event);
+      queue({ event });
     };
     const onLive = (event: RunEvent) => (caughtUp ? deliver(event) : void held.push(event));
     const onToken = (event: TokenEvent) => {
-      if (event.runId === runId) handlersRef.current.onToken?.(event);
+      if (event.runId === runId) queue({ token: event });
     };
     const subscribe = () => {
       caughtUp = false;
@@ -88,6 +118,7 @@ export function useRunEvents(
       s.off("run:token", onToken);
       s.off("connect", subscribe);
       s.emit("run:unsubscribe", { runId });
+      flush(); // what arrived is not lost: the view keeps it
     };
   }, [runId, initialLastSeq]);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { StreamingTexts } from "@/lib/realtime/streaming-texts";
 import type { RunEvent } from "./event-types";
-import { liveRunFromRecords, mergeStreamedText } from "./live-run";
+import { applyLiveUpdates, liveRunFromRecords, mergeStreamedText } from "./live-run";
 
 describe("mergeStreamedText", () => {
   const held = (text: string, from = 0) => ({ text, from });
@@ -86,5 +86,50 @@ describe("StreamingTexts", () => {
     expect(texts.snapshot("r")).toEqual([token("a", "789abcdefg", 7)]);
     expect(texts.snapshot("s")).toEqual([token("c", "0123456789", 0, 1, "s")]);
     expect(texts.size).toEqual({ steps: 2, chars: 20 });
+  });
+});
+
+describe("applyLiveUpdates", () => {
+  const at = "2026-12-02T00:00:00.000Z";
+  const base = () => liveRunFromRecords({ runId: "r", status: "running", lastSeq: 0, steps: [] });
+  const status = (seq: number, stepId: string, s: "running" | "succeeded", output?: unknown, execution = 1): RunEvent => ({ type: "step.status", runId: "r", seq, at, stepId, status: s, execution, output });
+
+  it("applies events and tokens in order, in one new run", () => {
+    const run = base();
+    const next = applyLiveUpdates(run, [
+      { event: status(1, "a", "running") },
+      { token: { runId: "r", stepId: "a", execution: 1, text: "Hel", offset: 0 } },
+      { token: { runId: "r", stepId: "a", execution: 1, text: "lo", offset: 3 } },
+      { event: status(2, "a", "succeeded", "Hello") },
+      { event: { type: "run.status", runId: "r", seq: 3, at, status: "succeeded" } },
+    ]);
+    expect(next).not.toBe(run);
+    expect(run.steps).toEqual({}); // the run given is left as it was
+    expect(next).toMatchObject({ status: "succeeded", lastSeq: 3, steps: { a: { status: "succeeded", output: "Hello", tokens: "Hello" } } });
+  });
+
+  it("gives the same run back when nothing applies: another run's, already included, a late token", () => {
+    const run = applyLiveUpdates(base(), [{ event: status(1, "a", "running") }, { event: status(2, "a", "running", undefined, 2) }]);
+    expect(
+      applyLiveUpdates(run, [
+        { event: { ...status(5, "a", "succeeded"), runId: "other" } as RunEvent },
+        { event: status(2, "b", "running") },
+        { token: { runId: "r", stepId: "a", execution: 1, text: "old", offset: 0 } },
+        { token: { runId: "other", stepId: "a", execution: 2, text: "x", offset: 0 } },
+      ]),
+    ).toBe(run);
+  });
+
+  it("copies the steps once however many events a catch-up brings (a 5,000-step run in one call)", () => {
+    const events: RunEvent[] = [];
+    for (let i = 0; i < 5000; i++) events.push(status(2 * i + 1, `s${i}`, "running"), status(2 * i + 2, `s${i}`, "succeeded", i));
+    const started = performance.now();
+    const next = applyLiveUpdates(base(), events.map((event) => ({ event })));
+    const took = performance.now() - started;
+    expect(Object.keys(next.steps)).toHaveLength(5000);
+    expect(next.steps.s4999).toMatchObject({ status: "succeeded", output: 4999 });
+    expect(next.lastSeq).toBe(10000);
+    // One copy per event was ~5,000 × 5,000 property copies (seconds); one per call is a few milliseconds.
+    expect(took).toBeLessThan(500);
   });
 });

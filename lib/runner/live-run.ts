@@ -1,5 +1,5 @@
 import type { SerializedError } from "@/lib/engine/errors";
-import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
+import type { RunEvent, RunStatus, StepStatus, TokenEvent } from "@/lib/runner/event-types";
 
 /**
  * The state of a run as a live view holds it (editor canvas, run page): the latest execution of every step.
@@ -83,4 +83,60 @@ export function mergeStreamedText(held: { text: string; from: number }, piece: {
   if (piece.offset >= held.from) return pieceEnd <= end ? held : { text: held.text + piece.text.slice(end - piece.offset), from: held.from };
   if (pieceEnd < held.from) return held;
   return { text: piece.text + held.text.slice(pieceEnd - held.from), from: piece.offset };
+}
+
+/** What a live view receives, in order: stored or live run events and streamed tokens. */
+export type LiveUpdate = { event: RunEvent } | { token: TokenEvent };
+
+/**
+ * Applies updates, in order, to a live run: the same run back when none changes it (another run's, an event
+ * already included, a late token of an earlier execution), else a new one. The steps map is copied once per
+ * call however many updates change it: a view catching up on a 1,000-step run gets its thousands of stored
+ * events in one call, not a copy of every step per event.
+ */
+export function applyLiveUpdates(run: LiveRun, updates: readonly LiveUpdate[]): LiveRun {
+  let next: LiveRun | null = null;
+  const draft = () => (next ??= { ...run, steps: { ...run.steps } });
+  for (const update of updates) {
+    const current: LiveRun = next ?? run;
+    if ("token" in update) {
+      const event = update.token;
+      if (event.runId !== run.runId) continue;
+      const known = current.steps[event.stepId];
+      if (known && known.execution > event.execution) continue; // a late token of an earlier execution
+      const step = known && known.execution === event.execution ? known : { status: "running" as const, execution: event.execution, tokens: "" };
+      const merged = mergeStreamedText({ text: step.tokens, from: step.tokensFrom ?? 0 }, event);
+      draft().steps[event.stepId] = { ...step, tokens: merged.text, tokensFrom: merged.from || undefined };
+      continue;
+    }
+    const event = update.event;
+    if (event.runId !== run.runId || event.seq <= current.lastSeq) continue;
+    const target = draft();
+    target.lastSeq = event.seq;
+    if (event.type === "run.status") {
+      target.status = event.status;
+      target.error = event.error;
+    } else if (event.type === "step.retry") {
+      // The attempt failed and will be tried again: show why, keep the step running.
+      const previous = target.steps[event.stepId];
+      target.steps[event.stepId] = { ...(previous ?? { status: "running", execution: event.execution, tokens: "" }), attempt: event.attempt + 1, retryError: event.error };
+    } else if (event.type === "step.log") {
+      const previous = target.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
+      target.steps[event.stepId] = { ...previous, logs: [...(previous.logs ?? []), { level: event.level, text: event.text }] };
+    } else {
+      const previous = target.steps[event.stepId];
+      const sameExecution = previous && (event.execution === 0 || previous.execution === event.execution);
+      target.steps[event.stepId] = {
+        status: event.status,
+        execution: event.execution || previous?.execution || 0,
+        tokens: event.status === "running" && !sameExecution ? "" : (previous?.tokens ?? ""),
+        tokensFrom: event.status === "running" && !sameExecution ? undefined : previous?.tokensFrom,
+        output: event.output ?? (sameExecution ? previous?.output : undefined),
+        error: event.error,
+        attempt: event.attempts ?? (sameExecution ? previous?.attempt : undefined),
+        logs: sameExecution ? previous?.logs : undefined,
+      };
+    }
+  }
+  return next ?? run;
 }

@@ -1,4 +1,4 @@
-import { buildGraph } from "./graph";
+import { stepEdges } from "./graph";
 import { effectiveEdges, type WorkflowDefinition, type WorkflowEdge, type WorkflowStep } from "./schema";
 
 /**
@@ -56,7 +56,7 @@ const FOLDED_ASPECT = 1.6;
  * side by side: band after band of up to `levelsPerBand` levels, about 1.6 times wider than tall in all.
  */
 function autoLayout(def: WorkflowDefinition): Map<string, { x: number; y: number }> {
-  const graph = buildGraph(def);
+  const graph = stepEdges(def); // entries and outgoing edges: the loops (components) are not needed here
   const depth = new Map<string, number>();
   const queue: Array<[string, number]> = graph.entries.map((id) => [id, 0]);
   for (const [id, d] of queue) depth.set(id, d);

@@ -4,9 +4,14 @@ import { outsideValueIssue } from "./limits";
 import type { ValidationIssue, WorkflowDefinition } from "./schema";
 
 // addUsedSchema: false — a schema's `$id` is not registered, so the same `$id` in another definition (or the
-// next run of this one) does not clash with "schema already exists".
-const plainAjv = new Ajv({ allErrors: true, strict: false, addUsedSchema: false });
-const defaultsAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false, addUsedSchema: false });
+// next run of this one) does not clash with "schema already exists". Created on first use: a new Ajv compiles
+// its meta-schemas (~25 ms each in a browser), which every page importing this module (the editor) paid on load.
+let plainAjv: Ajv | undefined;
+let defaultsAjv: Ajv | undefined;
+const ajvFor = (fillDefaults: boolean): Ajv =>
+  fillDefaults
+    ? (defaultsAjv ??= new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false, addUsedSchema: false }))
+    : (plainAjv ??= new Ajv({ allErrors: true, strict: false, addUsedSchema: false }));
 
 const MAX_CACHED = 500;
 const compiled = new Map<string, ValidateFunction>();
@@ -24,7 +29,7 @@ export function compileJsonSchema(schema: Record<string, unknown>, options: { fi
     compiled.set(key, hit);
     return hit;
   }
-  const ajv = options.fillDefaults ? defaultsAjv : plainAjv;
+  const ajv = ajvFor(options.fillDefaults ?? false);
   let check: ValidateFunction;
   try {
     check = ajv.compile(schema);
