@@ -1,6 +1,5 @@
 "use server";
 
-import { headers } from "next/headers";
 import { z } from "zod";
 import { runPublicAction } from "@/app/_server/action";
 import { serverRuntime } from "@/app/_server/runtime";
@@ -15,7 +14,6 @@ const SetupForm = z.object({ email: Email, name: UserName.optional(), password: 
 export async function setUpOwner(form: z.input<typeof SetupForm>) {
   return runPublicAction("setUpOwner", async () => {
     const { db } = await serverRuntime();
-    await headers(); // dynamic: never cached
     const owner = await claimOwner(db, SetupForm.parse(form));
     return { email: owner.email };
   });
