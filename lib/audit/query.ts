@@ -26,6 +26,8 @@ export interface AuditFilter {
   action?: string;
   targetType?: string;
   targetId?: string;
+  /** Entries about this workflow: itself, its versions, webhook, shares and runs. */
+  workflowId?: string;
   /** Inclusive bounds of the entry's time. */
   from?: Date;
   to?: Date;
@@ -112,6 +114,8 @@ export async function listAudit(db: Db, userId: string, filter: AuditFilter = {}
   if (targetType) where.push({ targetType });
   const targetId = boundedText(filter.targetId, "target");
   if (targetId) where.push({ targetId });
+  const workflowId = boundedText(filter.workflowId, "workflow");
+  if (workflowId) where.push({ workflowId });
   if (filter.from) where.push({ createdAt: { gte: filter.from } });
   if (filter.to) where.push({ createdAt: { lte: filter.to } });
   if (filter.cursor) {
