@@ -124,7 +124,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
             {page.entries.map((row) => {
               const href = targetHref(row);
               return (
-                <tr key={row.id} className="border-t border-neutral-100 align-top" data-testid="audit-row" data-action={row.action} data-target={row.targetId}>
+                <tr key={row.id} className="border-t border-neutral-100 align-top" data-testid="audit-row" data-action={row.action} data-target={row.targetId} data-actor={row.actorEmail ?? row.actorId}>
                   <td className="whitespace-nowrap px-3 py-2 font-mono text-xs text-neutral-600">{row.at.toISOString().replace("T", " ").slice(0, 19)}</td>
                   <td className="px-3 py-2 text-neutral-700" title={row.actorId}>{row.actorEmail ?? row.actorId}</td>
                   <td className="px-3 py-2 font-mono text-xs">{row.action}</td>
