@@ -150,7 +150,8 @@ function runStartEntry(runId: string, definition: WorkflowDefinition, options: S
     subjectId: options.ownerId,
     summary: fork ? `Forked run ${options.parentRunId} at checkpoint ${options.parentCheckpointId} into a new run of ${what}` : `Started a run of ${what} ${how}`,
     data: {
-      origin,
+      // A fork keeps its parent's source on the row; where the fork was asked for is not known here.
+      ...(fork ? {} : { origin }),
       workflowId: definition.id,
       workflowVersion: options.workflowVersion ?? null,
       ...(fork ? { parentRunId: options.parentRunId, checkpointId: options.parentCheckpointId } : {}),
