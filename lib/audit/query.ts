@@ -1,11 +1,11 @@
 import type { Prisma } from "@/lib/db/generated/sqlite/client";
-import { actorById, workflowsVisibleTo } from "@/lib/auth/access";
-import { seesEverything, type Actor } from "@/lib/auth/roles";
+import { actorById, auditEntriesVisibleTo } from "@/lib/auth/access";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
 
 /**
- * The read side of the audit log (Audit page, `orchestrator audit`). Who reads what:
+ * The read side of the audit log (Audit page, `orchestrator audit`). Who reads what (`auditEntriesVisibleTo` in
+ * lib/auth/access.ts):
  * - the owner and admins: every entry;
  * - everyone else: the entries they made, the entries about them (their user, tokens, secrets, runs), and the
  *   entries about workflows they can see (the workflow, its versions, webhook, shares and runs). An entry about
@@ -16,8 +16,6 @@ import { OrchestratorError } from "@/lib/engine/errors";
 export const AUDIT_PAGE_SIZE = 50;
 export const MAX_AUDIT_LIMIT = 500;
 const MAX_FILTER_LENGTH = 200;
-/** At most this many visible workflows widen a user's audit scope (as for runs: lib/auth/access.ts). */
-const MAX_WORKFLOWS_IN_SCOPE = 10_000;
 
 export interface AuditFilter {
   /** An actor's email or user id. */
@@ -48,13 +46,6 @@ export interface AuditRow {
   targetId: string;
   summary: string;
   data: Record<string, unknown> | null;
-}
-
-/** The entries the user may read, with these filters applied. */
-export async function auditScope(db: Db, actor: Actor): Promise<Prisma.AuditLogWhereInput> {
-  if (seesEverything(actor.role)) return {};
-  const workflows = await db.workflow.findMany({ where: workflowsVisibleTo(actor), select: { id: true }, take: MAX_WORKFLOWS_IN_SCOPE });
-  return { OR: [{ actorId: actor.id }, { subjectId: actor.id }, { workflowId: { in: workflows.map((w) => w.id) } }] };
 }
 
 function boundedText(value: string | undefined, field: string): string | undefined {
@@ -101,7 +92,7 @@ export function auditDate(value: string | undefined, field: string, end = false)
 export async function listAudit(db: Db, userId: string, filter: AuditFilter = {}): Promise<{ entries: AuditRow[]; nextCursor: string | null }> {
   const actor = await actorById(db, userId);
   const limit = auditLimit(filter.limit, AUDIT_PAGE_SIZE);
-  const where: Prisma.AuditLogWhereInput[] = [await auditScope(db, actor)];
+  const where: Prisma.AuditLogWhereInput[] = [await auditEntriesVisibleTo(db, actor)];
 
   const actorText = boundedText(filter.actor, "actor");
   if (actorText) {
