@@ -29,6 +29,7 @@ const load = {
   queries: () => import("@/lib/runner/queries"),
   repository: () => import("@/lib/workflows/repository"),
   users: () => import("@/lib/auth/users"),
+  audit: () => import("@/lib/audit/query"),
   remote: () => import("./remote"),
 };
 
@@ -368,6 +369,31 @@ tokens
     const { db, userId } = await (await load.runtime()).getRuntime();
     await revokeToken(db, await actorById(db, userId), id);
     print(Boolean(opts.json), { id, revoked: true }, `revoked ${id}`);
+  });
+
+program
+  .command("audit")
+  .description("list audit log entries (who changed what, when), newest first; admins see all, others what is about them or workflows they can see")
+  .option("--actor <email>", "only changes made by this user (email or id)")
+  .option("--action <action>", "only this action (run.cancel) or group (run)")
+  .option("--target <id>", "only entries about this workflow, run, user, token or secret id")
+  .option("--limit <n>", "how many (1-500)", "100")
+  .option("--json", "print an array of { at, actor, action, targetType, targetId, summary }")
+  .action(async (opts: { actor?: string; action?: string; target?: string; limit: string; json?: boolean }) => {
+    const limit = Number(opts.limit);
+    if (!/^\d+$/.test(opts.limit) || !Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError("--limit must be a whole number from 1 to 500");
+    for (const [flag, value] of [["--actor", opts.actor], ["--action", opts.action], ["--target", opts.target]] as const)
+      if (value !== undefined && (!value.trim() || value.length > 200)) throw new UsageError(`${flag} needs a value of 1 to 200 characters`);
+    await localOnly("audit");
+    const { listAudit, auditJson } = await load.audit();
+    const { db } = await (await load.runtime()).getRuntime();
+    const { entries } = await listAudit(db, await actingUserId(), { actor: opts.actor, action: opts.action, targetId: opts.target, limit });
+    const rows = entries.map(auditJson);
+    print(
+      Boolean(opts.json),
+      rows,
+      rows.map((r) => `${r.at}  ${r.actor}  ${r.action.padEnd(16)}  ${r.targetType} ${r.targetId}  ${r.summary}`).join("\n") || "no audit entries",
+    );
   });
 
 /** Refusals that exit 2 (the server's too, with --server): the request, not the run, was wrong. */

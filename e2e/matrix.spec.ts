@@ -100,6 +100,12 @@ const PAGES: Record<string, PageRule> = {
   "/workflows/[id]": { urls: (ids) => [`/workflows/${ids.workflowId}`, `/workflows/${ids.workflowId}?version=1`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/workflows/new": { urls: () => ["/workflows/new"], anonymous: "sign-in", bob: "elsewhere" },
   "/settings": { urls: () => ["/settings"], anonymous: "sign-in", bob: "no-trace" },
+  // Bob's audit log holds nothing of alice's, also when he asks for her workflow's or run's entries.
+  "/audit": {
+    urls: (ids) => ["/audit", `/audit?workflow=${ids.workflowId}`, `/audit?targetType=run&targetId=${ids.runId}`, `/audit?actor=alice-${tag}@example.com`],
+    anonymous: "sign-in",
+    bob: "no-trace",
+  },
   "/setup": { urls: () => ["/setup"], anonymous: "setup-done", bob: "elsewhere" },
   "/sign-in": { urls: () => ["/sign-in"], anonymous: "public", bob: "elsewhere" },
   "/_not-found": { urls: () => ["/_not-found"], anonymous: "public", bob: "no-trace" },

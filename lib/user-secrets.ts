@@ -1,4 +1,5 @@
 import type { Db } from "@/lib/db";
+import { recordAudit } from "@/lib/audit/record";
 import type { SqlConnection } from "@/lib/db/sql";
 import { OrchestratorError } from "@/lib/engine/errors";
 import { runSecrets, type RunSecrets, type SecretProblem } from "@/lib/engine/redact";
@@ -69,8 +70,15 @@ export async function setSecret(db: Db, ownerId: string, name: unknown, value: u
       create: { ownerId, name: checkedName, sealed },
       update: { sealed },
     });
-    await tx.auditLog.create({
-      data: { actorId: ownerId, action: existing ? "secret.replace" : "secret.create", targetType: "secret", targetId: checkedName, data: JSON.stringify({ name: checkedName }) },
+    // The name only: a secret's value never reaches the audit log.
+    await recordAudit(tx, {
+      actorId: ownerId,
+      action: existing ? "secret.replace" : "secret.create",
+      targetType: "secret",
+      targetId: checkedName,
+      subjectId: ownerId,
+      summary: existing ? `Replaced the value of secret ${checkedName}` : `Created secret ${checkedName}`,
+      data: { name: checkedName },
     });
     return { name: checkedName, created: !existing };
   });
@@ -82,7 +90,7 @@ export async function deleteSecret(db: Db, ownerId: string, name: unknown): Prom
   await db.$transaction(async (tx) => {
     const { count } = await tx.secret.deleteMany({ where: { ownerId, name: checkedName } });
     if (!count) throw new OrchestratorError("NOT_FOUND", `name: there is no secret "${checkedName}" to delete`);
-    await tx.auditLog.create({ data: { actorId: ownerId, action: "secret.delete", targetType: "secret", targetId: checkedName, data: JSON.stringify({ name: checkedName }) } });
+    await recordAudit(tx, { actorId: ownerId, action: "secret.delete", targetType: "secret", targetId: checkedName, subjectId: ownerId, summary: `Deleted secret ${checkedName}`, data: { name: checkedName } });
   });
 }
 

@@ -3,11 +3,14 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
+import { recordAudit } from "@/lib/audit/record";
 import type { Role } from "@/lib/auth/roles";
 import { addUser, createToken, revokeToken, updateUser } from "@/lib/auth/users";
 import { savePriceTable } from "@/lib/pricing";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
-import { saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
+import { getGatewaySettings, getHttpAllowSettings, saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
+import { getPriceTable } from "@/lib/pricing";
+import { retentionSetting } from "@/lib/runner/retention";
 import { deleteSecret, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_LENGTH, setSecret } from "@/lib/user-secrets";
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "@/lib/workflow/secret-names";
 
@@ -19,9 +22,20 @@ const GatewayForm = z.object({
 export async function saveGateway(form: { llmGatewayUrl: string; llmApiKey?: string }) {
   return runAction("saveGateway", "admin", async (context) => {
     const parsed = GatewayForm.parse(form);
-    const { db } = context;
+    const { db, userId } = context;
+    const before = await getGatewaySettings(db);
     // A new URL without a key deletes the stored key (it belonged to the old URL): `keyCleared` tells the form.
     const { keyCleared } = await saveGatewaySettings(db, { llmGatewayUrl: parsed.llmGatewayUrl, llmApiKey: parsed.llmApiKey || undefined });
+    // The URL, and whether the key changed — never the key.
+    const key = parsed.llmApiKey ? "API key replaced" : keyCleared ? "stored API key cleared (it belonged to the old URL)" : "API key unchanged";
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.gateway",
+      targetType: "settings",
+      targetId: "gateway",
+      summary: `Set the LLM gateway to ${parsed.llmGatewayUrl}${before.llmGatewayUrl && before.source === "settings" && before.llmGatewayUrl !== parsed.llmGatewayUrl ? ` (was ${before.llmGatewayUrl})` : ""}; ${key}`,
+      data: { llmGatewayUrl: parsed.llmGatewayUrl, before: before.source === "settings" ? before.llmGatewayUrl ?? null : null, keyReplaced: Boolean(parsed.llmApiKey), keyCleared },
+    });
     revalidatePath("/settings");
     return { keyCleared };
   });
@@ -51,8 +65,20 @@ const HttpAllowForm = z.object({ entries: z.array(z.string().max(200, "an entry 
 export async function saveHttpAllow(form: { entries: string[] }) {
   return runAction("saveHttpAllow", "admin", async (context) => {
     const parsed = HttpAllowForm.parse(form);
-    const { db } = context;
+    const { db, userId } = context;
+    const before = (await getHttpAllowSettings(db)).saved;
     await saveHttpAllowList(db, parsed.entries);
+    const after = parsed.entries.map((e) => e.trim()).filter(Boolean);
+    const added = after.filter((e) => !before.includes(e));
+    const removed = before.filter((e) => !after.includes(e));
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.httpAllow",
+      targetType: "settings",
+      targetId: "httpAllow",
+      summary: `Saved the http allow-list (${after.length} entr${after.length === 1 ? "y" : "ies"}${added.length ? `; added ${added.slice(0, 5).join(", ")}${added.length > 5 ? "…" : ""}` : ""}${removed.length ? `; removed ${removed.slice(0, 5).join(", ")}${removed.length > 5 ? "…" : ""}` : ""})`,
+      data: { added: added.slice(0, 50), removed: removed.slice(0, 50), count: after.length },
+    });
     revalidatePath("/settings");
     return {};
   });
@@ -61,8 +87,19 @@ export async function saveHttpAllow(form: { entries: string[] }) {
 /** Saves model prices (USD per million tokens); a bad entry is refused naming the model and field. */
 export async function savePrices(table: unknown) {
   return runAction("savePrices", "admin", async (context) => {
-    const { db } = context;
+    const { db, userId } = context;
+    const before = (await getPriceTable(db)).saved;
     await savePriceTable(db, table);
+    const after = (await getPriceTable(db)).saved;
+    const changed = Object.keys({ ...before, ...after }).filter((model) => JSON.stringify(before[model]) !== JSON.stringify(after[model]));
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.prices",
+      targetType: "settings",
+      targetId: "prices",
+      summary: changed.length ? `Changed the prices of ${changed.slice(0, 5).join(", ")}${changed.length > 5 ? ` and ${changed.length - 5} more` : ""}` : "Saved the prices (no change)",
+      data: { changed: changed.slice(0, 50) },
+    });
     revalidatePath("/settings");
     return {};
   });
@@ -72,8 +109,17 @@ export async function savePrices(table: unknown) {
 export async function saveDefaultModelSetting(model: string) {
   return runAction("saveDefaultModel", "admin", async (context) => {
     const parsed = z.string().trim().min(1, "enter a model name the gateway serves (Test connection lists them)").max(200).parse(model);
-    const { db } = context;
+    const { db, userId } = context;
+    const before = (await getGatewaySettings(db)).defaultModel;
     await saveDefaultModel(db, parsed);
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.defaultModel",
+      targetType: "settings",
+      targetId: "defaultModel",
+      summary: `Set the default model to ${parsed}${before && before !== parsed ? ` (was ${before})` : ""}`,
+      data: { model: parsed, before: before ?? null },
+    });
     revalidatePath("/settings");
     return {};
   });
@@ -82,8 +128,17 @@ export async function saveDefaultModelSetting(model: string) {
 /** Checkpoint retention in days (null keeps everything); old runs are pruned right away. */
 export async function saveRetention(days: number | null) {
   return runAction("saveRetention", "admin", async (context) => {
-    const { db, checkpointer } = context;
+    const { db, checkpointer, userId } = context;
+    const before = await retentionSetting(db);
     await saveRetentionDays(db, days);
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.retention",
+      targetType: "settings",
+      targetId: "retention",
+      summary: `Set checkpoint retention to ${days === null ? "keep everything" : `${days} day${days === 1 ? "" : "s"}`}${before.fromEnv ? "" : ` (was ${before.days ? `${before.days} days` : "keep everything"})`}`,
+      data: { days, before: before.fromEnv ? null : (before.days ?? null) },
+    });
     void pruneByRetention(db, checkpointer).catch(() => undefined); // also hourly in the server
     revalidatePath("/settings");
     return {};

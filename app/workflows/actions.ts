@@ -87,7 +87,7 @@ export async function restoreVersion(workflowId: string, version: number) {
     const { db, userId } = context;
     const old = await getWorkflow(db, userId, request.workflowId, request.version);
     if (!old) throw new OrchestratorError("NOT_FOUND", `workflow "${request.workflowId}" has no version ${request.version}`);
-    return { ...(await saveWorkflowVersion(db, userId, old.definition)), definition: old.definition };
+    return { ...(await saveWorkflowVersion(db, userId, old.definition, { restoredFrom: request.version })), definition: old.definition };
   });
 }
 

@@ -11,6 +11,7 @@ import { StatusBadge } from "@/components/ui/status";
 import { useRunEvents, useWorkflowRuns } from "@/lib/realtime/client";
 import type { RunStatus } from "@/lib/runner/event-types";
 import { runInputMode } from "@/lib/workflow/input-form";
+import { AuditLink } from "@/components/audit/AuditLink";
 import { EditorStoreProvider, useEditor, useEditorApi, useEditorHistory, type EditorInit, type StepNode } from "./editor-store";
 import { clearDraft } from "./drafts";
 import { documentOf, hasInvalidFields, invalidFieldIssues } from "./editor-history";
@@ -269,6 +270,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
         {dirty && <span data-testid="dirty-indicator" className="ml-1 text-amber-600">• unsaved changes</span>}
       </span>
       {versions.length > 1 && <VersionsMenu workflowId={id} versions={versions} openVersion={savedVersion} />}
+      {savedVersion !== null && <AuditLink workflowId={id} />}
       {!readOnly && savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (
         <button
           type="button"

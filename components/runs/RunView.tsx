@@ -2,6 +2,7 @@
 
 import { ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
+import { AuditLink } from "@/components/audit/AuditLink";
 import { useRouter } from "next/navigation";
 import { memo, useEffect, useMemo, useState } from "react";
 import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
@@ -102,6 +103,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
           )}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
           <Link href={`/workflows/${run.workflowId}`} className="text-xs text-blue-700 hover:underline">open workflow</Link>
+          <AuditLink runId={run.runId} />
           {!run.canControl && (
             <span data-testid="run-view-only" className="rounded bg-sky-50 px-2 py-0.5 text-xs text-sky-900">
               View only: acting on this run takes edit access to its workflow

@@ -69,6 +69,16 @@ export async function runsVisibleTo(db: Db, actor: Actor): Promise<Prisma.RunWhe
 }
 
 /**
+ * Audit entries the actor may read: admins all; others the changes they made, the entries about them (their user,
+ * tokens, secrets, runs: `subjectId`) and those about workflows they can see, with their runs (`workflowId`).
+ */
+export async function auditEntriesVisibleTo(db: Db, actor: Actor): Promise<Prisma.AuditLogWhereInput> {
+  if (seesEverything(actor.role)) return {};
+  const workflows = await db.workflow.findMany({ where: workflowsVisibleTo(actor), select: { id: true }, take: MAX_SHARED_IN_RUN_SCOPE });
+  return { OR: [{ actorId: actor.id }, { subjectId: actor.id }, { workflowId: { in: workflows.map((w) => w.id) } }] };
+}
+
+/**
  * A run the actor may read (`view`) or act on (`control`: cancel, resume, approve, fork), else NOT_FOUND /
  * FORBIDDEN. Controlling takes the editor role and either the run being the actor's own or edit access to its
  * workflow.

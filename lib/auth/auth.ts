@@ -1,5 +1,6 @@
 import { betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
+import { recordAudit } from "@/lib/audit/record";
 import type { Db } from "@/lib/db";
 import { databaseUrl, isPostgresUrl } from "@/lib/db/url";
 import { derivedSecret } from "@/lib/secrets";
@@ -43,6 +44,25 @@ export function createAuth(db: Db) {
     },
     advanced: { ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] } },
     telemetry: { enabled: false },
+    // What changes through Better Auth's own routes (/api/auth) goes into the audit log too; session refreshes do not.
+    databaseHooks: {
+      session: {
+        create: { after: (session) => recordAudit(db, { actorId: session.userId, action: "user.signIn", targetType: "user", targetId: session.userId, summary: "Signed in" }) },
+        delete: { after: (session) => recordAudit(db, { actorId: session.userId, action: "user.signOut", targetType: "user", targetId: session.userId, summary: "Signed out (session ended)" }) },
+      },
+      user: {
+        update: {
+          after: (user) =>
+            recordAudit(db, { actorId: user.id, action: "user.update", targetType: "user", targetId: user.id, summary: `Updated their profile (name "${user.name}")`, data: { name: user.name } }),
+        },
+      },
+      account: {
+        update: {
+          after: (account) =>
+            recordAudit(db, { actorId: account.userId, action: "user.password", targetType: "user", targetId: account.userId, summary: "Changed their password" }),
+        },
+      },
+    },
   });
 }
 

@@ -3,6 +3,7 @@ import { hashPassword } from "better-auth/crypto";
 import { z } from "zod";
 import { ensureLocalUser, type Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
+import { recordAudit } from "@/lib/audit/record";
 import { sha256 } from "@/lib/secrets";
 import { actorById, requireRole } from "./access";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "./auth";
@@ -53,7 +54,7 @@ export async function claimOwner(db: Db, form: { email: string; name?: string; p
   if (taken && taken.id !== ownerId) throw new OrchestratorError("CONFLICT", `email "${parsed.email}" is already in use`);
   await db.user.update({ where: { id: ownerId }, data: { email: parsed.email, name: parsed.name || parsed.email.split("@")[0] } });
   await setPassword(db, ownerId, parsed.password);
-  await db.auditLog.create({ data: { actorId: ownerId, action: "user.setup", targetType: "user", targetId: ownerId } });
+  await recordAudit(db, { actorId: ownerId, action: "user.setup", targetType: "user", targetId: ownerId, summary: `Set up the owner ${parsed.email}`, data: { email: parsed.email } });
   return actorById(db, ownerId);
 }
 
@@ -71,7 +72,7 @@ export async function addUser(db: Db, actor: Actor, form: { email: string; name?
   const id = randomUUID();
   await db.user.create({ data: { id, email: parsed.email, name: parsed.name || parsed.email.split("@")[0], role: parsed.role } });
   await setPassword(db, id, parsed.password);
-  await db.auditLog.create({ data: { actorId: actor.id, action: "user.add", targetType: "user", targetId: id, data: JSON.stringify({ email: parsed.email, role: parsed.role }) } });
+  await recordAudit(db, { actorId: actor.id, action: "user.add", targetType: "user", targetId: id, summary: `Added user ${parsed.email} as ${parsed.role}`, data: { email: parsed.email, role: parsed.role } });
   return { id, email: parsed.email, role: parsed.role };
 }
 
@@ -84,7 +85,7 @@ export async function listUsers(db: Db, actor: Actor) {
 /** Changes a user's role or removes the user (admins; the owner cannot be changed, only the owner touches admins). */
 export async function updateUser(db: Db, actor: Actor, userId: string, change: { role: Role } | { remove: true }) {
   requireRole(actor, "admin", "changing users");
-  const target = await db.user.findUnique({ where: { id: userId }, select: { id: true, role: true } });
+  const target = await db.user.findUnique({ where: { id: userId }, select: { id: true, role: true, email: true } });
   if (!target) throw new OrchestratorError("NOT_FOUND", `user "${userId}" not found`);
   if (target.role === "owner") throw new OrchestratorError("FORBIDDEN", "the owner cannot be changed or removed");
   if ((target.role === "admin" || ("role" in change && change.role === "admin")) && actor.role !== "owner")
@@ -99,7 +100,14 @@ export async function updateUser(db: Db, actor: Actor, userId: string, change: {
     await db.user.update({ where: { id: userId }, data: { role } });
     await db.session.deleteMany({ where: { userId } }); // signs the user out: the new role applies from the next sign-in
   }
-  await db.auditLog.create({ data: { actorId: actor.id, action: "remove" in change ? "user.remove" : "user.role", targetType: "user", targetId: userId, data: JSON.stringify(change) } });
+  await recordAudit(db, {
+    actorId: actor.id,
+    action: "remove" in change ? "user.remove" : "user.role",
+    targetType: "user",
+    targetId: userId,
+    summary: "remove" in change ? `Removed user ${target.email}` : `Changed the role of ${target.email} from ${target.role} to ${change.role}`,
+    data: "remove" in change ? { email: target.email, removed: true } : { email: target.email, from: target.role, to: change.role },
+  });
 }
 
 /** Finds a user by email or id (CLI `--user`, `tokens create --user`). */
@@ -126,7 +134,8 @@ export async function createToken(db: Db, actor: Actor, userId: string, name: st
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
   const id = `tok_${randomBytes(8).toString("hex")}`;
   await db.apiToken.create({ data: { id, userId, name: tokenName, tokenHash: sha256(token) } });
-  await db.auditLog.create({ data: { actorId: actor.id, action: "token.create", targetType: "token", targetId: id, data: JSON.stringify({ userId, name: tokenName }) } });
+  const owner = userId === actor.id ? "" : ` for ${(await db.user.findUnique({ where: { id: userId }, select: { email: true } }))?.email ?? userId}`;
+  await recordAudit(db, { actorId: actor.id, action: "token.create", targetType: "token", targetId: id, subjectId: userId, summary: `Created API token "${tokenName}"${owner}`, data: { userId, name: tokenName } });
   return { id, token, name: tokenName };
 }
 
@@ -142,11 +151,11 @@ export async function listTokens(db: Db, actor: Actor) {
 
 /** Revokes (deletes) a token: the actor's own, or anyone's for admins. Unknown and foreign tokens are NOT_FOUND. */
 export async function revokeToken(db: Db, actor: Actor, tokenId: string) {
-  const row = await db.apiToken.findUnique({ where: { id: tokenId }, select: { userId: true } });
+  const row = await db.apiToken.findUnique({ where: { id: tokenId }, select: { userId: true, name: true } });
   if (!row || (row.userId !== actor.id && actor.role !== "owner" && actor.role !== "admin"))
     throw new OrchestratorError("NOT_FOUND", `token "${tokenId}" not found`);
   await db.apiToken.delete({ where: { id: tokenId } });
-  await db.auditLog.create({ data: { actorId: actor.id, action: "token.revoke", targetType: "token", targetId: tokenId } });
+  await recordAudit(db, { actorId: actor.id, action: "token.revoke", targetType: "token", targetId: tokenId, subjectId: row.userId, summary: `Revoked API token "${row.name}"`, data: { userId: row.userId, name: row.name } });
 }
 
 const LAST_USED_RESOLUTION_MS = 60_000;

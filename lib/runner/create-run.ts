@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { auditStatement, runOrigin } from "@/lib/audit/record";
 import type { Db } from "@/lib/db";
 import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
 import { InvalidRunError } from "@/lib/engine/errors";
@@ -19,6 +20,8 @@ export interface StartRunOptions {
    * run is not created and the error is thrown.
    */
   alsoStore?: (runId: string) => SqlStatement[];
+  /** Details for the run's audit entry (`run.start`, or `run.fork` for a fork). */
+  auditData?: Record<string, unknown>;
 }
 
 interface Deps {
@@ -108,6 +111,9 @@ export async function createQueuedRun(
     ],
   });
   for (const statement of options.alsoStore?.(runId) ?? []) log.write(statement);
+  // The audit entry of a run someone started (not a sub-workflow's run: its parent's start covers it), in the run
+  // row's transaction.
+  if (!options.parentStepId) log.write(auditStatement(runStartEntry(runId, definition, options), now));
   log.emit({ type: "run.status", status: "queued" });
   await log.flush();
   return { runId, lastSeq: log.lastSeq };
@@ -119,4 +125,37 @@ export async function announceQueued(deps: Deps, runId: string) {
   log.emit({ type: "run.status", status: "queued" });
   log.write({ sql: `UPDATE "Run" SET "lastSeq" = ? WHERE "id" = ?`, params: [log.lastSeq, runId] });
   await log.flush();
+}
+
+/** Who started the run, from where, and what: `data.origin` is ui, cli, api or webhook. */
+function runStartEntry(runId: string, definition: WorkflowDefinition, options: StartRunOptions & { parentRunId?: string; parentCheckpointId?: string }) {
+  const origin = runOrigin(options.source);
+  const version = options.workflowVersion ? ` v${options.workflowVersion}` : "";
+  const what = `workflow "${definition.name}"${version}`;
+  const fork = options.parentCheckpointId !== undefined;
+  const how =
+    origin === "webhook"
+      ? "by its webhook (no signed-in user: recorded as the workflow's owner)"
+      : origin === "ui"
+        ? "from the web app"
+        : origin === "cli"
+          ? "from the CLI"
+          : "through the API";
+  return {
+    actorId: options.ownerId,
+    action: fork ? "run.fork" : "run.start",
+    targetType: "run",
+    targetId: runId,
+    workflowId: definition.id,
+    subjectId: options.ownerId,
+    summary: fork ? `Forked run ${options.parentRunId} at checkpoint ${options.parentCheckpointId} into a new run of ${what}` : `Started a run of ${what} ${how}`,
+    data: {
+      // A fork keeps its parent's source on the row; where the fork was asked for is not known here.
+      ...(fork ? {} : { origin }),
+      workflowId: definition.id,
+      workflowVersion: options.workflowVersion ?? null,
+      ...(fork ? { parentRunId: options.parentRunId, checkpointId: options.parentCheckpointId } : {}),
+      ...options.auditData,
+    },
+  };
 }

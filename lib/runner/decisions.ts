@@ -1,3 +1,4 @@
+import { recordAudit } from "@/lib/audit/record";
 import { InvalidRunError, OrchestratorError } from "@/lib/engine/errors";
 import { isCallbackToken, type CallbackRequest } from "@/lib/engine/steps/wait-webhook";
 import { sameSecret } from "@/lib/secrets";
@@ -42,14 +43,13 @@ export async function decideApproval(
   }
   const resumeValue = { ...decision, decidedAt: new Date().toISOString() };
   await control.requeue(runId, ["waiting"], { resumeValue: JSON.stringify(resumeValue) });
-  await db.auditLog.create({
-    data: {
-      actorId: ownerId,
-      action: decision.approved ? "run.approve" : "run.reject",
-      targetType: "run",
-      targetId: runId,
-      data: JSON.stringify({ stepId: pending.stepId, decidedBy: decision.decidedBy, comment: decision.comment ?? null }),
-    },
+  await recordAudit(db, {
+    actorId: ownerId,
+    action: decision.approved ? "run.approve" : "run.reject",
+    targetType: "run",
+    targetId: runId,
+    summary: `${decision.approved ? "Approved" : "Rejected"} step "${pending.stepId}" of run ${runId}${decision.decidedBy ? ` (decided by ${decision.decidedBy})` : ""}`,
+    data: { stepId: pending.stepId, decidedBy: decision.decidedBy, comment: decision.comment ?? null },
   });
   control.schedule(runId);
   return { runId };
@@ -83,7 +83,15 @@ export async function deliverCallback(control: RunControl, runId: string, stepId
     steps: { some: { id: pending.id, status: "waiting", output: pending.output } },
   });
   const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { ownerId: true } });
-  await db.auditLog.create({ data: { actorId: run.ownerId, action: "run.callback", targetType: "run", targetId: runId, data: JSON.stringify({ stepId, execution }) } });
+  // The callback URL is the credential, not a user: recorded as the run's owner, as webhooks are.
+  await recordAudit(db, {
+    actorId: run.ownerId,
+    action: "run.callback",
+    targetType: "run",
+    targetId: runId,
+    summary: `Callback received for step "${stepId}" of run ${runId} (no signed-in user: recorded as the run's owner)`,
+    data: { stepId, execution, origin: "webhook" },
+  });
   control.schedule(runId);
   return { runId };
 }

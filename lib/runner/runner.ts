@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { recordAudit } from "@/lib/audit/record";
 import type { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import type { Db } from "@/lib/db";
 import type { Prisma } from "@/lib/db/generated/sqlite/client";
@@ -229,7 +230,18 @@ export class Runner {
       if (!ACTIVE.includes(run.status as RunStatus))
         throw new OrchestratorError("CONFLICT", `run "${runId}" has already succeeded; resume from one of its checkpoints or fork it instead`);
       if (this.held.has(runId)) return { runId };
-      if (await this.takeOver(runId)) return { runId };
+      const takenOver = await this.takeOver(runId);
+      if (takenOver) {
+        await recordAudit(db, {
+          actorId: ownerId,
+          action: "run.resume",
+          targetType: "run",
+          targetId: runId,
+          summary: takenOver === "resumed" ? `Resumed run ${runId}, whose process had stopped, from its last checkpoint` : `Tried to resume run ${runId}, whose process had stopped: it failed with CRASH_LOOP (taken over too often)`,
+          data: { from: run.status, takeover: true, outcome: takenOver },
+        });
+        return { runId };
+      }
       const expires = run.leaseExpiresAt?.getTime() ?? 0;
       await sleep(Math.min(Math.max(expires - Date.now(), 0) + 50, this.leaseMs));
     }
@@ -247,8 +259,13 @@ export class Runner {
       workflowVersion = latest.version;
     }
     await this.requeue(run.id, ["failed", "cancelled"], { definition, workflowVersion });
-    await db.auditLog.create({
-      data: { actorId: ownerId, action: "run.resume", targetType: "run", targetId: run.id, data: JSON.stringify({ from: run.status, workflowVersion }) },
+    await recordAudit(db, {
+      actorId: ownerId,
+      action: "run.resume",
+      targetType: "run",
+      targetId: run.id,
+      summary: `Resumed ${run.status} run ${run.id} from its failed step${useLatestVersion ? ` on the latest version (v${workflowVersion})` : ""}`,
+      data: { from: run.status, workflowVersion, useLatestVersion },
     });
     this.schedule(run.id);
     return { runId: run.id };
@@ -335,7 +352,7 @@ export class Runner {
     const run = await ownedRun(db, ownerId, runId);
     if (TERMINAL.includes(run.status as RunStatus)) return { runId, status: run.status as RunStatus };
     await db.run.update({ where: { id: runId }, data: { cancelRequestedAt: new Date() } });
-    await db.auditLog.create({ data: { actorId: ownerId, action: "run.cancel", targetType: "run", targetId: runId } });
+    await recordAudit(db, { actorId: ownerId, action: "run.cancel", targetType: "run", targetId: runId, summary: `Cancelled ${run.status} run ${runId} of workflow "${run.workflowName}"`, data: { from: run.status } });
     if (this.held.has(runId)) return this.cancelHeld(runId);
     const unowned = await db.run.updateMany({
       where: { id: runId, status: { in: [...ACTIVE, "waiting"] }, OR: [{ leaseExpiresAt: null }, { leaseExpiresAt: { lt: new Date() } }] },

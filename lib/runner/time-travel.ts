@@ -1,3 +1,4 @@
+import { recordAudit } from "@/lib/audit/record";
 import { SCHEDULER_NODE } from "@/lib/engine/compile";
 import { OrchestratorError } from "@/lib/engine/errors";
 import type { RunStatus } from "@/lib/runner/event-types";
@@ -28,7 +29,14 @@ export async function resumeFromCheckpoint(control: RunControl, runId: string, o
   await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, resumeCommand(read), SCHEDULER_NODE);
   await forgetStepsAfter(control, runId, compiled.spec.stepIds, state.executions);
   await control.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
-  await control.deps.db.auditLog.create({ data: { actorId: ownerId, action: "run.rewind", targetType: "run", targetId: runId, data: JSON.stringify({ checkpointId }) } });
+  await recordAudit(control.deps.db, {
+    actorId: ownerId,
+    action: "run.rewind",
+    targetType: "run",
+    targetId: runId,
+    summary: `Resumed run ${runId} from checkpoint ${checkpointId} (was ${run.status}; what followed it runs again)`,
+    data: { checkpointId, from: run.status },
+  });
   control.schedule(runId);
   return { runId };
 }
@@ -62,6 +70,8 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
     parentCheckpointId: options.checkpointId,
     leaseOwner: control.processId,
     leaseExpiresAt: control.leaseUntil(),
+    // The paths edited, not their values (they may be large).
+    auditData: { set: Object.keys(options.set ?? {}).slice(0, 50) },
   });
   // The fork's thread starts with one checkpoint: the parent's state at that point with the edits on top of it
   // (the outputs as one snapshot), and what followed that point to run next.
@@ -79,9 +89,6 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
         ...(row.stepId in edits.changedSteps && row.execution === state.executions[row.stepId] ? { output: JSON.stringify(edits.changedSteps[row.stepId]) } : {}),
       })),
     });
-  await db.auditLog.create({
-    data: { actorId: ownerId, action: "run.fork", targetType: "run", targetId: forkId, data: JSON.stringify({ parentRunId: runId, checkpointId: options.checkpointId, set: options.set ?? {} }) },
-  });
   control.schedule(forkId);
   return { runId: forkId };
 }

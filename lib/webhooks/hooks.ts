@@ -1,3 +1,4 @@
+import { recordAudit } from "@/lib/audit/record";
 import { actorById, requireWorkflowAccess } from "@/lib/auth/access";
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db } from "@/lib/db";
@@ -44,20 +45,51 @@ export async function enableHook(db: Db, userId: string, workflowId: string, opt
   const secret = randomBytes(32).toString("base64url");
   // Rotating keeps the workflow's other hook settings.
   const data = { enabled: true, tokenHash: sha256(token), secretSealed: encryptSecret(secret), ...(options.waitTimeoutMs ? { waitTimeoutMs: options.waitTimeoutMs } : {}) };
+  const before = await db.workflowHook.findUnique({ where: { workflowId }, select: { enabled: true } });
   await db.workflowHook.upsert({ where: { workflowId }, create: { workflowId, ...data }, update: data });
+  // Rotating replaces the token and secret (the old ones stop working); neither is recorded.
+  const rotate = Boolean(before?.enabled);
+  await recordAudit(db, {
+    actorId: userId,
+    action: rotate ? "webhook.rotate" : "webhook.enable",
+    targetType: "webhook",
+    targetId: workflowId,
+    workflowId,
+    summary: rotate ? `Rotated the webhook token and secret of workflow "${workflowId}" (the old ones no longer work)` : `Enabled the webhook trigger of workflow "${workflowId}"`,
+    data: { rotated: rotate },
+  });
   return { token, secret, path: `/api/hooks/${workflowId}/${token}` };
 }
 
 export async function disableHook(db: Db, userId: string, workflowId: string) {
   await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
-  await db.workflowHook.updateMany({ where: { workflowId }, data: { enabled: false } });
+  const { count } = await db.workflowHook.updateMany({ where: { workflowId, enabled: true }, data: { enabled: false } });
+  await recordAudit(db, {
+    actorId: userId,
+    action: "webhook.disable",
+    targetType: "webhook",
+    targetId: workflowId,
+    workflowId,
+    summary: `Disabled the webhook trigger of workflow "${workflowId}"${count ? "" : " (it was not enabled)"}`,
+    data: { wasEnabled: count > 0 },
+  });
 }
 
 export async function setHookWaitTimeout(db: Db, userId: string, workflowId: string, waitTimeoutMs: number) {
   await requireWorkflowAccess(db, await actorById(db, userId), workflowId, "edit");
   if (!Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 100 || waitTimeoutMs > MAX_WAIT_MS)
     throw new OrchestratorError("INVALID_INPUT", `waitTimeoutMs must be between 100 and ${MAX_WAIT_MS} ms`);
+  const before = await db.workflowHook.findUnique({ where: { workflowId }, select: { waitTimeoutMs: true } });
   await db.workflowHook.updateMany({ where: { workflowId }, data: { waitTimeoutMs } });
+  await recordAudit(db, {
+    actorId: userId,
+    action: "webhook.settings",
+    targetType: "webhook",
+    targetId: workflowId,
+    workflowId,
+    summary: `Set the webhook wait timeout of workflow "${workflowId}" to ${waitTimeoutMs} ms${before ? ` (was ${before.waitTimeoutMs} ms)` : " (no webhook yet)"}`,
+    data: { waitTimeoutMs, before: before?.waitTimeoutMs ?? null },
+  });
 }
 
 export async function getHookView(db: Db, userId: string, workflowId: string): Promise<HookView | null> {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { actorById, requireRole, requireWorkflowAccess, workflowAccess, workflowsVisibleTo } from "@/lib/auth/access";
+import { named, recordAudit } from "@/lib/audit/record";
 import type { Access } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
 import { OrchestratorError } from "@/lib/engine/errors";
@@ -15,7 +16,7 @@ export function newWorkflowId(): string {
  * Creates the workflow (editor role) or appends a new version (edit access); returns the version number. A new
  * workflow belongs to the user saving it.
  */
-export async function saveWorkflowVersion(db: Db, userId: string, definition: WorkflowDefinition) {
+export async function saveWorkflowVersion(db: Db, userId: string, definition: WorkflowDefinition, options: { restoredFrom?: number } = {}) {
   const actor = await actorById(db, userId);
   requireRole(actor, "editor", "saving workflows");
   const ownerId = actor.id;
@@ -38,8 +39,18 @@ export async function saveWorkflowVersion(db: Db, userId: string, definition: Wo
     await tx.workflowVersion.create({
       data: { workflowId: definition.id, version, definition: JSON.stringify(definition) },
     });
-    await tx.auditLog.create({
-      data: { actorId: ownerId, action: "workflow.save", targetType: "workflow", targetId: definition.id, data: JSON.stringify({ version }) },
+    const what = named(definition.name, definition.id);
+    await recordAudit(tx, {
+      actorId: ownerId,
+      action: options.restoredFrom ? "workflow.restore" : existing ? "workflow.save" : "workflow.create",
+      targetType: "workflow",
+      targetId: definition.id,
+      summary: options.restoredFrom
+        ? `Restored version ${options.restoredFrom} of workflow ${what} as version ${version}`
+        : existing
+          ? `Saved version ${version} of workflow ${what}${existing.name !== definition.name ? ` (renamed from "${existing.name}")` : ""}`
+          : `Created workflow ${what}`,
+      data: { version, steps: definition.steps.length, ...(options.restoredFrom ? { restoredFrom: options.restoredFrom } : {}) },
     });
     return { workflowId: definition.id, version };
   });
@@ -98,10 +109,17 @@ export async function getWorkflow(db: Db, userId: string, id: string, version?: 
 export async function deleteWorkflow(db: Db, userId: string, id: string) {
   const actor = await actorById(db, userId);
   await requireWorkflowAccess(db, actor, id, "edit");
-  await db.$transaction([
-    db.workflow.delete({ where: { id } }),
-    db.auditLog.create({ data: { actorId: actor.id, action: "workflow.delete", targetType: "workflow", targetId: id } }),
-  ]);
+  await db.$transaction(async (tx) => {
+    const deleted = await tx.workflow.delete({ where: { id }, select: { name: true, latestVersion: true } });
+    await recordAudit(tx, {
+      actorId: actor.id,
+      action: "workflow.delete",
+      targetType: "workflow",
+      targetId: id,
+      summary: `Deleted workflow ${named(deleted.name, id)} with its ${deleted.latestVersion} version${deleted.latestVersion === 1 ? "" : "s"} (its runs stay)`,
+      data: { name: deleted.name, versions: deleted.latestVersion },
+    });
+  });
 }
 
 const MAX_SHARES_PER_WORKFLOW = 500;
@@ -128,9 +146,10 @@ export async function setShare(db: Db, userId: string, workflowId: string, email
   const workflow = await db.workflow.findUniqueOrThrow({ where: { id: workflowId }, select: { ownerId: true } });
   if (workflow.ownerId !== actor.id && actor.role !== "owner" && actor.role !== "admin")
     throw new OrchestratorError("FORBIDDEN", "only the workflow's owner or an admin can share it");
-  const target = await db.user.findUnique({ where: { email: email.trim().toLowerCase() }, select: { id: true } });
+  const target = await db.user.findUnique({ where: { email: email.trim().toLowerCase() }, select: { id: true, email: true } });
   if (!target) throw new OrchestratorError("NOT_FOUND", `no user with the email "${email}": an admin adds users in Settings → Users`);
   if (target.id === workflow.ownerId) throw new OrchestratorError("INVALID_INPUT", "the owner of a workflow always has access to it");
+  const before = await db.workflowShare.findUnique({ where: { workflowId_userId: { workflowId, userId: target.id } }, select: { permission: true } });
   if (permission === null) {
     await db.workflowShare.deleteMany({ where: { workflowId, userId: target.id } });
   } else {
@@ -142,7 +161,16 @@ export async function setShare(db: Db, userId: string, workflowId: string, email
       update: { permission },
     });
   }
-  await db.auditLog.create({
-    data: { actorId: actor.id, action: "workflow.share", targetType: "workflow", targetId: workflowId, data: JSON.stringify({ userId: target.id, permission }) },
+  await recordAudit(db, {
+    actorId: actor.id,
+    action: permission === null ? "workflow.unshare" : "workflow.share",
+    targetType: "workflow",
+    targetId: workflowId,
+    subjectId: target.id,
+    summary:
+      permission === null
+        ? `Stopped sharing workflow "${workflowId}" with ${target.email}${before ? "" : " (it was not shared with them)"}`
+        : `Shared workflow "${workflowId}" with ${target.email} to ${permission}${before && before.permission !== permission ? ` (was ${before.permission})` : ""}`,
+    data: { userId: target.id, email: target.email, permission, before: before?.permission ?? null },
   });
 }
