@@ -69,6 +69,19 @@ export async function runsVisibleTo(db: Db, actor: Actor): Promise<Prisma.RunWhe
 }
 
 /**
+ * `runsVisibleTo` as SQL on the run row `r` (the history's raw query): its own runs, and those of workflows it owns
+ * or that are shared with it — a subquery, so the condition stays one statement whatever the number of shares.
+ * Null: the actor sees every run.
+ */
+export function runsVisibleToSql(actor: Actor, r: string): { sql: string; params: unknown[] } | null {
+  if (seesEverything(actor.role)) return null;
+  return {
+    sql: `(${r}."ownerId" = ? OR ${r}."workflowId" IN (SELECT "id" FROM "Workflow" WHERE "ownerId" = ? UNION SELECT "workflowId" FROM "WorkflowShare" WHERE "userId" = ?))`,
+    params: [actor.id, actor.id, actor.id],
+  };
+}
+
+/**
  * A run the actor may read (`view`) or act on (`control`: cancel, resume, approve, fork), else NOT_FOUND /
  * FORBIDDEN. Controlling takes the editor role and either the run being the actor's own or edit access to its
  * workflow.

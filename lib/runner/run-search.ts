@@ -1,0 +1,59 @@
+import type { SqlConnection, SqlStatement } from "@/lib/db/sql";
+import { OrchestratorError } from "@/lib/engine/errors";
+
+/**
+ * Full-text search of the run history: a case-insensitive substring of the first SEARCH_BODY_CHARS characters of
+ * a run's input, outputs and error (their JSON text). Postgres: a pg_trgm GIN index on that expression (the
+ * migration creates it; nothing to keep). SQLite: an FTS5 trigram index (`RunSearch`, document id from
+ * `RunSearchDoc`) that the run path refreshes when a run is created and when it ends — by statements in the
+ * run's own write batch, not by triggers, which Prisma's table redefinitions of "Run" would silently drop.
+ */
+export const SEARCH_BODY_CHARS = 32_768;
+export const SEARCH_MIN_CHARS = 3;
+export const SEARCH_MAX_CHARS = 200;
+
+/** The indexed text of a run row `r` (the same expression as the migrations' index: keep them equal). */
+const BODY = (r: string) =>
+  `substr(COALESCE(${r}."input", '') || ' ' || COALESCE(${r}."outputs", '') || ' ' || COALESCE(${r}."error", ''), 1, ${SEARCH_BODY_CHARS})`;
+
+/** SQLite: (re)writes the run's search document from its row, in the batch that changed the row. */
+export function searchIndexStatements(dialect: SqlConnection["dialect"], runId: string): SqlStatement[] {
+  if (dialect !== "sqlite") return [];
+  return [
+    { sql: `INSERT INTO "RunSearchDoc" ("runId") VALUES (?) ON CONFLICT ("runId") DO NOTHING`, params: [runId] },
+    { sql: `DELETE FROM "RunSearch" WHERE "rowid" = (SELECT "docId" FROM "RunSearchDoc" WHERE "runId" = ?)`, params: [runId] },
+    {
+      sql: `INSERT INTO "RunSearch" ("rowid", "body") SELECT d."docId", ${BODY("r")} FROM "RunSearchDoc" d JOIN "Run" r ON r."id" = d."runId" WHERE d."runId" = ?`,
+      params: [runId],
+    },
+  ];
+}
+
+/** SQLite: drops the search documents of deleted runs. */
+export function searchDeleteStatements(dialect: SqlConnection["dialect"], runIds: string[]): SqlStatement[] {
+  if (dialect !== "sqlite" || !runIds.length) return [];
+  const marks = runIds.map(() => "?").join(", ");
+  return [
+    { sql: `DELETE FROM "RunSearch" WHERE "rowid" IN (SELECT "docId" FROM "RunSearchDoc" WHERE "runId" IN (${marks}))`, params: runIds },
+    { sql: `DELETE FROM "RunSearchDoc" WHERE "runId" IN (${marks})`, params: runIds },
+  ];
+}
+
+/** Checks a search text: SEARCH_MIN_CHARS to SEARCH_MAX_CHARS characters (a trigram index needs three). */
+export function checkSearchText(text: string): string {
+  const trimmed = text.trim();
+  if ([...trimmed].length < SEARCH_MIN_CHARS) throw new OrchestratorError("INVALID_INPUT", `search: enter at least ${SEARCH_MIN_CHARS} characters`);
+  if ([...trimmed].length > SEARCH_MAX_CHARS) throw new OrchestratorError("INVALID_INPUT", `search: at most ${SEARCH_MAX_CHARS} characters`);
+  return trimmed;
+}
+
+/** The condition on run row `r` that its text contains `text` (checked), any case. */
+export function searchCondition(dialect: SqlConnection["dialect"], r: string, text: string): { sql: string; params: unknown[] } {
+  if (dialect === "sqlite")
+    // A quoted FTS5 string is a phrase: with the trigram tokenizer, the text's trigrams in a row — a substring.
+    return {
+      sql: `${r}."id" IN (SELECT d."runId" FROM "RunSearch" s JOIN "RunSearchDoc" d ON d."docId" = s."rowid" WHERE "RunSearch" MATCH ?)`,
+      params: [`"${text.replace(/"/g, '""')}"`],
+    };
+  return { sql: `${BODY(r)} ILIKE ? ESCAPE '\\'`, params: [`%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`] };
+}
