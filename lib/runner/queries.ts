@@ -119,7 +119,7 @@ export async function listRuns(deps: { db: Db; sql: SqlConnection }, userId: str
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (condition: string, ...values: unknown[]) => (where.push(condition), params.push(...values));
-  const visible = runsVisibleToSql(actor, "r");
+  const visible = runsVisibleToSql(actor, "r", sql.dialect);
   if (visible) add(visible.sql, ...visible.params);
   if (filter.workflowId) add(`r."workflowId" = ?`, filter.workflowId);
   if (filter.status) add(`r."status" = ?`, filter.status);
@@ -132,7 +132,7 @@ export async function listRuns(deps: { db: Db; sql: SqlConnection }, userId: str
   if (filter.minCost !== undefined) add(`r."costUsd" >= ?`, filter.minCost);
   if (filter.maxCost !== undefined) add(`r."costUsd" <= ?`, filter.maxCost);
   if (filter.search !== undefined) {
-    const search = searchCondition(sql.dialect, "r", checkSearchText(filter.search));
+    const search = searchCondition(sql.dialect, "r", checkSearchText(filter.search), runsVisibleToSql(actor, "v", sql.dialect));
     add(search.sql, ...search.params);
   }
 

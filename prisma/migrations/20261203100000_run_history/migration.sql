@@ -36,18 +36,18 @@ CREATE TABLE "new_Run" (
 INSERT INTO "new_Run" ("cancelRequestedAt", "costUsd", "createdAt", "definition", "error", "finishedAt", "id", "input", "lastSeq", "leaseExpiresAt", "leaseOwner", "outputs", "ownerId", "parentCheckpointId", "parentRunId", "parentStepId", "resumeValue", "source", "startedAt", "status", "takeovers", "totalTokens", "workflowId", "workflowName", "workflowVersion") SELECT "cancelRequestedAt", "costUsd", "createdAt", "definition", "error", "finishedAt", "id", "input", "lastSeq", "leaseExpiresAt", "leaseOwner", "outputs", "ownerId", "parentCheckpointId", "parentRunId", "parentStepId", "resumeValue", "source", "startedAt", "status", "takeovers", "totalTokens", "workflowId", "workflowName", "workflowVersion" FROM "Run";
 DROP TABLE "Run";
 ALTER TABLE "new_Run" RENAME TO "Run";
-CREATE INDEX "Run_createdAt_id_idx" ON "Run"("createdAt", "id");
+CREATE INDEX "Run_createdAt_id_ownerId_workflowId_idx" ON "Run"("createdAt", "id", "ownerId", "workflowId");
 CREATE INDEX "Run_ownerId_createdAt_idx" ON "Run"("ownerId", "createdAt");
 CREATE INDEX "Run_workflowId_createdAt_idx" ON "Run"("workflowId", "createdAt");
-CREATE INDEX "Run_status_createdAt_idx" ON "Run"("status", "createdAt");
-CREATE INDEX "Run_trigger_createdAt_idx" ON "Run"("trigger", "createdAt");
-CREATE INDEX "Run_durationMs_id_idx" ON "Run"("durationMs", "id");
-CREATE INDEX "Run_costUsd_id_idx" ON "Run"("costUsd", "id");
+CREATE INDEX "Run_status_createdAt_id_ownerId_workflowId_idx" ON "Run"("status", "createdAt", "id", "ownerId", "workflowId");
+CREATE INDEX "Run_trigger_createdAt_id_ownerId_workflowId_idx" ON "Run"("trigger", "createdAt", "id", "ownerId", "workflowId");
+CREATE INDEX "Run_durationMs_id_ownerId_workflowId_idx" ON "Run"("durationMs", "id", "ownerId", "workflowId");
+CREATE INDEX "Run_costUsd_id_ownerId_workflowId_idx" ON "Run"("costUsd", "id", "ownerId", "workflowId");
 CREATE INDEX "Run_parentRunId_idx" ON "Run"("parentRunId");
 PRAGMA foreign_keys=ON;
 PRAGMA defer_foreign_keys=OFF;
 
--- Backfill (lib/runner/history-query.ts reads these): the trigger from the source, forks from their parent link,
+-- Backfill (lib/runner/queries.ts reads these): the trigger from the source, forks from their parent link,
 -- resumes by hand from the audit log, the duration from the timestamps.
 UPDATE "Run" SET "trigger" = CASE
   WHEN "parentRunId" IS NOT NULL AND "parentStepId" IS NULL THEN 'fork'

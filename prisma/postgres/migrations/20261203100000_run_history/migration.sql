@@ -8,21 +8,21 @@ ADD COLUMN     "resumedAt" TIMESTAMP(3),
 ADD COLUMN     "trigger" TEXT NOT NULL DEFAULT 'api';
 
 -- CreateIndex
-CREATE INDEX "Run_createdAt_id_idx" ON "Run"("createdAt", "id");
+CREATE INDEX "Run_createdAt_id_ownerId_workflowId_idx" ON "Run"("createdAt", "id", "ownerId", "workflowId");
 
 -- CreateIndex
-CREATE INDEX "Run_status_createdAt_idx" ON "Run"("status", "createdAt");
+CREATE INDEX "Run_status_createdAt_id_ownerId_workflowId_idx" ON "Run"("status", "createdAt", "id", "ownerId", "workflowId");
 
 -- CreateIndex
-CREATE INDEX "Run_trigger_createdAt_idx" ON "Run"("trigger", "createdAt");
+CREATE INDEX "Run_trigger_createdAt_id_ownerId_workflowId_idx" ON "Run"("trigger", "createdAt", "id", "ownerId", "workflowId");
 
 -- CreateIndex
-CREATE INDEX "Run_durationMs_id_idx" ON "Run"("durationMs", "id");
+CREATE INDEX "Run_durationMs_id_ownerId_workflowId_idx" ON "Run"("durationMs", "id", "ownerId", "workflowId");
 
 -- CreateIndex
-CREATE INDEX "Run_costUsd_id_idx" ON "Run"("costUsd", "id");
+CREATE INDEX "Run_costUsd_id_ownerId_workflowId_idx" ON "Run"("costUsd", "id", "ownerId", "workflowId");
 
--- Backfill (lib/runner/history-query.ts reads these): the trigger from the source, forks from their parent link,
+-- Backfill (lib/runner/queries.ts reads these): the trigger from the source, forks from their parent link,
 -- resumes by hand from the audit log, the duration from the timestamps.
 UPDATE "Run" SET "trigger" = CASE
   WHEN "parentRunId" IS NOT NULL AND "parentStepId" IS NULL THEN 'fork'
