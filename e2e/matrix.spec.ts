@@ -95,8 +95,13 @@ type PageRule = {
 
 const PAGES: Record<string, PageRule> = {
   "/": { urls: () => ["/"], anonymous: "sign-in", bob: "no-trace" },
-  "/runs": { urls: (ids) => ["/runs", `/runs?workflow=${ids.workflowId}`, "/runs?status=waiting"], anonymous: "sign-in", bob: "no-trace" },
+  "/runs": {
+    urls: (ids) => ["/runs", `/runs?workflow=${ids.workflowId}`, "/runs?status=waiting", "/runs?search=private", "/runs?trigger=ui&sort=cost&order=asc"],
+    anonymous: "sign-in",
+    bob: "no-trace",
+  },
   "/runs/[runId]": { urls: (ids) => [`/runs/${ids.runId}`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
+  "/runs/compare": { urls: (ids) => [`/runs/compare?a=${ids.runId}&b=${ids.runId}`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/workflows/[id]": { urls: (ids) => [`/workflows/${ids.workflowId}`, `/workflows/${ids.workflowId}?version=1`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/workflows/new": { urls: () => ["/workflows/new"], anonymous: "sign-in", bob: "elsewhere" },
   "/settings": { urls: () => ["/settings"], anonymous: "sign-in", bob: "no-trace" },
@@ -310,6 +315,10 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/runs/actions.ts#runCheckpointState": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "ok" },
   "app/runs/actions.ts#resumeFromCheckpoint": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/runs/actions.ts#forkRun": { args: (ids) => [ids.runId, ids.checkpointId, {}], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#deleteRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#cancelRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#resumeRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#runAgain": { args: (ids) => [ids.runId, { useLatestVersion: true }], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   // Settings are the admins': editors are refused by role (the gateway URL could otherwise be pointed at a listener).
   "app/settings/actions.ts#saveGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#testGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
