@@ -85,6 +85,11 @@ describe.each(databases)("run history on %s", (_name, makeDatabase, available) =
     }
     expect(byId.get(failed)!.resumeCount).toBe(0);
 
+    const [, earliest] = [...(await harness.runner.listCheckpoints(ui, users.alice))].reverse();
+    const fork = await harness.runner.forkRun(ui, users.alice, { checkpointId: earliest.checkpointId });
+    await harness.runner.waitForRun(fork.runId);
+    expect(ids(await list(users.alice, { trigger: "fork" }))).toEqual([fork.runId]);
+
     await harness.runner.resumeRun(failed, users.alice);
     await harness.runner.waitForRun(failed);
     const resumed = (await list(users.alice, { trigger: "resume" })).map((r) => [r.runId, r.resumeCount, r.trigger, r.resumed]);
