@@ -44,7 +44,7 @@ test.beforeAll(async () => {
   const file = definitionFile("echo", echo);
   for (const [i, topic] of ["aardvark one", "aardvark two", "badger three"].entries()) runs.ids.push(await cliRun(file, { topic: `${topic} ${tag}`, n: i === 0 ? 0 : 1 }));
   runs.failed = await cliRun(file, { topic: `aardvark four ${tag}`, n: 2 });
-  runs.waiting = await cliRun(definitionFile("wait", waiting), {});
+  runs.waiting = await cliRun(definitionFile("wait", waiting), { topic: `waiting ${tag}` });
 });
 
 const rowsOf = (page: Page) => page.locator('[data-testid^="run-row-"]');
