@@ -631,6 +631,10 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.dictionary(fc.oneof(fc.constantFrom("steps.wait", "vars.__proto__", "input", "steps.__proto__.x"), hostileKey), wireValue, { minKeys: 1, maxKeys: 3 }).map((set) => ({ name: "runs/actions.ts#forkRun", args: [ids.runId, ids.checkpointId, set] })),
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runCheckpointState", args })),
     wireValue.map((id) => ({ name: "runs/actions.ts#cancelRun", args: [id] })),
+    fc
+      .tuple(fc.constantFrom("runs/actions.ts#deleteRuns", "runs/actions.ts#cancelRuns", "runs/actions.ts#resumeRuns"), fc.oneof(wireValue, fc.array(wireValue, { maxLength: 4 })))
+      .map(([name, runIds]) => ({ name, args: [runIds] })),
+    fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runAgain", args })),
   );
   const references = fc.constantFrom('["$1"]', '["$Q0"]', '["$W1"]', '["$B0"]', '["$h0"]', '["$@0"]', '["$K1"]', '["$T"]', '["$i0"]', '["$F0"]', '[{"a":"$1:a:b"}]');
   const raw = fc.record({
