@@ -50,7 +50,10 @@ test.beforeAll(async () => {
 const rowsOf = (page: Page) => page.locator('[data-testid^="run-row-"]');
 
 test("filters and searches, keeping them in the URL, and pages by cursor", async ({ page }) => {
-  await page.goto(`/runs?workflow=${workflowId}`);
+  // The editor links to the workflow's runs.
+  await page.goto(`/workflows/${workflowId}`);
+  await page.getByTestId("workflow-runs").click();
+  await expect(page).toHaveURL(new RegExp(`/runs\\?workflow=${workflowId}$`));
   await expect(rowsOf(page)).toHaveCount(4);
   await expect(page.getByTestId(`run-row-${runs.ids[0]}`).getByTestId("run-trigger")).toHaveText("cli");
 
