@@ -7,7 +7,6 @@ import { findNonJson } from "@/lib/workflow/limits";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
-import { searchIndexStatements } from "./run-search";
 
 /**
  * What started a run (`Run.trigger`, the history's filter): the editor's Run button, the CLI, the REST or TS API, a
@@ -121,7 +120,6 @@ export async function createQueuedRun(
       now,
     ],
   });
-  for (const statement of searchIndexStatements(deps.sql.dialect, runId)) log.write(statement);
   for (const statement of options.alsoStore?.(runId) ?? []) log.write(statement);
   log.emit({ type: "run.status", status: "queued" });
   await log.flush();

@@ -5,8 +5,10 @@ import { OrchestratorError } from "@/lib/engine/errors";
  * Full-text search of the run history: a case-insensitive substring of the first SEARCH_BODY_CHARS characters of
  * a run's input, outputs and error (their JSON text). Postgres: a pg_trgm GIN index on that expression (the
  * migration creates it; nothing to keep). SQLite: an FTS5 trigram index (`RunSearch`, document id from
- * `RunSearchDoc`) that the run path refreshes when a run is created and when it ends — by statements in the
- * run's own write batch, not by triggers, which Prisma's table redefinitions of "Run" would silently drop.
+ * `RunSearchDoc`) that the run path refreshes when a run ends or starts waiting (the final row update) — by
+ * statements in the run's own write batch, not by triggers, which Prisma's table redefinitions of "Run" would
+ * silently drop. Not at creation: indexing costs ~0.25 ms for a small run (~2.7 ms at 32 KB), and the webhook
+ * path creates runs by the hundred per second; a run is found once it has ended or waits.
  */
 export const SEARCH_BODY_CHARS = 32_768;
 export const SEARCH_MIN_CHARS = 3;
@@ -57,8 +59,8 @@ export function checkSearchText(text: string): string {
 }
 
 /**
- * SQLite: a search considers the newest this many matching runs the user can see (by document id, i.e. creation
- * order). A common text ("the") matches most runs, and handing all of them to the page's query cost 0.6–1.2 s at
+ * SQLite: a search considers the latest this many matching runs the user can see (by document id: the order they
+ * first ended). A common text ("the") matches most runs, and handing all of them to the page's query cost 0.6–1.2 s at
  * 100,000 runs; the newest 2,000 cost ~10–40 ms. Older matches are found by narrowing the text or the dates.
  */
 export const SEARCH_MAX_MATCHES = 2_000;
