@@ -435,6 +435,14 @@ function readRow<T>(sql: string, ...params: unknown[]): T | undefined {
 
 const runStatus = (runId: string) => readRow<{ status: string }>(`SELECT "status" FROM "Run" WHERE "id" = ?`, runId)?.status;
 
+/**
+ * Until no run is queued or running: an accepted call of a property test (a valid run, fork or webhook) starts a
+ * run that goes on writing after the answer, and the next case's snapshot must not count those writes as its own.
+ */
+async function runsSettled() {
+  await expect.poll(() => readRow<{ n: number }>(`SELECT COUNT(*) AS "n" FROM "Run" WHERE "status" IN ('queued', 'running')`)!.n, { timeout: 30_000 }).toBe(0);
+}
+
 async function waitForStatus(runId: string, status: string) {
   await expect.poll(() => runStatus(runId), { timeout: 20_000 }).toBe(status);
 }
@@ -650,6 +658,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.asyncProperty(fc.oneof({ weight: 6, arbitrary: calls }, { weight: 1, arbitrary: raw }, { weight: 1, arbitrary: form }), async (call) => {
       counts[ACTION_PROPERTY] = (counts[ACTION_PROPERTY] ?? 0) + 1;
       const built = byName(call.name);
+      await runsSettled();
       const before = dbSnapshot(dbFile);
       const unencoded = "body" in call || "multipart" in call;
       const answer =
@@ -695,6 +704,7 @@ test("webhook triggers answer hostile bodies, headers and paths with 4xx and a m
       const headers: Record<string, string> = { ...(contentType ? { "content-type": contentType } : {}) };
       if (target === "signed") headers["x-orchestrator-signature"] = sign(body);
       if (target === "wrong-signature") headers["x-orchestrator-signature"] = sign(`${body} `);
+      await runsSettled();
       const before = dbSnapshot(dbFile);
       const response = await anonymous.post(`${url}${wait ? "?wait=true&timeout=2000" : ""}`, { data: body, headers, maxRedirects: 0 });
       const label = `${target} ${url} ${describeValue(body)}`;
