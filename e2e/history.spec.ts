@@ -10,7 +10,9 @@ import { GATEWAY } from "./fixtures/server-process";
  */
 
 const dataDir = process.env.E2E_DATA_DIR!;
-const cliEnv = { ...process.env, ORCHESTRATOR_DATA_DIR: dataDir, DATABASE_URL: "", LLM_GATEWAY_URL: `${GATEWAY}/v1`, LLM_API_KEY: "e2e", LOG_LEVEL: "warn" };
+// A CLI process cold-starting its expression workers on a loaded machine can pass the 1 s expression limit
+// (EXPRESSION_LIMIT): these runs are about the history, so the limit is raised.
+const cliEnv = { ...process.env, ORCHESTRATOR_DATA_DIR: dataDir, DATABASE_URL: "", LLM_GATEWAY_URL: `${GATEWAY}/v1`, LLM_API_KEY: "e2e", LOG_LEVEL: "warn", ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: "20000" };
 const tag = Date.now().toString(36);
 const workflowId = `history-${tag}`;
 
