@@ -7,6 +7,7 @@
  *   npm run bench -- bytes   # checkpoint bytes per step, 400-step run vs 100-step run
  *   npm run bench -- cli     # CLI start times (--help, validate, a one-step run) next to `node -e 0` (bench/cli.ts)
  *   npm run bench -- throughput  # webhook load on the real server (needs `npm run build`; see bench/throughput.ts)
+ *   npm run bench -- history # the run history at 100,000 runs on SQLite and Postgres: first and filtered pages (bench/history.ts)
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +22,7 @@ import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
+import { benchHistory } from "./history";
 import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
@@ -154,6 +156,7 @@ try {
   if (which === "all" || which === "cli") await benchCli();
   if (which === "throughput") await benchThroughput();
   if (which === "canvas") await benchCanvas();
+  if (which === "history") await benchHistory();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -158,7 +158,7 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     expect(res.code).toBe(0);
     const all = JSON.parse(res.stdout);
     expect(all.length).toBeGreaterThanOrEqual(2);
-    expect(Object.keys(all[0]).sort()).toEqual(["finishedAt", "runId", "startedAt", "status", "workflowId"]);
+    expect(Object.keys(all[0]).sort()).toEqual(["costUsd", "durationMs", "finishedAt", "runId", "startedAt", "status", "trigger", "workflowId"]);
     const started = all.map((r: { startedAt: string }) => r.startedAt);
     expect(started).toEqual([...started].sort().reverse());
     const failed = JSON.parse((await cli("runs", "--status", "failed", "--json")).stdout);
@@ -167,6 +167,43 @@ describe("orchestrator CLI", { timeout: 120_000 }, () => {
     const seedRuns = JSON.parse((await cli("runs", "--workflow", "seed", "--json")).stdout);
     expect(seedRuns.every((r: { workflowId: string }) => r.workflowId === "seed")).toBe(true);
     expect((await cli("runs", "--status", "bogus")).code).toBe(2);
+  });
+
+  it("runs filters by trigger, date and text, and pages with --limit and --cursor", async () => {
+    for (const topic of ["platypus one", "platypus two", "platypus three"]) expect((await cli("run", file("seed.json", seed), "--input", JSON.stringify({ topic }))).code).toBe(0);
+    const cliRuns = JSON.parse((await cli("runs", "--trigger", "cli", "--json", "--limit", "500")).stdout);
+    expect(cliRuns.length).toBeGreaterThanOrEqual(3);
+    expect(cliRuns.every((r: { trigger: string }) => r.trigger === "cli")).toBe(true);
+    expect(cliRuns[0].durationMs).toEqual(expect.any(Number));
+    expect(JSON.parse((await cli("runs", "--trigger", "webhook", "--json")).stdout)).toEqual([]);
+    expect(JSON.parse((await cli("runs", "--since", "2999-01-01", "--json")).stdout)).toEqual([]);
+
+    const found = JSON.parse((await cli("runs", "--search", "PLATYPUS", "--json")).stdout);
+    expect(found).toHaveLength(3);
+    // Pages of two: the cursor goes to stderr with --json, to a trailing line in text.
+    const first = await cli("runs", "--search", "platypus", "--limit", "2", "--json");
+    expect(JSON.parse(first.stdout).map((r: { runId: string }) => r.runId)).toEqual(found.slice(0, 2).map((r: { runId: string }) => r.runId));
+    const cursor = /next cursor: (\S+)/.exec(first.stderr)?.[1];
+    expect(cursor).toBeTruthy();
+    const second = await cli("runs", "--search", "platypus", "--limit", "2", "--cursor", cursor!, "--json");
+    expect(JSON.parse(second.stdout).map((r: { runId: string }) => r.runId)).toEqual([found[2].runId]);
+    expect(second.stderr).not.toMatch(/next cursor/);
+    const text = await cli("runs", "--search", "platypus", "--limit", "2");
+    expect(text.stdout.trim().split("\n").at(-1)).toBe(`more: --cursor ${cursor}`);
+
+    for (const [args, message] of [
+      [["--trigger", "cron"], /--trigger: one of/],
+      [["--since", "last week"], /--since: a date/],
+      [["--search", "ab"], /--search: enter at least 3 characters/],
+      [["--limit", "0"], /--limit: at least 1/],
+      [["--limit", "501"], /--limit: at most 500/],
+      [["--cursor", "garbage"], /cursor: not a cursor of this list/],
+    ] as const) {
+      const res = await cli("runs", ...args);
+      expect(res.code, args.join(" ")).toBe(2);
+      expect(res.stderr).toMatch(message);
+      expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
   });
 
   it("cancel stops a run executing in another process within a second", async () => {

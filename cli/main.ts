@@ -263,26 +263,48 @@ program
 
 program
   .command("runs")
-  .description("list runs, newest first")
+  .description("list runs, newest first, a page at a time")
   .option("--workflow <id>", "only runs of this workflow")
   .option("--status <status>", `only runs with this status (${RUN_STATUSES.join(", ")})`)
-  .option("--limit <n>", "how many", "50")
-  .option("--json", "print an array of { runId, workflowId, status, startedAt, finishedAt }")
-  .action(async (opts: { workflow?: string; status?: string; limit: string; json?: boolean }) => {
-    const limit = Number(opts.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive whole number");
-    if (opts.status && !RUN_STATUSES.includes(opts.status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`);
+  .option("--trigger <trigger>", "only runs started this way (ui, cli, api, webhook, schedule, fork, workflow; resume: resumed by hand)")
+  .option("--since <iso>", "only runs created at or after this date or date-time (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)")
+  .option("--search <text>", "only runs whose input, outputs or error contain this text (3 to 200 characters, any case)")
+  .option("--limit <n>", "how many (1 to 500)", "50")
+  .option("--cursor <cursor>", "the page after the one that printed this cursor")
+  .option("--json", "print an array of { runId, workflowId, status, trigger, startedAt, finishedAt, durationMs, costUsd }; the next page's cursor goes to stderr")
+  .action(async (opts: { workflow?: string; status?: string; trigger?: string; since?: string; search?: string; limit: string; cursor?: string; json?: boolean }) => {
+    const { parseRunListQuery, filterToQuery } = await import("@/lib/runner/run-filter");
+    const query = { workflow: opts.workflow, status: opts.status, trigger: opts.trigger, since: opts.since, search: opts.search, limit: opts.limit, cursor: opts.cursor };
+    let filter: ReturnType<typeof parseRunListQuery>;
+    try {
+      filter = parseRunListQuery(query);
+      if (filter.search !== undefined) (await import("@/lib/runner/run-search")).checkSearchText(filter.search);
+    } catch (err) {
+      // The filter's messages name fields as the URL does ("limit: …"): here they are flags.
+      throw new UsageError((err as Error).message.replace(/(^|; )(\w+):/g, "$1--$2:"));
+    }
     const remote = await remoteClient();
-    const rows = remote
-      ? (await remote.runs({ workflow: opts.workflow, status: opts.status, limit })).map((r) => ({
-          runId: r.runId,
-          workflowId: r.workflowId,
-          status: r.status,
-          startedAt: r.startedAt,
-          finishedAt: r.finishedAt,
-        }))
-      : await localRuns({ workflowId: opts.workflow, status: opts.status, limit });
-    print(Boolean(opts.json), rows, rows.map((r) => `${r.runId}  ${r.status.padEnd(9)}  ${r.workflowId}  ${r.startedAt ?? "-"}`).join("\n") || "no runs");
+    const page = remote
+      ? await remote.runs({ ...filterToQuery(filter), ...(filter.cursor ? { cursor: filter.cursor } : {}) })
+      : await localRuns(filter);
+    const rows = page.runs.map((r) => ({
+      runId: r.runId,
+      workflowId: r.workflowId,
+      status: r.status,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      trigger: r.trigger,
+      durationMs: r.durationMs,
+      costUsd: r.costUsd,
+    }));
+    const lines = rows.map((r) => `${r.runId}  ${r.status.padEnd(9)}  ${r.trigger.padEnd(8)}  ${r.workflowId}  ${r.startedAt ?? "-"}`);
+    if (opts.json) {
+      print(true, rows, "");
+      if (page.nextCursor) process.stderr.write(`next cursor: ${page.nextCursor}\n`);
+    } else {
+      if (page.nextCursor) lines.push(`more: --cursor ${page.nextCursor}`);
+      print(false, rows, lines.join("\n") || "no runs");
+    }
   });
 
 program
@@ -296,17 +318,14 @@ program
     process.exitCode = ["cancelled", "succeeded", "failed"].includes(result.status) ? EXIT.ok : EXIT.failed;
   });
 
-async function localRuns(filter: { workflowId?: string; status?: string; limit: number }) {
+async function localRuns(filter: import("@/lib/runner/run-filter").RunListFilter) {
   const { listRuns } = await load.queries();
-  const { db } = await (await load.runtime()).getRuntime();
-  const runs = await listRuns(db, await actingUserId(), filter);
-  return runs.map((r) => ({
-    runId: r.runId,
-    workflowId: r.workflowId,
-    status: r.status,
-    startedAt: r.startedAt?.toISOString() ?? null,
-    finishedAt: r.finishedAt?.toISOString() ?? null,
-  }));
+  const { db, sql } = await (await load.runtime()).getRuntime();
+  const page = await listRuns({ db, sql }, await actingUserId(), filter);
+  return {
+    nextCursor: page.nextCursor,
+    runs: page.runs.map((r) => ({ ...r, startedAt: r.startedAt?.toISOString() ?? null, finishedAt: r.finishedAt?.toISOString() ?? null })),
+  };
 }
 
 const users = program.command("users").description("manage users (on the server's machine: acts as the owner)");

@@ -97,11 +97,13 @@ export class RemoteClient {
     }
   }
 
-  async runs(filter: { workflow?: string; status?: string; limit: number }) {
-    const { body } = await this.call<{ runs: Array<{ runId: string; workflowId: string; status: string; startedAt: string | null; finishedAt: string | null }> }>("GET", "/runs", {
-      query: filter,
-    });
-    return body.runs;
+  /** `runs`: one page of the history with the same filters (as query fields), and the next page's cursor. */
+  async runs(query: Record<string, string>) {
+    const { body } = await this.call<{
+      runs: Array<{ runId: string; workflowId: string; status: string; trigger: string; startedAt: string | null; finishedAt: string | null; durationMs: number | null; costUsd: number | null }>;
+      nextCursor: string | null;
+    }>("GET", "/runs", { query });
+    return body;
   }
 
   async resume(runId: string, options: { useLatestVersion?: boolean; checkpointId?: string }): Promise<RunResult> {

@@ -413,7 +413,16 @@ test.describe("remote CLI", () => {
     const runs = await cli(["runs", "--workflow", id, "--json", ...remote("editor")]);
     expect(runs.code, runs.stderr).toBe(0);
     expect(JSON.parse(runs.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ runId: result.runId, workflowId: id, status: "succeeded" })]));
-    expect(JSON.parse(runs.stdout)[0]).toEqual({ runId: expect.any(String), workflowId: id, status: "succeeded", startedAt: expect.any(String), finishedAt: expect.any(String) });
+    expect(JSON.parse(runs.stdout)[0]).toEqual({
+      runId: expect.any(String),
+      workflowId: id,
+      status: "succeeded",
+      startedAt: expect.any(String),
+      finishedAt: expect.any(String),
+      trigger: "api",
+      durationMs: expect.any(Number),
+      costUsd: null,
+    });
 
     const imported = await cli(["import", greet, "--json", ...remote("editor")]);
     expect(imported.code, imported.stderr).toBe(0);

@@ -75,6 +75,8 @@ interface State {
   user3: { id: string; email: string };
   waitingRunId: string;
   succeededRunId: string;
+  /** A run for the bulk actions of the history (cancel, resume, delete). */
+  bulkRunId: string;
   checkpointId: string;
   tokenId: string;
   token: string;
@@ -189,6 +191,39 @@ const AUDITED: Record<string, ActionCase> = {
     target: (s) => s.succeededRunId,
     after: async (s) => waitForStatus(s.succeededRunId, "succeeded"),
   },
+  // The history's bulk actions: one entry per run they act on (cancel and resume are audited by the runner).
+  "app/runs/actions.ts#cancelRuns": {
+    before: async (s) => {
+      s.bulkRunId = (await ownerCall("app/workflows/actions.ts#runWorkflow", [s.approvalId, {}])).runId as string;
+      await waitForStatus(s.bulkRunId, "waiting");
+    },
+    args: (s) => [[s.bulkRunId]],
+    action: "run.cancel",
+    target: (s) => s.bulkRunId,
+    after: async (s) => waitForStatus(s.bulkRunId, "cancelled"),
+  },
+  "app/runs/actions.ts#resumeRuns": {
+    args: (s) => [[s.bulkRunId]],
+    action: "run.resume",
+    target: (s) => s.bulkRunId,
+    after: async (s) => waitForStatus(s.bulkRunId, "waiting"),
+  },
+  "app/runs/actions.ts#deleteRuns": {
+    before: async (s) => {
+      await ownerCall("app/runs/actions.ts#cancelRun", [s.bulkRunId]);
+      await waitForStatus(s.bulkRunId, "cancelled");
+    },
+    args: (s) => [[s.bulkRunId]],
+    action: "run.delete",
+    target: (s) => s.bulkRunId,
+  },
+  // A new run: its start entry (origin ui) says what it was run again from.
+  "app/runs/actions.ts#runAgain": {
+    args: (s) => [s.succeededRunId, {}],
+    action: "run.start",
+    target: (_s, r) => r.runId as string,
+    after: async (_s, r) => waitForStatus(r.runId as string, "succeeded"),
+  },
   "app/workflows/actions.ts#removeWorkflow": {
     before: async (s) => void (await ownerCall("app/workflows/actions.ts#saveWorkflow", [plain(s.doomedId)])),
     args: (s) => [s.doomedId],
@@ -257,6 +292,7 @@ const state: State = {
   user3: { id: "", email: `audit-three-${tag}@example.com` },
   waitingRunId: "",
   succeededRunId: "",
+  bulkRunId: "",
   checkpointId: "",
   tokenId: "",
   token: "",

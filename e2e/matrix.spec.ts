@@ -95,8 +95,13 @@ type PageRule = {
 
 const PAGES: Record<string, PageRule> = {
   "/": { urls: () => ["/"], anonymous: "sign-in", bob: "no-trace" },
-  "/runs": { urls: (ids) => ["/runs", `/runs?workflow=${ids.workflowId}`, "/runs?status=waiting"], anonymous: "sign-in", bob: "no-trace" },
+  "/runs": {
+    urls: (ids) => ["/runs", `/runs?workflow=${ids.workflowId}`, "/runs?status=waiting", "/runs?search=private", "/runs?trigger=ui&sort=cost&order=asc"],
+    anonymous: "sign-in",
+    bob: "no-trace",
+  },
   "/runs/[runId]": { urls: (ids) => [`/runs/${ids.runId}`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
+  "/runs/compare": { urls: (ids) => [`/runs/compare?a=${ids.runId}&b=${ids.runId}`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/workflows/[id]": { urls: (ids) => [`/workflows/${ids.workflowId}`, `/workflows/${ids.workflowId}?version=1`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/workflows/new": { urls: () => ["/workflows/new"], anonymous: "sign-in", bob: "elsewhere" },
   "/settings": { urls: () => ["/settings"], anonymous: "sign-in", bob: "no-trace" },
@@ -316,6 +321,10 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/runs/actions.ts#runCheckpointState": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "ok" },
   "app/runs/actions.ts#resumeFromCheckpoint": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/runs/actions.ts#forkRun": { args: (ids) => [ids.runId, ids.checkpointId, {}], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#deleteRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#cancelRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#resumeRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/actions.ts#runAgain": { args: (ids) => [ids.runId, { useLatestVersion: true }], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   // Settings are the admins': editors are refused by role (the gateway URL could otherwise be pointed at a listener).
   "app/settings/actions.ts#saveGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#testGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
@@ -431,6 +440,14 @@ function readRow<T>(sql: string, ...params: unknown[]): T | undefined {
 }
 
 const runStatus = (runId: string) => readRow<{ status: string }>(`SELECT "status" FROM "Run" WHERE "id" = ?`, runId)?.status;
+
+/**
+ * Until no run is queued or running: an accepted call of a property test (a valid run, fork or webhook) starts a
+ * run that goes on writing after the answer, and the next case's snapshot must not count those writes as its own.
+ */
+async function runsSettled() {
+  await expect.poll(() => readRow<{ n: number }>(`SELECT COUNT(*) AS "n" FROM "Run" WHERE "status" IN ('queued', 'running')`)!.n, { timeout: 30_000 }).toBe(0);
+}
 
 async function waitForStatus(runId: string, status: string) {
   await expect.poll(() => runStatus(runId), { timeout: 20_000 }).toBe(status);
@@ -628,6 +645,10 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.dictionary(fc.oneof(fc.constantFrom("steps.wait", "vars.__proto__", "input", "steps.__proto__.x"), hostileKey), wireValue, { minKeys: 1, maxKeys: 3 }).map((set) => ({ name: "runs/actions.ts#forkRun", args: [ids.runId, ids.checkpointId, set] })),
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runCheckpointState", args })),
     wireValue.map((id) => ({ name: "runs/actions.ts#cancelRun", args: [id] })),
+    fc
+      .tuple(fc.constantFrom("runs/actions.ts#deleteRuns", "runs/actions.ts#cancelRuns", "runs/actions.ts#resumeRuns"), fc.oneof(wireValue, fc.array(wireValue, { maxLength: 4 })))
+      .map(([name, runIds]) => ({ name, args: [runIds] })),
+    fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runAgain", args })),
   );
   const references = fc.constantFrom('["$1"]', '["$Q0"]', '["$W1"]', '["$B0"]', '["$h0"]', '["$@0"]', '["$K1"]', '["$T"]', '["$i0"]', '["$F0"]', '[{"a":"$1:a:b"}]');
   const raw = fc.record({
@@ -643,6 +664,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.asyncProperty(fc.oneof({ weight: 6, arbitrary: calls }, { weight: 1, arbitrary: raw }, { weight: 1, arbitrary: form }), async (call) => {
       counts[ACTION_PROPERTY] = (counts[ACTION_PROPERTY] ?? 0) + 1;
       const built = byName(call.name);
+      await runsSettled();
       const before = dbSnapshot(dbFile);
       const unencoded = "body" in call || "multipart" in call;
       const answer =
@@ -688,6 +710,7 @@ test("webhook triggers answer hostile bodies, headers and paths with 4xx and a m
       const headers: Record<string, string> = { ...(contentType ? { "content-type": contentType } : {}) };
       if (target === "signed") headers["x-orchestrator-signature"] = sign(body);
       if (target === "wrong-signature") headers["x-orchestrator-signature"] = sign(`${body} `);
+      await runsSettled();
       const before = dbSnapshot(dbFile);
       const response = await anonymous.post(`${url}${wait ? "?wait=true&timeout=2000" : ""}`, { data: body, headers, maxRedirects: 0 });
       const label = `${target} ${url} ${describeValue(body)}`;

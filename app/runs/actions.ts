@@ -2,8 +2,10 @@
 
 import { z } from "zod";
 import { runAction } from "@/app/_server/action";
+import * as history from "@/lib/runner/history-actions";
+import { MAX_BULK_RUNS } from "@/lib/runner/history-actions";
 
-const RunId = z.string().min(1, "run id is required");
+const RunId = z.string().min(1, "run id is required").max(200, "run id: at most 200 characters");
 const CheckpointId = z.string().min(1, "checkpoint id is required");
 
 /** Cancels a queued, running or waiting run; the live view then shows it ending as cancelled. */
@@ -66,5 +68,43 @@ export async function forkRun(runId: string, checkpointId: string, set: Record<s
   return runAction("forkRun", "editor", async (context) => {
     const { runner, userId } = context;
     return runner.forkRun(RunId.parse(runId), userId, { checkpointId: CheckpointId.parse(checkpointId), set: z.record(z.string(), z.unknown()).parse(set) });
+  });
+}
+
+const RunIds = z
+  .array(RunId, { message: "runIds: a list of run ids" })
+  .min(1, "runIds: select at least one run")
+  .max(MAX_BULK_RUNS, `runIds: at most ${MAX_BULK_RUNS} runs at once; act on them in parts`);
+
+/** Deletes the selected ended runs with their steps, events and checkpoints (running ones are skipped: cancel first). */
+export async function deleteRuns(runIds: string[]) {
+  return runAction("deleteRuns", "editor", async (context) => {
+    const { db, sql, userId } = context;
+    return history.deleteRuns({ db, sql }, userId, RunIds.parse(runIds));
+  });
+}
+
+/** Cancels the selected runs that have not ended. */
+export async function cancelRuns(runIds: string[]) {
+  return runAction("cancelRuns", "editor", async (context) => {
+    const { db, sql, runner, userId } = context;
+    return history.cancelRuns({ db, sql, runner }, userId, RunIds.parse(runIds));
+  });
+}
+
+/** Resumes the selected failed or cancelled runs from their failed steps. */
+export async function resumeRuns(runIds: string[]) {
+  return runAction("resumeRuns", "editor", async (context) => {
+    const { db, sql, runner, userId } = context;
+    return history.resumeRuns({ db, sql, runner }, userId, RunIds.parse(runIds));
+  });
+}
+
+/** "Run again": a new run with the run's input, on the definition it ran or the workflow's latest version. */
+export async function runAgain(runId: string, options: { useLatestVersion?: boolean } = {}) {
+  return runAction("runAgain", "editor", async (context) => {
+    const { db, sql, runner, userId } = context;
+    const useLatestVersion = z.object({ useLatestVersion: z.boolean().optional() }).parse(options ?? {}).useLatestVersion;
+    return history.runAgain({ db, sql, runner }, userId, RunId.parse(runId), { useLatestVersion });
   });
 }

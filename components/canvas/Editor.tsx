@@ -269,6 +269,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
         {savedVersion ? `v${savedVersion}` : "not saved"}
         {dirty && <span data-testid="dirty-indicator" className="ml-1 text-amber-600">• unsaved changes</span>}
       </span>
+      {!isNew && <Link href={`/runs?workflow=${encodeURIComponent(id)}`} data-testid="workflow-runs" className="text-xs text-blue-700 hover:underline">Runs</Link>}
       {versions.length > 1 && <VersionsMenu workflowId={id} versions={versions} openVersion={savedVersion} />}
       {savedVersion !== null && <AuditLink workflowId={id} />}
       {!readOnly && savedVersion !== null && versions.length > 0 && savedVersion < versions[0].version && (

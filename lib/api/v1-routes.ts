@@ -102,7 +102,7 @@ export const V1_ROUTES = [
     minRole: "viewer",
     params: {},
     success: 200,
-    summary: "The runs you can see, newest first (filters: workflow, status, limit)",
+    summary: "The runs you can see, newest first, a page at a time (filters: workflow, status, trigger, dates, duration, cost, search; sort; cursor)",
     example: { query: { limit: "10" } },
   },
   { key: "getRun", method: "GET", path: "/runs/{runId}", minRole: "viewer", params: { runId: "run" }, success: 200, summary: "A run: status, input, outputs, error and every step execution", example: {} },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MAX_DEFINITION_BYTES, WorkflowDefinitionSchema } from "@/lib/workflow/schema";
+import { RunListQuery } from "@/lib/runner/run-filter";
 import type { V1RouteKey } from "./v1-routes";
 
 /**
@@ -119,6 +120,7 @@ const RunSummary = z.object({
   workflowVersion: z.number().int().nullable(),
   status: Status,
   source: z.string().describe("web, cli, api, webhook or workflow"),
+  trigger: z.string().describe("what started it: ui, cli, api, webhook, schedule, fork or workflow (a sub-workflow's run)"),
   createdAt: DateTime,
   startedAt: DateTime.nullable(),
   finishedAt: DateTime.nullable(),
@@ -127,6 +129,8 @@ const RunSummary = z.object({
   totalTokens: z.number().nullable(),
   forkOf: z.string().nullable(),
   resumed: z.boolean(),
+  resumeCount: z.number().int().describe("how often it was resumed by hand"),
+  resumedAt: DateTime.nullable(),
 });
 
 const StepRecord = z.looseObject({
@@ -218,12 +222,13 @@ export const V1_CONTRACT = {
   },
   enableWebhook: { params: WorkflowParams, query: EmptyBody, responses: { 201: json(WebhookCreated, "enabled; token and secret shown this once") } },
   listRuns: {
-    query: z.strictObject({
-      workflow: Id("workflow").optional().describe("only runs of this workflow"),
-      status: z.enum(RUN_STATUSES, { message: `status: one of ${RUN_STATUSES.join(", ")}` }).optional(),
-      limit: Int("limit", 1, MAX_RUNS_LIMIT).optional().describe("how many (default 50)"),
-    }),
-    responses: { 200: json(z.object({ runs: z.array(RunSummary) }), "the runs") },
+    query: RunListQuery,
+    responses: {
+      200: json(
+        z.object({ runs: z.array(RunSummary), nextCursor: z.string().nullable().describe("pass as `cursor` for the next page; null on the last page") }),
+        "the runs, one page",
+      ),
+    },
   },
   getRun: { params: RunParams, query: EmptyBody, responses: { 200: json(RunDetail, "the run") } },
   listRunEvents: {

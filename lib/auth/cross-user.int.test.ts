@@ -112,14 +112,14 @@ describe("cross-user access below HTTP", () => {
     const { runId } = await runner.startRun({ definition: approval("short-lived"), ownerId: users.alice.id, source: "web" });
     await runner.waitForRun(runId);
     await deleteWorkflow(db, users.alice.id, "short-lived");
-    expect((await listRuns(db, users.alice.id)).map((r) => r.runId)).toContain(runId); // alice keeps her history
+    expect((await listRuns(harness, users.alice.id)).runs.map((r) => r.runId)).toContain(runId); // alice keeps her history
 
     await expect(saveWorkflowVersion(db, users.bob.id, approval("short-lived"))).rejects.toMatchObject({
       code: "INVALID_DEFINITION",
       message: expect.stringMatching(/"short-lived" .*(taken|used)/),
     });
     expect(await getWorkflow(db, users.bob.id, "short-lived")).toBeNull();
-    expect((await listRuns(db, users.bob.id)).map((r) => r.runId)).not.toContain(runId);
+    expect((await listRuns(harness, users.bob.id)).runs.map((r) => r.runId)).not.toContain(runId);
     expect(await getRunDetail(db, users.bob.id, runId)).toBeNull();
     // Alice may use her id again.
     expect(await saveWorkflowVersion(db, users.alice.id, approval("short-lived"))).toMatchObject({ workflowId: "short-lived", version: 1 });

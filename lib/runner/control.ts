@@ -19,7 +19,13 @@ export interface RunControl {
    * Puts an ended or waiting run back in the queue under this process's lease; throws if it changed meanwhile
    * (its status is not one of `from`, or it no longer matches `also`).
    */
-  requeue(runId: string, from: RunStatus[], data?: { definition?: string; workflowVersion?: number | null; resumeValue?: string }, also?: Prisma.RunWhereInput): Promise<void>;
+  requeue(runId: string, from: RunStatus[], data?: RequeueData, also?: Prisma.RunWhereInput): Promise<void>;
   /** Executes a run this process holds. */
   schedule(runId: string): void;
 }
+
+/** What a requeue may change besides putting the run back in the queue. */
+export type RequeueData = Pick<Prisma.RunUpdateManyMutationInput, "definition" | "workflowVersion" | "resumeValue" | "resumeCount" | "resumedAt">;
+
+/** A resume by hand (from the failed step, or from a checkpoint): counted on the run, which keeps its id and trigger. */
+export const resumedByHand = () => ({ resumeCount: { increment: 1 }, resumedAt: new Date() }) satisfies RequeueData;

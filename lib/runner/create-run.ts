@@ -9,12 +9,24 @@ import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
+/**
+ * What started a run (`Run.trigger`, the history's filter): the editor's Run button, the CLI, the REST or TS API, a
+ * webhook, a schedule (reserved), a fork, or a `workflow` step (a sub-workflow's run). A resume by hand keeps the
+ * run and its trigger and counts in `resumeCount`.
+ */
+export const RUN_TRIGGERS = ["ui", "cli", "api", "webhook", "schedule", "fork", "workflow"] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+const TRIGGER_OF_SOURCE: Record<NonNullable<StartRunOptions["source"]>, RunTrigger> = { web: "ui", cli: "cli", api: "api", webhook: "webhook", workflow: "workflow" };
+
 export interface StartRunOptions {
   definition: unknown;
   input?: unknown;
   ownerId: string;
   workflowVersion?: number;
   source?: "web" | "cli" | "api" | "webhook" | "workflow";
+  /** What started it, when the source does not tell (a fork); by default derived from `source`. */
+  trigger?: RunTrigger;
   /**
    * Writes committed in the same transaction as the run row (a webhook's Idempotency-Key): when one fails, the
    * run is not created and the error is thrown.
@@ -89,9 +101,9 @@ export async function createQueuedRun(
   const log = new RunEventLog(deps.sql, deps.publisher, runId, options.runId ? await lastStoredSeq(deps.sql, runId) : 0);
   const now = new Date();
   log.write({
-    sql: `INSERT INTO "Run" ("id", "ownerId", "workflowId", "workflowName", "workflowVersion", "definition", "input", "status", "source",
+    sql: `INSERT INTO "Run" ("id", "ownerId", "workflowId", "workflowName", "workflowVersion", "definition", "input", "status", "source", "trigger",
             "parentRunId", "parentStepId", "parentCheckpointId", "leaseOwner", "leaseExpiresAt", "lastSeq", "createdAt")
-          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     params: [
       runId,
       options.ownerId,
@@ -101,6 +113,7 @@ export async function createQueuedRun(
       json,
       JSON.stringify(checked.input),
       options.source ?? "api",
+      options.trigger ?? TRIGGER_OF_SOURCE[options.source ?? "api"] ?? "api",
       options.parentRunId ?? null,
       options.parentStepId ?? null,
       options.parentCheckpointId ?? null,

@@ -76,7 +76,7 @@ describe.each(databases)("fork totals on %s", (_name, makeDatabase, available) =
       ["outline", parent.runId],
       ["write", null],
     ]);
-    const listed = await listRuns(db, userId, { workflowId: "fork-totals" });
+    const listed = (await listRuns(harness, userId, { workflowId: "fork-totals" })).runs;
     expect(listed.find((r) => r.runId === forkId)).toMatchObject({ forkOf: parent.runId, resumed: false });
     expect(listed.find((r) => r.runId === parent.runId)).toMatchObject({ forkOf: null, resumed: false });
 
@@ -101,7 +101,7 @@ describe.each(databases)("fork totals on %s", (_name, makeDatabase, available) =
     const afterOutline = earlier.find((c) => c.changed.steps.includes("outline"))!;
     await runner.resumeFromCheckpoint(original.runId, userId, afterOutline.checkpointId);
     expect(await runner.waitForRun(original.runId)).toMatchObject({ status: "succeeded" });
-    const listed = await listRuns(db, userId, { workflowId: "fork-totals" });
+    const listed = (await listRuns(harness, userId, { workflowId: "fork-totals" })).runs;
     expect(listed.find((r) => r.runId === original.runId)).toMatchObject({ resumed: true, forkOf: null });
   });
 });

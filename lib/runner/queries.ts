@@ -1,11 +1,14 @@
 import { eventForViewers, hideCallbackUrl } from "./callback-privacy";
-import { actorById, requireRunAccess, runsVisibleTo, workflowAccess } from "@/lib/auth/access";
+import { actorById, requireRunAccess, runsVisibleTo, runsVisibleToSql, workflowAccess } from "@/lib/auth/access";
 import { seesEverything } from "@/lib/auth/roles";
 import type { Db } from "@/lib/db";
+import type { SqlConnection } from "@/lib/db/sql";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
 import { parseEventRow } from "./events";
 import { liveRunFromRecords, type LiveRun } from "./live-run";
+import { decodeCursor, DEFAULT_HISTORY_LIMIT, encodeCursor, MAX_HISTORY_LIMIT, type RunListFilter } from "./run-filter";
+import { checkSearchText, searchCondition } from "./run-search";
 
 /** Read side of runs for the history, the run page and the CLI. Every query is scoped to the owner. */
 
@@ -28,12 +31,42 @@ export interface RunSummary {
   resumed: boolean;
 }
 
+/** A row of the history: the summary and what the history filters on besides. */
+export interface RunListItem extends RunSummary {
+  /** What started it: ui, cli, api, webhook, schedule, fork or workflow (a sub-workflow's run). */
+  trigger: string;
+  /** How often it was resumed by hand, and the last time. */
+  resumeCount: number;
+  resumedAt: Date | null;
+}
+
 const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 const duration = (start: Date | null, end: Date | null) => (start && end ? end.getTime() - start.getTime() : null);
 
-type RunRow = Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>;
+/** The columns a summary needs (never the definition, input or outputs: a page of the history stays small). */
+const SUMMARY_COLUMNS = {
+  id: true,
+  workflowId: true,
+  workflowName: true,
+  workflowVersion: true,
+  status: true,
+  source: true,
+  trigger: true,
+  createdAt: true,
+  startedAt: true,
+  finishedAt: true,
+  durationMs: true,
+  costUsd: true,
+  totalTokens: true,
+  parentRunId: true,
+  parentStepId: true,
+  resumeCount: true,
+  resumedAt: true,
+} as const;
 
-function summary(run: RunRow, resumed = false): RunSummary {
+type SummaryRow = Pick<Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>, keyof typeof SUMMARY_COLUMNS>;
+
+function summary(run: SummaryRow): RunListItem {
   return {
     runId: run.id,
     workflowId: run.workflowId,
@@ -41,43 +74,107 @@ function summary(run: RunRow, resumed = false): RunSummary {
     workflowVersion: run.workflowVersion,
     status: run.status as RunStatus,
     source: run.source,
+    trigger: run.trigger,
     createdAt: run.createdAt,
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
-    durationMs: duration(run.startedAt, run.finishedAt),
+    durationMs: run.durationMs ?? duration(run.startedAt, run.finishedAt),
     costUsd: run.costUsd,
     totalTokens: run.totalTokens,
     forkOf: run.parentRunId && !run.parentStepId ? run.parentRunId : null,
-    resumed,
+    resumed: run.resumeCount > 0,
+    resumeCount: run.resumeCount,
+    resumedAt: run.resumedAt,
   };
 }
 
-/** Resuming keeps the run's id and row: the audit log is where a resume by hand (run.resume, run.rewind) is kept. */
-const RESUME_ACTIONS = ["run.resume", "run.rewind"];
-
-async function resumedRuns(db: Db, runIds: string[]): Promise<Set<string>> {
-  if (!runIds.length) return new Set();
-  const rows = await db.auditLog.findMany({
-    where: { targetType: "run", targetId: { in: runIds }, action: { in: RESUME_ACTIONS } },
-    select: { targetId: true },
-    distinct: ["targetId"],
-  });
-  return new Set(rows.map((row) => row.targetId));
+export interface RunPage {
+  runs: RunListItem[];
+  /** Pass as `cursor` for the next page; null when this page is the last. */
+  nextCursor: string | null;
 }
 
-export async function listRuns(
-  db: Db,
-  userId: string,
-  filter: { workflowId?: string; status?: string; limit?: number } = {},
-): Promise<RunSummary[]> {
-  const visible = await runsVisibleTo(db, await actorById(db, userId));
-  const rows = await db.run.findMany({
-    where: { AND: [visible, { ...(filter.workflowId ? { workflowId: filter.workflowId } : {}), ...(filter.status ? { status: filter.status } : {}) }] },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: filter.limit ?? 100,
-  });
-  const resumed = await resumedRuns(db, rows.map((row) => row.id));
-  return rows.map((row) => summary(row, resumed.has(row.id)));
+/** Rows of the history's raw query: the id and what the cursor needs. */
+interface PageRow {
+  id: string;
+}
+
+const SORT_COLUMN = { created: "createdAt", duration: "durationMs", cost: "costUsd" } as const;
+
+/**
+ * The history: the runs the user can see, filtered, sorted and paged by keyset on (sort value, id) — stable while
+ * runs are added or deleted, one index range per page. Raw SQL (the visibility subquery, FTS/trigram search,
+ * row-value comparisons Prisma cannot express); the page's rows are then read by id through Prisma.
+ * Runs without a duration or cost (not ended, no priced call) come after the others in either order.
+ */
+export async function listRuns(deps: { db: Db; sql: SqlConnection }, userId: string, filter: RunListFilter = {}): Promise<RunPage> {
+  const { db, sql } = deps;
+  const actor = await actorById(db, userId);
+  const sort = filter.sort ?? "created";
+  const order = filter.order ?? "desc";
+  const limit = Math.min(Math.max(filter.limit ?? DEFAULT_HISTORY_LIMIT, 1), MAX_HISTORY_LIMIT);
+  const cursor = filter.cursor ? decodeCursor(filter.cursor, sort, order) : null;
+  const date = (d: Date) => (sql.dialect === "postgres" ? d.toISOString() : d);
+
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (condition: string, ...values: unknown[]) => (where.push(condition), params.push(...values));
+  const visible = runsVisibleToSql(actor, "r", sql.dialect);
+  if (visible) add(visible.sql, ...visible.params);
+  if (filter.workflowId) add(`r."workflowId" = ?`, filter.workflowId);
+  if (filter.status) add(`r."status" = ?`, filter.status);
+  if (filter.trigger === "resume") add(`r."resumeCount" > 0`);
+  else if (filter.trigger) add(`r."trigger" = ?`, filter.trigger);
+  if (filter.since) add(`r."createdAt" >= ?`, date(filter.since));
+  if (filter.until) add(`r."createdAt" <= ?`, date(filter.until));
+  if (filter.minDurationMs !== undefined) add(`r."durationMs" >= ?`, filter.minDurationMs);
+  if (filter.maxDurationMs !== undefined) add(`r."durationMs" <= ?`, filter.maxDurationMs);
+  if (filter.minCost !== undefined) add(`r."costUsd" >= ?`, filter.minCost);
+  if (filter.maxCost !== undefined) add(`r."costUsd" <= ?`, filter.maxCost);
+  if (filter.search !== undefined) {
+    const search = searchCondition(sql.dialect, "r", checkSearchText(filter.search), runsVisibleToSql(actor, "v", sql.dialect));
+    add(search.sql, ...search.params);
+  }
+
+  const column = `r."${SORT_COLUMN[sort]}"`;
+  const dir = order === "asc" ? "ASC" : "DESC";
+  const cmp = order === "asc" ? ">" : "<";
+  const select = (extra: string[], extraParams: unknown[], orderBy: string, take: number) =>
+    sql.query<PageRow>(
+      `SELECT r."id" FROM "Run" r ${[...where, ...extra].length ? `WHERE ${[...where, ...extra].join(" AND ")}` : ""} ORDER BY ${orderBy} LIMIT ?`,
+      [...params, ...extraParams, take],
+    );
+
+  let ids: string[];
+  if (sort === "created") {
+    const after = cursor ? [`(r."createdAt", r."id") ${cmp} (?, ?)`] : [];
+    ids = (await select(after, cursor ? [date(new Date(cursor.value as string)), cursor.id] : [], `r."createdAt" ${dir}, r."id" ${dir}`, limit + 1)).map((row) => row.id);
+  } else {
+    // Runs with a value first (keyset on (value, id)), then those without (keyset on id).
+    ids = [];
+    if (!cursor || cursor.value !== null) {
+      const after = cursor ? [`(${column}, r."id") ${cmp} (?, ?)`] : [];
+      ids = (await select([`${column} IS NOT NULL`, ...after], cursor ? [cursor.value, cursor.id] : [], `${column} ${dir}, r."id" ${dir}`, limit + 1)).map((row) => row.id);
+    }
+    if (ids.length <= limit) {
+      const after = cursor?.value === null ? [`r."id" ${cmp} ?`] : [];
+      const rest = await select([`${column} IS NULL`, ...after], cursor?.value === null ? [cursor.id] : [], `r."id" ${dir}`, limit + 1 - ids.length);
+      ids.push(...rest.map((row) => row.id));
+    }
+  }
+
+  const more = ids.length > limit;
+  const pageIds = ids.slice(0, limit);
+  const rows = pageIds.length ? await db.run.findMany({ where: { id: { in: pageIds } }, select: SUMMARY_COLUMNS }) : [];
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  // A run deleted between the two reads is left out.
+  const runs = pageIds.flatMap((id) => (byId.has(id) ? [summary(byId.get(id)!)] : []));
+  const last = pageIds.length ? byId.get(pageIds[pageIds.length - 1]) : undefined;
+  const nextCursor =
+    more && last
+      ? encodeCursor({ sort, order, id: last.id, value: sort === "created" ? last.createdAt.toISOString() : sort === "duration" ? last.durationMs : last.costUsd })
+      : null;
+  return { runs, nextCursor };
 }
 
 /**
@@ -134,7 +231,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
   const workflowAccessOfActor = await workflowAccess(db, actor, run.workflowId);
   const workflow = workflowAccessOfActor ? await db.workflow.findFirst({ where: { id: run.workflowId }, select: { latestVersion: true } }) : null;
   return {
-    ...summary(run, (await resumedRuns(db, [run.id])).size > 0),
+    ...summary(run),
     /** Set when this run is a fork: the run and checkpoint it started from. */
     parent: run.parentRunId ? { runId: run.parentRunId, checkpointId: run.parentCheckpointId, stepId: run.parentStepId } : null,
     forks: forks.filter((f) => !f.parentStepId).map((f) => ({ runId: f.id, status: f.status as RunStatus, checkpointId: f.parentCheckpointId, createdAt: f.createdAt })),

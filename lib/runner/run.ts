@@ -11,6 +11,7 @@ import { resolveRunSecrets } from "@/lib/user-secrets";
 import { readCheckpoint, upgradeLegacyThread } from "./checkpoints";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
+import { searchIndexStatements } from "./run-search";
 
 export interface RunResult {
   runId: string;
@@ -36,6 +37,8 @@ export interface RunRecord {
   outputs: string | null;
   error: string | null;
   lastSeq: number;
+  /** When it first started (text on SQLite, a Date on Postgres), for its duration. */
+  startedAt?: string | Date | null;
   leaseOwner: string | null;
   cancelRequestedAt: unknown;
   resumeValue: string | null;
@@ -45,7 +48,7 @@ export interface RunRecord {
 
 export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
   const [run] = await sql.queryCommitted<RunRecord>(
-    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId"
+    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "startedAt"
      FROM "Run" WHERE "id" = ?`,
     [runId],
   );
@@ -117,7 +120,8 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   if (secretNames.length) hooks.secrets = await resolveRunSecrets(deps.sql, run.ownerId, secretNames);
 
   // Stored in order with the run's events (no round trip of its own).
-  log.write({ sql: `UPDATE "Run" SET "status" = 'running', "startedAt" = COALESCE("startedAt", ?) WHERE "id" = ?`, params: [new Date(), runId] });
+  const startedAt = run.startedAt ? new Date(run.startedAt) : new Date();
+  log.write({ sql: `UPDATE "Run" SET "status" = 'running', "startedAt" = COALESCE("startedAt", ?) WHERE "id" = ?`, params: [startedAt, runId] });
   log.emit({ type: "run.status", status: "running" });
 
   // "sync": a superstep's checkpoint (and its tasks' writes) is stored before the next superstep starts, so a
@@ -155,10 +159,11 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
   }
 
   log.emit({ type: "run.status", status, ...(error ? { error } : {}) });
+  const finishedAt = new Date();
   // The final row in the same transaction as the last events; totals summed over the step records (earlier
   // processes' executions of a resumed run included; a fork's inherited records are its parent's calls).
   log.write({
-    sql: `UPDATE "Run" SET "status" = ?, "outputs" = ?, "error" = ?, "finishedAt" = ?, "lastSeq" = ?,
+    sql: `UPDATE "Run" SET "status" = ?, "outputs" = ?, "error" = ?, "finishedAt" = ?, "durationMs" = ?, "lastSeq" = ?,
             "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "resumeValue" = NULL,
             "totalTokens" = (SELECT NULLIF(COALESCE(SUM("promptTokens"), 0) + COALESCE(SUM("completionTokens"), 0), 0) FROM "StepRun" WHERE "runId" = ? AND "inheritedFromRunId" IS NULL),
             "costUsd" = (SELECT SUM("costUsd") FROM "StepRun" WHERE "runId" = ? AND "inheritedFromRunId" IS NULL)
@@ -168,13 +173,15 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
       JSON.stringify(outputs),
       error ? JSON.stringify(error) : null,
       // A waiting run has not finished, and no process holds it: the decision resumes it wherever it is made.
-      status === "waiting" ? null : new Date(),
+      status === "waiting" ? null : finishedAt,
+      status === "waiting" ? null : Math.max(0, finishedAt.getTime() - startedAt.getTime()),
       log.lastSeq,
       runId,
       runId,
       runId,
     ],
   });
+  for (const statement of searchIndexStatements(deps.sql.dialect, runId)) log.write(statement);
   await log.flush();
   return { runId, status, outputs, ...(error ? { error } : {}) };
 }
@@ -221,19 +228,23 @@ export async function endWithoutExecuting(
     if (status === "cancelled") await cancelOpenSteps(deps, log);
     log.emit({ type: "run.status", status, error });
     await log.flush();
+    const finishedAt = new Date();
+    const { startedAt } = await deps.db.run.findUniqueOrThrow({ where: { id: runId }, select: { startedAt: true } });
     await deps.db.run.update({
       where: { id: runId },
       data: {
         status,
+        durationMs: startedAt ? Math.max(0, finishedAt.getTime() - startedAt.getTime()) : null,
         error: JSON.stringify(error),
         ...(kept.outputs ? { outputs: JSON.stringify(kept.outputs) } : {}),
         ...(kept.totalTokens !== undefined ? { totalTokens: kept.totalTokens, costUsd: kept.costUsd ?? null } : {}),
-        finishedAt: new Date(),
+        finishedAt,
         lastSeq: log.lastSeq,
         leaseOwner: null,
         leaseExpiresAt: null,
       },
     });
+    await deps.sql.batch(searchIndexStatements(deps.sql.dialect, runId));
   } catch {
     // The database itself is failing; the caller still gets the result.
   }

@@ -86,7 +86,7 @@ describe.each(databases)("runner on %s", (_name, makeDatabase, available) => {
     // Checkpointed per step, in the application database.
     const checkpoints = await db.checkpoint.count({ where: { threadId: result.runId } });
     expect(checkpoints).toBeGreaterThanOrEqual(3);
-    expect((await listRuns(db, userId))[0].runId).toBe(result.runId);
+    expect((await listRuns({ db, sql }, userId)).runs[0].runId).toBe(result.runId);
   });
 
   it.skipIf(!available)("runs parallel lanes concurrently and joins them once", async () => {

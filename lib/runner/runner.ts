@@ -9,7 +9,7 @@ import { leaseLost, OrchestratorError, serializeError } from "@/lib/engine/error
 import type { RunStatus } from "@/lib/runner/event-types";
 import { getWorkflow } from "@/lib/workflows/repository";
 import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint } from "./checkpoints";
-import type { RunControl } from "./control";
+import { resumedByHand, type RequeueData, type RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
 import { storedTokensPublisher, type RunPublisher } from "./events";
@@ -258,7 +258,7 @@ export class Runner {
       definition = JSON.stringify(latest.definition);
       workflowVersion = latest.version;
     }
-    await this.requeue(run.id, ["failed", "cancelled"], { definition, workflowVersion });
+    await this.requeue(run.id, ["failed", "cancelled"], { definition, workflowVersion, ...resumedByHand() });
     await recordAudit(db, {
       actorId: ownerId,
       action: "run.resume",
@@ -281,13 +281,14 @@ export class Runner {
   }
 
   /** Puts an ended (or waiting) run back in the queue under this process's lease. Throws if it changed meanwhile. */
-  private async requeue(runId: string, from: RunStatus[], data: { definition?: string; workflowVersion?: number | null; resumeValue?: string } = {}, also?: Prisma.RunWhereInput) {
+  private async requeue(runId: string, from: RunStatus[], data: RequeueData = {}, also?: Prisma.RunWhereInput) {
     const claimed = await this.options.db.run.updateMany({
       where: { id: runId, status: { in: from }, ...also },
       data: {
         status: "queued",
         error: null,
         finishedAt: null,
+        durationMs: null,
         resumeValue: null,
         cancelRequestedAt: null,
         leaseOwner: this.processId,

@@ -5,7 +5,7 @@ import type { RunStatus } from "@/lib/runner/event-types";
 import { outsideValueIssue } from "@/lib/workflow/limits";
 import { forkCommand, ownedRun, readCheckpoint, resumeCommand, stateEdits } from "./checkpoints";
 import { createQueuedRun, type StartRunOptions } from "./create-run";
-import type { RunControl } from "./control";
+import { resumedByHand, type RunControl } from "./control";
 
 /**
  * Time travel: going back to a checkpoint of a run ("resume from here") and forking a new run from one with
@@ -28,7 +28,7 @@ export async function resumeFromCheckpoint(control: RunControl, runId: string, o
   if (!state.next.length) throw new OrchestratorError("INVALID_INPUT", `nothing follows checkpoint "${checkpointId}": the run had ended there; pick an earlier checkpoint`);
   await compiled.graph.updateState({ configurable: { thread_id: runId, checkpoint_id: checkpointId } }, resumeCommand(read), SCHEDULER_NODE);
   await forgetStepsAfter(control, runId, compiled.spec.stepIds, state.executions);
-  await control.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"]);
+  await control.requeue(runId, ["succeeded", "failed", "cancelled", "waiting"], resumedByHand());
   await recordAudit(control.deps.db, {
     actorId: ownerId,
     action: "run.rewind",
@@ -66,6 +66,7 @@ export async function forkRun(control: RunControl, runId: string, ownerId: strin
     ownerId,
     workflowVersion: parent.workflowVersion ?? undefined,
     source: parent.source as StartRunOptions["source"],
+    trigger: "fork",
     parentRunId: runId,
     parentCheckpointId: options.checkpointId,
     leaseOwner: control.processId,

@@ -1,6 +1,7 @@
 import { notFound } from "next/navigation";
 import { pageContext } from "@/app/_server/runtime";
 import { RunView } from "@/components/runs/RunView";
+import { RunAgainButton } from "@/components/runs/RunAgainButton";
 import { getRunDetail } from "@/lib/runner/queries";
 import { StoredDefinitionSchema } from "@/lib/workflow/schema";
 
@@ -13,7 +14,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
   if (!run) notFound();
   const definition = StoredDefinitionSchema.parse(run.definition);
   return (
-    <RunView
+    <>{run.canControl && <RunAgainButton floating runId={run.runId} canLatest={run.latestWorkflowVersion !== null} />}<RunView
       key={run.runId}
       definition={definition}
       run={{
@@ -40,6 +41,6 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         canControl: run.canControl,
         steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
       }}
-    />
+    /></>
   );
 }

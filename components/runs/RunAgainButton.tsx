@@ -1,0 +1,41 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import { useState, useTransition } from "react";
+import { runAgain } from "@/app/runs/actions";
+
+/**
+ * "Run again": a new run with this run's input, on the definition it ran or (when the workflow is saved) its
+ * latest version; opens the new run. `floating` places it at the bottom left of the run page, which it is added to
+ * without changing the page's layout.
+ */
+export function RunAgainButton({ runId, canLatest, floating = false }: { runId: string; canLatest: boolean; floating?: boolean }) {
+  const router = useRouter();
+  const [pending, start] = useTransition();
+  const [error, setError] = useState<string>();
+  const go = (useLatestVersion: boolean) =>
+    start(async () => {
+      const result = await runAgain(runId, { useLatestVersion });
+      if (!result.ok) return setError(result.message);
+      setError(undefined);
+      router.push(`/runs/${result.runId}`);
+    });
+  const button = "rounded border border-neutral-300 bg-white px-2 py-0.5 text-xs font-medium text-neutral-700 hover:bg-neutral-50 disabled:opacity-50";
+  return (
+    <span className={floating ? "fixed bottom-4 left-4 z-30 flex items-center gap-2 rounded bg-white/90 p-1.5 shadow" : "inline-flex items-center gap-1"}>
+      <button type="button" data-testid={`run-again-${runId}`} disabled={pending} onClick={() => go(false)} className={button} title="A new run with the same input, on the version this run ran">
+        {pending ? "Starting…" : "Run again"}
+      </button>
+      {canLatest && (
+        <button type="button" data-testid={`run-again-latest-${runId}`} disabled={pending} onClick={() => go(true)} className={button} title="A new run with the same input, on the workflow's latest saved version">
+          on latest
+        </button>
+      )}
+      {error && (
+        <span role="alert" data-testid="run-again-error" className="text-xs text-red-600">
+          {error}
+        </span>
+      )}
+    </span>
+  );
+}
