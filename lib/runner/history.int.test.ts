@@ -225,8 +225,9 @@ describe.each(databases)("run history on %s", (_name, makeDatabase, available) =
     expect(ids(await list(users.alice, { search: "quokka" }))).toEqual([kept]);
     if (sql.dialect === "sqlite") expect(await sql.query(`SELECT 1 FROM "RunSearchDoc" WHERE "runId" = ?`, [mapped])).toEqual([]);
     const audit = await db.auditLog.findMany({ where: { targetId: mapped }, orderBy: { createdAt: "asc" } });
-    expect(audit.map((a) => a.action)).toEqual(["run.resume", "run.delete"]);
-    expect(JSON.parse(audit[1].data!)).toMatchObject({ workflowId: "alice-echo", summary: expect.stringContaining(mapped) });
+    expect(audit.map((a) => a.action)).toEqual(["run.start", "run.resume", "run.delete"]);
+    expect(JSON.parse(audit[2].data!)).toMatchObject({ workflowId: "alice-echo" });
+    expect(audit[2].summary).toContain(mapped);
 
     await expect(deleteRuns(harness, users.alice, [])).rejects.toMatchObject({ code: "INVALID_INPUT" });
     await expect(deleteRuns(harness, users.alice, Array.from({ length: MAX_BULK_RUNS + 1 }, (_, i) => `run_${i}`))).rejects.toMatchObject({
