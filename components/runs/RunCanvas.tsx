@@ -1,47 +1,145 @@
 "use client";
 
-import { ReactFlow } from "@xyflow/react";
-import { useCallback, useRef } from "react";
+import { ReactFlow, useStore as useFlowStore, type Edge, type NodeProps, type ReactFlowState } from "@xyflow/react";
+import { createContext, memo, useCallback, useContext, useMemo, useRef } from "react";
 import { CanvasBackground } from "@/components/canvas/CanvasBackground";
-import { useEditor, useEditorApi } from "@/components/canvas/editor-store";
+import { useEditor, useEditorApi, type LiveRun, type StepNode as StepNodeType } from "@/components/canvas/editor-store";
 import { useOpeningViewport } from "@/components/canvas/fit-view";
-import { nodeTypes } from "@/components/canvas/StepNode";
+import { StepNode } from "@/components/canvas/StepNode";
 import type { FitOptions } from "@/components/canvas/viewport";
+import type { RunStatus } from "@/lib/runner/event-types";
 
 const RUN_FIT: FitOptions = { maxZoom: 1 };
 const PRO_OPTIONS = { hideAttribution: true };
 /** As in the editor: from this many steps on only the nodes in view are rendered. */
 const RENDER_VISIBLE_ONLY_FROM = 200;
+const ENDED: RunStatus[] = ["succeeded", "failed", "cancelled"];
+const NO_FACTS: ReadonlyMap<string, string> = new Map();
+
+/** Duration, tokens and cost of each step's latest execution, shown on its node once the run ended. */
+const FactsContext = createContext<ReadonlyMap<string, string>>(NO_FACTS);
+
+/** A step reached in the run: it has a record other than queued. */
+const reached = (run: LiveRun | null, stepId: string) => {
+  const status = run?.steps[stepId]?.status;
+  return status !== undefined && status !== "queued";
+};
 
 /**
- * The run page's graph (right column): read-only, fitted to the column on open, statuses from the live store.
- * Its own component, so that the page body does not render again when React Flow reports node sizes.
+ * The step node of the editor, dimmed when the run ended without reaching it, with its facts above it (absolute:
+ * the node keeps the size StepNode lays out, so nothing is measured anew).
  */
-export function RunCanvas() {
-  const api = useEditorApi();
-  const nodes = useEditor((s) => s.nodes);
-  const edges = useEditor((s) => s.edges);
-  const container = useRef<HTMLDivElement>(null);
-  const storeNodes = useCallback(() => api.getState().nodes, [api]);
-  const opening = useOpeningViewport(container, storeNodes, RUN_FIT);
+function RunStepNodeView(props: NodeProps<StepNodeType>) {
+  const dimmed = useEditor((s) => !!s.run && ENDED.includes(s.run.status) && !reached(s.run, props.id));
+  const facts = useContext(FactsContext).get(props.id);
   return (
-    <div ref={container} className="w-[420px] shrink-0 border-l border-neutral-200 bg-white" data-testid="run-graph">
-      {opening && (
-        <ReactFlow
-          nodes={nodes}
-          edges={edges}
-          nodeTypes={nodeTypes}
-          nodesDraggable={false}
-          nodesConnectable={false}
-          elementsSelectable={false}
-          defaultViewport={opening.viewport}
-          minZoom={opening.minZoom}
-          onlyRenderVisibleElements={nodes.length >= RENDER_VISIBLE_ONLY_FROM}
-          proOptions={PRO_OPTIONS}
-        >
-          <CanvasBackground />
-        </ReactFlow>
+    <div className={`relative ${dimmed ? "opacity-35" : ""}`} data-testid={`run-node-${props.id}`} data-reached={dimmed ? "false" : undefined}>
+      {facts && (
+        <div data-testid={`node-facts-${props.id}`} className="run-node-facts absolute -top-4 right-0 whitespace-nowrap rounded bg-neutral-800 px-1 text-[9px] leading-[14px] text-white">
+          {facts}
+        </div>
       )}
+      <StepNode {...props} />
     </div>
   );
 }
+const RunStepNode = memo(RunStepNodeView, (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected);
+const runNodeTypes = { step: RunStepNode };
+
+/**
+ * Which edges the run went along: the source's latest execution ended the way the edge leaves it (the branch a
+ * condition took, the error route of a failed step routed on error, any other edge of a step that succeeded)
+ * and the target was reached. The same rule as the engine's (compile.ts, `targets`).
+ */
+function takenEdge(edge: Edge, run: LiveRun, onErrorRoutes: (stepId: string) => boolean): boolean {
+  const source = run.steps[edge.source];
+  if (!source || !reached(run, edge.target)) return false;
+  const when = edge.sourceHandle === "true" || edge.sourceHandle === "false" || edge.sourceHandle === "error" ? edge.sourceHandle : undefined;
+  if (source.status === "failed") return when === "error" && onErrorRoutes(edge.source);
+  if (source.status !== "succeeded") return false;
+  if (when === "error") return false;
+  return when === undefined || when === String((source.output as { result?: unknown } | undefined)?.result === true);
+}
+
+const TAKEN_STYLE = { stroke: "#2563eb", strokeWidth: 2.5 };
+const NOT_TAKEN_STYLE = { opacity: 0.3 };
+
+/** Edge objects per state, so an unchanged edge keeps its identity (React Flow renders only the ones that change). */
+const variants = new WeakMap<Edge, Record<string, Edge>>();
+function edgeVariant(edge: Edge, state: "taken" | "live" | "not-taken"): Edge {
+  let byState = variants.get(edge);
+  if (!byState) variants.set(edge, (byState = {}));
+  return (byState[state] ??=
+    state === "not-taken"
+      ? { ...edge, className: "run-edge-not-taken", style: NOT_TAKEN_STYLE }
+      : { ...edge, className: "run-edge-taken", style: TAKEN_STYLE, animated: state === "live" });
+}
+
+/** Below this zoom nodes are frames without text (StepNode), and so are the facts above them. */
+const zoomedOut = (s: ReactFlowState) => s.transform[2] < 0.3;
+
+/**
+ * The run page's graph (right column): read-only, fitted to the column on open, statuses from the live store, the
+ * path the run took highlighted (animated while it goes on), steps it did not reach dimmed once it ended.
+ * Its own component, so that the page body does not render again when React Flow reports node sizes.
+ */
+export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { facts: ReadonlyMap<string, string>; onSelectStep(stepId: string): void }) {
+  const api = useEditorApi();
+  const nodes = useEditor((s) => s.nodes);
+  const edges = useEditor((s) => s.edges);
+  const run = useEditor((s) => s.run);
+  const selectedId = useEditor((s) => s.selectedId);
+  const container = useRef<HTMLDivElement>(null);
+  const storeNodes = useCallback(() => api.getState().nodes, [api]);
+  const opening = useOpeningViewport(container, storeNodes, RUN_FIT);
+
+  const onErrorRoutes = useMemo(() => {
+    const routed = new Set(nodes.filter((n) => n.data.onError === "route").map((n) => n.id));
+    return (stepId: string) => routed.has(stepId);
+  }, [nodes]);
+  // A new array only when an edge's state changed (live batches that change no edge keep the same one).
+  const previous = useRef<Edge[]>(edges);
+  const shownEdges = useMemo(() => {
+    if (!run || !Object.keys(run.steps).length) return edges;
+    const ended = ENDED.includes(run.status);
+    const next = edges.map((edge) => (takenEdge(edge, run, onErrorRoutes) ? edgeVariant(edge, ended ? "taken" : "live") : ended ? edgeVariant(edge, "not-taken") : edge));
+    const before = previous.current;
+    return next.length === before.length && next.every((edge, i) => edge === before[i]) ? before : next;
+  }, [edges, run, onErrorRoutes]);
+  previous.current = shownEdges;
+
+  // The step selected (on the timeline or here) is outlined like a selected node in the editor.
+  const shownNodes = useMemo(() => (selectedId ? nodes.map((node) => (node.id === selectedId ? { ...node, selected: true } : node)) : nodes), [nodes, selectedId]);
+  const far = useFlowStore(zoomedOut);
+
+  const onNodeClick = useCallback((_: unknown, node: { id: string }) => onSelectStep(node.id), [onSelectStep]);
+  return (
+    <div
+      ref={container}
+      className="w-[420px] shrink-0 border-l border-neutral-200 bg-white [&[data-far]_.run-node-facts]:hidden"
+      data-testid="run-graph"
+      data-far={far ? "" : undefined}
+    >
+      {opening && (
+        <FactsContext.Provider value={facts}>
+          <ReactFlow
+            nodes={shownNodes}
+            edges={shownEdges}
+            nodeTypes={runNodeTypes}
+            nodesDraggable={false}
+            nodesConnectable={false}
+            elementsSelectable={false}
+            onNodeClick={onNodeClick}
+            defaultViewport={opening.viewport}
+            minZoom={opening.minZoom}
+            onlyRenderVisibleElements={nodes.length >= RENDER_VISIBLE_ONLY_FROM}
+            proOptions={PRO_OPTIONS}
+          >
+            <CanvasBackground />
+          </ReactFlow>
+        </FactsContext.Provider>
+      )}
+    </div>
+  );
+});
+
