@@ -310,6 +310,7 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/runs/actions.ts#runCheckpointState": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "ok" },
   "app/runs/actions.ts#resumeFromCheckpoint": { args: (ids) => [ids.runId, ids.checkpointId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/runs/actions.ts#forkRun": { args: (ids) => [ids.runId, ids.checkpointId, {}], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/[runId]/actions.ts#runTimeline": { args: (ids) => [ids.runId], bob: "NOT_FOUND", carol: "ok" },
   // Settings are the admins': editors are refused by role (the gateway URL could otherwise be pointed at a listener).
   "app/settings/actions.ts#saveGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#testGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
