@@ -8,6 +8,7 @@
  *   npm run bench -- cli     # CLI start times (--help, validate, a one-step run) next to `node -e 0` (bench/cli.ts)
  *   npm run bench -- throughput  # webhook load on the real server (needs `npm run build`; see bench/throughput.ts)
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
+ *   npm run bench -- latency # step event -> client latency with 100 Socket.IO watchers vs 1 (bench/latency.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
+import { benchLatency } from "./latency";
 import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
@@ -154,6 +156,7 @@ try {
   if (which === "all" || which === "cli") await benchCli();
   if (which === "throughput") await benchThroughput();
   if (which === "canvas") await benchCanvas();
+  if (which === "latency") await benchLatency();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });
