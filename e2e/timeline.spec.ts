@@ -10,7 +10,7 @@ import { expect, test, type Locator, type Page } from "@playwright/test";
 
 const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}`;
 
-async function saveAndRun(page: Page, definition: { id: string }, wait: boolean): Promise<string> {
+async function saveAndRun(page: Page, definition: { id: string; [key: string]: unknown }, wait: boolean): Promise<string> {
   const created = await page.request.post("/api/v1/workflows", { data: definition });
   expect(created.status(), await created.text()).toBe(201);
   const started = await page.request.post(`/api/v1/workflows/${definition.id}/runs${wait ? "?wait=true" : ""}`, { data: {} });

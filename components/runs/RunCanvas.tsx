@@ -35,7 +35,7 @@ function RunStepNodeView(props: NodeProps<StepNodeType>) {
   return (
     <div className={`relative ${dimmed ? "opacity-35" : ""}`} data-testid={`run-node-${props.id}`} data-reached={dimmed ? "false" : undefined}>
       {facts && (
-        <div data-testid={`node-facts-${props.id}`} className="run-node-facts absolute -top-4 right-0 whitespace-nowrap rounded bg-neutral-800 px-1 text-[9px] leading-[14px] text-white">
+        <div data-testid={`node-facts-${props.id}`} className="absolute -top-4 right-0 whitespace-nowrap rounded bg-neutral-800 px-1 text-[9px] leading-[14px] text-white">
           {facts}
         </div>
       )}
@@ -75,7 +75,7 @@ function edgeVariant(edge: Edge, state: "taken" | "live" | "not-taken"): Edge {
       : { ...edge, className: "run-edge-taken", style: TAKEN_STYLE, animated: state === "live" });
 }
 
-/** Below this zoom nodes are frames without text (StepNode), and so are the facts above them. */
+/** Below this zoom nodes are frames without text (StepNode): no facts either (not even hidden elements). */
 const zoomedOut = (s: ReactFlowState) => s.transform[2] < 0.3;
 
 /**
@@ -116,12 +116,11 @@ export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { fact
   return (
     <div
       ref={container}
-      className="w-[420px] shrink-0 border-l border-neutral-200 bg-white [&[data-far]_.run-node-facts]:hidden"
+      className="w-[420px] shrink-0 border-l border-neutral-200 bg-white"
       data-testid="run-graph"
-      data-far={far ? "" : undefined}
     >
       {opening && (
-        <FactsContext.Provider value={facts}>
+        <FactsContext.Provider value={far ? NO_FACTS : facts}>
           <ReactFlow
             nodes={shownNodes}
             edges={shownEdges}
