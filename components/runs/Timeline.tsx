@@ -197,7 +197,7 @@ function Axis({ range }: { range: { start: number; end: number } }) {
       </div>
       <div className="relative h-5 flex-1" data-testid="timeline-axis">
         {[0, 0.25, 0.5, 0.75, 1].map((f) => (
-          <span key={f} className="absolute top-1" style={f === 1 ? { right: 4 } : { left: `calc(${f * 100}% + 2px)` }}>
+          <span key={f} className="absolute top-1" style={f === 1 ? { right: 4 } : { left: `calc(${f * 100}% + 2px)` }} data-testid={f === 1 ? "timeline-axis-end" : undefined}>
             {formatDuration(Math.round(span * f))}
           </span>
         ))}
