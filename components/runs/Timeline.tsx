@@ -279,6 +279,15 @@ const SHADES: Record<string, CSSProperties> = {
   waiting: { background: "repeating-linear-gradient(135deg, #fcd34d 0 3px, #fffbeb 3px 6px)" },
 };
 
+/** The bar under its segments: what shows of a step that took no measurable time (a 0 ms transform). */
+const STATUS_FILL: Record<string, string> = {
+  succeeded: "bg-emerald-500",
+  failed: "bg-red-400",
+  cancelled: "bg-amber-400",
+  running: "bg-blue-500",
+  waiting: "bg-amber-300",
+};
+
 const spanClass = (span: TimelineSpan, bar: TimelineBar): string => {
   if (span.kind !== "attempt") return "";
   if (span.error) return bar.status === "cancelled" ? "bg-amber-400" : "bg-red-400";
@@ -359,7 +368,7 @@ const TimelineRow = memo(function TimelineRow({
           onClick={select}
           onMouseMove={(e) => onHover({ row, x: e.clientX, y: e.clientY })}
           onMouseLeave={() => onHover(null)}
-          className={`absolute top-[4px] h-[14px] cursor-pointer overflow-hidden rounded-sm ${isSelected ? "ring-2 ring-neutral-900" : ""}`}
+          className={`absolute top-[4px] h-[14px] cursor-pointer overflow-hidden rounded-sm ${STATUS_FILL[bar.status] ?? "bg-neutral-300"} ${isSelected ? "ring-2 ring-neutral-900" : ""}`}
           style={barStyle}
         >
           {bar.spans.map((span, i) => {
