@@ -623,6 +623,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.dictionary(fc.oneof(fc.constantFrom("steps.wait", "vars.__proto__", "input", "steps.__proto__.x"), hostileKey), wireValue, { minKeys: 1, maxKeys: 3 }).map((set) => ({ name: "runs/actions.ts#forkRun", args: [ids.runId, ids.checkpointId, set] })),
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runCheckpointState", args })),
     wireValue.map((id) => ({ name: "runs/actions.ts#cancelRun", args: [id] })),
+    fc.oneof(wireValue, fc.string({ minLength: 150, maxLength: 5000 })).map((id) => ({ name: "runs/[runId]/actions.ts#runTimeline", args: [id] })),
   );
   const references = fc.constantFrom('["$1"]', '["$Q0"]', '["$W1"]', '["$B0"]', '["$h0"]', '["$@0"]', '["$K1"]', '["$T"]', '["$i0"]', '["$F0"]', '[{"a":"$1:a:b"}]');
   const raw = fc.record({
@@ -648,7 +649,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
       if ("result" in answer && answer.result.ok === true) {
         // Valid arguments may change what they are for (a save, a run, a fork, a timeout); reads never change anything.
         if (/#(saveWorkflow|runWorkflow|forkRun|setWebhookWaitTimeout)$/.test(call.name)) return;
-        expect(/#(checkWorkflow|estimateRunCost|runCheckpointState)$/.test(call.name), `${label} was accepted`).toBe(true);
+        expect(/#(checkWorkflow|estimateRunCost|runCheckpointState|runTimeline)$/.test(call.name), `${label} was accepted`).toBe(true);
       }
       expect(changedTables(before, dbSnapshot(dbFile)), label).toEqual([]);
     }),
