@@ -102,8 +102,8 @@ test("a finished run: parallel lanes overlap on their own rows, a retry shows bo
   await expect(graph.getByTestId("rf__edge-check->short:false")).toHaveClass(/run-edge-taken/);
   await expect(graph.getByTestId("rf__edge-left->join")).toHaveClass(/run-edge-taken/);
   await expect(graph.getByTestId("rf__edge-check->long:true")).toHaveClass(/run-edge-not-taken/);
-  await expect(graph.getByTestId("run-node-long")).toHaveAttribute("data-reached", "false");
-  await expect(graph.getByTestId("run-node-short")).not.toHaveAttribute("data-reached", "false");
+  await expect(graph.locator('.react-flow__node[data-id="long"]')).toHaveClass(/run-node-unreached/);
+  await expect(graph.locator('.react-flow__node[data-id="short"]')).not.toHaveClass(/run-node-unreached/);
   await expect(graph.getByTestId("node-facts-left")).toContainText(/[12]\.\d s · \d+ tok · /);
   await expect(graph.getByTestId("node-facts-long")).toHaveCount(0);
 

@@ -1,11 +1,11 @@
 "use client";
 
-import { ReactFlow, useStore as useFlowStore, type Edge, type NodeProps, type ReactFlowState } from "@xyflow/react";
-import { createContext, memo, useCallback, useContext, useMemo, useRef } from "react";
+import { ReactFlow, useStore as useFlowStore, ViewportPortal, type Edge, type ReactFlowState } from "@xyflow/react";
+import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { CanvasBackground } from "@/components/canvas/CanvasBackground";
 import { useEditor, useEditorApi, type LiveRun, type StepNode as StepNodeType } from "@/components/canvas/editor-store";
 import { useOpeningViewport } from "@/components/canvas/fit-view";
-import { StepNode } from "@/components/canvas/StepNode";
+import { nodeTypes } from "@/components/canvas/StepNode";
 import type { FitOptions } from "@/components/canvas/viewport";
 import type { RunStatus } from "@/lib/runner/event-types";
 
@@ -14,10 +14,7 @@ const PRO_OPTIONS = { hideAttribution: true };
 /** As in the editor: from this many steps on only the nodes in view are rendered. */
 const RENDER_VISIBLE_ONLY_FROM = 200;
 const ENDED: RunStatus[] = ["succeeded", "failed", "cancelled"];
-const NO_FACTS: ReadonlyMap<string, string> = new Map();
-
-/** Duration, tokens and cost of each step's latest execution, shown on its node once the run ended. */
-const FactsContext = createContext<ReadonlyMap<string, string>>(NO_FACTS);
+const NODE_WIDTH = 208;
 
 /** A step reached in the run: it has a record other than queued. */
 const reached = (run: LiveRun | null, stepId: string) => {
@@ -25,26 +22,13 @@ const reached = (run: LiveRun | null, stepId: string) => {
   return status !== undefined && status !== "queued";
 };
 
-/**
- * The step node of the editor, dimmed when the run ended without reaching it, with its facts above it (absolute:
- * the node keeps the size StepNode lays out, so nothing is measured anew).
- */
-function RunStepNodeView(props: NodeProps<StepNodeType>) {
-  const dimmed = useEditor((s) => !!s.run && ENDED.includes(s.run.status) && !reached(s.run, props.id));
-  const facts = useContext(FactsContext).get(props.id);
-  return (
-    <div className={`relative ${dimmed ? "opacity-35" : ""}`} data-testid={`run-node-${props.id}`} data-reached={dimmed ? "false" : undefined}>
-      {facts && (
-        <div data-testid={`node-facts-${props.id}`} className="absolute -top-4 right-0 whitespace-nowrap rounded bg-neutral-800 px-1 text-[9px] leading-[14px] text-white">
-          {facts}
-        </div>
-      )}
-      <StepNode {...props} />
-    </div>
-  );
+/** Node objects per state, so a node keeps its identity unless its state changes (React Flow renders only those). */
+const nodeVariants = new WeakMap<StepNodeType, Record<string, StepNodeType>>();
+function nodeVariant(node: StepNodeType, state: "unreached" | "selected"): StepNodeType {
+  let byState = nodeVariants.get(node);
+  if (!byState) nodeVariants.set(node, (byState = {}));
+  return (byState[state] ??= state === "selected" ? { ...node, selected: true } : { ...node, className: "run-node-unreached opacity-35" });
 }
-const RunStepNode = memo(RunStepNodeView, (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected);
-const runNodeTypes = { step: RunStepNode };
 
 /**
  * Which edges the run went along: the source's latest execution ended the way the edge leaves it (the branch a
@@ -75,7 +59,7 @@ function edgeVariant(edge: Edge, state: "taken" | "live" | "not-taken"): Edge {
       : { ...edge, className: "run-edge-taken", style: TAKEN_STYLE, animated: state === "live" });
 }
 
-/** Below this zoom nodes are frames without text (StepNode): no facts either (not even hidden elements). */
+/** Below this zoom nodes are frames without text (StepNode): no facts either. */
 const zoomedOut = (s: ReactFlowState) => s.transform[2] < 0.3;
 
 /**
@@ -83,7 +67,15 @@ const zoomedOut = (s: ReactFlowState) => s.transform[2] < 0.3;
  * path the run took highlighted (animated while it goes on), steps it did not reach dimmed once it ended.
  * Its own component, so that the page body does not render again when React Flow reports node sizes.
  */
-export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { facts: ReadonlyMap<string, string>; onSelectStep(stepId: string): void }) {
+export const RunCanvas = memo(function RunCanvas({
+  facts,
+  onSelectStep,
+  onOpened,
+}: {
+  facts: ReadonlyMap<string, string>;
+  onSelectStep(stepId: string): void;
+  onOpened?(): void;
+}) {
   const api = useEditorApi();
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
@@ -108,9 +100,23 @@ export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { fact
   }, [edges, run, onErrorRoutes]);
   previous.current = shownEdges;
 
-  // The step selected (on the timeline or here) is outlined like a selected node in the editor.
-  const shownNodes = useMemo(() => (selectedId ? nodes.map((node) => (node.id === selectedId ? { ...node, selected: true } : node)) : nodes), [nodes, selectedId]);
+  // The step selected (on the timeline or here) is outlined like a selected node in the editor; once the run
+  // ended, the steps it did not reach are faded (a class on React Flow's node: no component of our own per node).
+  const ended = !!run && ENDED.includes(run.status);
+  const shownNodes = useMemo(() => {
+    if (!selectedId && !ended) return nodes;
+    return nodes.map((node) => (node.id === selectedId ? nodeVariant(node, "selected") : ended && !reached(run, node.id) ? nodeVariant(node, "unreached") : node));
+  }, [nodes, selectedId, ended, run]);
   const far = useFlowStore(zoomedOut);
+
+  // Mount what can wait (the timeline) once the nodes are on screen: two frames after React Flow's first render.
+  const opened = useRef(false);
+  useEffect(() => {
+    if (!opening || opened.current || !onOpened) return;
+    opened.current = true;
+    let frame = requestAnimationFrame(() => (frame = requestAnimationFrame(() => onOpened())));
+    return () => cancelAnimationFrame(frame);
+  }, [opening, onOpened]);
 
   const onNodeClick = useCallback((_: unknown, node: { id: string }) => onSelectStep(node.id), [onSelectStep]);
   return (
@@ -120,11 +126,10 @@ export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { fact
       data-testid="run-graph"
     >
       {opening && (
-        <FactsContext.Provider value={far ? NO_FACTS : facts}>
-          <ReactFlow
+        <ReactFlow
             nodes={shownNodes}
             edges={shownEdges}
-            nodeTypes={runNodeTypes}
+            nodeTypes={nodeTypes}
             nodesDraggable={false}
             nodesConnectable={false}
             elementsSelectable={false}
@@ -135,10 +140,39 @@ export const RunCanvas = memo(function RunCanvas({ facts, onSelectStep }: { fact
             proOptions={PRO_OPTIONS}
           >
             <CanvasBackground />
+            {!far && facts.size > 0 && <NodeFacts facts={facts} />}
           </ReactFlow>
-        </FactsContext.Provider>
       )}
     </div>
   );
 });
 
+/**
+ * Duration, tokens and cost above each node in view (one layer in the viewport's coordinates, not an element in
+ * every node: nodes stay the editor's, measured and laid out as there). Rendered only zoomed in.
+ */
+function NodeFacts({ facts }: { facts: ReadonlyMap<string, string> }) {
+  const nodes = useEditor((s) => s.nodes);
+  const [tx, ty, zoom] = useFlowStore((s) => s.transform);
+  const width = useFlowStore((s) => s.width);
+  const height = useFlowStore((s) => s.height);
+  const inView = nodes.filter((node) => {
+    const x = node.position.x * zoom + tx;
+    const y = node.position.y * zoom + ty;
+    return facts.has(node.id) && x + NODE_WIDTH * zoom >= 0 && x <= width && y + 80 * zoom >= 0 && y - 20 <= height;
+  });
+  return (
+    <ViewportPortal>
+      {inView.map((node) => (
+        <div
+          key={node.id}
+          data-testid={`node-facts-${node.id}`}
+          className="pointer-events-none absolute whitespace-nowrap rounded bg-neutral-800 px-1 text-[9px] leading-[14px] text-white"
+          style={{ transform: `translate(${node.position.x + (node.measured?.width ?? NODE_WIDTH)}px, ${node.position.y - 16}px) translateX(-100%)` }}
+        >
+          {facts.get(node.id)}
+        </div>
+      ))}
+    </ViewportPortal>
+  );
+}

@@ -93,8 +93,11 @@ function RunPageBody({ run }: { run: RunViewData }) {
   const select = useEditor((s) => s.select);
   const [feed] = useState(createTimelineFeed);
   const [selected, setSelected] = useState<TimelineSelection | null>(null);
+  // The timeline mounts once the canvas is on screen and the browser is idle: opening the page costs what it did.
+  const [canvasOpened, setCanvasOpened] = useState(false);
   const [timelineShown, setTimelineShown] = useState(false);
-  useEffect(() => whenIdle(() => setTimelineShown(true), 1500), []);
+  const onCanvasOpened = useCallback(() => setCanvasOpened(true), []);
+  useEffect(() => (canvasOpened ? whenIdle(() => setTimelineShown(true), 1000) : undefined), [canvasOpened]);
   const onSelectBar = useCallback(
     (selection: TimelineSelection) => {
       setSelected(selection);
@@ -224,7 +227,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
         <StepList steps={run.steps} following={following} />
         <CheckpointBrowser runId={run.runId} runActive={liveStatus === "queued" || liveStatus === "running"} refreshKey={run.status} canControl={run.canControl} />
       </div>
-      <RunCanvas facts={facts} onSelectStep={onSelectNode} />
+      <RunCanvas facts={facts} onSelectStep={onSelectNode} onOpened={onCanvasOpened} />
     </div>
   );
 }
