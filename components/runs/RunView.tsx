@@ -385,8 +385,10 @@ function SelectedStep({ selection, run, onClose }: { selection: TimelineSelectio
           </div>
           <StreamedText step={live} testId={`detail-step-tokens-${selection.stepId}`} />
         </section>
-      ) : (
+      ) : selection.runId !== run.runId ? (
         <p className="text-xs text-neutral-500">Open the sub-workflow run for this step&apos;s input, output and log.</p>
+      ) : (
+        <p className="text-xs text-neutral-500">The run has not reached this step.</p>
       )}
     </div>
   );
