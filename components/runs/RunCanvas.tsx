@@ -1,6 +1,6 @@
 "use client";
 
-import { ReactFlow, useStore as useFlowStore, ViewportPortal, type Edge, type ReactFlowState } from "@xyflow/react";
+import { ReactFlow, useReactFlow, useStore as useFlowStore, useStoreApi as useFlowStoreApi, ViewportPortal, type Edge, type ReactFlowState } from "@xyflow/react";
 import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { CanvasBackground } from "@/components/canvas/CanvasBackground";
 import { useEditor, useEditorApi, type LiveRun, type StepNode as StepNodeType } from "@/components/canvas/editor-store";
@@ -108,6 +108,21 @@ export const RunCanvas = memo(function RunCanvas({
     return nodes.map((node) => (node.id === selectedId ? nodeVariant(node, "selected") : ended && !reached(run, node.id) ? nodeVariant(node, "unreached") : node));
   }, [nodes, selectedId, ended, run]);
   const far = useFlowStore(zoomedOut);
+
+  // A step selected on the timeline that is out of view is brought into it (at the same zoom).
+  const flow = useFlowStoreApi();
+  const { setCenter } = useReactFlow();
+  useEffect(() => {
+    const node = selectedId ? api.getState().nodes.find((n) => n.id === selectedId) : undefined;
+    if (!node || !opening) return;
+    const { transform, width, height } = flow.getState();
+    const [tx, ty, zoom] = transform;
+    const size = node.measured ?? { width: NODE_WIDTH, height: 60 };
+    const x = node.position.x * zoom + tx;
+    const y = node.position.y * zoom + ty;
+    if (x >= 0 && y >= 0 && x + (size.width ?? NODE_WIDTH) * zoom <= width && y + (size.height ?? 60) * zoom <= height) return;
+    void setCenter(node.position.x + (size.width ?? NODE_WIDTH) / 2, node.position.y + (size.height ?? 60) / 2, { zoom, duration: 200 });
+  }, [selectedId, api, flow, setCenter, opening]);
 
   // Mount what can wait (the timeline) once the nodes are on screen: two frames after React Flow's first render.
   const opened = useRef(false);
