@@ -119,7 +119,7 @@ test("a run going on: the timeline grows live, the wait for an approval is shade
     id,
     name: `Live trace ${id}`,
     steps: [
-      { id: "draft", type: "llm", config: { model: "drip-150", prompt: Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ") } },
+      { id: "draft", type: "llm", config: { model: "drip-200", prompt: Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ") } },
       { id: "review", type: "approval", config: { message: "Ship it?" } },
       { id: "ship", type: "transform", config: { output: "shipped" } },
     ],
@@ -130,10 +130,10 @@ test("a run going on: the timeline grows live, the wait for an approval is shade
 
   // The step at work: the axis runs to now, so it grows with the time (the bar, from the start, fills it).
   await expect(bar(page, "draft#1")).toHaveAttribute("data-status", "running");
+  await expect(page.getByTestId("run-graph").getByTestId("rf__edge-draft->review")).not.toHaveClass(/run-edge-taken/);
   const axisEnd = page.getByTestId("timeline-axis-end");
   const first = await axisEnd.textContent();
   await expect(axisEnd).not.toHaveText(first!);
-  await expect(page.getByTestId("run-graph").getByTestId("rf__edge-draft->review")).not.toHaveClass(/run-edge-taken/);
   // Once the next step started, the edge is highlighted, animated while the run goes on.
   await expect(bar(page, "review#1")).toHaveAttribute("data-status", "waiting", { timeout: 15_000 });
   await expect(page.getByTestId("run-graph").getByTestId("rf__edge-draft->review")).toHaveClass(/run-edge-taken/);
