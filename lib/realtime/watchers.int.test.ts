@@ -82,7 +82,7 @@ describe("100 watchers of one run", () => {
       id: "watched",
       name: "Watched",
       steps: [
-        { id: "left", type: "llm", config: { model: "slow-1500", prompt: "left lane" } },
+        { id: "left", type: "llm", config: { model: "slow-3000", prompt: "left lane" } },
         { id: "right", type: "llm", config: { model: "drip-300", prompt: "right lane" } },
         ...chain,
       ],
