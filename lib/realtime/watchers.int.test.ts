@@ -82,11 +82,13 @@ describe("100 watchers of one run", () => {
       id: "watched",
       name: "Watched",
       steps: [
-        { id: "left", type: "llm", config: { model: "slow-3000", prompt: "left lane" } },
+        { id: "left", type: "llm", config: { model: "slow-1500", prompt: "left lane" } },
         { id: "right", type: "llm", config: { model: "drip-300", prompt: "right lane" } },
+        // The run waits here until every watcher has joined, whatever the machine's load; the chain follows live.
+        { id: "gate", type: "approval", config: { message: "go on?" } },
         ...chain,
       ],
-      edges: [{ from: "left", to: "t0" }, { from: "right", to: "t0" }, ...chain.slice(1).map((step, i) => ({ from: chain[i].id, to: step.id }))],
+      edges: [{ from: "left", to: "gate" }, { from: "right", to: "gate" }, { from: "gate", to: "t0" }, ...chain.slice(1).map((step, i) => ({ from: chain[i].id, to: step.id }))],
     };
     const { runId } = await runner.startRun({ definition, ownerId: userId });
     // 70 watch from the start, 30 join while the lanes run (their catch-up and the live events cross).
@@ -94,8 +96,8 @@ describe("100 watchers of one run", () => {
     await new Promise((r) => setTimeout(r, 150));
     const late = await Promise.all(Array.from({ length: 30 }, () => watch(runId)));
     const watchers = [...early, ...late];
-    const status = await harness.db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } });
-    expect(status.status, "the run was still going when the last watchers had joined").toBe("running");
+    await expect.poll(async () => (await harness.db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } })).status, { timeout: 20_000 }).toBe("waiting");
+    await runner.decideApproval(runId, userId, { approved: true, decidedBy: "watchers test" });
     expect(watchers).toHaveLength(100);
     await Promise.race([Promise.all(watchers.map((w) => w.done)), new Promise((_, reject) => setTimeout(() => reject(new Error("not every watcher saw the run end within 30 s")), 30_000))]);
 
