@@ -9,6 +9,7 @@
  *   npm run bench -- throughput  # webhook load on the real server (needs `npm run build`; see bench/throughput.ts)
  *   npm run bench -- history # the run history at 100,000 runs on SQLite and Postgres: first and filtered pages (bench/history.ts)
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
+ *   npm run bench -- latency # step event -> client latency with 100 Socket.IO watchers vs 1 (bench/latency.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
 import { benchHistory } from "./history";
+import { benchLatency } from "./latency";
 import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
@@ -157,6 +159,7 @@ try {
   if (which === "throughput") await benchThroughput();
   if (which === "canvas") await benchCanvas();
   if (which === "history") await benchHistory();
+  if (which === "latency") await benchLatency();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -261,6 +261,7 @@ const AUDITED: Record<string, ActionCase> = {
 /** Actions that change nothing: no entry, by design. */
 const READ_ONLY_ACTIONS: Record<string, string> = {
   "app/workflows/actions.ts#checkWorkflow": "validates a definition without saving it",
+  "app/runs/[runId]/actions.ts#runTimeline": "reads a run's timeline from its event log",
   "app/workflows/actions.ts#checkRunInput": "checks an input against a schema",
   "app/workflows/actions.ts#webhookStatus": "reads the webhook's state",
   "app/workflows/actions.ts#estimateRunCost": "prices a run without starting it",

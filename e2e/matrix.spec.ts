@@ -325,6 +325,7 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/runs/actions.ts#cancelRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/runs/actions.ts#resumeRuns": { args: (ids) => [[ids.runId]], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/runs/actions.ts#runAgain": { args: (ids) => [ids.runId, { useLatestVersion: true }], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/runs/[runId]/actions.ts#runTimeline": { args: (ids) => [ids.runId], bob: "NOT_FOUND", carol: "ok" },
   // Settings are the admins': editors are refused by role (the gateway URL could otherwise be pointed at a listener).
   "app/settings/actions.ts#saveGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#testGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
@@ -649,6 +650,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
       .tuple(fc.constantFrom("runs/actions.ts#deleteRuns", "runs/actions.ts#cancelRuns", "runs/actions.ts#resumeRuns"), fc.oneof(wireValue, fc.array(wireValue, { maxLength: 4 })))
       .map(([name, runIds]) => ({ name, args: [runIds] })),
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "runs/actions.ts#runAgain", args })),
+    fc.oneof(wireValue, fc.string({ minLength: 150, maxLength: 5000 })).map((id) => ({ name: "runs/[runId]/actions.ts#runTimeline", args: [id] })),
   );
   const references = fc.constantFrom('["$1"]', '["$Q0"]', '["$W1"]', '["$B0"]', '["$h0"]', '["$@0"]', '["$K1"]', '["$T"]', '["$i0"]', '["$F0"]', '[{"a":"$1:a:b"}]');
   const raw = fc.record({
@@ -675,7 +677,7 @@ test("server actions answer hostile arguments with a typed refusal and store not
       if ("result" in answer && answer.result.ok === true) {
         // Valid arguments may change what they are for (a save, a run, a fork, a timeout); reads never change anything.
         if (/#(saveWorkflow|runWorkflow|forkRun|setWebhookWaitTimeout)$/.test(call.name)) return;
-        expect(/#(checkWorkflow|estimateRunCost|runCheckpointState)$/.test(call.name), `${label} was accepted`).toBe(true);
+        expect(/#(checkWorkflow|estimateRunCost|runCheckpointState|runTimeline)$/.test(call.name), `${label} was accepted`).toBe(true);
       }
       expect(changedTables(before, dbSnapshot(dbFile)), label).toEqual([]);
     }),

@@ -6,10 +6,9 @@ import { runAgain } from "@/app/runs/actions";
 
 /**
  * "Run again": a new run with this run's input, on the definition it ran or (when the workflow is saved) its
- * latest version; opens the new run. `floating` places it at the bottom left of the run page, which it is added to
- * without changing the page's layout.
+ * latest version; opens the new run. Shown on the history's rows and in the run page's header.
  */
-export function RunAgainButton({ runId, canLatest, floating = false }: { runId: string; canLatest: boolean; floating?: boolean }) {
+export function RunAgainButton({ runId, canLatest }: { runId: string; canLatest: boolean }) {
   const router = useRouter();
   const [pending, start] = useTransition();
   const [error, setError] = useState<string>();
@@ -22,7 +21,7 @@ export function RunAgainButton({ runId, canLatest, floating = false }: { runId: 
     });
   const button = "rounded border border-neutral-300 bg-white px-2 py-0.5 text-xs font-medium text-neutral-700 hover:bg-neutral-50 disabled:opacity-50";
   return (
-    <span className={floating ? "fixed bottom-4 left-4 z-30 flex items-center gap-2 rounded bg-white/90 p-1.5 shadow" : "inline-flex items-center gap-1"}>
+    <span className="inline-flex items-center gap-1">
       <button type="button" data-testid={`run-again-${runId}`} disabled={pending} onClick={() => go(false)} className={button} title="A new run with the same input, on the version this run ran">
         {pending ? "Starting…" : "Run again"}
       </button>

@@ -3,15 +3,19 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import Link from "next/link";
 import { AuditLink } from "@/components/audit/AuditLink";
+import { RunAgainButton } from "./RunAgainButton";
 import { useRouter } from "next/navigation";
-import { memo, useEffect, useMemo, useState } from "react";
+import dynamic from "next/dynamic";
+import { memo, useCallback, useEffect, useMemo, useState } from "react";
 import { ApprovalPanel, type ApprovalRequestView } from "./ApprovalPanel";
 import { CancelRunButton } from "./CancelRunButton";
 import { CheckpointBrowser } from "./CheckpointBrowser";
 import { ResumeRunButton } from "./ResumeRunButton";
-import { EditorStoreProvider, useEditor, type LiveRun, type LiveStep } from "@/components/canvas/editor-store";
+import { EditorStoreProvider, useEditor, useEditorApi, type LiveRun, type LiveStep } from "@/components/canvas/editor-store";
 import { liveRunFromRecords } from "@/lib/runner/live-run";
 import { RunCanvas } from "./RunCanvas";
+import type { TimelineSelection } from "./Timeline";
+import { createTimelineFeed } from "./timeline-feed";
 import { formatCost, formatDuration, JsonBlock, StatusBadge } from "@/components/ui/status";
 import { StepLog } from "@/components/ui/StepLog";
 import type { SerializedError } from "@/lib/engine/errors";
@@ -20,6 +24,15 @@ import { whenIdle } from "@/lib/when-idle";
 import type { RunEvent, RunStatus, StepStatus } from "@/lib/runner/event-types";
 import type { RunSummary } from "@/lib/runner/queries";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
+
+/**
+ * The timeline's code and data load after the page opened (its own chunk, then a server action): opening a
+ * 1,000-step run costs what it did without it.
+ */
+const Timeline = dynamic(() => import("./Timeline").then((m) => m.Timeline), {
+  ssr: false,
+  loading: () => <p data-testid="timeline-loading" className="h-8 text-xs text-neutral-500">Loading the timeline…</p>,
+});
 
 /** A stored run as the page hands it to the browser (dates as ISO strings). */
 export interface RunViewData extends Omit<RunSummary, "createdAt" | "startedAt" | "finishedAt"> {
@@ -79,12 +92,44 @@ function RunPageBody({ run }: { run: RunViewData }) {
   // A refresh after an action (resume, decide) may bring a state newer than the events seen here, e.g. a run
   // that was resumed and ended before this page subscribed again: take it.
   useEffect(() => syncRun(liveFromStored(run)), [run, syncRun]);
+  const select = useEditor((s) => s.select);
+  const [feed] = useState(createTimelineFeed);
+  const [selected, setSelected] = useState<TimelineSelection | null>(null);
+  // The timeline mounts once the canvas is on screen and the browser is idle: opening the page costs what it did.
+  const [canvasOpened, setCanvasOpened] = useState(false);
+  const [timelineShown, setTimelineShown] = useState(false);
+  const onCanvasOpened = useCallback(() => setCanvasOpened(true), []);
+  useEffect(() => (canvasOpened ? whenIdle(() => setTimelineShown(true), 1000) : undefined), [canvasOpened]);
+  const onSelectBar = useCallback(
+    (selection: TimelineSelection) => {
+      setSelected(selection);
+      select(selection.canvasStepId);
+    },
+    [select],
+  );
+  const api = useEditorApi();
+  // A node clicked on the canvas selects its latest execution.
+  const onSelectNode = useCallback(
+    (stepId: string) => {
+      const execution = api.getState().run?.steps[stepId]?.execution ?? 0;
+      setSelected({ runId: run.runId, key: `${stepId}#${execution}`, stepId, execution, canvasStepId: stepId });
+      select(stepId);
+    },
+    [api, run.runId, select],
+  );
+  const ended = TERMINAL.includes(liveStatus) && liveStatus === run.status;
+  const facts = useMemo(() => (ended ? stepFacts(run.steps) : NO_FACTS), [ended, run.steps]);
+  const timelineRecords = useMemo(
+    () => run.steps.map((s) => ({ stepId: s.stepId, execution: s.execution, stepType: s.stepType, ...(s.tokens ? { tokens: s.tokens.prompt + s.tokens.completion, costUsd: s.costUsd } : {}) })),
+    [run.steps],
+  );
 
   // Follow a run that is still going; reload the stored details whenever a step or the run ends.
   const following = !TERMINAL.includes(run.status);
   useRunEvents(following ? run.runId : null, run.lastSeq, {
     onUpdates: (updates) => {
       applyRunUpdates(updates);
+      feed.push(updates.flatMap((update) => ("event" in update ? [update.event] : [])));
       if (updates.some((update) => "event" in update && ends(update.event))) router.refresh();
     },
   });
@@ -101,6 +146,7 @@ function RunPageBody({ run }: { run: RunViewData }) {
           {run.canControl && (liveStatus === "failed" || liveStatus === "cancelled") && run.status === liveStatus && (
             <ResumeRunButton runId={run.runId} runVersion={run.workflowVersion} latestVersion={run.latestWorkflowVersion} />
           )}
+          {run.canControl && <RunAgainButton runId={run.runId} canLatest={run.latestWorkflowVersion !== null} />}
           <span className="font-mono text-xs text-neutral-500">{run.runId}</span>
           <Link href={`/workflows/${run.workflowId}`} className="text-xs text-blue-700 hover:underline">open workflow</Link>
           <AuditLink runId={run.runId} />
@@ -170,13 +216,22 @@ function RunPageBody({ run }: { run: RunViewData }) {
             {(liveError ?? run.error)!.stepId && <> in step <code>{(liveError ?? run.error)!.stepId}</code></>}: {(liveError ?? run.error)!.message}
           </p>
         )}
+        <h2 className="mb-1 text-sm font-semibold">Timeline</h2>
+        <div className="mb-4">
+          {timelineShown ? (
+            <Timeline runId={run.runId} feed={feed} records={timelineRecords} subRuns={run.subRuns} selected={selected} onSelect={onSelectBar} />
+          ) : (
+            <p data-testid="timeline-loading" className="h-8 text-xs text-neutral-500">Loading the timeline…</p>
+          )}
+          {selected && <SelectedStep selection={selected} run={run} onClose={() => (setSelected(null), select(null))} />}
+        </div>
         <h2 className="mb-1 text-sm font-semibold">Input</h2>
         <JsonBlock value={run.input} testId="run-input" />
         <h2 className="mb-2 mt-5 text-sm font-semibold">Steps</h2>
         <StepList steps={run.steps} following={following} />
         <CheckpointBrowser runId={run.runId} runActive={liveStatus === "queued" || liveStatus === "running"} refreshKey={run.status} canControl={run.canControl} />
       </div>
-      <RunCanvas />
+      <RunCanvas facts={facts} onSelectStep={onSelectNode} onOpened={onCanvasOpened} />
     </div>
   );
 }
@@ -242,22 +297,22 @@ function StepList({ steps, following }: { steps: StoredStepView[]; following: bo
   );
 }
 
-const StoredStep = memo(function StoredStep({ step, live }: { step: StoredStepView; live: LiveStep | undefined }) {
+const StoredStep = memo(function StoredStep({ step, live, prefix = "", open = false }: { step: StoredStepView; live: LiveStep | undefined; prefix?: string; open?: boolean }) {
   return (
-    <section data-testid={`step-${step.stepId}`} className="rounded border border-neutral-200 bg-white p-3 [contain-intrinsic-size:auto_96px] [content-visibility:auto]">
+    <section data-testid={`${prefix}step-${step.stepId}`} className="rounded border border-neutral-200 bg-white p-3 [contain-intrinsic-size:auto_96px] [content-visibility:auto]">
       <div className="mb-2 flex items-center gap-2 text-sm">
-        <StatusBadge status={(step.status === "running" ? (live?.status ?? "running") : step.status) as StepStatus} testId={`step-status-${step.stepId}`} />
+        <StatusBadge status={(step.status === "running" ? (live?.status ?? "running") : step.status) as StepStatus} testId={`${prefix}step-status-${step.stepId}`} />
         <span className="font-medium">{step.stepId}</span>
         <span className="font-mono text-[11px] text-neutral-500">{step.stepType}</span>
         {step.execution > 1 && <span className="text-[11px] text-neutral-500">execution {step.execution}</span>}
         {step.inheritedFrom && (
-          <span data-testid={`inherited-${step.stepId}`} className="text-[11px] text-neutral-500">
+          <span data-testid={`${prefix}inherited-${step.stepId}`} className="text-[11px] text-neutral-500">
             inherited from <Link href={`/runs/${step.inheritedFrom}`} className="font-mono text-blue-700 hover:underline">{step.inheritedFrom}</Link>
           </span>
         )}
-        {step.attempts > 1 && <span data-testid={`attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
+        {step.attempts > 1 && <span data-testid={`${prefix}attempts-${step.stepId}`} className="text-[11px] text-amber-700">{step.attempts} attempts</span>}
         {step.tokens && (
-          <span data-testid={`step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">
+          <span data-testid={`${prefix}step-usage-${step.stepId}`} className="ml-auto text-[11px] text-neutral-500">
             {step.tokens.prompt}+{step.tokens.completion} tokens · {formatCost(step.costUsd)}
           </span>
         )}
@@ -269,22 +324,79 @@ const StoredStep = memo(function StoredStep({ step, live }: { step: StoredStepVi
         </p>
       ))}
       {step.input !== null && step.input !== undefined && (
-        <details className="mb-2 text-xs">
+        <details className="mb-2 text-xs" open={open}>
           <summary className="cursor-pointer text-neutral-500">Config as rendered</summary>
-          <JsonBlock value={step.input} testId={`step-input-${step.stepId}`} />
+          <JsonBlock value={step.input} testId={`${prefix}step-input-${step.stepId}`} />
         </details>
       )}
-      <StepLog lines={step.logs} testId={`step-log-${step.stepId}`} />
+      <StepLog lines={step.logs} testId={`${prefix}step-log-${step.stepId}`} />
       {step.error ? (
         <p className="rounded bg-red-50 px-2 py-1 text-xs text-red-700">{step.error.code}: {step.error.message}</p>
       ) : step.status === "running" ? (
-        <StreamedText step={live} testId={`step-tokens-${step.stepId}`} />
+        <StreamedText step={live} testId={`${prefix}step-tokens-${step.stepId}`} />
       ) : (
-        <JsonBlock value={step.output} testId={`step-output-${step.stepId}`} />
+        <JsonBlock value={step.output} testId={`${prefix}step-output-${step.stepId}`} />
       )}
     </section>
   );
 });
+
+const NO_FACTS: ReadonlyMap<string, string> = new Map();
+
+/** "1.2 s · 340 tok · $0.0021" for each step's latest execution (the canvas shows it on the node). */
+function stepFacts(steps: StoredStepView[]): ReadonlyMap<string, string> {
+  const latest = new Map<string, StoredStepView>();
+  for (const step of steps) if ((latest.get(step.stepId)?.execution ?? 0) <= step.execution) latest.set(step.stepId, step);
+  const facts = new Map<string, string>();
+  for (const [id, step] of latest) {
+    if (step.durationMs === null) continue;
+    facts.set(id, [formatDuration(step.durationMs), ...(step.tokens ? [`${step.tokens.prompt + step.tokens.completion} tok`, formatCost(step.costUsd)] : [])].join(" · "));
+  }
+  return facts;
+}
+
+/**
+ * The bar selected on the timeline (or the node on the canvas): its rendered config, output, log and attempts
+ * from the stored record; a step still running shows its live state until the refresh at its end.
+ */
+function SelectedStep({ selection, run, onClose }: { selection: TimelineSelection; run: RunViewData; onClose(): void }) {
+  const live = useEditor((s) => s.run!.steps[selection.stepId]);
+  const record = selection.runId === run.runId ? run.steps.find((s) => s.stepId === selection.stepId && s.execution === selection.execution) : undefined;
+  return (
+    <div data-testid="timeline-detail" data-key={selection.key} className="mt-2">
+      <div className="mb-1 flex items-center gap-2 text-xs text-neutral-600">
+        Selected: <code>{selection.stepId}</code>
+        {selection.execution > 1 && <>execution {selection.execution}</>}
+        {selection.runId !== run.runId && (
+          <>
+            in sub-workflow run{" "}
+            <Link href={`/runs/${selection.runId}`} className="font-mono text-blue-700 hover:underline">
+              {selection.runId}
+            </Link>
+          </>
+        )}
+        <button type="button" onClick={onClose} className="ml-auto text-neutral-500 hover:text-neutral-900" data-testid="timeline-detail-close">
+          close
+        </button>
+      </div>
+      {record ? (
+        <StoredStep step={record} live={record.status === "running" && live?.execution === record.execution ? live : undefined} prefix="detail-" open />
+      ) : selection.runId === run.runId && live ? (
+        <section className="rounded border border-blue-200 bg-white p-3" data-testid={`detail-live-step-${selection.stepId}`}>
+          <div className="mb-1 flex items-center gap-2 text-sm">
+            <StatusBadge status={live.status} />
+            <span className="font-medium">{selection.stepId}</span>
+          </div>
+          <StreamedText step={live} testId={`detail-step-tokens-${selection.stepId}`} />
+        </section>
+      ) : selection.runId !== run.runId ? (
+        <p className="text-xs text-neutral-500">Open the sub-workflow run for this step&apos;s input, output and log.</p>
+      ) : (
+        <p className="text-xs text-neutral-500">The run has not reached this step.</p>
+      )}
+    </div>
+  );
+}
 
 /** The text a running step has streamed so far (LLM tokens), or that it is still at work. */
 function StreamedText({ step, testId }: { step: LiveStep | undefined; testId: string }) {

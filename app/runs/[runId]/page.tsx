@@ -1,7 +1,6 @@
 import { notFound } from "next/navigation";
 import { pageContext } from "@/app/_server/runtime";
 import { RunView } from "@/components/runs/RunView";
-import { RunAgainButton } from "@/components/runs/RunAgainButton";
 import { getRunDetail } from "@/lib/runner/queries";
 import { StoredDefinitionSchema } from "@/lib/workflow/schema";
 
@@ -14,7 +13,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
   if (!run) notFound();
   const definition = StoredDefinitionSchema.parse(run.definition);
   return (
-    <>{run.canControl && <RunAgainButton floating runId={run.runId} canLatest={run.latestWorkflowVersion !== null} />}<RunView
+    <RunView
       key={run.runId}
       definition={definition}
       run={{
@@ -41,6 +40,6 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         canControl: run.canControl,
         steps: run.steps.map((s) => ({ ...s, startedAt: s.startedAt.toISOString(), finishedAt: s.finishedAt?.toISOString() ?? null })),
       }}
-    /></>
+    />
   );
 }
