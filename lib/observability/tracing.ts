@@ -74,7 +74,7 @@ async function startTracing(): Promise<RunTracer> {
     generateSpanId: () => pending?.spanId ?? random.generateSpanId(),
   };
   const delay = Number(process.env.OTEL_BSP_SCHEDULE_DELAY);
-  const resource = resourceFromAttributes({ "service.name": DEFAULT_SERVICE_NAME }).merge(detectResources({ detectors: [envDetector] }));
+  const resource = resourceFromAttributes({ "service.name": DEFAULT_SERVICE_NAME, "process.pid": process.pid }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new TracerProvider({
     resource,
     idGenerator,
