@@ -47,7 +47,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
+function start(args: string[], extraEnv: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -65,7 +65,7 @@ const until = async (check: () => boolean | Promise<boolean>, what: string, time
   }
 };
 
-const writeWorkflow = (definition: object & { id: string }) => {
+const writeWorkflow = (definition: { id: string; [key: string]: unknown }) => {
   const file = path.join(dir, `${definition.id}.json`);
   writeFileSync(file, JSON.stringify(definition));
   return file;
