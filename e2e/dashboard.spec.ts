@@ -26,7 +26,7 @@ const definition = {
   input: { type: "object", properties: { fail: { type: "boolean" } } },
   steps: [
     { id: "ask", type: "llm", config: { model: "e2e-model", prompt: "Describe a dashboard in a few words {{ input.fail }}" } },
-    { id: "check", type: "code", config: { code: "if (data.input.fail) throw new Error('asked to fail'); return { ok: true };" } },
+    { id: "check", type: "code", config: { code: "if (input.fail) throw new Error('asked to fail'); return { ok: true };" } },
   ],
   edges: [{ from: "ask", to: "check" }],
 };
@@ -60,7 +60,8 @@ test.beforeAll(async () => {
   for (const fail of [false, false, true]) {
     const run = await api.post(`/api/v1/workflows/${workflowId}/runs?wait=true`, { data: { fail } });
     expect(run.status()).toBe(200);
-    expect((await run.json()).status).toBe(fail ? "failed" : "succeeded");
+    const result = await run.json();
+    expect(result.status, JSON.stringify(result)).toBe(fail ? "failed" : "succeeded");
   }
 });
 
@@ -89,7 +90,7 @@ test("the workflow's dashboard shows its real runs: figures, charts, slowest and
   await expect(page.getByTestId("summary-p50")).not.toHaveText("—");
   // The charts are drawn (SVG from recharts) with the runs: bars for the runs, a line for p50/p95, tokens.
   await expect(barsOf(page, "chart-runs").first()).toBeVisible();
-  await expect(page.locator('[data-testid="chart-duration"] .recharts-line-curve').first()).toBeVisible();
+  await expect(page.locator('[data-testid="chart-duration"] .recharts-line-dot').first()).toBeVisible();
   await expect(barsOf(page, "chart-usage").first()).toBeVisible();
   await expect(page.locator('[data-testid="slowest-steps-row"]')).toHaveCount(2);
   await expect(page.locator('[data-testid="costliest-steps-row"]')).toHaveCount(1);

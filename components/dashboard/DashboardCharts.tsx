@@ -36,8 +36,9 @@ export function DashboardCharts({ series, bucket }: { series: DashboardBucket[];
           <YAxis tick={{ fontSize: 11 }} width={40} />
           <Tooltip />
           <Legend wrapperStyle={{ fontSize: 12 }} />
-          <Line dataKey="p50s" name="p50" stroke="#2563eb" dot={false} connectNulls isAnimationActive={false} />
-          <Line dataKey="p95s" name="p95" stroke="#f59e0b" dot={false} connectNulls isAnimationActive={false} />
+          {/* Dots: a bucket with runs between empty ones is a point, not a segment. */}
+          <Line dataKey="p50s" name="p50" stroke="#2563eb" dot={{ r: 2.5 }} connectNulls isAnimationActive={false} />
+          <Line dataKey="p95s" name="p95" stroke="#f59e0b" dot={{ r: 2.5 }} connectNulls isAnimationActive={false} />
         </LineChart>
       </Panel>
       <Panel title="Tokens and cost" testId="chart-usage" wide>
