@@ -1,5 +1,6 @@
 import client from "prom-client";
 import { BoundedLabel, labelLimitFromEnv } from "./labels";
+import { METRICS_KEY, observedQueues } from "./metrics-state";
 
 /**
  * The process's Prometheus metrics (prom-client), served at GET /metrics. All names start with `orchestrator_`,
@@ -7,7 +8,8 @@ import { BoundedLabel, labelLimitFromEnv } from "./labels";
  * Counters and histograms count what THIS process executed since it started (a CLI process or a second server
  * keeps its own); Prometheus sums over instances. Recorded by the runner's observer (run-observer.ts).
  *
- * Kept on globalThis: server.ts (the runner) and Next's bundle (the /metrics route) each load this module.
+ * Kept on globalThis: server.ts (the runner) and Next's bundle (the /metrics route) each load this module. Runs are
+ * recorded once the registry exists (metrics-state.ts): server.ts creates it at start.
  */
 export const METRIC_PREFIX = "orchestrator_";
 /** Workflows with a label of their own (ORCHESTRATOR_METRICS_MAX_WORKFLOWS); later ones count under `other`. */
@@ -23,13 +25,12 @@ function createMetrics() {
   client.collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const workflows = new BoundedLabel(labelLimitFromEnv("ORCHESTRATOR_METRICS_MAX_WORKFLOWS", DEFAULT_MAX_WORKFLOW_LABELS));
   const models = new BoundedLabel(labelLimitFromEnv("ORCHESTRATOR_METRICS_MAX_MODELS", DEFAULT_MAX_MODEL_LABELS));
-  const queues = new Set<WeakRef<{ readonly size: { waiting: number } }>>();
+  const queues = observedQueues();
   const registers = [registry];
   return {
     registry,
     workflows,
     models,
-    queues,
     runsStarted: new client.Counter({ name: "orchestrator_runs_started_total", help: "Runs this process started executing for the first time, by workflow", labelNames: ["workflow"], registers }),
     runsFinished: new client.Counter({
       name: "orchestrator_runs_finished_total",
@@ -80,16 +81,10 @@ function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-const KEY = Symbol.for("orchestrator.metrics");
-
+/** The process's metrics, created on first use; from then on the runner records into them. */
 export function metrics(): Metrics {
-  const holder = globalThis as { [KEY]?: Metrics };
-  return (holder[KEY] ??= createMetrics());
-}
-
-/** A run queue whose waiting runs `orchestrator_queue_depth` counts (held weakly: a closed runner drops out). */
-export function observeQueue(queue: { readonly size: { waiting: number } }): void {
-  metrics().queues.add(new WeakRef(queue));
+  const holder = globalThis as { [METRICS_KEY]?: Metrics };
+  return (holder[METRICS_KEY] ??= createMetrics());
 }
 
 /** The exposition text and its content type. */

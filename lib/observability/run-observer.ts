@@ -6,7 +6,7 @@ import { logger, withLogFields } from "@/lib/logger";
 import { costUsd } from "@/lib/pricing";
 import type { RunStatus } from "@/lib/runner/event-types";
 import type { WorkflowStep } from "@/lib/workflow/schema";
-import { metrics } from "./metrics";
+import { recordingMetrics } from "./metrics-state";
 import { runSpanId, runTraceId, runTracer, type RunTracer } from "./tracing";
 
 /**
@@ -44,18 +44,20 @@ export class RunObserver {
   /** When this execution began; the run's start when it is its first. */
   private startedAt = new Date();
   private readonly attempts = new Map<string, OpenAttempt>();
+  /** Undefined in a process that does not record metrics (the CLI). */
+  private readonly metrics = recordingMetrics();
 
   constructor(readonly runId: string) {
-    metrics().activeRuns.inc();
+    this.metrics?.activeRuns.inc();
   }
 
   /** The run's row was read and its settings: from here on its steps are observed. */
   async begin(run: ObservedRunRecord, settings: RuntimeSettings): Promise<void> {
     this.run = run;
     this.settings = settings;
-    const m = metrics();
-    this.workflowLabel = m.workflows.value(run.workflowId);
-    if (run.startedAt == null) m.runsStarted.inc({ workflow: this.workflowLabel });
+    const m = this.metrics;
+    if (m) this.workflowLabel = m.workflows.value(run.workflowId);
+    if (run.startedAt == null) m?.runsStarted.inc({ workflow: this.workflowLabel });
     else this.startedAt = new Date(run.startedAt as string | Date);
     this.tracing = await runTracer();
     logger.info({ workflowId: run.workflowId, resumed: run.startedAt != null }, "run executing");
@@ -66,14 +68,14 @@ export class RunObserver {
    * counts the run as finished and ends its root span, which spans from the run's first start.
    */
   end(status: RunStatus | "running", error?: SerializedError): void {
-    const m = metrics();
-    m.activeRuns.dec();
+    const m = this.metrics;
+    m?.activeRuns.dec();
     for (const open of this.attempts.values()) open.span.end(); // a lost lease or an abort between hooks
     this.attempts.clear();
     if (status === "succeeded" || status === "failed" || status === "cancelled") {
       const seconds = Math.max(0, (Date.now() - this.startedAt.getTime()) / 1000);
-      m.runsFinished.inc({ workflow: this.workflowLabel, status });
-      m.runDuration.observe({ workflow: this.workflowLabel, status }, seconds);
+      m?.runsFinished.inc({ workflow: this.workflowLabel, status });
+      m?.runDuration.observe({ workflow: this.workflowLabel, status }, seconds);
       this.endRunSpan(status, error);
       logger.info({ status, durationMs: Math.round(seconds * 1000), ...(error ? { errorCode: error.code } : {}) }, "run ended");
     } else {
@@ -92,7 +94,7 @@ export class RunObserver {
         return hooks.onStepStart?.(step, execution, renderedConfig);
       },
       onStepRetry: (step, execution, attempt, error, delayMs) => {
-        metrics().stepRetries.inc({ kind: step.type });
+        this.metrics?.stepRetries.inc({ kind: step.type });
         const open = this.attempts.get(key(step.id, execution));
         this.endAttempt(step.id, execution, "failed", error);
         // The next attempt starts after the back-off.
@@ -127,7 +129,7 @@ export class RunObserver {
   }
 
   private stepEnded(step: WorkflowStep, execution: number, status: string, durationMs?: number, error?: SerializedError) {
-    if (durationMs !== undefined) metrics().stepDuration.observe({ kind: step.type, status }, durationMs / 1000);
+    if (durationMs !== undefined) this.metrics?.stepDuration.observe({ kind: step.type, status }, durationMs / 1000);
     // A step that failed before it started (the loop limit) still shows in the trace.
     if (!this.attempts.has(key(step.id, execution))) this.startAttempt(step, execution, 1);
     this.endAttempt(step.id, execution, status, error);
@@ -135,13 +137,15 @@ export class RunObserver {
   }
 
   private usage(stepId: string, execution: number, usage: { model: string; promptTokens: number; completionTokens: number }) {
-    const m = metrics();
-    const model = m.models.value(usage.model);
-    m.llmCalls.inc({ model });
-    if (usage.promptTokens > 0) m.llmTokens.inc({ model, type: "input" }, usage.promptTokens);
-    if (usage.completionTokens > 0) m.llmTokens.inc({ model, type: "output" }, usage.completionTokens);
     const cost = costUsd(this.settings.prices ?? {}, usage.model, usage.promptTokens, usage.completionTokens);
-    if (cost) m.llmCost.inc({ model }, cost);
+    const m = this.metrics;
+    if (m) {
+      const model = m.models.value(usage.model);
+      m.llmCalls.inc({ model });
+      if (usage.promptTokens > 0) m.llmTokens.inc({ model, type: "input" }, usage.promptTokens);
+      if (usage.completionTokens > 0) m.llmTokens.inc({ model, type: "output" }, usage.completionTokens);
+      if (cost) m.llmCost.inc({ model }, cost);
+    }
     const open = this.attempts.get(key(stepId, execution));
     if (!open) return;
     open.inputTokens += usage.promptTokens;

@@ -12,7 +12,7 @@ import type { RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
 import { storedTokensPublisher, type RunPublisher } from "./events";
-import { observeQueue } from "@/lib/observability/metrics";
+import { observeQueue } from "@/lib/observability/metrics-state";
 import { RunQueue } from "./queue";
 import { forkRun, resumeFromCheckpoint } from "./time-travel";
 import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, readRunRecord, type RunResult } from "./run";
