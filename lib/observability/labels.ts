@@ -22,7 +22,7 @@ export class BoundedLabel {
 }
 
 /** A positive whole number from the environment, else the fallback (bounds: 1 … 10,000). */
-export function labelLimitFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+export function labelLimitFromEnv(name: string, fallback: number, env: Record<string, string | undefined> = process.env): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);

@@ -25,7 +25,7 @@ export interface RunTracer {
 
 export const DEFAULT_SERVICE_NAME = "orchestrator";
 
-export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+export function tracingConfigured(env: Record<string, string | undefined> = process.env): boolean {
   if (env.OTEL_SDK_DISABLED?.toLowerCase() === "true") return false;
   if (env.OTEL_TRACES_EXPORTER?.split(",").map((s) => s.trim()).includes("none")) return false;
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
