@@ -9,8 +9,8 @@ import { openTestRunner, testDatabases } from "@/e2e/fixtures/databases";
 import { metricsExposition } from "./metrics";
 import { requireMetricsAccess } from "./metrics-access";
 
-// Read when the process's metrics are created (first use): 5 workflows with a label of their own (the two suites above use 4).
-process.env.ORCHESTRATOR_METRICS_MAX_WORKFLOWS = "5";
+// Read when the process's metrics are created (first use): 7 workflows with a label of their own (the suites above use 6).
+process.env.ORCHESTRATOR_METRICS_MAX_WORKFLOWS = "7";
 
 const databases = await testDatabases();
 
@@ -102,6 +102,24 @@ describe.each(databases)("GET /metrics after real runs on %s", (name, makeDataba
     expect(after.get("orchestrator_queue_depth")).toBe(0);
   });
 
+  it.skipIf(!available)("a run cancelled while it waits for an approval (no execution ends it) counts as cancelled", async () => {
+    const { runner, userId } = harness;
+    const wf = `metrics-wait-${name}`;
+    const before = await samples();
+    const waiting = await runner.runToCompletion({
+      definition: { id: wf, name: "Waits", steps: [{ id: "ok", type: "approval", config: { message: "go?" } }] },
+      input: {},
+      ownerId: userId,
+      source: "api",
+    });
+    expect(waiting.status).toBe("waiting");
+    expect(await runner.cancelRun(waiting.runId, userId)).toEqual({ runId: waiting.runId, status: "cancelled" });
+    const after = await samples();
+    expect(delta(before, after, `orchestrator_runs_started_total{workflow="${wf}"}`)).toBe(1);
+    expect(delta(before, after, `orchestrator_runs_finished_total{workflow="${wf}",status="cancelled"}`)).toBe(1);
+    expect(after.get("orchestrator_active_runs")).toBe(0);
+  });
+
   it.skipIf(!available)("every metric name is prefixed orchestrator_, default process metrics (event-loop lag) included", async () => {
     const { text, contentType } = await metricsExposition();
     expect(contentType).toMatch(/^text\/plain/);
@@ -127,8 +145,8 @@ describe("label cardinality", () => {
         });
       const after = await samples();
       const labelled = [...after.keys()].filter((k) => k.startsWith("orchestrator_runs_started_total{"));
-      // At most 5 workflows of the whole process (earlier tests' included) have their own label.
-      expect(labelled.filter((k) => !k.includes('workflow="other"')).length).toBeLessThanOrEqual(5);
+      // At most 7 workflows of the whole process (earlier tests' included) have their own label.
+      expect(labelled.filter((k) => !k.includes('workflow="other"')).length).toBeLessThanOrEqual(7);
       const own = [0, 1, 2, 3, 4, 5].filter((i) => after.has(`orchestrator_runs_started_total{workflow="cardinality-${i}"}`)).length;
       expect(delta(before, after, 'orchestrator_runs_started_total{workflow="other"}')).toBe(6 - own);
       expect(6 - own).toBeGreaterThan(0);

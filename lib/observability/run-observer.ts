@@ -47,40 +47,58 @@ export class RunObserver {
   /** Undefined in a process that does not record metrics (the CLI). */
   private readonly metrics = recordingMetrics();
 
-  constructor(readonly runId: string) {
-    this.metrics?.activeRuns.inc();
-  }
+  /** Counted in orchestrator_active_runs (from `begin` to `end`). */
+  private active = false;
+
+  constructor(readonly runId: string) {}
 
   /** The run's row was read and its settings: from here on its steps are observed. */
   async begin(run: ObservedRunRecord, settings: RuntimeSettings): Promise<void> {
-    this.run = run;
     this.settings = settings;
-    const m = this.metrics;
-    if (m) this.workflowLabel = m.workflows.value(run.workflowId);
-    if (run.startedAt == null) m?.runsStarted.inc({ workflow: this.workflowLabel });
-    else this.startedAt = new Date(run.startedAt as string | Date);
-    this.tracing = await runTracer();
+    this.active = true;
+    this.metrics?.activeRuns.inc();
+    await this.identify(run);
+    if (run.startedAt == null) this.metrics?.runsStarted.inc({ workflow: this.workflowLabel });
     logger.info({ workflowId: run.workflowId, resumed: run.startedAt != null }, "run executing");
   }
 
   /**
-   * The execution ended with `status` (`running`: the lease was lost, another process goes on). A final status
-   * counts the run as finished and ends its root span, which spans from the run's first start.
+   * The execution ended with `status` (`running`: the lease was lost, another process goes on; undefined: it threw,
+   * and the runner ends the run with `observeRunEndedWithoutExecution`). A final status counts the run as finished
+   * and ends its root span, which spans from the run's first start.
    */
-  end(status: RunStatus | "running", error?: SerializedError): void {
-    const m = this.metrics;
-    m?.activeRuns.dec();
+  end(status: RunStatus | "running" | undefined, error?: SerializedError): void {
+    if (this.active) this.metrics?.activeRuns.dec();
+    this.active = false;
     for (const open of this.attempts.values()) open.span.end(); // a lost lease or an abort between hooks
     this.attempts.clear();
-    if (status === "succeeded" || status === "failed" || status === "cancelled") {
-      const seconds = Math.max(0, (Date.now() - this.startedAt.getTime()) / 1000);
-      m?.runsFinished.inc({ workflow: this.workflowLabel, status });
-      m?.runDuration.observe({ workflow: this.workflowLabel, status }, seconds);
-      this.endRunSpan(status, error);
-      logger.info({ status, durationMs: Math.round(seconds * 1000), ...(error ? { errorCode: error.code } : {}) }, "run ended");
-    } else {
-      logger.info({ status, ...(error ? { errorCode: error.code } : {}) }, status === "waiting" ? "run waiting" : "run left to another process");
-    }
+    if (status === "succeeded" || status === "failed" || status === "cancelled") this.finished(status, error);
+    else logger.info({ status: status ?? "failed to execute", ...(error ? { errorCode: error.code } : {}) }, status === "waiting" ? "run waiting" : status === "running" ? "run left to another process" : "run execution failed");
+  }
+
+  private async identify(run: ObservedRunRecord) {
+    this.run = run;
+    if (this.metrics) this.workflowLabel = this.metrics.workflows.value(run.workflowId);
+    if (run.startedAt != null) this.startedAt = new Date(run.startedAt as string | Date);
+    this.tracing = await runTracer();
+  }
+
+  private finished(status: "succeeded" | "failed" | "cancelled", error?: SerializedError) {
+    const seconds = Math.max(0, (Date.now() - this.startedAt.getTime()) / 1000);
+    this.metrics?.runsFinished.inc({ workflow: this.workflowLabel, status });
+    this.metrics?.runDuration.observe({ workflow: this.workflowLabel, status }, seconds);
+    this.endRunSpan(status, error);
+    logger.info({ status, durationMs: Math.round(seconds * 1000), ...(error ? { errorCode: error.code } : {}) }, "run ended");
+  }
+
+  /**
+   * A run ended without an execution: cancelled while queued or waiting, a crash loop, an execution that could not
+   * start. Counted as finished like the others, and its root span exported (from its start, else its creation).
+   */
+  static async endedWithoutExecution(run: ObservedRunRecord & { createdAt: Date }, status: "failed" | "cancelled", error: SerializedError): Promise<void> {
+    const observer = new RunObserver(run.id);
+    await observer.identify({ ...run, startedAt: run.startedAt ?? run.createdAt });
+    withLogFields({ runId: run.id }, () => observer.finished(status, error));
   }
 
   /** The engine's hooks with the observation in front of each (the runner's own handlers run unchanged after it). */

@@ -73,7 +73,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     try {
       return (result = await executeObservedRun(deps, runId, signal, prepared, observer));
     } finally {
-      observer.end(result?.status ?? "failed", result ? result.error : { code: "INTERNAL", message: "the run's execution failed" });
+      observer.end(result?.status, result?.error);
     }
   });
 }
@@ -239,8 +239,9 @@ export async function endWithoutExecuting(
     if (status === "cancelled") await cancelOpenSteps(deps, log);
     log.emit({ type: "run.status", status, error });
     await log.flush();
-    await deps.db.run.update({
+    const ended = await deps.db.run.update({
       where: { id: runId },
+      select: { id: true, workflowId: true, startedAt: true, createdAt: true, parentRunId: true },
       data: {
         status,
         error: JSON.stringify(error),
@@ -252,6 +253,7 @@ export async function endWithoutExecuting(
         leaseExpiresAt: null,
       },
     });
+    await RunObserver.endedWithoutExecution(ended, status, error);
   } catch {
     // The database itself is failing; the caller still gets the result.
   }
