@@ -27,6 +27,7 @@ const GEN_AI_OPERATIONS: Record<string, string> = { llm: "chat", kilo: "invoke_a
 /** The gateway speaks the OpenAI API (gen_ai.provider.name; gen_ai.system is its earlier name). */
 const GEN_AI_PROVIDER = "openai";
 const MAX_LOGGED_TEXT = 2_000;
+// Its log lines are at debug level: the CLI shares the logger and standard output with its results (`--json`).
 
 interface OpenAttempt {
   span: Span;
@@ -59,7 +60,7 @@ export class RunObserver {
     this.metrics?.activeRuns.inc();
     await this.identify(run);
     if (run.startedAt == null) this.metrics?.runsStarted.inc({ workflow: this.workflowLabel });
-    logger.info({ workflowId: run.workflowId, resumed: run.startedAt != null }, "run executing");
+    logger.debug({ workflowId: run.workflowId, resumed: run.startedAt != null }, "run executing");
   }
 
   /**
@@ -73,7 +74,7 @@ export class RunObserver {
     for (const open of this.attempts.values()) open.span.end(); // a lost lease or an abort between hooks
     this.attempts.clear();
     if (status === "succeeded" || status === "failed" || status === "cancelled") this.finished(status, error);
-    else logger.info({ status: status ?? "failed to execute", ...(error ? { errorCode: error.code } : {}) }, status === "waiting" ? "run waiting" : status === "running" ? "run left to another process" : "run execution failed");
+    else logger.debug({ status: status ?? "failed to execute", ...(error ? { errorCode: error.code } : {}) }, status === "waiting" ? "run waiting" : status === "running" ? "run left to another process" : "run execution failed");
   }
 
   private async identify(run: ObservedRunRecord) {
@@ -88,7 +89,7 @@ export class RunObserver {
     this.metrics?.runsFinished.inc({ workflow: this.workflowLabel, status });
     this.metrics?.runDuration.observe({ workflow: this.workflowLabel, status }, seconds);
     this.endRunSpan(status, error);
-    logger.info({ status, durationMs: Math.round(seconds * 1000), ...(error ? { errorCode: error.code } : {}) }, "run ended");
+    logger.debug({ status, durationMs: Math.round(seconds * 1000), ...(error ? { errorCode: error.code } : {}) }, "run ended");
   }
 
   /**
@@ -117,7 +118,7 @@ export class RunObserver {
         this.endAttempt(step.id, execution, "failed", error);
         // The next attempt starts after the back-off.
         this.startAttempt(step, execution, attempt + 1, open?.model !== undefined ? { model: open.model } : undefined, Date.now() + delayMs);
-        logger.warn({ kind: step.type, execution, attempt, errorCode: error.code, delayMs }, "step attempt failed, retrying");
+        logger.debug({ kind: step.type, execution, attempt, errorCode: error.code, delayMs }, "step attempt failed, retrying");
         return hooks.onStepRetry?.(step, execution, attempt, error, delayMs);
       },
       onStepSuccess: (step, execution, output, durationMs, attempts) => {
@@ -138,9 +139,7 @@ export class RunObserver {
         return hooks.onStepUsage?.(stepId, execution, usage);
       },
       onStepLog: (stepId, execution, level, text) => {
-        const line = { execution, text: text.length > MAX_LOGGED_TEXT ? `${text.slice(0, MAX_LOGGED_TEXT)}…` : text };
-        if (level === "warn" || level === "error") logger.warn(line, "step log");
-        else logger.debug(line, "step log");
+        logger.debug({ execution, stepLevel: level, text: text.length > MAX_LOGGED_TEXT ? `${text.slice(0, MAX_LOGGED_TEXT)}…` : text }, "step log");
         return hooks.onStepLog?.(stepId, execution, level, text);
       },
     };

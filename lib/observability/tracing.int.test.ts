@@ -223,6 +223,10 @@ describe("structured logs", () => {
     const runLines = lines.filter((l) => l.runId !== undefined);
     expect(runLines.map((l) => l.msg)).toEqual(expect.arrayContaining(["run executing", "run ended"]));
     for (const line of lines.filter((l) => l.msg.startsWith("step ") || l.msg.startsWith("run "))) expect(line.runId).toBe(runId);
+    // At the default level the CLI's standard output is its result alone.
+    const quiet = start(["run", file, "--json"], { LOG_LEVEL: "info", OTEL_EXPORTER_OTLP_ENDPOINT: "" });
+    expect(await quiet.exited, quiet.output().stderr).toBe(0);
+    expect(JSON.parse(quiet.output().stdout)).toMatchObject({ status: "succeeded" });
     // Without OTEL_EXPORTER_OTLP_ENDPOINT nothing is exported.
     await new Promise((r) => setTimeout(r, 200));
     expect(spansOf(runId)).toEqual([]);
