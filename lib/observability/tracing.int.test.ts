@@ -178,6 +178,59 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
   }, 60_000);
 });
 
+describe("runs decided or cancelled in another process", () => {
+  const approvalWorkflow = (id: string) =>
+    writeWorkflow({
+      id,
+      name: "Traced approval",
+      steps: [
+        { id: "draft", type: "llm", config: { model: "e2e-model", prompt: `draft ${id}` } },
+        { id: "ok", type: "approval", config: { message: "ship it?" } },
+        { id: "after", type: "transform", config: { output: "{{ steps.ok }}" } },
+      ],
+      edges: [
+        { from: "draft", to: "ok" },
+        { from: "ok", to: "after" },
+      ],
+    });
+
+  it("approved by another process: one trace, the root span from the run's start exported by the process that ended it", async () => {
+    const id = `otel-approve-${Date.now().toString(36)}`;
+    const first = start(["run", approvalWorkflow(id), "--json"]);
+    await first.exited;
+    const { id: runId, status } = await db.run.findFirstOrThrow({ where: { workflowId: id } });
+    expect(status).toBe("waiting");
+    // The first process exported its steps, not the root: the run has not ended.
+    expect(spansOf(runId).map((s) => s.attributes["orchestrator.step.id"]).sort()).toEqual(["draft", "ok"]);
+    expect(spansOf(runId).find((s) => s.attributes["orchestrator.step.id"] === "ok")!.attributes["orchestrator.step.status"]).toBe("waiting");
+
+    const second = start(["approve", runId, "--json"]);
+    expect(await second.exited, second.output().stderr).toBe(0);
+    const spans = spansOf(runId);
+    const root = spans.find((s) => !s.parentSpanId)!;
+    expect(root).toMatchObject({ spanId: runSpanId(runId), attributes: { "orchestrator.run.status": "succeeded" } });
+    expect(root.resource["process.pid"]).toBe(second.child.pid);
+    for (const span of spans.filter((s) => s !== root)) {
+      expect(span.parentSpanId).toBe(root.spanId);
+      expect(span.startMs).toBeGreaterThanOrEqual(root.startMs);
+    }
+    expect(stepSpans(runId, "draft")[0]!.resource["process.pid"]).toBe(first.child.pid);
+    expect(stepSpans(runId, "after")[0]!.resource["process.pid"]).toBe(second.child.pid);
+  }, 60_000);
+
+  it("cancelled while it waits (no execution ends it): the root span says cancelled", async () => {
+    const id = `otel-cancel-${Date.now().toString(36)}`;
+    await start(["run", approvalWorkflow(id), "--json"]).exited;
+    const { id: runId } = await db.run.findFirstOrThrow({ where: { workflowId: id } });
+    const cancel = start(["cancel", runId, "--json"]);
+    expect(await cancel.exited, cancel.output().stderr).toBe(0);
+    const root = spansOf(runId).find((s) => !s.parentSpanId)!;
+    expect(root).toMatchObject({ spanId: runSpanId(runId), attributes: { "orchestrator.run.status": "cancelled", "error.type": "CANCELLED" } });
+    expect(root.status?.code).toBe(2);
+    expect(root.resource["process.pid"]).toBe(cancel.child.pid);
+  }, 60_000);
+});
+
 describe("structured logs", () => {
   it("every line logged within a step carries runId and stepId; the run's lines carry runId", async () => {
     const tag = Date.now().toString(36);
