@@ -4,6 +4,7 @@ import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
+import { metrics } from "@/lib/observability/metrics";
 import { createRequestGuard } from "@/lib/net/http-guard";
 import { pruneByRetention } from "@/lib/runner/retention";
 import { serveHook } from "@/lib/webhooks/http";
@@ -41,6 +42,7 @@ async function main() {
         },
       );
   });
+  metrics(); // this process records Prometheus metrics for GET /metrics (lib/observability)
   const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime });
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 

@@ -26,6 +26,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             <nav className="flex gap-4 text-sm text-neutral-600">
               <Link href="/" className="hover:text-neutral-900" data-testid="nav-workflows">Workflows</Link>
               <Link href="/runs" className="hover:text-neutral-900" data-testid="nav-runs">Runs</Link>
+              <Link href="/dashboard" className="hover:text-neutral-900" data-testid="nav-dashboard">Dashboard</Link>
               <Link href="/audit" className="hover:text-neutral-900" data-testid="nav-audit">Audit</Link>
               <Link href="/settings" className="hover:text-neutral-900" data-testid="nav-settings">{atLeast(actor.role, "admin") ? "Settings" : "Account"}</Link>
             </nav>

@@ -111,6 +111,8 @@ const PAGES: Record<string, PageRule> = {
     anonymous: "sign-in",
     bob: "no-trace",
   },
+  "/dashboard": { urls: () => ["/dashboard", "/dashboard?range=30d", "/dashboard?range=1y"], anonymous: "sign-in", bob: "no-trace" },
+  "/workflows/[id]/dashboard": { urls: (ids) => [`/workflows/${ids.workflowId}/dashboard`, `/workflows/${ids.workflowId}/dashboard?range=7d`], anonymous: "sign-in", bob: "not-found", carol: "shown" },
   "/setup": { urls: () => ["/setup"], anonymous: "setup-done", bob: "elsewhere" },
   "/sign-in": { urls: () => ["/sign-in"], anonymous: "public", bob: "elsewhere" },
   "/_not-found": { urls: () => ["/_not-found"], anonymous: "public", bob: "no-trace" },
@@ -203,6 +205,16 @@ export function openRoute(url: string): RouteRule {
 const hookBody = '{"name":"mallory"}';
 
 const ROUTES: Record<string, RouteRule> = {
+  // Prometheus metrics: an admin's or the owner's token (the setup is done, so loopback alone is not enough);
+  // editors and viewers are refused by role, whether by token or session (200 for the owner: e2e/dashboard.spec.ts).
+  "/metrics": async ({ anonymous, bob, carol }) => {
+    expect((await anonymous.get("/metrics")).status()).toBe(401);
+    expect((await anonymous.get("/metrics", { headers: { authorization: "Bearer orc_not-a-token" } })).status()).toBe(401);
+    for (const response of [await anonymous.get("/metrics", { headers: { authorization: `Bearer ${bob.token}` } }), await bob.web.get("/metrics"), await anonymous.get("/metrics", { headers: { authorization: `Bearer ${carol.token}` } })]) {
+      expect(response.status()).toBe(403);
+      expect(await response.text()).not.toContain("orchestrator_");
+    }
+  },
   // The app's icon (a static metadata route): the same file for everyone.
   "/icon.svg": openRoute("/icon.svg"),
   // Better Auth: sign-in, sessions and the user's own account. Open to anyone, about the caller only.

@@ -8,6 +8,7 @@ import type { RunPublisher } from "@/lib/runner/events";
 import { Runner } from "@/lib/runner/runner";
 import { expressionWorkers } from "@/lib/engine/expressions/pool";
 import { RUNTIME_KEY } from "@/lib/runtime-key";
+import { flushTracing } from "@/lib/observability/tracing";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -55,6 +56,7 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  await flushTracing(); // spans of the runs this process ended (the CLI exits next)
   await expressionWorkers().close();
   await runtime.sql.close();
   await closeDb();

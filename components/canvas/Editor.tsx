@@ -298,6 +298,11 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
             <Link href={`/runs/${run.runId}`} data-testid="open-run" className="text-xs text-blue-700 hover:underline">Open run</Link>
           </>
         )}
+        {!isNew && (
+          <Link href={`/workflows/${encodeURIComponent(id)}/dashboard`} data-testid="open-dashboard" className="text-xs text-neutral-600 hover:underline">
+            Dashboard
+          </Link>
+        )}
         {canShare && !isNew && (
           <button type="button" data-testid="share-button" onClick={() => setSharing(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
             Share

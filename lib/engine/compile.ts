@@ -48,6 +48,8 @@ export interface EngineHooks {
    * templates name, and everything the engine reports through these hooks has their values redacted.
    */
   secrets?: RunSecrets;
+  /** Runs a step's whole execution inside the runner's context for it (log lines carry the run and step ids). */
+  inStepScope?<T>(stepId: string, body: () => Promise<T>): Promise<T>;
   onStepQueued?(stepId: string): void | Promise<void>;
   onStepStart?(step: WorkflowStep, execution: number, renderedConfig: unknown): void | Promise<void>;
   onStepSuccess?(step: WorkflowStep, execution: number, output: unknown, durationMs: number, attempts: AttemptRecord): void | Promise<void>;
@@ -347,7 +349,14 @@ function compileGraph(
     },
     { ends: [STEP_NODE, END] },
   );
-  builder = builder.addNode(STEP_NODE, (task: StepTask, config: LangGraphRunnableConfig) => runStep(task, config), { ends: [STEP_NODE, SCHEDULER_NODE, END] });
+  builder = builder.addNode(
+    STEP_NODE,
+    (task: StepTask, config: LangGraphRunnableConfig) => {
+      const { inStepScope } = invocationHooks(config);
+      return inStepScope ? inStepScope(String(task?.stepId), () => runStep(task, config)) : runStep(task, config);
+    },
+    { ends: [STEP_NODE, SCHEDULER_NODE, END] },
+  );
   builder = builder.addEdge(START, SCHEDULER_NODE);
 
   async function runStep(task: StepTask, config: LangGraphRunnableConfig) {

@@ -8,6 +8,8 @@ import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
 import { resolveRunSecrets } from "@/lib/user-secrets";
+import { withLogFields } from "@/lib/logger";
+import { RunObserver } from "@/lib/observability/run-observer";
 import { readCheckpoint, upgradeLegacyThread } from "./checkpoints";
 import { runSubWorkflow } from "./child-runs";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
@@ -38,17 +40,18 @@ export interface RunRecord {
   error: string | null;
   lastSeq: number;
   /** When it first started (text on SQLite, a Date on Postgres), for its duration. */
-  startedAt?: string | Date | null;
+  startedAt: string | Date | null;
   leaseOwner: string | null;
   cancelRequestedAt: unknown;
   resumeValue: string | null;
   parentRunId: string | null;
   parentStepId: string | null;
+  workflowId: string;
 }
 
 export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
   const [run] = await sql.queryCommitted<RunRecord>(
-    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "startedAt"
+    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "workflowId", "startedAt"
      FROM "Run" WHERE "id" = ?`,
     [runId],
   );
@@ -65,6 +68,19 @@ export async function readRunRecord(sql: SqlConnection, runId: string): Promise<
  * by this process and never executed, so it has no checkpoint yet and its events end at the row's lastSeq.
  */
 export async function executeRun(deps: ExecuteDeps, runId: string, signal?: AbortSignal, prepared: { run?: RunRecord; fresh?: boolean } = {}): Promise<RunResult> {
+  // Observed (metrics, traces, log lines with the run's id: lib/observability) from start to end.
+  return withLogFields({ runId }, async () => {
+    const observer = new RunObserver(runId);
+    let result: RunResult | undefined;
+    try {
+      return (result = await executeObservedRun(deps, runId, signal, prepared, observer));
+    } finally {
+      observer.end(result?.status, result?.error);
+    }
+  });
+}
+
+async function executeObservedRun(deps: ExecuteDeps, runId: string, signal: AbortSignal | undefined, prepared: { run?: RunRecord; fresh?: boolean }, observer: RunObserver): Promise<RunResult> {
   const run = prepared.run ?? (await readRunRecord(deps.sql, runId));
   const fresh = prepared.fresh === true;
   const input = run.input ? JSON.parse(run.input) : {};
@@ -75,7 +91,8 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     `SELECT "key", "value" FROM "Setting" WHERE "key" IN (${RUNTIME_SETTING_KEYS.map(() => "?").join(", ")})`,
     RUNTIME_SETTING_KEYS,
   ));
-  const hooks: EngineHooks = {
+  await observer.begin(run, settings);
+  const hooks: EngineHooks = observer.engineHooks({
     runId,
     signal,
     settings,
@@ -110,7 +127,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, signal?: Abor
     onStepUsage: (stepId, execution, usage) =>
       log.stepUsage(stepId, execution, { ...usage, costUsd: costUsd(settings.prices ?? {}, usage.model, usage.promptTokens, usage.completionTokens) }),
     runWorkflow: (stepId, execution, request) => runSubWorkflow(deps, run, stepId, execution, request, signal),
-  };
+  });
 
   const compiled = compileStoredWorkflow(run.definition, hooks, deps.checkpointer);
   const { definition } = compiled;
@@ -230,8 +247,9 @@ export async function endWithoutExecuting(
     await log.flush();
     const finishedAt = new Date();
     const { startedAt } = await deps.db.run.findUniqueOrThrow({ where: { id: runId }, select: { startedAt: true } });
-    await deps.db.run.update({
+    const ended = await deps.db.run.update({
       where: { id: runId },
+      select: { id: true, workflowId: true, startedAt: true, createdAt: true, parentRunId: true },
       data: {
         status,
         durationMs: startedAt ? Math.max(0, finishedAt.getTime() - startedAt.getTime()) : null,
@@ -245,6 +263,7 @@ export async function endWithoutExecuting(
       },
     });
     await deps.sql.batch(searchIndexStatements(deps.sql.dialect, runId));
+    await RunObserver.endedWithoutExecution(ended, status, error);
   } catch {
     // The database itself is failing; the caller still gets the result.
   }

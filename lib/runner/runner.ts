@@ -13,6 +13,7 @@ import { resumedByHand, type RequeueData, type RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
 import { storedTokensPublisher, type RunPublisher } from "./events";
+import { observeQueue } from "@/lib/observability/metrics-state";
 import { RunQueue } from "./queue";
 import { forkRun, resumeFromCheckpoint } from "./time-travel";
 import { CANCELLED_ERROR, endCrashLoop, endWithoutExecuting, executeRun, readRunRecord, type RunResult } from "./run";
@@ -79,6 +80,7 @@ export class Runner {
 
   constructor(private readonly options: RunnerOptions) {
     this.queue = new RunQueue(options.concurrency);
+    observeQueue(this.queue); // orchestrator_queue_depth
     this.publisher = options.publisher ?? storedTokensPublisher;
     this.leaseMs = options.leaseMs ?? (Number(process.env.ORCHESTRATOR_LEASE_MS) || 15_000);
     this.maxTakeovers = options.maxTakeovers ?? maxTakeovers();

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Run_dashboard_idx" ON "Run"("createdAt", "status", "startedAt", "finishedAt", "totalTokens", "costUsd", "ownerId", "workflowId", "id");
