@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { closedPort } from "@/e2e/fixtures/ports";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
@@ -45,6 +46,15 @@ describe("llm step against the loopback test gateway", () => {
         { role: "user", content: "hello there world" },
       ],
     });
+  });
+
+  it("leaves no listener on the run's signal after its calls (the OpenAI client never removes its own)", async () => {
+    const run_ = new AbortController();
+    for (let i = 0; i < 12; i++) {
+      const { ctx } = context({ signal: run_.signal });
+      await run({ model: "test-model", prompt: `call ${i}` }, ctx);
+    }
+    expect(getEventListeners(run_.signal, "abort")).toHaveLength(0);
   });
 
   it("sends only the user message without a system prompt, and coerces rendered numeric strings", async () => {

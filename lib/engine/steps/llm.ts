@@ -46,8 +46,14 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
   const ask = async (conversation: BaseMessage[]) => {
     let text = "";
     let usage: UsageMetadata | undefined;
+    // The OpenAI client adds an abort listener to the signal it is given and never removes it: given the run's
+    // signal, a run would keep one per model call. A signal of this call's own goes with it.
+    const call = new AbortController();
+    const abortCall = () => call.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) abortCall();
+    else ctx.signal.addEventListener("abort", abortCall, { once: true });
     try {
-      for await (const chunk of await chat.stream(conversation, { signal: ctx.signal, ...(stop ? { stop } : {}) })) {
+      for await (const chunk of await chat.stream(conversation, { signal: call.signal, ...(stop ? { stop } : {}) })) {
         const piece = typeof chunk.content === "string" ? chunk.content : "";
         if (piece) {
           text += piece;
@@ -61,6 +67,8 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
       const status = (err as { status?: unknown })?.status;
       const retryable = typeof status === "number" ? isRetryableStatus(status) : true; // no status: network failure
       throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable });
+    } finally {
+      ctx.signal.removeEventListener("abort", abortCall);
     }
     const counted = { promptTokens: usage?.input_tokens ?? 0, completionTokens: usage?.output_tokens ?? 0, totalTokens: usage?.total_tokens ?? 0 };
     ctx.reportUsage({ model, ...counted });
