@@ -46,10 +46,10 @@ export class RunQueueClient implements RunDispatch {
     return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
-  /** Workers connected now (BullMQ names each worker's connections; counted by worker name). */
+  /** Workers connected now (BullMQ names each worker's connections `<prefix>:<queue>:w:<worker name>`; counted by that name). */
   async workers(): Promise<number> {
     const clients = await this.queue.getWorkers();
-    return new Set(clients.map((client) => client.name)).size;
+    return new Set(clients.map((client) => client.rawname ?? client.name)).size;
   }
 
   async close() {
