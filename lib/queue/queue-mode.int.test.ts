@@ -10,6 +10,9 @@ import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { listenRealtime } from "@/e2e/fixtures/realtime-server";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
+import { enableHook, handleHookRequest } from "@/lib/webhooks/hooks";
+import { validateWorkflow } from "@/lib/workflow/validate";
+import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { RunQueueClient } from "./bullmq";
 import type { QueueConfig } from "./config";
 
@@ -171,6 +174,18 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(row).toMatchObject({ takeovers: 0, leaseOwner: null });
     expect(await queue.workers(), JSON.stringify(await queue.queue.getWorkers())).toBe(2);
     expect(await queue.depth()).toBe(0);
+  });
+
+  it("a webhook with ?wait=true answers with the result a worker produced; past its time limit, 202", async () => {
+    const { definition } = validateWorkflow({ id: "hooked", name: "Hooked", steps: [{ id: "hello", type: "llm", config: { model: "slow-300", prompt: "hello {{ input.name }}" } }] });
+    await saveWorkflowVersion(harness.db, harness.userId, definition!);
+    const { token } = await enableHook(harness.db, harness.userId, "hooked");
+    const deps = { db: harness.db, sql: harness.sql, runner: harness.runner };
+    const answer = await handleHookRequest(deps, { workflowId: "hooked", token, rawBody: '{"name":"ada"}', wait: true });
+    expect(answer).toMatchObject({ status: 200, body: { status: "succeeded", outputs: { hello: { text: expect.stringContaining("hello ada") } } } });
+    const late = await handleHookRequest(deps, { workflowId: "hooked", token, rawBody: '{"name":"bo"}', wait: true, timeoutMs: 50 });
+    expect(late).toMatchObject({ status: 202, body: { status: "running" } });
+    expect(await harness.runner.waitForRun(late.body.runId as string)).toMatchObject({ status: "succeeded" });
   });
 
   it("a browser following a run a worker executes gets its events and tokens live", async () => {
