@@ -294,6 +294,32 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect((await harness.db.stepRun.findMany({ where: { runId, stepId: "draft" } })).length).toBe(1);
   });
 
+  it("resume of a cancelled run and a fork are handed to BullMQ too, and workers finish them", async () => {
+    const tag = `resume-${Date.now()}`;
+    const { runId } = await start({
+      id: "resume",
+      name: "Resume",
+      steps: [
+        { id: "draft", type: "transform", config: { output: "draft one" } },
+        { id: "ask", type: "llm", config: { model: "slow-1500", prompt: tag } },
+        { id: "publish", type: "transform", config: { output: "published: {{ steps.draft }}" } },
+      ],
+    });
+    await until(() => requestsFor(tag).length === 1, "the llm step to be in flight");
+    await harness.runner.cancelRun(runId, harness.userId);
+    expect(await harness.runner.waitForEnd(runId, 5000)).toBe("cancelled");
+    await harness.runner.resumeRun(runId, harness.userId);
+    expect(await harness.runner.waitForRun(runId)).toMatchObject({ status: "succeeded", outputs: { publish: "published: draft one" } });
+    expect(requestsFor(tag)).toHaveLength(2); // the cancelled step again, not the finished one before it
+    expect(await harness.db.stepRun.count({ where: { runId, stepId: "draft" } })).toBe(1);
+
+    const checkpoints = await harness.runner.listCheckpoints(runId, harness.userId);
+    const afterDraft = checkpoints.find((c) => c.changed.steps.includes("draft"))!;
+    const { runId: forkId } = await harness.runner.forkRun(runId, harness.userId, { checkpointId: afterDraft.checkpointId, set: { "steps.draft": "draft two" } });
+    expect(harness.runner.holds(forkId)).toBe(false);
+    expect(await harness.runner.waitForRun(forkId)).toMatchObject({ status: "succeeded", outputs: { publish: "published: draft two" } });
+  });
+
   it("Redis flushed mid-load: the reconciler enqueues again what Postgres has queued; no accepted run is lost or run twice", async () => {
     const tag = `flush-${Date.now()}`;
     const started = await Promise.all(
