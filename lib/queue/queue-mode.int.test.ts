@@ -320,6 +320,33 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(await harness.runner.waitForRun(forkId)).toMatchObject({ status: "succeeded", outputs: { publish: "published: draft two" } });
   });
 
+  it("a sub-workflow that waits for an approval: deciding the child resumes child and parent on workers", async () => {
+    const { definition: child } = validateWorkflow({
+      id: "child-approval",
+      name: "Child",
+      steps: [
+        { id: "ask", type: "approval", config: { message: "ok?" } },
+        { id: "done", type: "transform", config: { output: "child done" } },
+      ],
+    });
+    await saveWorkflowVersion(harness.db, harness.userId, child!);
+    const { runId } = await start({
+      id: "parent-of-approval",
+      name: "Parent",
+      steps: [
+        { id: "call", type: "workflow", config: { workflowId: "child-approval", input: {} } },
+        { id: "after", type: "transform", config: { output: "parent got {{ steps.call.outputs.done }}" } },
+      ],
+    });
+    expect(await harness.runner.waitForRun(runId)).toMatchObject({ status: "waiting" });
+    const childRun = await harness.db.run.findFirstOrThrow({ where: { parentRunId: runId } });
+    await until(async () => (await runRow(childRun.id)).status === "waiting", "the child to wait");
+    await harness.runner.decideApproval(childRun.id, harness.userId, { approved: true, decidedBy: harness.userId });
+    await until(async () => (await runRow(runId)).status === "succeeded", "the parent to finish", 30_000);
+    expect(JSON.parse((await runRow(runId)).outputs!)).toMatchObject({ after: "parent got child done" });
+    expect((await runRow(childRun.id)).status).toBe("succeeded");
+  });
+
   it("Redis flushed mid-load: the reconciler enqueues again what Postgres has queued; no accepted run is lost or run twice", async () => {
     const tag = `flush-${Date.now()}`;
     const started = await Promise.all(
