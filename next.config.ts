@@ -20,6 +20,8 @@ const nextConfig: NextConfig = {
     "@opentelemetry/exporter-trace-otlp-http",
     "@opentelemetry/resources",
     "socket.io",
+    "bullmq",
+    "ioredis",
   ],
   poweredByHeader: false,
   // nosniff, Referrer-Policy, X-Frame-Options, Permissions-Policy on every answer; the CSP is per request (proxy.ts).

@@ -8,8 +8,12 @@ import { metrics } from "@/lib/observability/metrics";
 import { createRequestGuard } from "@/lib/net/http-guard";
 import { pruneByRetention } from "@/lib/runner/retention";
 import { serveHook } from "@/lib/webhooks/http";
+import { executionMode, queueConfig } from "@/lib/queue/config";
 
-/** One process: Next.js pages and server actions, Socket.IO, and the run queue. */
+/**
+ * One process: Next.js pages and server actions, Socket.IO, and the run queue — or, with EXECUTION_MODE=queue, the
+ * web process of web + workers (worker.ts): runs are stored and handed to BullMQ.
+ */
 async function main() {
   process.env.NEXT_TELEMETRY_DISABLED ??= "1";
   const dev = process.env.NODE_ENV !== "production";
@@ -18,6 +22,8 @@ async function main() {
 
   // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable.
   const guard = createRequestGuard();
+  const mode = executionMode(); // EXECUTION_MODE=queue also needs DATABASE_URL (Postgres) and REDIS_URL: checked here
+  if (mode === "queue") queueConfig();
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -73,8 +79,11 @@ async function main() {
       logger.error({ err }, "resuming runs failed");
     }
   };
-  void resumeOrphans();
-  setInterval(() => void resumeOrphans(), 10_000).unref();
+  // In queue mode the workers do this: their reconciler enqueues runs no process holds.
+  if (mode === "inline") {
+    void resumeOrphans();
+    setInterval(() => void resumeOrphans(), 10_000).unref();
+  }
 
   // Checkpoint retention (Settings or ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS), read afresh each time.
   const prune = () =>
@@ -96,5 +105,6 @@ async function main() {
 
 main().catch((err) => {
   logger.error({ err }, "server failed to start");
+  console.error(`server failed to start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

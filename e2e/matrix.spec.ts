@@ -215,6 +215,8 @@ const ROUTES: Record<string, RouteRule> = {
       expect(await response.text()).not.toContain("orchestrator_");
     }
   },
+  // Health (probes, load balancers): counts only, the same for everyone, nothing of anyone's runs.
+  "/api/health": openRoute("/api/health"),
   // The app's icon (a static metadata route): the same file for everyone.
   "/icon.svg": openRoute("/icon.svg"),
   // Better Auth: sign-in, sessions and the user's own account. Open to anyone, about the caller only.

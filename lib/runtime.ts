@@ -9,6 +9,8 @@ import { Runner } from "@/lib/runner/runner";
 import { expressionWorkers } from "@/lib/engine/expressions/pool";
 import { RUNTIME_KEY } from "@/lib/runtime-key";
 import { flushTracing } from "@/lib/observability/tracing";
+import { executionMode, queueConfig } from "@/lib/queue/config";
+import { RunQueueClient } from "@/lib/queue/bullmq";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -24,6 +26,8 @@ export interface Runtime {
   userId: string;
   /** Sign-in and sessions (Better Auth); requests are authenticated by lib/auth/request.ts. */
   auth: Auth;
+  /** Queue mode (EXECUTION_MODE=queue): the BullMQ queue runs are handed to; absent inline. */
+  queue?: RunQueueClient;
 }
 
 const KEY = RUNTIME_KEY;
@@ -34,14 +38,16 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
   holder[KEY] ??= (async () => {
     // Created here, in the module graph of whoever starts the process (server.ts, CLI), so that its worker file
     // resolves from the sources; the Next bundle finds the same instance on globalThis.
+    // Queue mode's settings are checked before anything starts: a missing REDIS_URL or a SQLite database stops it here.
+    const queue = executionMode() === "queue" ? new RunQueueClient(queueConfig()) : undefined;
     expressionWorkers();
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
     const userId = await ensureOwner(db);
     const auth = createAuth(db);
     const checkpointer = new SqlCheckpointSaver(sql);
-    const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: runConcurrency() });
-    return { db, sql, checkpointer, runner, userId, auth };
+    const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: queue?.config.concurrency ?? runConcurrency(), dispatch: queue });
+    return { db, sql, checkpointer, runner, userId, auth, queue };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;
@@ -56,6 +62,7 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  await runtime.queue?.close();
   await flushTracing(); // spans of the runs this process ended (the CLI exits next)
   await expressionWorkers().close();
   await runtime.sql.close();

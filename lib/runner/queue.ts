@@ -1,6 +1,7 @@
 /**
  * In-process run queue: at most `concurrency` runs execute at once, the rest wait in arrival order.
- * (Scale-out mode swaps this for BullMQ behind the same `enqueue`.)
+ * In queue mode (EXECUTION_MODE=queue) the Runner hands runs to BullMQ instead (lib/queue), and a worker's runs
+ * pass through this queue with WORKER_CONCURRENCY slots.
  */
 export class RunQueue {
   private readonly waiting: Array<() => void> = [];

@@ -13,6 +13,7 @@ import { resumedByHand, type RequeueData, type RunControl } from "./control";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
 import { storedTokensPublisher, type RunPublisher } from "./events";
+import { logger } from "@/lib/logger";
 import { observeQueue } from "@/lib/observability/metrics-state";
 import { RunQueue } from "./queue";
 import { forkRun, resumeFromCheckpoint } from "./time-travel";
@@ -31,7 +32,20 @@ export interface RunnerOptions {
   leaseMs?: number;
   /** How often a run may be taken over before it fails with CRASH_LOOP (env ORCHESTRATOR_MAX_TAKEOVERS, default 3). */
   maxTakeovers?: number;
+  /** Queue mode: runs are handed to workers through this (BullMQ) instead of executing here. */
+  dispatch?: RunDispatch;
 }
+
+/** Where queue mode sends runs to execute (lib/queue/bullmq.ts). */
+export interface RunDispatch {
+  enqueue(runId: string): Promise<void>;
+}
+
+/**
+ * The lease owner of a run handed to the queue: no process holds it (`leaseExpiresAt` null) and the worker that
+ * takes its job claims it without counting a takeover.
+ */
+export const QUEUE_LEASE_OWNER = "queue";
 
 /** How often a process looks for cancel requests of its runs (cancel must land within a second). */
 const WATCH_MS = 250;
@@ -101,14 +115,74 @@ export class Runner {
 
   /** Validates definition and input, stores the queued run and schedules it. Throws InvalidRunError. */
   async startRun(options: StartRunOptions): Promise<{ runId: string }> {
+    if (this.options.dispatch) {
+      const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: QUEUE_LEASE_OWNER, leaseExpiresAt: null });
+      await this.dispatch(runId);
+      return { runId };
+    }
     const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() });
     this.fresh.add(runId);
     this.schedule(runId);
     return { runId };
   }
 
+  /** Whether runs go to workers through a queue (EXECUTION_MODE=queue) rather than executing here. */
+  get queueMode(): boolean {
+    return Boolean(this.options.dispatch);
+  }
+
+  /** Runs waiting in this process's own queue for a free slot (inline mode). */
+  get localQueueSize() {
+    return this.queue.size;
+  }
+
+  /**
+   * Executes a run this process holds — or, in queue mode, hands it (and its lease) to the queue: the worker that
+   * takes the job claims the run.
+   */
   private schedule(runId: string) {
+    if (!this.options.dispatch) return this.executeHere(runId);
+    void this.options.db.run
+      .updateMany({ where: { id: runId, leaseOwner: this.processId }, data: { leaseOwner: QUEUE_LEASE_OWNER, leaseExpiresAt: null } })
+      .then(() => this.dispatch(runId))
+      .catch((err) => logger.error({ err, runId }, "handing a run to the queue failed; the reconciler enqueues it later"));
+  }
+
+  private executeHere(runId: string) {
     this.hold(runId, this.queue.enqueue(() => this.execute(runId)));
+  }
+
+  /** Enqueues a handed-off run; a Redis failure is logged, not thrown: the run is stored, the reconciler enqueues it. */
+  private async dispatch(runId: string) {
+    try {
+      await this.options.dispatch!.enqueue(runId);
+    } catch (err) {
+      logger.error({ err, runId }, "enqueueing a run failed (Redis unreachable?); the workers' reconciler enqueues it once Redis answers");
+    }
+  }
+
+  /**
+   * A worker's part (queue mode): claims a run whose job it took and executes it here. A run handed to the queue
+   * is claimed as is; one whose lease expired (its worker died) is taken over from its last checkpoint (counted,
+   * CRASH_LOOP past the limit). Returns undefined, doing nothing, when the run ended or another process holds a
+   * live lease on it: the lease stays the fence, whatever BullMQ delivers.
+   */
+  async executeQueued(runId: string): Promise<RunResult | undefined> {
+    if (this.held.has(runId)) return undefined;
+    const [handed] = await this.options.db.run.updateManyAndReturn({
+      where: { id: runId, status: { in: ACTIVE }, leaseOwner: QUEUE_LEASE_OWNER },
+      data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() },
+      select: { id: true },
+    });
+    if (handed) this.executeHere(runId);
+    else if (!(await this.takeOver(runId, { here: true }))) return undefined;
+    return this.finished.get(runId);
+  }
+
+  /** Runs no process holds (handed to the queue, or leased by a process that died): what the reconciler enqueues. */
+  async unheldRunIds(limit: number): Promise<string[]> {
+    const rows = await this.options.db.run.findMany({ where: orphaned(), select: { id: true }, orderBy: { createdAt: "asc" }, take: limit });
+    return rows.map((row) => row.id);
   }
 
   /** Keeps the lease of a run renewed while `work` on it goes on here, and its result for `waitForRun`. */
@@ -164,7 +238,7 @@ export class Runner {
    * taken over more than `maxTakeovers` times has most likely been killing its processes: it fails with
    * CRASH_LOOP here, before anything of it executes. Returns false when another process claimed it first.
    */
-  private async takeOver(runId: string): Promise<"resumed" | "crash-loop" | false> {
+  private async takeOver(runId: string, options: { here?: boolean } = {}): Promise<"resumed" | "crash-loop" | false> {
     const [claimed] = await this.options.db.run.updateManyAndReturn({
       where: { id: runId, ...orphaned() },
       data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil(), takeovers: { increment: 1 } },
@@ -172,7 +246,8 @@ export class Runner {
     });
     if (!claimed) return false;
     if (claimed.takeovers <= this.maxTakeovers) {
-      this.schedule(runId);
+      if (options.here) this.executeHere(runId);
+      else this.schedule(runId);
       return "resumed";
     }
     const ended = (async () => {
@@ -427,8 +502,21 @@ export class Runner {
   /** Resolves when a run held by this process ends. */
   async waitForRun(runId: string): Promise<RunResult> {
     const done = this.finished.get(runId);
-    if (!done) throw new OrchestratorError("INTERNAL", `run ${runId} is not executing in this process`);
-    return done;
+    if (done) return done;
+    if (!this.options.dispatch) throw new OrchestratorError("INTERNAL", `run ${runId} is not executing in this process`);
+    return this.settledResult(runId);
+  }
+
+  /** Queue mode: the run executes on a worker; its row is read until it ends or waits (what `waitForRun` gives inline). */
+  private async settledResult(runId: string): Promise<RunResult> {
+    for (;;) {
+      const run = await this.options.db.run.findUnique({ where: { id: runId }, select: { status: true, outputs: true, error: true } });
+      if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" does not exist`);
+      const status = run.status as RunStatus;
+      if (TERMINAL.includes(status) || status === "waiting")
+        return { runId, status, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
+      await sleep(100);
+    }
   }
 
   async runToCompletion(options: StartRunOptions): Promise<RunResult> {

@@ -1,3 +1,4 @@
+import { runResultWithin } from "@/lib/api/wait";
 import { recordAudit } from "@/lib/audit/record";
 import { actorById, requireWorkflowAccess } from "@/lib/auth/access";
 import { createHmac, randomBytes } from "node:crypto";
@@ -278,7 +279,8 @@ export async function handleHookRequest(deps: HookDeps, req: HookRequest): Promi
   }
   if (idempotencyKey) sweepExpiredReceipts(deps.sql);
   if (!req.wait) return { status: 202, body: { runId, status: "queued" } };
-  const result = await raceTimeout(deps.runner.waitForRun(runId), waitMs);
+  // Awaited here inline; in queue mode a worker executes it and its row is read until it settles or time is up.
+  const result = await runResultWithin(deps, runId, waitMs);
   if (!result) return stillRunning(runId, waitMs);
   return { status: 200, body: { ...result } };
 }

@@ -1,0 +1,139 @@
+import { randomUUID } from "node:crypto";
+import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { logger } from "@/lib/logger";
+import type { Runner, RunDispatch } from "@/lib/runner/runner";
+import type { QueueConfig } from "./config";
+
+/** The BullMQ queue runs go through; a job's id is its run's id, so a run is in the queue at most once. */
+export const RUN_QUEUE = "runs";
+
+interface RunJob {
+  runId: string;
+}
+
+const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true } as const;
+
+/**
+ * The producer side (web process, CLI, and workers that requeue a run): adds runs to BullMQ and reads its depth
+ * and workers for GET /api/health. Redis being down never blocks a caller for long: the run is already stored
+ * (queued) in Postgres, and the workers' reconciler enqueues it once Redis answers again.
+ */
+export class RunQueueClient implements RunDispatch {
+  /** Also what the reconciler's lock is taken with. */
+  readonly connection: Redis;
+  readonly queue: Queue<RunJob>;
+
+  constructor(readonly config: QueueConfig) {
+    // Fail fast: a command waits for at most one reconnection, then errors (the caller logs it and goes on).
+    this.connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectionName: `${config.prefix}:producer` });
+    this.connection.on("error", (err) => logger.debug({ err }, "redis (queue producer)"));
+    this.queue = new Queue<RunJob>(RUN_QUEUE, { connection: this.connection, prefix: config.prefix, defaultJobOptions: JOB_OPTIONS });
+    this.queue.on("error", (err) => logger.debug({ err }, "bullmq queue"));
+  }
+
+  async enqueue(runId: string): Promise<void> {
+    await this.queue.add("run", { runId }, { jobId: runId });
+  }
+
+  async enqueueMany(runIds: string[]): Promise<void> {
+    if (runIds.length) await this.queue.addBulk(runIds.map((runId) => ({ name: "run", data: { runId }, opts: { ...JOB_OPTIONS, jobId: runId } })));
+  }
+
+  /** Runs waiting for a worker (waiting, delayed, prioritized). */
+  async depth(): Promise<number> {
+    const counts = await this.queue.getJobCounts("waiting", "delayed", "prioritized");
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Workers connected now (BullMQ names each worker's connections `<prefix>:<queue>:w:<worker name>`; counted by that name). */
+  async workers(): Promise<number> {
+    const clients = await this.queue.getWorkers();
+    return new Set(clients.map((client) => client.rawname ?? client.name)).size;
+  }
+
+  async close() {
+    await this.queue.close().catch(() => {});
+    this.connection.disconnect();
+  }
+}
+
+/**
+ * A worker process's consumer: takes run jobs from BullMQ and executes them with the runner (`executeQueued`: the
+ * lease is claimed first, so a job for a run another process holds, or one that ended, does nothing), and
+ * reconciles Postgres with Redis on start and every `reconcileMs`.
+ */
+export function startRunWorker(runner: Runner, client: RunQueueClient) {
+  const { config } = client;
+  const name = `worker-${randomUUID().slice(0, 8)}`;
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${config.prefix}:consumer` });
+  connection.on("error", (err) => logger.debug({ err }, "redis (queue worker)"));
+  const worker = new Worker<RunJob>(
+    RUN_QUEUE,
+    async (job) => {
+      // A run requeued while it executed here (an approval decided at once) may have been refused as a duplicate
+      // of this very job: it is taken again here instead of waiting for the reconciler.
+      while (await runner.executeQueued(job.data.runId));
+    },
+    {
+      connection,
+      prefix: config.prefix,
+      name,
+      concurrency: config.concurrency,
+      lockDuration: config.lockMs,
+      stalledInterval: config.lockMs,
+      maxStalledCount: 5,
+    },
+  );
+  worker.on("error", (err) => logger.warn({ err }, "bullmq worker"));
+  worker.on("failed", (job, err) => logger.error({ err, runId: job?.data.runId }, "run job failed"));
+
+  const reconciler = new Reconciler(runner, client, name);
+  void reconciler.tick();
+  const timer = setInterval(() => void reconciler.tick(), config.reconcileMs);
+  timer.unref();
+
+  return {
+    name,
+    reconcile: () => reconciler.tick(),
+    async close() {
+      clearInterval(timer);
+      await worker.close().catch(() => {});
+      connection.disconnect();
+    },
+  };
+}
+
+/**
+ * Puts back in BullMQ the runs Postgres has as queued, or running with an expired lease, that Redis lacks (Redis
+ * restarted or flushed, a worker killed, an enqueue that failed). One worker at a time (a Redis lock for the
+ * interval); duplicates are impossible anyway, since a job's id is its run's id.
+ */
+class Reconciler {
+  private running = false;
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly client: RunQueueClient,
+    private readonly name: string,
+  ) {}
+
+  async tick(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    try {
+      const { config } = this.client;
+      const lock = await this.client.connection.set(`${config.prefix}:${RUN_QUEUE}:reconcile-lock`, this.name, "PX", Math.max(config.reconcileMs - 100, 100), "NX");
+      if (lock !== "OK") return 0;
+      const runIds = await this.runner.unheldRunIds(1000);
+      await this.client.enqueueMany(runIds);
+      if (runIds.length) logger.info({ runs: runIds.length }, "reconciler: enqueued runs Postgres has as queued or orphaned");
+      return runIds.length;
+    } catch (err) {
+      logger.warn({ err }, "reconciling the run queue failed (retried at the next interval)");
+      return 0;
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { logger } from "@/lib/logger";
+import { metrics } from "@/lib/observability/metrics";
+import { executionMode } from "@/lib/queue/config";
+import { startRunWorker } from "@/lib/queue/bullmq";
+
+/**
+ * A queue-mode worker (`npm run worker`): takes runs from BullMQ and executes them with the same runner as the
+ * one-process server, run state and checkpoints in Postgres. Live events reach browsers through the web
+ * process, which follows runs held elsewhere from the event log (and streamed text from StreamChunk).
+ */
+async function main() {
+  if (executionMode() !== "queue") {
+    console.error("npm run worker needs EXECUTION_MODE=queue, with DATABASE_URL=postgresql://… and REDIS_URL=redis://… (see README, Queue mode)");
+    process.exit(2);
+  }
+  metrics();
+  const runtime = await getRuntime(); // checks the queue settings, migrates the database on first start
+  const worker = startRunWorker(runtime.runner, runtime.queue!);
+  console.log(`LLM orchestrator worker ${worker.name} ready (concurrency ${runtime.queue!.config.concurrency}, process ${runtime.runner.processId})`);
+
+  const stop = async () => {
+    // Stop taking jobs, let the runs executing here finish (their leases stay renewed meanwhile), then close.
+    await worker.close();
+    await shutdownRuntime();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+main().catch((err) => {
+  const message = err instanceof Error ? err.message : String(err);
+  logger.error({ err }, "worker failed to start");
+  console.error(`worker failed to start: ${message}`);
+  process.exit(1);
+});
