@@ -48,6 +48,8 @@ interface Target {
 
 interface Measure {
   openMs: number[];
+  /** Navigation start → the page's last byte (server render and transfer), per round. */
+  documentMs: number[];
   panFps?: number;
   dragFps?: number;
   worstFrameMs?: number;
@@ -191,7 +193,7 @@ async function signIn(browser: Browser, base: string) {
 const BENCH_OWNER = { email: "bench@example.com", password: "bench-password-1" };
 
 async function measure(browser: Browser, target: Target, rounds: number, timeoutMs: number): Promise<Measure> {
-  const result: Measure = { openMs: [] };
+  const result: Measure = { openMs: [], documentMs: [] };
   for (let round = 0; round < rounds; round++) {
     const context = await browser.newContext({ viewport: VIEWPORT, storageState: signedIn });
     try {
@@ -204,6 +206,7 @@ async function measure(browser: Browser, target: Target, rounds: number, timeout
       }
       try {
         result.openMs.push(await open(page, target, timeoutMs));
+        result.documentMs.push(await page.evaluate(() => (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).responseEnd));
         if (profiler) {
           const { profile } = await profiler.send("Profiler.stop");
           const file = path.join(process.env.BENCH_CANVAS_PROFILE!, `${target.label.replace(/[^a-z0-9]+/gi, "-")}.cpuprofile`);
@@ -300,7 +303,7 @@ function printLine(target: Target, m: Measure, empty: Measure) {
   const emptyOpen = empty.openMs.length ? median(empty.openMs) : undefined;
   const ratio = open !== undefined && emptyOpen ? ` (${(open / emptyOpen).toFixed(2)}x empty)` : "";
   const parts = [
-    `canvas ${target.label}: open ${m.failure ?? `median ${fmt(open)} ms${ratio} of ${m.openMs.map((x) => x.toFixed(0)).join("/")}`}`,
+    `canvas ${target.label}: open ${m.failure ?? `median ${fmt(open)} ms${ratio} of ${m.openMs.map((x) => x.toFixed(0)).join("/")} (document ${fmt(m.documentMs.length ? median(m.documentMs) : undefined)} ms)`}`,
     `pan ${fmt(m.panFps)} fps`,
     ...(target.dragNode ? [`drag ${fmt(m.dragFps)} fps`] : []),
     `worst frame ${fmt(m.worstFrameMs)} ms`,
