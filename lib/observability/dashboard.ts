@@ -1,6 +1,6 @@
 import type { Db } from "@/lib/db";
 import type { SqlConnection } from "@/lib/db/sql";
-import { requireWorkflowAccess, runsVisibleTo } from "@/lib/auth/access";
+import { requireWorkflowAccess, runsVisibleToSql } from "@/lib/auth/access";
 import type { Actor } from "@/lib/auth/roles";
 import { OrchestratorError } from "@/lib/engine/errors";
 
@@ -76,21 +76,6 @@ interface Scope {
   params: unknown[];
 }
 
-/**
- * The runs the actor may see as SQL, from the access layer's own rule (`runsVisibleTo`): everything, or its own
- * runs and those of the workflows it can see.
- */
-async function visibleRunsScope(db: Db, actor: Actor): Promise<Scope> {
-  const where = await runsVisibleTo(db, actor);
-  if (Object.keys(where).length === 0) return { sql: "1 = 1", params: [] };
-  const [own, viaWorkflow] = (where as { OR?: [{ ownerId?: string }, { workflowId?: { in?: string[] } }] }).OR ?? [];
-  const ownerId = own?.ownerId;
-  const workflowIds = viaWorkflow?.workflowId?.in;
-  if (typeof ownerId !== "string" || !Array.isArray(workflowIds)) throw new Error("runsVisibleTo changed its shape: update visibleRunsScope");
-  if (!workflowIds.length) return { sql: `r."ownerId" = ?`, params: [ownerId] };
-  return { sql: `(r."ownerId" = ? OR r."workflowId" IN (${workflowIds.map(() => "?").join(", ")}))`, params: [ownerId, ...workflowIds] };
-}
-
 function dialectSql(dialect: SqlConnection["dialect"], bucket: "hour" | "day", oneWorkflow: boolean) {
   if (dialect === "postgres")
     return {
@@ -134,7 +119,7 @@ export async function dashboardData(
   if (options.workflowId !== undefined) {
     await requireWorkflowAccess(deps.db, actor, options.workflowId, "view");
     scope = { sql: `r."workflowId" = ?`, params: [options.workflowId] };
-  } else scope = await visibleRunsScope(deps.db, actor);
+  } else scope = runsVisibleToSql(actor, "r", deps.sql.dialect) ?? { sql: "1 = 1", params: [] };
   const where = `${scope.sql} AND r."createdAt" >= ?`;
   const params = [...scope.params, first];
   const d = dialectSql(deps.sql.dialect, bucket, options.workflowId !== undefined);
