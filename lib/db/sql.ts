@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import pg from "pg";
+import { logger } from "../logger";
 import { preparePrivateSqliteFile } from "../private-files";
 import { isPostgresUrl, postgresTarget, sqlitePath } from "./url";
 
@@ -49,6 +50,9 @@ export function openSql(url: string): SqlConnection {
   if (isPostgresUrl(url)) {
     const { connectionString, schema } = postgresTarget(url);
     const pool = new pg.Pool({ connectionString, options: `-c search_path="${schema.replace(/"/g, '""')}"`, max: 5 });
+    // An idle connection the server ends (a restart, a terminated backend) is reported here; unhandled, it would be
+    // an uncaught exception that kills the process. The pool drops that connection and opens a new one when asked.
+    pool.on("error", (err) => logger.warn({ err: err.message }, "an idle Postgres connection was closed by the server; the pool replaces it"));
     const query = async <T>(sql: string, params: unknown[] = []) => (await pool.query(numbered(sql), params)).rows as T[];
     return {
       dialect: "postgres",
