@@ -652,6 +652,8 @@ test("server actions answer hostile arguments with a typed refusal and store not
     fc.oneof(hostileDefinition("matrix-check", wireValue), wireValue).map((definition) => ({ name: "workflows/actions.ts#checkWorkflow", args: [definition] })),
     wireValue.map((input) => ({ name: "workflows/actions.ts#runWorkflow", args: [strict.workflowId, input] })),
     fc.tuple(wireValue, wireValue).map((args) => ({ name: "workflows/actions.ts#runWorkflow", args })),
+    // Ids far past the 128-character bound (one once came back echoed in a 10 KB message).
+    fc.tuple(fc.integer({ min: 129, max: 12_000 }), fc.constantFrom("x", "é", "-"), wireValue).map(([n, c, input]) => ({ name: "workflows/actions.ts#runWorkflow", args: [c.repeat(n), input] })),
     wireValue.map((input) => ({ name: "workflows/actions.ts#estimateRunCost", args: [ids.workflowId, input] })),
     wireValue.map((timeout) => ({ name: "workflows/actions.ts#setWebhookWaitTimeout", args: [ids.workflowId, timeout] })),
     // Aimed at a run waiting at a form no generated data fills in; `approved: false` (a valid rejection) left out.

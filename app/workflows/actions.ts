@@ -14,6 +14,7 @@ import { runInputProblems } from "@/lib/workflow/input";
 import { outsideValueIssue } from "@/lib/workflow/limits";
 import { disableHook, enableHook, getHookView, setHookWaitTimeout } from "@/lib/webhooks/hooks";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
+import { WorkflowIdSchema } from "@/lib/workflow/schema";
 import { deleteWorkflow, getWorkflow, listShares, saveWorkflowVersion, setShare } from "@/lib/workflows/repository";
 
 /**
@@ -57,7 +58,7 @@ export async function checkWorkflow(definition: unknown) {
   });
 }
 
-const RunRequest = z.object({ workflowId: z.string().min(1), input: z.unknown().optional() });
+const RunRequest = z.object({ workflowId: WorkflowIdSchema, input: z.unknown().optional() });
 
 /** Runs the latest saved version; returns the run id to follow live. */
 export async function runWorkflow(workflowId: string, input?: unknown) {
@@ -78,7 +79,7 @@ export async function runWorkflow(workflowId: string, input?: unknown) {
   });
 }
 
-const RestoreRequest = z.object({ workflowId: z.string().min(1), version: z.number().int().positive() });
+const RestoreRequest = z.object({ workflowId: WorkflowIdSchema, version: z.number().int().positive() });
 
 /** Rollback: saves an earlier version's definition as the new latest version (history is kept). */
 export async function restoreVersion(workflowId: string, version: number) {
@@ -95,7 +96,7 @@ export async function restoreVersion(workflowId: string, version: number) {
 export async function webhookStatus(workflowId: string) {
   return runAction("webhookStatus", "viewer", async (context) => {
     const { db, userId } = context;
-    return { hook: await getHookView(db, userId, z.string().min(1).parse(workflowId)) };
+    return { hook: await getHookView(db, userId, WorkflowIdSchema.parse(workflowId)) };
   });
 }
 
@@ -103,7 +104,7 @@ export async function webhookStatus(workflowId: string) {
 export async function enableWebhook(workflowId: string) {
   return runAction("enableWebhook", "editor", async (context) => {
     const { db, userId } = context;
-    const created = await enableHook(db, userId, z.string().min(1).parse(workflowId));
+    const created = await enableHook(db, userId, WorkflowIdSchema.parse(workflowId));
     return { ...created, url: `${publicUrl()}${created.path}`, signedUrl: `${publicUrl()}/api/hooks/${workflowId}` };
   });
 }
@@ -111,7 +112,7 @@ export async function enableWebhook(workflowId: string) {
 export async function disableWebhook(workflowId: string) {
   return runAction("disableWebhook", "editor", async (context) => {
     const { db, userId } = context;
-    await disableHook(db, userId, z.string().min(1).parse(workflowId));
+    await disableHook(db, userId, WorkflowIdSchema.parse(workflowId));
     return {};
   });
 }
@@ -122,7 +123,7 @@ export async function estimateRunCost(workflowId: string, input?: unknown) {
     const refused = outsideValueIssue(input, "input");
     if (refused) throw new InvalidRunError("INVALID_INPUT", [refused]);
     const { db, userId } = context;
-    const workflow = await getWorkflow(db, userId, z.string().min(1).parse(workflowId));
+    const workflow = await getWorkflow(db, userId, WorkflowIdSchema.parse(workflowId));
     if (!workflow) throw new OrchestratorError("NOT_FOUND", `workflow "${workflowId}" has no saved version: save it first`);
     const { table } = await getPriceTable(db);
     const { defaultModel } = await getGatewaySettings(db);
@@ -147,7 +148,7 @@ export async function gatewayModels() {
 export async function setWebhookWaitTimeout(workflowId: string, waitTimeoutMs: number) {
   return runAction("setWebhookWaitTimeout", "editor", async (context) => {
     const { db, userId } = context;
-    await setHookWaitTimeout(db, userId, z.string().min(1).parse(workflowId), z.number().parse(waitTimeoutMs));
+    await setHookWaitTimeout(db, userId, WorkflowIdSchema.parse(workflowId), z.number().parse(waitTimeoutMs));
     return {};
   });
 }
