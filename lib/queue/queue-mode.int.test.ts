@@ -255,7 +255,7 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
       await victim!.exited;
       const replacement = startWorker(); // keeps two workers for the next tests
       const result = await harness.runner.waitForRun(runId);
-      expect(result).toMatchObject({ status: "succeeded", outputs: { third: expect.stringContaining(`alpha ${tag}`) } });
+      expect(result, JSON.stringify(result.error)).toMatchObject({ status: "succeeded", outputs: { third: expect.stringContaining(`alpha ${tag}`) } });
       expect(requestsFor(`alpha ${tag}`)).toHaveLength(1); // finished before the kill: not run again
       expect(requestsFor(`beta ${tag}`)).toHaveLength(2); // in flight at the kill: run again
       const row = await runRow(runId);
