@@ -211,7 +211,12 @@ async function loadPhase(phase: PhaseName, label: string, redisUrl: string, work
   try {
     const url = `${deployment.hookUrl}?wait=true`;
     let answered = 1; // the probe
-    if (warmup > 0) answered += (await load(url, connections, warmup)).statusCodeStats["200"]?.count ?? 0;
+    let unanswered = 0; // requests that timed out: their runs go on
+    if (warmup > 0) {
+      const warm = await load(url, connections, warmup);
+      answered += warm.statusCodeStats["200"]?.count ?? 0;
+      unanswered += warm.errors;
+    }
     const processes = [deployment.web, ...deployment.workers];
     const cpuOf = () => processes.reduce((sum, child) => sum + (cpuMs(child.pid) ?? NaN), 0);
     const dbCpuBefore = deployment.pgName ? await backendCpu(deployment.pgName) : undefined;
@@ -228,8 +233,10 @@ async function loadPhase(phase: PhaseName, label: string, redisUrl: string, work
 
     const counts = await runCounts(deployment.dbUrl);
     const succeeded = counts.succeeded ?? 0;
-    // As in `bench throughput`: requests cut off when a load phase stopped (one per connection) may have run.
-    const recorded = succeeded >= answered && succeeded <= answered + connections * (warmup > 0 ? 2 : 1);
+    // As in `bench throughput`: requests cut off when a load phase stopped (one per connection) may have run, and
+    // so may those that timed out (counted as errors, which fail the phase anyway).
+    unanswered += result.errors;
+    const recorded = succeeded >= answered && succeeded <= answered + connections * (warmup > 0 ? 2 : 1) + unanswered;
     latencies.sort((a, b) => a - b);
     let dbCpu: number | undefined;
     if (dbCpuBefore && dbCpuAfter) {
