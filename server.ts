@@ -9,6 +9,7 @@ import { createRequestGuard } from "@/lib/net/http-guard";
 import { pruneByRetention } from "@/lib/runner/retention";
 import { serveHook } from "@/lib/webhooks/http";
 import { executionMode, queueConfig } from "@/lib/queue/config";
+import { realtimeKey } from "@/lib/realtime/redis";
 
 /**
  * One process: Next.js pages and server actions, Socket.IO, and the run queue — or, with EXECUTION_MODE=queue, the
@@ -23,7 +24,7 @@ async function main() {
   // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable.
   const guard = createRequestGuard();
   const mode = executionMode(); // EXECUTION_MODE=queue also needs DATABASE_URL (Postgres) and REDIS_URL: checked here
-  if (mode === "queue") queueConfig();
+  const queue = mode === "queue" ? queueConfig() : undefined;
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -49,7 +50,9 @@ async function main() {
       );
   });
   metrics(); // this process records Prometheus metrics for GET /metrics (lib/observability)
-  const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime });
+  // Queue mode: workers' run events and tokens arrive through Redis (Socket.IO's Redis adapter), live.
+  const redis = queue && { url: queue.redisUrl, key: realtimeKey(queue.prefix) };
+  const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime, redis });
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 
   // Listen before touching runs left by a stopped process: a run that kills its process must not keep the

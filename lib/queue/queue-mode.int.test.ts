@@ -13,6 +13,7 @@ import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { enableHook, handleHookRequest } from "@/lib/webhooks/hooks";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { realtimeKey } from "@/lib/realtime/redis";
 import { RunQueueClient } from "./bullmq";
 import type { QueueConfig } from "./config";
 
@@ -65,6 +66,7 @@ let gateway: LlmGateway;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 let redis: Redis;
+let prefix: string;
 const workers = new Set<WorkerProcess>();
 
 interface WorkerProcess {
@@ -110,7 +112,7 @@ beforeAll(async () => {
   };
   gateway = await startLlmGateway({ tokenDelayMs: 120 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-queue-"));
-  const prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
+  prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
   env = {
     ...process.env,
     EXECUTION_MODE: "queue",
@@ -188,8 +190,9 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(await harness.runner.waitForRun(late.body.runId as string)).toMatchObject({ status: "succeeded" });
   });
 
-  it("a browser following a run a worker executes gets its events and tokens live", async () => {
-    const realtime = await listenRealtime(harness);
+  it("a browser following a run a worker executes gets its events and tokens live, through Redis", async () => {
+    // The event-log poll is off: what arrives came from the worker through Redis (emitter → adapter).
+    const realtime = await listenRealtime(harness, { redis: { url: REDIS_URL, key: realtimeKey(prefix) }, pollMs: 600_000 });
     const socket = connect(realtime.url, { transports: ["websocket"], forceNew: true, auth: { token: realtime.token } });
     try {
       const events: Array<{ event: RunEvent; at: number }> = [];
