@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import next from "next";
+import { Redis } from "ioredis";
 import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
@@ -21,10 +22,13 @@ async function main() {
   const port = Number(process.env.PORT ?? 3000);
   const hostname = process.env.HOST ?? "127.0.0.1";
 
-  // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable.
-  const guard = createRequestGuard();
   const mode = executionMode(); // EXECUTION_MODE=queue also needs DATABASE_URL (Postgres) and REDIS_URL: checked here
   const queue = mode === "queue" ? queueConfig() : undefined;
+  // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable. In queue mode
+  // the limits are counted in Redis, so they hold across every web process.
+  const rateRedis = queue && new Redis(queue.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: `${queue.prefix}:rate-limits` });
+  rateRedis?.on("error", (err) => logger.debug({ err }, "redis (rate limits)"));
+  const guard = createRequestGuard(process.env, rateRedis && { redis: rateRedis, prefix: queue.prefix });
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();

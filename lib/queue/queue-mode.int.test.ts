@@ -14,6 +14,8 @@ import { enableHook, handleHookRequest } from "@/lib/webhooks/hooks";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { realtimeKey } from "@/lib/realtime/redis";
+import { metricsExposition } from "@/lib/observability/metrics";
+import { observeSharedQueue } from "@/lib/observability/metrics-state";
 import { RunQueueClient } from "./bullmq";
 import type { QueueConfig } from "./config";
 
@@ -176,6 +178,25 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(row).toMatchObject({ takeovers: 0, leaseOwner: null });
     expect(await queue.workers(), JSON.stringify(await queue.queue.getWorkers())).toBe(2);
     expect(await queue.depth()).toBe(0);
+  });
+
+  it("/metrics in queue mode: orchestrator_queue_depth is BullMQ's depth, orchestrator_queue_workers its workers", async () => {
+    observeSharedQueue(queue); // what getRuntime does in queue mode
+    const gauge = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec((await metricsExposition()).text)?.[1]);
+    try {
+      expect(await gauge("orchestrator_queue_workers")).toBe(2);
+      // A delayed job waits in BullMQ (no worker takes it before its time): the depth counts it.
+      const probe = await queue.queue.add("run", { runId: "metrics-probe" }, { jobId: "metrics-probe", delay: 600_000 });
+      try {
+        expect(await gauge("orchestrator_queue_depth")).toBe(await queue.depth());
+        expect(await gauge("orchestrator_queue_depth")).toBeGreaterThanOrEqual(1);
+      } finally {
+        await probe.remove();
+      }
+      expect(await gauge("orchestrator_queue_depth")).toBe(0);
+    } finally {
+      observeSharedQueue(undefined);
+    }
   });
 
   it("a webhook with ?wait=true answers with the result a worker produced; past its time limit, 202", async () => {
