@@ -7,7 +7,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { signInOwner } from "./fixtures/auth";
 import { POSTGRES_BASE_URL } from "./fixtures/databases";
-import { exited, GATEWAY, ready } from "./fixtures/server-process";
+import { exited, GATEWAY } from "./fixtures/server-process";
 import { EditorPage } from "./pages/editor";
 
 /**
@@ -63,7 +63,7 @@ const processIdOf = async (worker: Proc) => {
 test("queue mode: a run started in the browser executes on a worker and is watched live, tokens streaming", async ({ page, request }) => {
   const reason = await unavailable();
   test.skip(reason !== null, `${reason}: queue mode needs Postgres and Redis`);
-  test.setTimeout(180_000);
+  test.setTimeout(300_000);
 
   const dbName = `h_rt_e2e_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
   const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
@@ -90,9 +90,8 @@ test("queue mode: a run started in the browser executes on a worker and is watch
     // The web process first: it migrates the database the workers then share.
     const web = start("server.ts", { ...env, PORT: String(PORT) });
     procs.push(web);
-    await ready(`${BASE}/api/health`).catch((err) => {
-      throw new Error(`${err.message}\n${web.output()}`);
-    });
+    // Generous: a busy machine, Next starting, and the migrations of a fresh database.
+    await expect.poll(async () => (await fetch(`${BASE}/api/health`).catch(() => undefined))?.status ?? web.output().slice(-500), { timeout: 150_000, intervals: [250] }).toBe(200);
     const workers = [start("worker.ts", env), start("worker.ts", env)];
     procs.push(...workers);
     const workerIds = await Promise.all(workers.map(processIdOf));

@@ -101,6 +101,8 @@ beforeAll(async () => {
       LLM_GATEWAY_URL: gateway.url,
       LLM_API_KEY: "k",
       LOG_LEVEL: "info",
+      // Time is not what is tested: a busy machine starting expression threads after the outage must not fail runs.
+      ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: "10000",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
