@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import next from "next";
+import { Redis } from "ioredis";
 import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
@@ -9,6 +10,7 @@ import { createRequestGuard } from "@/lib/net/http-guard";
 import { pruneByRetention } from "@/lib/runner/retention";
 import { serveHook } from "@/lib/webhooks/http";
 import { executionMode, queueConfig } from "@/lib/queue/config";
+import { realtimeKey } from "@/lib/realtime/redis";
 
 /**
  * One process: Next.js pages and server actions, Socket.IO, and the run queue — or, with EXECUTION_MODE=queue, the
@@ -20,10 +22,13 @@ async function main() {
   const port = Number(process.env.PORT ?? 3000);
   const hostname = process.env.HOST ?? "127.0.0.1";
 
-  // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable.
-  const guard = createRequestGuard();
   const mode = executionMode(); // EXECUTION_MODE=queue also needs DATABASE_URL (Postgres) and REDIS_URL: checked here
-  if (mode === "queue") queueConfig();
+  const queue = mode === "queue" ? queueConfig() : undefined;
+  // Allowed hosts and rate limits, read once: a malformed setting stops the start naming its variable. In queue mode
+  // the limits are counted in Redis, so they hold across every web process.
+  const rateRedis = queue && new Redis(queue.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: `${queue.prefix}:rate-limits` });
+  rateRedis?.on("error", (err) => logger.debug({ err }, "redis (rate limits)"));
+  const guard = createRequestGuard(process.env, rateRedis && { redis: rateRedis, prefix: queue.prefix });
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -49,7 +54,9 @@ async function main() {
       );
   });
   metrics(); // this process records Prometheus metrics for GET /metrics (lib/observability)
-  const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime });
+  // Queue mode: workers' run events and tokens arrive through Redis (Socket.IO's Redis adapter), live.
+  const redis = queue && { url: queue.redisUrl, key: realtimeKey(queue.prefix) };
+  const { io, publisher } = attachRealtime(httpServer, () => getRuntime(), { allowRequest: guard.allowRealtime, redis });
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
 
   // Listen before touching runs left by a stopped process: a run that kills its process must not keep the

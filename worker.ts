@@ -1,13 +1,15 @@
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
 import { logger } from "@/lib/logger";
 import { metrics } from "@/lib/observability/metrics";
-import { executionMode } from "@/lib/queue/config";
 import { startRunWorker } from "@/lib/queue/bullmq";
+import { executionMode, queueConfig } from "@/lib/queue/config";
+import { realtimeKey, redisRunPublisher } from "@/lib/realtime/redis";
 
 /**
  * A queue-mode worker (`npm run worker`): takes runs from BullMQ and executes them with the same runner as the
- * one-process server, run state and checkpoints in Postgres. Live events reach browsers through the web
- * process, which follows runs held elsewhere from the event log (and streamed text from StreamChunk).
+ * one-process server, run state and checkpoints in Postgres. Live events and tokens go to the web processes through
+ * Redis as they happen (Socket.IO's Redis emitter, lib/realtime/redis.ts); the event log stays the truth they catch
+ * up from.
  */
 async function main() {
   if (executionMode() !== "queue") {
@@ -15,7 +17,9 @@ async function main() {
     process.exit(2);
   }
   metrics();
-  const runtime = await getRuntime(); // checks the queue settings, migrates the database on first start
+  const config = queueConfig(); // checks the queue settings first
+  const publisher = redisRunPublisher(config.redisUrl, realtimeKey(config.prefix));
+  const runtime = await getRuntime({ publisher }); // migrates the database on first start
   const worker = startRunWorker(runtime.runner, runtime.queue!);
   console.log(`LLM orchestrator worker ${worker.name} ready (concurrency ${runtime.queue!.config.concurrency}, process ${runtime.runner.processId})`);
 
@@ -23,6 +27,7 @@ async function main() {
     // Stop taking jobs, let the runs executing here finish (their leases stay renewed meanwhile), then close.
     await worker.close();
     await shutdownRuntime();
+    publisher.close();
     process.exit(0);
   };
   process.once("SIGINT", stop);

@@ -149,10 +149,7 @@ async function deploy(phase: PhaseName, redisUrl: string, workerCount: number): 
   const database = phase === "sqlite" ? undefined : await postgresDatabase(phase);
   const dbUrl = database?.url ?? `file:${path.join(dataDir, "orchestrator.db")}`;
   const prefix = `bench-${randomBytes(4).toString("hex")}`;
-  // A cold process's first evaluations may go to an expression worker thread that must start first; on a shared,
-  // starved machine that took over the 1 s expression limit and failed runs (EXPRESSION_LIMIT): not what this
-  // bench measures, so its processes get 10 s unless ORCHESTRATOR_EXPRESSION_TIMEOUT_MS says otherwise.
-  const env: Record<string, string> = { ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: process.env.ORCHESTRATOR_EXPRESSION_TIMEOUT_MS || "10000" };
+  const env: Record<string, string> = {};
   if (database) env.DATABASE_URL = dbUrl;
   if (workerCount) Object.assign(env, { EXECUTION_MODE: "queue", REDIS_URL: redisUrl, ORCHESTRATOR_QUEUE_PREFIX: prefix });
   const workers: ChildProcess[] = [];

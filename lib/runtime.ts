@@ -11,6 +11,7 @@ import { RUNTIME_KEY } from "@/lib/runtime-key";
 import { flushTracing } from "@/lib/observability/tracing";
 import { executionMode, queueConfig } from "@/lib/queue/config";
 import { RunQueueClient } from "@/lib/queue/bullmq";
+import { observeSharedQueue } from "@/lib/observability/metrics-state";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -47,6 +48,7 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     const auth = createAuth(db);
     const checkpointer = new SqlCheckpointSaver(sql);
     const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: queue?.config.concurrency ?? runConcurrency(), dispatch: queue });
+    observeSharedQueue(queue); // /metrics: BullMQ's depth and workers in queue mode
     return { db, sql, checkpointer, runner, userId, auth, queue };
   })();
   return holder[KEY].then((runtime) => {
@@ -62,6 +64,7 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  observeSharedQueue(undefined);
   await runtime.queue?.close();
   await flushTracing(); // spans of the runs this process ended (the CLI exits next)
   await expressionWorkers().close();

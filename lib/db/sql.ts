@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import pg from "pg";
+import { isConnectionError, neverReachedServer, withDbRetry } from "./outage";
 import { logger } from "../logger";
 import { preparePrivateSqliteFile } from "../private-files";
 import { isPostgresUrl, postgresTarget, sqlitePath } from "./url";
@@ -53,27 +54,36 @@ export function openSql(url: string): SqlConnection {
     // An idle connection the server ends (a restart, a terminated backend) is reported here; unhandled, it would be
     // an uncaught exception that kills the process. The pool drops that connection and opens a new one when asked.
     pool.on("error", (err) => logger.warn({ err: err.message }, "an idle Postgres connection was closed by the server; the pool replaces it"));
-    const query = async <T>(sql: string, params: unknown[] = []) => (await pool.query(numbered(sql), params)).rows as T[];
+    // Postgres briefly unreachable: reads, and statements that never reached it, wait with back-off (outage.ts);
+    // a write whose connection broke mid-way is not sent again (it may have been applied).
+    const isRead = (sql: string) => /^\s*SELECT\b/i.test(sql);
+    const query = <T>(sql: string, params: unknown[] = []) =>
+      withDbRetry(async () => (await pool.query(numbered(sql), params)).rows as T[], (err) => isConnectionError(err) && (isRead(sql) || neverReachedServer(err)));
     return {
       dialect: "postgres",
       query,
       queryCommitted: query,
-      async batch(statements) {
-        if (!statements.length) return;
-        const client = await pool.connect();
-        try {
-          await client.query("BEGIN");
-          for (const s of statements) await client.query(numbered(s.sql), s.params ?? []);
-          await client.query("COMMIT");
-        } catch (err) {
-          await client.query("ROLLBACK").catch(() => {});
-          throw err;
-        } finally {
-          client.release();
-        }
-      },
+      // A batch is one transaction: broken off, it rolled back, so it is tried again whole.
+      batch: (statements) => withDbRetry(() => runBatch(statements)),
       close: () => pool.end(),
     };
+    async function runBatch(statements: SqlStatement[]) {
+      if (!statements.length) return;
+      const client = await pool.connect();
+      let broken: unknown;
+      try {
+        await client.query("BEGIN");
+        for (const s of statements) await client.query(numbered(s.sql), s.params ?? []);
+        await client.query("COMMIT");
+      } catch (err) {
+        if (isConnectionError(err)) broken = err;
+        else await client.query("ROLLBACK").catch(() => {});
+        throw err;
+      } finally {
+        // A connection that broke goes, instead of back to the pool for the next statement to fail on.
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    }
   }
 
   preparePrivateSqliteFile(sqlitePath(url));

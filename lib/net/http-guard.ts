@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { refusal, type ErrorAnswer } from "@/lib/engine/errors";
 import { parseHookPath } from "@/lib/webhooks/http";
 import { ALLOWED_HOSTS_ENV, allowedHosts, hostRefusalMessage, isAllowedHost, isAllowedOrigin, type HostEntry } from "./allowed-hosts";
-import { clientKey, RateLimit, rateLimitFromEnv, trustedProxyHops, type Env, type RateLimitRule } from "./rate-limit";
+import type { Redis } from "ioredis";
+import { clientKey, RateLimit, rateLimitFromEnv, redisLimiter, trustedProxyHops, type Env, type RateLimitRule } from "./rate-limit";
 
 /**
  * What server.ts checks before anything else answers a request (Next, the webhook fast path): the `Host` is one
@@ -25,9 +26,19 @@ export const RATE_LIMITS = {
 
 export type RateLimits = Record<keyof typeof RATE_LIMITS, RateLimit>;
 
+/** Where limits are counted: this process's memory (default), or Redis shared by every web process (queue mode). */
+export interface RateLimitStore {
+  redis: Redis;
+  /** Prefix of the counters' keys (the queue prefix: several installs can share one Redis). */
+  prefix: string;
+}
+
 /** The limits as the environment sets them; a malformed value throws naming its variable (at server start). */
-export function rateLimitsFromEnv(env: Env = process.env): RateLimits {
-  const entries = Object.entries(RATE_LIMITS).map(([name, spec]) => [name, new RateLimit(spec.what, rateLimitFromEnv(spec.env, spec.fallback, env))]);
+export function rateLimitsFromEnv(env: Env = process.env, store?: RateLimitStore): RateLimits {
+  const entries = Object.entries(RATE_LIMITS).map(([name, spec]) => {
+    const rule = rateLimitFromEnv(spec.env, spec.fallback, env);
+    return [name, new RateLimit(spec.what, rule, rule && store ? redisLimiter(rule, store.redis, `${store.prefix}:rate:${name}`) : undefined)];
+  });
   return Object.fromEntries(entries) as RateLimits;
 }
 
@@ -57,9 +68,9 @@ export interface RequestGuard {
 }
 
 /** Reads the environment once (at server start, so a bad setting stops the start with its name). */
-export function createRequestGuard(env: Env = process.env): RequestGuard {
+export function createRequestGuard(env: Env = process.env, store?: RateLimitStore): RequestGuard {
   const hosts = allowedHosts(env);
-  const limits = rateLimitsFromEnv(env);
+  const limits = rateLimitsFromEnv(env, store);
   const hops = trustedProxyHops(env);
 
   /** The limits a request counts against, in order (client before workflow: a refused client costs no workflow points). */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import ipaddr from "ipaddr.js";
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import type { Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { OrchestratorError, refusal, type ErrorAnswer } from "@/lib/engine/errors";
 
 /** The environment, or a stand-in for it (tests). */
@@ -8,9 +9,8 @@ export type Env = Record<string, string | undefined>;
 
 /**
  * Request rate limits: fixed windows of `points` requests per `durationS` seconds per key (a client address, a
- * workflow), counted in this process's memory with rate-limiter-flexible. Several processes behind a balancer
- * each count their own share; the library's Redis store can replace the memory one without changing callers
- * (`RateLimit` takes any of its limiters).
+ * workflow), counted with rate-limiter-flexible: in this process's memory, or in queue mode in Redis
+ * (`redisLimiter`), so the limits hold across every web process behind a balancer.
  */
 
 export interface RateLimitRule {
@@ -45,6 +45,22 @@ export function rateLimitFromEnv(name: string, fallback: RateLimitRule | null, e
 
 export const describeRule = (rule: RateLimitRule) =>
   rule.durationS % 3600 === 0 ? `${rule.points}/${rule.durationS / 3600}h` : rule.durationS % 60 === 0 ? `${rule.points}/${rule.durationS / 60}m` : `${rule.points}/${rule.durationS}s`;
+
+/**
+ * A limit counted in Redis (queue mode: the queue's Redis), shared by every web process. While Redis does not
+ * answer, each process counts in its own memory instead (the library's insurance limiter), so a Redis outage
+ * neither opens the limits nor refuses everyone.
+ */
+export function redisLimiter(rule: RateLimitRule, client: Redis, keyPrefix: string): RateLimiterAbstract {
+  return new RateLimiterRedis({
+    storeClient: client,
+    keyPrefix,
+    points: rule.points,
+    duration: rule.durationS,
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: new RateLimiterMemory({ points: rule.points, duration: rule.durationS }),
+  });
+}
 
 /** One named limit; `take` counts a request against a key. A null rule lets everything through. */
 export class RateLimit {

@@ -7,8 +7,24 @@ import type { Metrics } from "./metrics";
  */
 export const METRICS_KEY = Symbol.for("orchestrator.metrics");
 const QUEUES_KEY = Symbol.for("orchestrator.metrics.queues");
+const SHARED_QUEUE_KEY = Symbol.for("orchestrator.metrics.sharedQueue");
 
-type Holder = { [METRICS_KEY]?: Metrics; [QUEUES_KEY]?: Set<WeakRef<ObservedQueue>> };
+type Holder = { [METRICS_KEY]?: Metrics; [QUEUES_KEY]?: Set<WeakRef<ObservedQueue>>; [SHARED_QUEUE_KEY]?: SharedRunQueue };
+
+/** Queue mode's run queue (BullMQ), read when /metrics is scraped. */
+export interface SharedRunQueue {
+  depth(): Promise<number>;
+  workers(): Promise<number>;
+}
+
+/** In queue mode `orchestrator_queue_depth` is the shared queue's depth, and `orchestrator_queue_workers` its workers. */
+export function observeSharedQueue(queue: SharedRunQueue | undefined): void {
+  (globalThis as Holder)[SHARED_QUEUE_KEY] = queue;
+}
+
+export function observedSharedQueue(): SharedRunQueue | undefined {
+  return (globalThis as Holder)[SHARED_QUEUE_KEY];
+}
 
 export interface ObservedQueue {
   readonly size: { waiting: number };

@@ -1,6 +1,15 @@
 import client from "prom-client";
 import { BoundedLabel, labelLimitFromEnv } from "./labels";
-import { METRICS_KEY, observedQueues } from "./metrics-state";
+import { METRICS_KEY, observedQueues, observedSharedQueue } from "./metrics-state";
+
+/** How long a scrape waits for Redis (queue mode's depth and workers) before reporting them unknown (NaN). */
+const SHARED_QUEUE_TIMEOUT_MS = 1_000;
+
+function withinTimeout<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no answer")), SHARED_QUEUE_TIMEOUT_MS)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The process's Prometheus metrics (prom-client), served at GET /metrics. All names start with `orchestrator_`,
@@ -64,9 +73,14 @@ function createMetrics() {
     activeRuns: new client.Gauge({ name: "orchestrator_active_runs", help: "Runs executing in this process now", registers }),
     queueDepth: new client.Gauge({
       name: "orchestrator_queue_depth",
-      help: "Runs waiting in this process's queue for a free execution slot",
+      help: "Runs waiting for a free execution slot: in this process's queue, or in queue mode in the shared BullMQ queue (NaN while Redis does not answer)",
       registers,
-      collect() {
+      async collect() {
+        const shared = observedSharedQueue();
+        if (shared) {
+          this.set(await withinTimeout(shared.depth()).catch(() => NaN));
+          return;
+        }
         let waiting = 0;
         for (const ref of queues) {
           const queue = ref.deref();
@@ -74,6 +88,15 @@ function createMetrics() {
           else queues.delete(ref);
         }
         this.set(waiting);
+      },
+    }),
+    queueWorkers: new client.Gauge({
+      name: "orchestrator_queue_workers",
+      help: "Workers connected to the run queue (queue mode; 0 when this process executes its runs itself; NaN while Redis does not answer)",
+      registers,
+      async collect() {
+        const shared = observedSharedQueue();
+        this.set(shared ? await withinTimeout(shared.workers()).catch(() => NaN) : 0);
       },
     }),
   };

@@ -14,7 +14,14 @@ interface RunJob {
   fresh?: boolean;
 }
 
-const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true } as const;
+/**
+ * A job whose run could not be claimed (Postgres unreachable) fails and is tried again with capped exponential
+ * back-off (`retryDelay`) instead of being dropped; after the last attempt the reconciler still has the run.
+ */
+const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true, attempts: 30, backoff: { type: "capped" } } as const;
+
+/** Wait before a failed job's next attempt: 0.5 s, doubling, at most 30 s. */
+export const retryDelay = (attemptsMade: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attemptsMade - 1));
 
 /**
  * The producer side (web process, CLI, and workers that requeue a run): adds runs to BullMQ and reads its depth
@@ -134,10 +141,15 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
       lockDuration: config.lockMs,
       stalledInterval: config.lockMs,
       maxStalledCount: 5,
+      settings: { backoffStrategy: (attemptsMade: number) => retryDelay(attemptsMade) },
     },
   );
   worker.on("error", (err) => logger.warn({ err }, "bullmq worker"));
-  worker.on("failed", (job, err) => logger.error({ err, runId: job?.data.runId }, "run job failed"));
+  // A failed claim is retried (JOB_OPTIONS): logged once per run while it keeps failing, not per attempt.
+  worker.on("failed", (job, err) => {
+    if (job && job.attemptsMade > 1 && job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    logger.warn({ err: err.message, runId: job?.data.runId, attempts: job?.attemptsMade }, job && job.attemptsMade >= (job.opts.attempts ?? 1) ? "run job failed for good (the reconciler enqueues its run again)" : "run job failed; retried with back-off");
+  });
 
   const reconciler = new Reconciler(runner, client, name);
   void reconciler.tick();
@@ -162,6 +174,8 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
  */
 class Reconciler {
   private running = false;
+  /** Set while ticks fail (Redis or Postgres away): the failure is logged once, and its end. */
+  private failing = false;
 
   constructor(
     private readonly runner: Runner,
@@ -179,9 +193,12 @@ class Reconciler {
       const runIds = await this.runner.unheldRunIds(1000);
       await this.client.enqueueMany(runIds);
       if (runIds.length) logger.info({ runs: runIds.length }, "reconciler: enqueued runs Postgres has as queued or orphaned");
+      if (this.failing) logger.info("reconciling the run queue works again");
+      this.failing = false;
       return runIds.length;
     } catch (err) {
-      logger.warn({ err }, "reconciling the run queue failed (retried at the next interval)");
+      if (!this.failing) logger.warn({ err: err instanceof Error ? err.message : String(err) }, "reconciling the run queue failed (retried every interval; logged again once it works)");
+      this.failing = true;
       return 0;
     } finally {
       this.running = false;

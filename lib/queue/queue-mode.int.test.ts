@@ -13,6 +13,9 @@ import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
 import { enableHook, handleHookRequest } from "@/lib/webhooks/hooks";
 import { validateWorkflow } from "@/lib/workflow/validate";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
+import { realtimeKey } from "@/lib/realtime/redis";
+import { metricsExposition } from "@/lib/observability/metrics";
+import { observeSharedQueue } from "@/lib/observability/metrics-state";
 import { RunQueueClient } from "./bullmq";
 import type { QueueConfig } from "./config";
 
@@ -65,6 +68,7 @@ let gateway: LlmGateway;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 let redis: Redis;
+let prefix: string;
 const workers = new Set<WorkerProcess>();
 
 interface WorkerProcess {
@@ -110,7 +114,7 @@ beforeAll(async () => {
   };
   gateway = await startLlmGateway({ tokenDelayMs: 120 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-queue-"));
-  const prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
+  prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
   env = {
     ...process.env,
     EXECUTION_MODE: "queue",
@@ -176,6 +180,25 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(await queue.depth()).toBe(0);
   });
 
+  it("/metrics in queue mode: orchestrator_queue_depth is BullMQ's depth, orchestrator_queue_workers its workers", async () => {
+    observeSharedQueue(queue); // what getRuntime does in queue mode
+    const gauge = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec((await metricsExposition()).text)?.[1]);
+    try {
+      expect(await gauge("orchestrator_queue_workers")).toBe(2);
+      // A delayed job waits in BullMQ (no worker takes it before its time): the depth counts it.
+      const probe = await queue.queue.add("run", { runId: "metrics-probe" }, { jobId: "metrics-probe", delay: 600_000 });
+      try {
+        expect(await gauge("orchestrator_queue_depth")).toBe(await queue.depth());
+        expect(await gauge("orchestrator_queue_depth")).toBeGreaterThanOrEqual(1);
+      } finally {
+        await probe.remove();
+      }
+      expect(await gauge("orchestrator_queue_depth")).toBe(0);
+    } finally {
+      observeSharedQueue(undefined);
+    }
+  });
+
   it("a webhook with ?wait=true answers with the result a worker produced; past its time limit, 202", async () => {
     const { definition } = validateWorkflow({ id: "hooked", name: "Hooked", steps: [{ id: "hello", type: "llm", config: { model: "slow-300", prompt: "hello {{ input.name }}" } }] });
     await saveWorkflowVersion(harness.db, harness.userId, definition!);
@@ -221,8 +244,9 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     }
   });
 
-  it("a browser following a run a worker executes gets its events and tokens live", async () => {
-    const realtime = await listenRealtime(harness);
+  it("a browser following a run a worker executes gets its events and tokens live, through Redis", async () => {
+    // The event-log poll is off: what arrives came from the worker through Redis (emitter → adapter).
+    const realtime = await listenRealtime(harness, { redis: { url: REDIS_URL, key: realtimeKey(prefix) }, pollMs: 600_000 });
     const socket = connect(realtime.url, { transports: ["websocket"], forceNew: true, auth: { token: realtime.token } });
     try {
       const events: Array<{ event: RunEvent; at: number }> = [];

@@ -11,6 +11,7 @@ import { realtimeHandshakeCheck, type RequestGuard } from "@/lib/net/http-guard"
 import type { Runtime } from "@/lib/runtime";
 import { runRoom, runViewRoom, workflowRoom, type ClientToServerEvents, type ServerToClientEvents } from "./events";
 import { StreamingTexts } from "./streaming-texts";
+import { runRoomsAdapter } from "./redis";
 
 /** How often runs executing in other processes (the CLI, a peer server) and watched workflows are looked at. */
 const POLL_MS = 500;
@@ -44,7 +45,12 @@ function followRefusal(socket: { rooms: Set<string> }, room: string, id: string,
 export function attachRealtime(
   httpServer: HttpServer,
   runtime: () => Promise<Runtime>,
-  options: { pollMs?: number; allowRequest?: RequestGuard["allowRealtime"] } = {},
+  options: {
+    pollMs?: number;
+    allowRequest?: RequestGuard["allowRealtime"];
+    /** Queue mode: run events and tokens of workers (and peer web processes) arrive through Redis (lib/realtime/redis.ts). */
+    redis?: { url: string; key: string };
+  } = {},
 ) {
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
     serveClient: false,
@@ -61,17 +67,46 @@ export function attachRealtime(
   let timer: NodeJS.Timeout | undefined;
   let looking = false;
 
-  const relay = (event: RunEvent) => {
+  /** Delivers an event to this process's sockets; unless `local`, the Redis adapter also hands it to peer web processes. */
+  const deliver = (event: RunEvent, local: boolean) => {
+    const to = local ? io.local : io;
     texts.event(event);
     const sent = followed.get(event.runId);
     if (sent !== undefined) followed.set(event.runId, Math.max(sent, event.seq));
-    io.to(runRoom(event.runId)).emit("run:event", event);
-    io.to(runViewRoom(event.runId)).emit("run:event", eventForViewers(event));
+    to.to(runRoom(event.runId)).emit("run:event", event);
+    // Peers derive the view-only variant themselves (they get the full event in the run's room).
+    io.local.to(runViewRoom(event.runId)).emit("run:event", eventForViewers(event));
   };
-  const relayToken = (event: TokenEvent) => {
+  const relay = (event: RunEvent) => deliver(event, false);
+  const deliverToken = (event: TokenEvent, local: boolean) => {
     texts.token(event);
-    io.to([runRoom(event.runId), runViewRoom(event.runId)]).emit("run:token", event);
+    if (local || !options.redis) io.local.to([runRoom(event.runId), runViewRoom(event.runId)]).emit("run:token", event);
+    else {
+      io.to(runRoom(event.runId)).emit("run:token", event);
+      io.local.to(runViewRoom(event.runId)).emit("run:token", event);
+    }
   };
+  const relayToken = (event: TokenEvent) => deliverToken(event, false);
+  /**
+   * Traffic of runs executing elsewhere, through Redis: an event is delivered only when it is the next of its run
+   * for this process's watchers. One already sent (by the log poll), or one after a gap (a publication Redis lost),
+   * is not: the poll reads the log from the last seq sent and delivers in order, so a client (which drops seqs at
+   * or below its last) never skips one.
+   */
+  const fromRedis = {
+    event(event: RunEvent) {
+      const sent = followed.get(event.runId);
+      if (sent !== undefined && event.seq !== sent + 1) return;
+      deliver(event, true);
+    },
+    token(event: TokenEvent) {
+      deliverToken(event, true);
+    },
+  };
+  const redis = options.redis ? runRoomsAdapter(options.redis.url, options.redis.key, fromRedis) : undefined;
+  if (redis) {
+    io.adapter(redis.adapter as unknown as Parameters<typeof io.adapter>[0]);
+  }
   /**
    * Relays what was read of runs executing elsewhere in the order it was stored (see `storedChunksAfter`): the
    * events up to the run's last seq at the chunks' snapshot, each chunk after the events before it (its step's
@@ -79,7 +114,8 @@ export function attachRealtime(
    */
   const relayStored = (events: RunEvent[], { chunks, lastSeqs }: Awaited<ReturnType<typeof storedChunksAfter>>) => {
     const relayNew = (event: RunEvent) => {
-      if (event.seq > (followed.get(event.runId) ?? Infinity)) relay(event);
+      // Every web process reads the log itself: what it read goes to its own sockets only.
+      if (event.seq > (followed.get(event.runId) ?? Infinity)) deliver(event, true);
     };
     // Each run's events of the snapshot, in seq order, not relayed yet.
     const pending = new Map<string, RunEvent[]>();
@@ -94,7 +130,7 @@ export function attachRealtime(
       while (before.length && before[0].seq <= chunk.afterSeq) relayNew(before.shift()!);
       // The events before it did not fit in this look: the chunk (and the run's next ones) wait for the next look.
       if ((followed.get(chunk.runId) ?? 0) < chunk.afterSeq) continue;
-      relayToken(chunk.token);
+      deliverToken(chunk.token, true);
       chunkCursors.set(chunk.runId, { afterSeq: chunk.afterSeq, part: chunk.part });
     }
     for (const rest of pending.values()) rest.forEach(relayNew);
@@ -135,7 +171,8 @@ export function attachRealtime(
           const runId = await activeRunId(db, userId, workflowId);
           if (runId === announced || !watched.has(workflowId)) return;
           watched.set(workflowId, runId);
-          if (runId) io.to(workflowRoom(workflowId)).emit("workflow:run", { workflowId, runId });
+          // Each web process looks at the workflows its own sockets watch.
+          if (runId) io.local.to(workflowRoom(workflowId)).emit("workflow:run", { workflowId, runId });
         }),
       );
     } catch {
@@ -148,7 +185,10 @@ export function attachRealtime(
     timer ??= setInterval(() => void look(), options.pollMs ?? POLL_MS);
     timer.unref();
   };
-  httpServer.once("close", () => clearInterval(timer));
+  httpServer.once("close", () => {
+    clearInterval(timer);
+    redis?.close();
+  });
 
   // Every connection is a user's: the sign-in cookie of the page, or an API token (`auth: { token }` or an
   // Authorization header) for other clients. Rooms are then joined only for runs and workflows the user can see.

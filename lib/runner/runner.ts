@@ -209,11 +209,15 @@ export class Runner {
     this.held.add(runId);
     this.watch();
     this.finished.set(runId, done);
-    void done.finally(() => {
-      setTimeout(() => this.finished.delete(runId), 60_000).unref();
-      // Its final row is stored (executeRun flushes it before resolving): processes waiting for it read it now.
-      this.options.dispatch?.announceSettled?.(runId);
-    });
+    // Rejected only when not even the run's failure could be written (the database unreachable): unhandled, that
+    // would end the process. The run keeps its lease until it lapses; then it is taken over from its checkpoint.
+    void done
+      .then(
+        // Its final row is stored (executeRun flushes it before resolving): processes waiting for it read it now.
+        () => this.options.dispatch?.announceSettled?.(runId),
+        (err) => logger.error({ err: err instanceof Error ? err.message : String(err), runId }, "the run's end could not be recorded (database unreachable?): it is taken over once its lease lapses"),
+      )
+      .finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
   }
 
   /** Executes a run this process holds, unless it was cancelled or ended meanwhile. */
