@@ -1,4 +1,6 @@
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { fireDeps } from "@/lib/schedules/deps";
+import { startScheduleWorker } from "@/lib/queue/schedules";
 import { logger } from "@/lib/logger";
 import { metrics } from "@/lib/observability/metrics";
 import { executionMode } from "@/lib/queue/config";
@@ -17,10 +19,12 @@ async function main() {
   metrics();
   const runtime = await getRuntime(); // checks the queue settings, migrates the database on first start
   const worker = startRunWorker(runtime.runner, runtime.queue!);
+  const scheduleWorker = startScheduleWorker(fireDeps(runtime), runtime.schedules!);
   console.log(`LLM orchestrator worker ${worker.name} ready (concurrency ${runtime.queue!.config.concurrency}, process ${runtime.runner.processId})`);
 
   const stop = async () => {
     // Stop taking jobs, let the runs executing here finish (their leases stay renewed meanwhile), then close.
+    await scheduleWorker.close();
     await worker.close();
     await shutdownRuntime();
     process.exit(0);

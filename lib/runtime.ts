@@ -11,6 +11,8 @@ import { RUNTIME_KEY } from "@/lib/runtime-key";
 import { flushTracing } from "@/lib/observability/tracing";
 import { executionMode, queueConfig } from "@/lib/queue/config";
 import { RunQueueClient } from "@/lib/queue/bullmq";
+import { ScheduleQueueClient } from "@/lib/queue/schedules";
+import { scheduleConfig } from "@/lib/schedules/config";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -28,6 +30,8 @@ export interface Runtime {
   auth: Auth;
   /** Queue mode (EXECUTION_MODE=queue): the BullMQ queue runs are handed to; absent inline. */
   queue?: RunQueueClient;
+  /** Queue mode: the job schedulers of schedules (lib/queue/schedules.ts); absent inline. */
+  schedules?: ScheduleQueueClient;
 }
 
 const KEY = RUNTIME_KEY;
@@ -40,6 +44,7 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     // resolves from the sources; the Next bundle finds the same instance on globalThis.
     // Queue mode's settings are checked before anything starts: a missing REDIS_URL or a SQLite database stops it here.
     const queue = executionMode() === "queue" ? new RunQueueClient(queueConfig()) : undefined;
+    const schedules = queue ? new ScheduleQueueClient(queue.config, queue.connection, scheduleConfig().minuteMs) : undefined;
     expressionWorkers();
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
@@ -47,7 +52,7 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     const auth = createAuth(db);
     const checkpointer = new SqlCheckpointSaver(sql);
     const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: queue?.config.concurrency ?? runConcurrency(), dispatch: queue });
-    return { db, sql, checkpointer, runner, userId, auth, queue };
+    return { db, sql, checkpointer, runner, userId, auth, queue, schedules };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;
@@ -62,9 +67,11 @@ export async function shutdownRuntime() {
   delete holder[KEY];
   if (!runtime) return closeDb();
   await runtime.runner.drain();
+  await runtime.schedules?.close();
   await runtime.queue?.close();
   await flushTracing(); // spans of the runs this process ended (the CLI exits next)
   await expressionWorkers().close();
   await runtime.sql.close();
   await closeDb();
 }
+
