@@ -57,7 +57,7 @@ export class ScheduleQueueClient implements ScheduleSync {
     const ids = new Set<string>();
     for (let start = 0; ; start += 500) {
       const page = await this.queue.getJobSchedulers(start, start + 499, true);
-      for (const s of page) if (s.id) ids.add(s.id);
+      for (const s of page) ids.add(s.key);
       if (page.length < 500) return ids;
     }
   }

@@ -48,16 +48,25 @@ export function handledUntil(row: Pick<ScheduleRow, "lastFiredAt" | "activeSince
   return row.lastFiredAt && row.lastFiredAt > row.activeSince ? row.lastFiredAt : row.activeSince;
 }
 
-/** Handles the fire time a schedule owes at `at` (the latest passed and unhandled), if any. */
+/**
+ * Handles the fire time a schedule owes at `at` (the latest passed and unhandled), if any. When another process
+ * handled a fire of the schedule meanwhile (its ScheduleFire row took the same `afterTime`), the schedule is read
+ * again and what is owed then is handled: a fire is neither lost nor doubled by a race.
+ */
 export async function fireDue(deps: FireDeps, scheduleId: string, at: Date, now = new Date()): Promise<FireOutcome> {
-  const row = await deps.db.schedule.findUnique({ where: { id: scheduleId } });
-  if (!row || !row.enabled) return { outcome: "inactive" };
-  const fireTime = dueFireTime(timingOf(row, deps.minuteMs), handledUntil(row), at);
-  if (!fireTime) {
-    await refreshNextFire(deps, row, now);
-    return { outcome: "not_due" };
+  let last: FireOutcome = { outcome: "not_due" };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await deps.db.schedule.findUnique({ where: { id: scheduleId } });
+    if (!row || !row.enabled) return { outcome: "inactive" };
+    const fireTime = dueFireTime(timingOf(row, deps.minuteMs), handledUntil(row), at);
+    if (!fireTime) {
+      if (attempt === 0) await refreshNextFire(deps, row, now);
+      return last.outcome === "duplicate" ? last : { outcome: "not_due" };
+    }
+    last = await fireSchedule(deps, scheduleId, fireTime, now, row);
+    if (last.outcome !== "duplicate") return last;
   }
-  return fireSchedule(deps, scheduleId, fireTime, now, row);
+  return last;
 }
 
 /**
@@ -76,15 +85,15 @@ export async function fireSchedule(deps: FireDeps, scheduleId: string, fireTime:
 
   let result: FireOutcome;
   if (lateMs > deps.graceMs && row.missedPolicy === "skip") {
-    result = await recordFire(deps, row.id, fireTime, "skipped", `missed: handled ${Math.round(lateMs / 1000)} s after its time (no process could fire it) and the missed-fire policy is skip`, missed);
+    result = await recordFire(deps, row.id, fireTime, from, now, "skipped", `missed: handled ${Math.round(lateMs / 1000)} s after its time (no process could fire it) and the missed-fire policy is skip`, missed);
   } else {
-    result = await startScheduledRun(deps, row, fireTime, missed);
+    result = await startScheduledRun(deps, row, fireTime, from, now, missed);
   }
   if (result.outcome === "started" || result.outcome === "skipped" || result.outcome === "failed") await markFired(deps, row, result, now);
   return result;
 }
 
-async function startScheduledRun(deps: FireDeps, row: ScheduleRow, fireTime: Date, missed: number): Promise<FireOutcome> {
+async function startScheduledRun(deps: FireDeps, row: ScheduleRow, fireTime: Date, afterTime: Date, now: Date, missed: number): Promise<FireOutcome> {
   let reason: string;
   try {
     // Read as the owner, through the access layer: a share removed or a role lowered since makes the fire fail.
@@ -101,8 +110,8 @@ async function startScheduledRun(deps: FireDeps, row: ScheduleRow, fireTime: Dat
         auditData: { scheduleId: row.id, scheduleName: row.name, fireTime: fireTime.toISOString() },
         alsoStore: (id) => [
           {
-            sql: `INSERT INTO "ScheduleFire" ("scheduleId", "fireTime", "status", "runId", "reason", "missed", "createdAt") VALUES (?, ?, 'started', ?, NULL, ?, ?)`,
-            params: [row.id, fireTime, id, missed, new Date()],
+            sql: `INSERT INTO "ScheduleFire" ("scheduleId", "fireTime", "afterTime", "status", "runId", "reason", "missed", "createdAt") VALUES (?, ?, ?, 'started', ?, NULL, ?, ?)`,
+            params: [row.id, fireTime, afterTime, id, missed, now],
           },
         ],
       });
@@ -117,14 +126,15 @@ async function startScheduledRun(deps: FireDeps, row: ScheduleRow, fireTime: Dat
       reason = "starting the run failed on the server; the details are in the server log";
     }
   }
-  return recordFire(deps, row.id, fireTime, "failed", reason, missed);
+  return recordFire(deps, row.id, fireTime, afterTime, now, "failed", reason, missed);
 }
 
-async function recordFire(deps: FireDeps, scheduleId: string, fireTime: Date, status: "skipped" | "failed", reason: string, missed: number): Promise<FireOutcome> {
+async function recordFire(deps: FireDeps, scheduleId: string, fireTime: Date, afterTime: Date, now: Date, status: "skipped" | "failed", reason: string, missed: number): Promise<FireOutcome> {
+  // No conflict target: either key (the fire time, or the fire it follows) taken by another process means it is theirs.
   const inserted = await deps.sql.query(
-    `INSERT INTO "ScheduleFire" ("scheduleId", "fireTime", "status", "runId", "reason", "missed", "createdAt") VALUES (?, ?, ?, NULL, ?, ?, ?)
-     ON CONFLICT ("scheduleId", "fireTime") DO NOTHING RETURNING "status"`,
-    [scheduleId, fireTime, status, reason, missed, new Date()],
+    `INSERT INTO "ScheduleFire" ("scheduleId", "fireTime", "afterTime", "status", "runId", "reason", "missed", "createdAt") VALUES (?, ?, ?, ?, NULL, ?, ?, ?)
+     ON CONFLICT DO NOTHING RETURNING "status"`,
+    [scheduleId, fireTime, afterTime, status, reason, missed, now],
   );
   if (!inserted.length) return { outcome: "duplicate", fireTime };
   if (status === "failed") logger.warn({ scheduleId, fireTime, reason }, "a schedule's fire failed");

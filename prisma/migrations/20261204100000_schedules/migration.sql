@@ -30,6 +30,7 @@ CREATE TABLE "ScheduleFire" (
     "status" TEXT NOT NULL,
     "runId" TEXT,
     "reason" TEXT,
+    "afterTime" DATETIME NOT NULL,
     "missed" INTEGER NOT NULL DEFAULT 0,
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
@@ -42,3 +43,6 @@ CREATE INDEX "Schedule_workflowId_createdAt_idx" ON "Schedule"("workflowId", "cr
 
 -- CreateIndex
 CREATE INDEX "Schedule_enabled_nextFireAt_idx" ON "Schedule"("enabled", "nextFireAt");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "ScheduleFire_scheduleId_afterTime_key" ON "ScheduleFire"("scheduleId", "afterTime");

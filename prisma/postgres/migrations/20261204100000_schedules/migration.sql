@@ -30,6 +30,7 @@ CREATE TABLE "ScheduleFire" (
     "status" TEXT NOT NULL,
     "runId" TEXT,
     "reason" TEXT,
+    "afterTime" TIMESTAMP(3) NOT NULL,
     "missed" INTEGER NOT NULL DEFAULT 0,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
@@ -41,6 +42,9 @@ CREATE INDEX "Schedule_workflowId_createdAt_idx" ON "Schedule"("workflowId", "cr
 
 -- CreateIndex
 CREATE INDEX "Schedule_enabled_nextFireAt_idx" ON "Schedule"("enabled", "nextFireAt");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "ScheduleFire_scheduleId_afterTime_key" ON "ScheduleFire"("scheduleId", "afterTime");
 
 -- AddForeignKey
 ALTER TABLE "Schedule" ADD CONSTRAINT "Schedule_workflowId_fkey" FOREIGN KEY ("workflowId") REFERENCES "Workflow"("id") ON DELETE CASCADE ON UPDATE CASCADE;
