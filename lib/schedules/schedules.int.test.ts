@@ -73,7 +73,7 @@ describe.each(databases)("schedules on %s", (_name, makeDatabase, available) => 
     expect(runs).toHaveLength(2);
     const rows = await harness.db.run.findMany({ where: { id: { in: runs.map((r) => r.runId) } } });
     for (const row of rows) {
-      expect(row).toMatchObject({ trigger: "schedule", source: "schedule", ownerId: users.alice, status: "succeeded", workflowVersion: 1 });
+      expect(row, row.error ?? "").toMatchObject({ trigger: "schedule", source: "schedule", ownerId: users.alice, status: "succeeded", workflowVersion: 1 });
       expect(JSON.parse(row.input!)).toEqual({ who: "clock" });
     }
     const [view] = (await listSchedules(deps, users.alice, "greet")).filter((s) => s.id === created.id);
