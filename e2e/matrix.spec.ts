@@ -57,6 +57,8 @@ interface Ids {
   callbackPath: string;
   /** Alice's session token: what bob must not be able to revoke. */
   aliceSession: string;
+  /** A schedule of alice's workflow (yearly: it does not fire during the suite). */
+  scheduleId: string;
 }
 
 interface Context {
@@ -69,7 +71,7 @@ interface Context {
 }
 
 /** Anything that would show alice's objects: her workflow's id and name, run, checkpoint, hook credentials. */
-const traces = (ids: Ids) => [ids.workflowId, ids.workflowName, ids.runId, ids.checkpointId, ids.hookToken, ids.hookSecret, ids.callbackPath.split("/").at(-1)!, ids.aliceSession];
+const traces = (ids: Ids) => [ids.workflowId, ids.workflowName, ids.runId, ids.checkpointId, ids.hookToken, ids.hookSecret, ids.callbackPath.split("/").at(-1)!, ids.aliceSession, ids.scheduleId];
 
 /** `echoed`: the URL asked for — a page may repeat what is in it (Next's payload names the path) without showing anything. */
 function expectNoTrace(text: string, ids: Ids, where: string, echoed = "") {
@@ -325,6 +327,12 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/workflows/actions.ts#webhookStatus": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "ok" },
   "app/workflows/actions.ts#enableWebhook": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/workflows/actions.ts#disableWebhook": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/schedule-actions.ts#workflowSchedules": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "ok" },
+  "app/workflows/schedule-actions.ts#addSchedule": { args: (ids) => [ids.workflowId, { name: "taken over", kind: "interval", everyMinutes: 1 }], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/schedule-actions.ts#editSchedule": { args: (ids) => [ids.scheduleId, { name: "taken over", kind: "interval", everyMinutes: 1 }], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/schedule-actions.ts#pauseSchedule": { args: (ids) => [ids.scheduleId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/schedule-actions.ts#resumeSchedule": { args: (ids) => [ids.scheduleId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
+  "app/workflows/schedule-actions.ts#removeSchedule": { args: (ids) => [ids.scheduleId], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/workflows/actions.ts#setWebhookWaitTimeout": { args: (ids) => [ids.workflowId, 1000], bob: "NOT_FOUND", carol: "FORBIDDEN" },
   "app/workflows/actions.ts#estimateRunCost": { args: (ids) => [ids.workflowId, {}], bob: "NOT_FOUND", carol: "ok" },
   "app/workflows/actions.ts#gatewayModels": { args: () => [], bob: "ok", carol: "ok" },
@@ -491,6 +499,9 @@ test.beforeAll(async ({ baseURL }) => {
   await ok(await callAction(alice.web, action(actions, "app/workflows/actions.ts#saveWorkflow"), [aliceDefinition(ids)]));
   await ok(await callAction(alice.web, action(actions, "app/workflows/actions.ts#saveWorkflow"), [{ ...aliceDefinition(ids), description: "v2" }]));
   const hook = await ok(await callAction(alice.web, action(actions, "app/workflows/actions.ts#enableWebhook"), [workflowId]));
+  const { schedule } = (await ok(
+    await callAction(alice.web, action(actions, "app/workflows/schedule-actions.ts#addSchedule"), [workflowId, { name: "Alice yearly", kind: "cron", cron: "0 9 1 1 *", timezone: "Europe/Berlin" }]),
+  )) as { schedule: { id: string } };
   const { runId } = (await ok(await callAction(alice.web, action(actions, "app/workflows/actions.ts#runWorkflow"), [workflowId, {}]))) as { runId: string };
   await waitForStatus(runId, "waiting");
   const { checkpoints } = (await ok(await callAction(alice.web, action(actions, "app/runs/actions.ts#runCheckpoints"), [runId]))) as { checkpoints: Array<{ checkpointId: string }> };
@@ -501,6 +512,7 @@ test.beforeAll(async ({ baseURL }) => {
     hookSecret: hook.secret as string,
     callbackPath: callbackPathOf(runId),
     aliceSession: (alice as User & { session: string }).session,
+    scheduleId: schedule.id,
   });
   // Shared with carol to view, through the repository (the same call a share in the app makes).
   const db = await createDb(`file:${dbFile}`);
