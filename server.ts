@@ -4,6 +4,9 @@ import { Redis } from "ioredis";
 import { CLIENT_IP_HEADER } from "@/lib/auth/auth";
 import { attachRealtime } from "@/lib/realtime/server";
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { fireDeps } from "@/lib/schedules/deps";
+import { scheduleConfig } from "@/lib/schedules/config";
+import { InlineScheduler } from "@/lib/schedules/inline";
 import { logger } from "@/lib/logger";
 import { metrics } from "@/lib/observability/metrics";
 import { createRequestGuard } from "@/lib/net/http-guard";
@@ -29,6 +32,7 @@ async function main() {
   const rateRedis = queue && new Redis(queue.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: `${queue.prefix}:rate-limits` });
   rateRedis?.on("error", (err) => logger.debug({ err }, "redis (rate limits)"));
   const guard = createRequestGuard(process.env, rateRedis && { redis: rateRedis, prefix: queue.prefix });
+  scheduleConfig(); // a malformed ORCHESTRATOR_SCHEDULE_* setting stops the start naming its variable
   const app = next({ dev, hostname, port });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -91,6 +95,8 @@ async function main() {
     void resumeOrphans();
     setInterval(() => void resumeOrphans(), 10_000).unref();
   }
+  // Schedules: fired here in one-process mode; in queue mode by the workers (BullMQ job schedulers).
+  const scheduler = mode === "inline" ? new InlineScheduler(fireDeps(runtime), { pollMs: scheduleConfig().pollMs }).start() : undefined;
 
   // Checkpoint retention (Settings or ORCHESTRATOR_CHECKPOINT_RETENTION_DAYS), read afresh each time.
   const prune = () =>
@@ -101,6 +107,7 @@ async function main() {
   setInterval(() => void prune(), 3_600_000).unref();
 
   const stop = async () => {
+    await scheduler?.stop();
     io.close();
     httpServer.close();
     await shutdownRuntime();

@@ -1,4 +1,6 @@
 import { getRuntime, shutdownRuntime } from "@/lib/runtime";
+import { fireDeps } from "@/lib/schedules/deps";
+import { startScheduleWorker } from "@/lib/queue/schedules";
 import { logger } from "@/lib/logger";
 import { metrics } from "@/lib/observability/metrics";
 import { startRunWorker } from "@/lib/queue/bullmq";
@@ -21,10 +23,12 @@ async function main() {
   const publisher = redisRunPublisher(config.redisUrl, realtimeKey(config.prefix));
   const runtime = await getRuntime({ publisher }); // migrates the database on first start
   const worker = startRunWorker(runtime.runner, runtime.queue!);
+  const scheduleWorker = startScheduleWorker(fireDeps(runtime), runtime.schedules!);
   console.log(`LLM orchestrator worker ${worker.name} ready (concurrency ${runtime.queue!.config.concurrency}, process ${runtime.runner.processId})`);
 
   const stop = async () => {
     // Stop taking jobs, let the runs executing here finish (their leases stay renewed meanwhile), then close.
+    await scheduleWorker.close();
     await worker.close();
     await shutdownRuntime();
     publisher.close();

@@ -81,6 +81,7 @@ const READ_ONLY: Record<string, string> = {
   checkpoints: "lists a run's checkpoints",
   audit: "reads the audit log",
   "users list": "lists users",
+  "schedules list": "lists a workflow's schedules",
 };
 
 const approvalFlow = { id: "cli-approval", name: "CLI approval", steps: [{ id: "ok", type: "approval", config: { message: "ok?" } }] };
@@ -160,10 +161,38 @@ const MUTATING: Record<string, Step> = {
     },
   },
   "tokens revoke": { action: "token.revoke", call: async (state) => (await ok(["tokens", "revoke", state.token, "--json"]), { targetId: state.token }) },
+  "schedules add": {
+    action: "schedule.create",
+    call: async (state) => {
+      // Bad input exits 2 naming the field, and writes nothing.
+      const bad = await cli(["schedules", "add", "cli-plain", "--name", "n", "--cron", "0 0 * * * *"]);
+      expect(bad.code, bad.stderr).toBe(2);
+      expect(bad.stderr).toMatch(/cron: .*five fields/);
+      for (const args of [["--cron", "0 9 * * *", "--tz", "Mars/Base"], ["--every", "5", "--cron", "0 9 * * *"]]) {
+        const refused = await cli(["schedules", "add", "cli-plain", "--name", "n", ...args]);
+        expect(refused.code, `${args.join(" ")}: ${refused.stderr}`).toBe(2);
+      }
+      const schedule = JSON.parse(await ok(["schedules", "add", "cli-plain", "--name", "Yearly", "--cron", "0 9 1 1 *", "--tz", "Europe/Berlin", "--json"])) as { id: string; upcoming: unknown[] };
+      expect(schedule.upcoming).toHaveLength(5);
+      state.schedule = schedule.id;
+      return { targetId: schedule.id };
+    },
+  },
+  "schedules pause": { action: "schedule.pause", call: async (state) => (await ok(["schedules", "pause", state.schedule, "--json"]), { targetId: state.schedule }) },
+  "schedules resume": { action: "schedule.resume", call: async (state) => (await ok(["schedules", "resume", state.schedule, "--json"]), { targetId: state.schedule }) },
+  "schedules delete": {
+    action: "schedule.delete",
+    call: async (state) => {
+      const missing = await cli(["schedules", "delete", "sch_nothing"]);
+      expect(missing.code, missing.stderr).toBe(2);
+      await ok(["schedules", "delete", state.schedule, "--json"]);
+      return { targetId: state.schedule };
+    },
+  },
 };
 
 describe("orchestrator audit", () => {
-  it("every CLI command is either listed as read-only (with a reason) or writes its audit entry", { timeout: 240_000 }, async () => {
+  it("every CLI command is either listed as read-only (with a reason) or writes its audit entry", { timeout: 480_000 }, async () => {
     const commands = await cliCommands();
     expect(commands).toEqual(expect.arrayContaining(["run", "import", "users add", "tokens revoke", "audit"])); // the help was read
     expect(commands.filter((c) => !(c in MUTATING) && !(c in READ_ONLY)), "CLI commands without an entry (add its audit entry, then an entry here)").toEqual([]);
@@ -191,6 +220,7 @@ describe("orchestrator audit", () => {
     await ok(["validate", file("plain.json", plainFlow)]);
     await ok(["runs", "--json"]);
     await ok(["users", "list", "--json"]);
+    await ok(["schedules", "list", "cli-plain", "--json"]);
     await ok(["audit"]);
     await ok(["checkpoints", state.fork, "--json"]);
     expect(await db.auditLog.count()).toBe(count);

@@ -390,6 +390,84 @@ tokens
     print(Boolean(opts.json), { id, revoked: true }, `revoked ${id}`);
   });
 
+const schedules = program.command("schedules").description("schedules of workflows (cron in a time zone, or every N minutes); see README, Schedules");
+
+/** A schedule as the CLI prints it. */
+const scheduleLine = (s: { id: string; name: string; enabled: boolean; description: string; upcoming: Array<{ local: string }> }) =>
+  `${s.id}  ${s.enabled ? "active" : "paused"}  ${s.name}: ${s.description}${s.upcoming[0] ? `; next ${s.upcoming[0].local}` : ""}`;
+
+async function scheduleContext() {
+  const { scheduleDeps } = await import("@/lib/schedules/deps");
+  const repository = await import("@/lib/schedules/repository");
+  const runtime = await (await load.runtime()).getRuntime();
+  return { deps: scheduleDeps(runtime), repository, userId: await actingUserId() };
+}
+
+schedules
+  .command("list <workflowId>")
+  .description("list a workflow's schedules with their next fire times")
+  .option("--json", "print an array of schedules (with `upcoming` fire times)")
+  .action(async (workflowId: string, opts: { json?: boolean }) => {
+    await localOnly("schedules list");
+    const { deps, repository, userId } = await scheduleContext();
+    const list = await repository.listSchedules(deps, userId, workflowId);
+    print(Boolean(opts.json), list, list.map(scheduleLine).join("\n") || "no schedules");
+  });
+
+schedules
+  .command("add <workflowId>")
+  .description("add a schedule: --cron with --tz, or --every minutes")
+  .requiredOption("--name <name>", "what the schedule is for (1-100 characters)")
+  .option("--cron <expression>", 'five fields, e.g. "0 9 * * 1-5", or @daily etc.')
+  .option("--tz <zone>", "IANA time zone of --cron (default UTC)")
+  .option("--every <minutes>", "every N minutes (1-525600), counted from midnight UTC")
+  .option("--input <json>", "the runs' input (JSON, at most 64 KB)", "{}")
+  .option("--missed <policy>", "fires missed while down: run_once (default) or skip")
+  .option("--json", "print the schedule")
+  .action(async (workflowId: string, opts: { name: string; cron?: string; tz?: string; every?: string; input: string; missed?: string; json?: boolean }) => {
+    if ((opts.cron === undefined) === (opts.every === undefined)) throw new UsageError("give either --cron (with --tz) or --every <minutes>");
+    if (opts.every !== undefined && !/^\d{1,7}$/.test(opts.every)) throw new UsageError("--every: a whole number of minutes from 1 to 525600");
+    let input: unknown;
+    try {
+      input = JSON.parse(opts.input);
+    } catch {
+      throw new UsageError("--input: not valid JSON");
+    }
+    await localOnly("schedules add");
+    const { deps, repository, userId } = await scheduleContext();
+    const fields = {
+      name: opts.name,
+      ...(opts.cron !== undefined ? { kind: "cron", cron: opts.cron, ...(opts.tz ? { timezone: opts.tz } : {}) } : { kind: "interval", everyMinutes: Number(opts.every) }),
+      input,
+      ...(opts.missed ? { missedPolicy: opts.missed } : {}),
+    };
+    const schedule = await repository.createSchedule(deps, userId, workflowId, fields);
+    print(Boolean(opts.json), schedule, `added ${scheduleLine(schedule)}`);
+  });
+
+for (const [name, enabled] of [["pause", false], ["resume", true]] as const)
+  schedules
+    .command(`${name} <scheduleId>`)
+    .description(enabled ? "resume a paused schedule (fires missed while paused are not owed)" : "pause a schedule")
+    .option("--json", "print the schedule")
+    .action(async (scheduleId: string, opts: { json?: boolean }) => {
+      await localOnly(`schedules ${name}`);
+      const { deps, repository, userId } = await scheduleContext();
+      const schedule = await repository.setScheduleEnabled(deps, userId, scheduleId, enabled);
+      print(Boolean(opts.json), schedule, scheduleLine(schedule));
+    });
+
+schedules
+  .command("delete <scheduleId>")
+  .description("delete a schedule")
+  .option("--json", "print { deleted }")
+  .action(async (scheduleId: string, opts: { json?: boolean }) => {
+    await localOnly("schedules delete");
+    const { deps, repository, userId } = await scheduleContext();
+    const result = await repository.deleteSchedule(deps, userId, scheduleId);
+    print(Boolean(opts.json), result, `deleted ${scheduleId}`);
+  });
+
 program
   .command("audit")
   .description("list audit log entries (who changed what, when), newest first; admins see all, others what is about them or workflows they can see")

@@ -81,6 +81,7 @@ interface State {
   tokenId: string;
   token: string;
   hookSecret: string;
+  scheduleId: string;
   defaultModel: string | null;
   results: Results;
 }
@@ -135,6 +136,21 @@ const AUDITED: Record<string, ActionCase> = {
   },
   "app/workflows/actions.ts#setWebhookWaitTimeout": { args: (s) => [s.workflowId, 2000], action: "webhook.settings", target: (s) => s.workflowId },
   "app/workflows/actions.ts#disableWebhook": { args: (s) => [s.workflowId], action: "webhook.disable", target: (s) => s.workflowId },
+  // A yearly schedule: it does not fire during the suite.
+  "app/workflows/schedule-actions.ts#addSchedule": {
+    args: (s) => [s.workflowId, { name: "Audit schedule", kind: "cron", cron: "0 9 1 1 *", timezone: "Europe/Berlin" }],
+    action: "schedule.create",
+    target: (_s, r) => (r.schedule as { id: string }).id,
+    after: async (s, r) => void (s.scheduleId = (r.schedule as { id: string }).id),
+  },
+  "app/workflows/schedule-actions.ts#editSchedule": {
+    args: (s) => [s.scheduleId, { name: "Audit schedule", kind: "interval", everyMinutes: 525600 }],
+    action: "schedule.update",
+    target: (s) => s.scheduleId,
+  },
+  "app/workflows/schedule-actions.ts#pauseSchedule": { args: (s) => [s.scheduleId], action: "schedule.pause", target: (s) => s.scheduleId },
+  "app/workflows/schedule-actions.ts#resumeSchedule": { args: (s) => [s.scheduleId], action: "schedule.resume", target: (s) => s.scheduleId },
+  "app/workflows/schedule-actions.ts#removeSchedule": { args: (s) => [s.scheduleId], action: "schedule.delete", target: (s) => s.scheduleId },
   "app/settings/actions.ts#createUser": {
     args: (s) => [{ email: s.user2.email, role: "editor", password: "audit-password-1" }],
     action: "user.add",
@@ -264,6 +280,7 @@ const READ_ONLY_ACTIONS: Record<string, string> = {
   "app/runs/[runId]/actions.ts#runTimeline": "reads a run's timeline from its event log",
   "app/workflows/actions.ts#checkRunInput": "checks an input against a schema",
   "app/workflows/actions.ts#webhookStatus": "reads the webhook's state",
+  "app/workflows/schedule-actions.ts#workflowSchedules": "lists a workflow's schedules and their next fire times",
   "app/workflows/actions.ts#estimateRunCost": "prices a run without starting it",
   "app/workflows/actions.ts#gatewayModels": "lists the gateway's models",
   "app/workflows/actions.ts#workflowShares": "lists a workflow's shares",
@@ -298,6 +315,7 @@ const state: State = {
   tokenId: "",
   token: "",
   hookSecret: "",
+  scheduleId: "",
   defaultModel: null,
   results: {},
 };
@@ -333,6 +351,7 @@ test("every server action of the build changes nothing or writes its audit entry
   // Read-only actions write nothing.
   const before = lastAuditRowid();
   await ownerCall("app/workflows/actions.ts#webhookStatus", [state.workflowId]);
+  await ownerCall("app/workflows/schedule-actions.ts#workflowSchedules", [state.workflowId]);
   await ownerCall("app/workflows/actions.ts#workflowShares", [state.workflowId]);
   await ownerCall("app/runs/actions.ts#runCheckpointState", [state.succeededRunId, state.checkpointId]);
   await ownerCall("app/workflows/actions.ts#estimateRunCost", [state.workflowId, {}]);

@@ -12,6 +12,8 @@ import { flushTracing } from "@/lib/observability/tracing";
 import { executionMode, queueConfig } from "@/lib/queue/config";
 import { RunQueueClient } from "@/lib/queue/bullmq";
 import { observeSharedQueue } from "@/lib/observability/metrics-state";
+import { ScheduleQueueClient } from "@/lib/queue/schedules";
+import { scheduleConfig } from "@/lib/schedules/config";
 
 /**
  * The process-wide services: database, runner and the current user. Kept on globalThis because Next bundles
@@ -29,6 +31,8 @@ export interface Runtime {
   auth: Auth;
   /** Queue mode (EXECUTION_MODE=queue): the BullMQ queue runs are handed to; absent inline. */
   queue?: RunQueueClient;
+  /** Queue mode: the job schedulers of schedules (lib/queue/schedules.ts); absent inline. */
+  schedules?: ScheduleQueueClient;
 }
 
 const KEY = RUNTIME_KEY;
@@ -41,6 +45,7 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     // resolves from the sources; the Next bundle finds the same instance on globalThis.
     // Queue mode's settings are checked before anything starts: a missing REDIS_URL or a SQLite database stops it here.
     const queue = executionMode() === "queue" ? new RunQueueClient(queueConfig()) : undefined;
+    const schedules = queue ? new ScheduleQueueClient(queue.config, queue.connection, scheduleConfig().minuteMs) : undefined;
     expressionWorkers();
     const db = await getDb(); // migrates first
     const sql = openSql(databaseUrl());
@@ -49,7 +54,7 @@ export function getRuntime(options: { publisher?: RunPublisher } = {}): Promise<
     const checkpointer = new SqlCheckpointSaver(sql);
     const runner = new Runner({ db, sql, checkpointer, publisher: options.publisher, concurrency: queue?.config.concurrency ?? runConcurrency(), dispatch: queue });
     observeSharedQueue(queue); // /metrics: BullMQ's depth and workers in queue mode
-    return { db, sql, checkpointer, runner, userId, auth, queue };
+    return { db, sql, checkpointer, runner, userId, auth, queue, schedules };
   })();
   return holder[KEY].then((runtime) => {
     if (options.publisher) runtime.runner.publisher = options.publisher;
@@ -65,9 +70,11 @@ export async function shutdownRuntime() {
   if (!runtime) return closeDb();
   await runtime.runner.drain();
   observeSharedQueue(undefined);
+  await runtime.schedules?.close();
   await runtime.queue?.close();
   await flushTracing(); // spans of the runs this process ended (the CLI exits next)
   await expressionWorkers().close();
   await runtime.sql.close();
   await closeDb();
 }
+

@@ -22,6 +22,7 @@ import { Inspector } from "./Inspector";
 import { DRAG_MIME, Palette } from "./Palette";
 import type { RunInputMode } from "./RunDialog";
 import { ShareDialog } from "./ShareDialog";
+import { ScheduleDialog } from "./ScheduleDialog";
 import { useRestoreVersion, VersionsMenu, type VersionInfo } from "./VersionsMenu";
 import { CanvasBackground } from "./CanvasBackground";
 import { nodeTypes } from "./StepNode";
@@ -182,6 +183,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
   const api = useEditorApi();
   const readOnly = useEditor((s) => s.readOnly);
   const [sharing, setSharing] = useState(false);
+  const [scheduling, setScheduling] = useState(false);
   const router = useRouter();
   const name = useEditor((s) => s.meta.name);
   const id = useEditor((s) => s.meta.id);
@@ -303,6 +305,11 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
             Dashboard
           </Link>
         )}
+        {!isNew && (
+          <button type="button" data-testid="schedules-button" onClick={() => setScheduling(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
+            Schedules
+          </button>
+        )}
         {canShare && !isNew && (
           <button type="button" data-testid="share-button" onClick={() => setSharing(true)} className="rounded border border-neutral-300 px-3 py-1 font-medium hover:bg-neutral-50">
             Share
@@ -335,6 +342,7 @@ function Toolbar({ versions, canShare }: { versions: VersionInfo[]; canShare: bo
         )}
       </div>
       {sharing && <ShareDialog workflowId={id} onClose={() => setSharing(false)} />}
+      {scheduling && <ScheduleDialog workflowId={id} canChange={!readOnly} onClose={() => setScheduling(false)} />}
       {dialog && <RunDialog workflowId={id} schema={inputSchema} initialMode={dialog.mode} busy={starting} error={dialog.error} onClose={() => setDialog(null)} onRun={start} />}
     </div>
   );

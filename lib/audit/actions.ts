@@ -13,6 +13,11 @@ export const AUDIT_ACTIONS = [
   "webhook.rotate",
   "webhook.disable",
   "webhook.settings",
+  "schedule.create",
+  "schedule.update",
+  "schedule.pause",
+  "schedule.resume",
+  "schedule.delete",
   "run.start",
   "run.cancel",
   "run.resume",
@@ -41,4 +46,4 @@ export const AUDIT_ACTIONS = [
   "token.revoke",
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ["workflow", "webhook", "run", "settings", "secret", "user", "token"] as const;
+export const AUDIT_TARGET_TYPES = ["workflow", "webhook", "schedule", "run", "settings", "secret", "user", "token"] as const;

@@ -17,14 +17,14 @@ import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 export const RUN_TRIGGERS = ["ui", "cli", "api", "webhook", "schedule", "fork", "workflow"] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
-const TRIGGER_OF_SOURCE: Record<NonNullable<StartRunOptions["source"]>, RunTrigger> = { web: "ui", cli: "cli", api: "api", webhook: "webhook", workflow: "workflow" };
+const TRIGGER_OF_SOURCE: Record<NonNullable<StartRunOptions["source"]>, RunTrigger> = { web: "ui", cli: "cli", api: "api", webhook: "webhook", workflow: "workflow", schedule: "schedule" };
 
 export interface StartRunOptions {
   definition: unknown;
   input?: unknown;
   ownerId: string;
   workflowVersion?: number;
-  source?: "web" | "cli" | "api" | "webhook" | "workflow";
+  source?: "web" | "cli" | "api" | "webhook" | "workflow" | "schedule";
   /** What started it, when the source does not tell (a fork); by default derived from `source`. */
   trigger?: RunTrigger;
   /**
@@ -140,7 +140,7 @@ export async function announceQueued(deps: Deps, runId: string) {
   await log.flush();
 }
 
-/** Who started the run, from where, and what: `data.origin` is ui, cli, api or webhook. */
+/** Who started the run, from where, and what: `data.origin` is ui, cli, api, webhook or schedule. */
 function runStartEntry(runId: string, definition: WorkflowDefinition, options: StartRunOptions & { parentRunId?: string; parentCheckpointId?: string }) {
   const origin = runOrigin(options.source);
   const version = options.workflowVersion ? ` v${options.workflowVersion}` : "";
@@ -149,6 +149,8 @@ function runStartEntry(runId: string, definition: WorkflowDefinition, options: S
   const how =
     origin === "webhook"
       ? "by its webhook (no signed-in user: recorded as the workflow's owner)"
+      : origin === "schedule"
+        ? "by its schedule (no signed-in user: recorded as the schedule's owner)"
       : origin === "ui"
         ? "from the web app"
         : origin === "cli"
