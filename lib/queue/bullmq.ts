@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Queue, Worker } from "bullmq";
+import { DelayedError, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { logger } from "@/lib/logger";
 import type { Runner, RunDispatch } from "@/lib/runner/runner";
@@ -10,7 +10,16 @@ export const RUN_QUEUE = "runs";
 
 interface RunJob {
   runId: string;
+  /** How often the run found its workflow's concurrency limit reached (the delay before it tries again grows). */
+  slotWaits?: number;
 }
+
+/**
+ * How long a run's job waits (delayed in BullMQ, not on a worker) before trying for a concurrency slot again:
+ * 0.5 s doubling up to 5 s. A slot freed on a worker promotes its group's first jobs at once (`wake`); the delay
+ * only bounds how late a slot freed otherwise (an expired lease, a lost wake) is noticed.
+ */
+export const slotRetryDelayMs = (waits: number) => Math.min(500 * 2 ** Math.max(0, waits - 1), 5000);
 
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true } as const;
 
@@ -34,6 +43,17 @@ export class RunQueueClient implements RunDispatch {
 
   async enqueue(runId: string): Promise<void> {
     await this.queue.add("run", { runId }, { jobId: runId });
+  }
+
+  /** Promotes the delayed jobs of these runs (waiting for a concurrency slot) so a worker takes them now. */
+  async wake(runIds: string[]): Promise<void> {
+    await Promise.all(
+      runIds.map(async (runId) => {
+        const job = await this.queue.getJob(runId);
+        // A job being processed or already waiting needs nothing; a promote racing its move is harmless.
+        if (job && (await job.isDelayed())) await job.promote().catch(() => {});
+      }),
+    );
   }
 
   async enqueueMany(runIds: string[]): Promise<void> {
@@ -70,10 +90,21 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
   connection.on("error", (err) => logger.debug({ err }, "redis (queue worker)"));
   const worker = new Worker<RunJob>(
     RUN_QUEUE,
-    async (job) => {
+    async (job, token) => {
       // A run requeued while it executed here (an approval decided at once) may have been refused as a duplicate
       // of this very job: it is taken again here instead of waiting for the reconciler.
-      while (await runner.executeQueued(job.data.runId));
+      for (;;) {
+        const result = await runner.executeQueued(job.data.runId);
+        if (!result) return;
+        if (result.status === "queued") {
+          // Its workflow is at its concurrency limit: the run was handed back (queued, no lease); its job waits
+          // delayed in Redis, holding no worker slot, until a slot frees (wake) or the delay passes.
+          const slotWaits = (job.data.slotWaits ?? 0) + 1;
+          await job.updateData({ ...job.data, slotWaits });
+          await job.moveToDelayed(Date.now() + slotRetryDelayMs(slotWaits), token);
+          throw new DelayedError();
+        }
+      }
     },
     {
       connection,
