@@ -122,7 +122,7 @@ export function slotWaitReason(run: Pick<SlotRun, "concurrencyKey" | "concurrenc
 }
 
 /** One lock per group: claims of different groups do not wait for each other. */
-export const groupLock = (run: Pick<SlotRun, "workflowId" | "concurrencyKey">) => `concurrency\u0000${run.workflowId}\u0000${run.concurrencyKey}`;
+export const groupLock = (run: Pick<SlotRun, "workflowId" | "concurrencyKey">) => JSON.stringify(["concurrency", run.workflowId, run.concurrencyKey]);
 
 /** A `run.status` queued event with the reason: the run page shows it without a reload. */
 async function announceSlotWait(deps: { sql: SqlConnection; publisher: RunPublisher }, runId: string, reason: string) {

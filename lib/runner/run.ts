@@ -50,12 +50,14 @@ export interface RunRecord {
   /** The run's concurrency group (lib/runner/concurrency.ts); null: no limit. */
   concurrencyKey: string | null;
   concurrencyLimit: number | null;
+  /** Text on SQLite, a Date on Postgres. */
+  createdAt: string | Date;
 }
 
 export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
   const [run] = await sql.queryCommitted<RunRecord>(
     `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "workflowId", "startedAt",
-            "concurrencyKey", "concurrencyLimit"
+            "concurrencyKey", "concurrencyLimit", "createdAt"
      FROM "Run" WHERE "id" = ?`,
     [runId],
   );

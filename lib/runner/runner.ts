@@ -61,7 +61,10 @@ const SLOT_RETRY_MS = 1000;
 /** What `execute` gives back when the run has to wait for a concurrency slot in this process (inline mode). */
 interface SlotWait {
   slotWait: string;
+  /** Its place in the line: creation time, then id (the order claims are granted in). */
+  place: [number, string];
 }
+const before = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 const isSlotWait = (outcome: RunResult | SlotWait): outcome is SlotWait => "slotWait" in outcome;
 
 const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
@@ -106,11 +109,10 @@ export class Runner {
   /** Runs created here and not executed yet: they have no checkpoint to read before starting. */
   private readonly fresh = new Set<string>();
   /**
-   * Runs held here that wait for a concurrency slot (inline mode), by group; each with the order it first waited in
-   * and what starts it again. They keep their lease (renewed like any held run) and no slot of the local queue.
+   * Runs held here that wait for a concurrency slot (inline mode), by group; each with its place in the line and
+   * what starts it again. They keep their lease (renewed like any held run) and no slot of the local queue.
    */
-  private readonly slotWaiters = new Map<string, Map<string, { order: number; retry: () => void }>>();
-  private slotWaitOrder = 0;
+  private readonly slotWaiters = new Map<string, Map<string, { place: [number, string]; retry: () => void }>>();
   private slotTimer?: NodeJS.Timeout;
   private watcher?: NodeJS.Timeout;
   private lastLeaseRenewal = 0;
@@ -183,21 +185,19 @@ export class Runner {
   private executeHere(runId: string) {
     let settle!: { resolve(result: RunResult): void; reject(err: unknown): void };
     this.hold(runId, new Promise<RunResult>((resolve, reject) => (settle = { resolve, reject })));
-    let order: number | undefined;
     const attempt = () => {
       this.queue.enqueue(() => this.execute(runId)).then((outcome) => {
         if (!isSlotWait(outcome)) return settle.resolve(outcome);
-        order ??= ++this.slotWaitOrder;
-        this.waitForSlot(outcome.slotWait, runId, order, attempt);
+        this.waitForSlot(outcome.slotWait, runId, outcome.place, attempt);
       }, settle.reject);
     };
     attempt();
   }
 
-  private waitForSlot(group: string, runId: string, order: number, retry: () => void) {
+  private waitForSlot(group: string, runId: string, place: [number, string], retry: () => void) {
     let waiters = this.slotWaiters.get(group);
     if (!waiters) this.slotWaiters.set(group, (waiters = new Map()));
-    waiters.set(runId, { order, retry });
+    waiters.set(runId, { place, retry });
     if (!this.slotTimer) {
       this.slotTimer = setInterval(() => {
         for (const group of [...this.slotWaiters.keys()]) this.wakeSlotWaiter(group);
@@ -211,14 +211,15 @@ export class Runner {
   }
 
   /**
-   * Lets the first (earliest waiting) run of a group here try for a slot again. One at a time per call: a run that
-   * gets its slot wakes the next (`execute`), so N freed slots start N runs in order without asking for each waiter.
+   * Lets the first run in line (created first) of a group here try for a slot again — only it: the claim grants
+   * slots in creation order, so a later one would be refused. One at a time per call: a run that gets its slot
+   * wakes the next (`execute`), so N freed slots start N runs in order without asking for each waiter.
    */
   private wakeSlotWaiter(group: string) {
     const waiters = this.slotWaiters.get(group);
     if (!waiters) return;
-    let first: [string, { order: number; retry: () => void }] | undefined;
-    for (const entry of waiters) if (!first || entry[1].order < first[1].order) first = entry;
+    let first: [string, { place: [number, string]; retry: () => void }] | undefined;
+    for (const entry of waiters) if (!first || before(entry[1].place, first[1].place)) first = entry;
     if (!first) return;
     waiters.delete(first[0]);
     if (!waiters.size) this.slotWaiters.delete(group);
@@ -292,11 +293,17 @@ export class Runner {
       if (run.cancelRequestedAt) return await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
       const slotRun = slotRunOf(run);
       if (slotRun) {
-        const slot = await claimSlot(this.deps, slotRun, this.processId, this.queueMode);
+        const slot = await claimSlot(this.deps, slotRun, this.processId, this.queueMode).catch((err) => {
+          // The database did not answer: here the run tries again with the waiters (its lease stays renewed); a
+          // worker's job fails and the run is taken over once its lease expires.
+          if (this.queueMode) throw err;
+          logger.warn({ err, runId }, "claiming a concurrency slot failed; the run tries again");
+          return { claimed: false as const };
+        });
         if (!slot.claimed) {
           if (this.queueMode) return { runId, status: "queued", outputs: {} };
           waiting = true;
-          return { slotWait: groupLock(slotRun) };
+          return { slotWait: groupLock(slotRun), place: [new Date(run.createdAt).getTime(), run.id] };
         }
         // More than one slot may be free: the next waiter here tries too.
         this.wakeSlotWaiter(groupLock(slotRun));
