@@ -168,7 +168,7 @@ describe.skipIf(!available)("queue mode: concurrency per workflow across two wor
     const freeStarted = tagged(otherTag)[0].startedAt;
 
     const results = await Promise.all(runs.map((id) => harness.runner.waitForRun(id)));
-    expect(results.map((r) => r.status)).toEqual(runs.map(() => "succeeded"));
+    expect(results.map((r) => r.status), JSON.stringify(results.filter((r) => r.status !== "succeeded"))).toEqual(runs.map(() => "succeeded"));
     expect(tagged(tag)).toHaveLength(6);
     expect(highWater(tagged(tag))).toBe(2);
     // It started before the last wave of the limited runs (the 5th and 6th), which had waited since the beginning.
@@ -178,8 +178,10 @@ describe.skipIf(!available)("queue mode: concurrency per workflow across two wor
     // Waiting was not a crash: no run was taken over.
     expect(rows.every((r) => r.takeovers === 0)).toBe(true);
     expect(rows.every((r) => r.queueReason === null)).toBe(true);
-    const startOrder = [...rows].sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime()).map((r) => r.id);
-    expect(startOrder).toEqual(runs);
+    // First created, first started: slots are claimed in creation order; two runs claiming at about the same time
+    // (two slots freed together) may record their start the other way round, so a run is at most one place off.
+    const startOrder = [...rows].sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime()).map((r) => runs.indexOf(r.id));
+    startOrder.forEach((created, started) => expect(Math.abs(created - started), `start order ${startOrder}`).toBeLessThanOrEqual(1));
   }, 120_000);
 
   it("a key: one run per customer at a time across workers, customers in parallel; a cancelled waiting run never starts", async () => {
@@ -191,7 +193,7 @@ describe.skipIf(!available)("queue mode: concurrency per workflow across two wor
     const cancelled = runs[5];
     await harness.runner.cancelRun(cancelled, harness.userId);
     const results = await Promise.all(runs.slice(0, 5).map((id) => harness.runner.waitForRun(id)));
-    expect(results.map((r) => r.status)).toEqual(runs.slice(0, 5).map(() => "succeeded"));
+    expect(results.map((r) => r.status), JSON.stringify(results.filter((r) => r.status !== "succeeded"))).toEqual(runs.slice(0, 5).map(() => "succeeded"));
     expect(await harness.runner.waitForEnd(cancelled, 10_000)).toBe("cancelled");
     const of = (customer: string) => tagged(tag).filter((r) => r.messages.at(-1)!.content.startsWith(`${tag} ${customer} `));
     expect(of("acme").map((r) => r.messages.at(-1)!.content)).toEqual([0, 1, 2].map((n) => `${tag} acme ${n}`));
