@@ -117,6 +117,9 @@ beforeAll(async () => {
     LLM_GATEWAY_URL: gateway.url,
     LLM_API_KEY: "k",
     LOG_LEVEL: "warn",
+    // The prompts' one-line templates, not expression time, are what is measured here: a machine loaded by the
+    // worker processes starting must not fail them at the 1 s default.
+    ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: "15000",
   };
   process.env.LLM_GATEWAY_URL = gateway.url;
   process.env.LLM_API_KEY = "k";
