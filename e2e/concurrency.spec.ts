@@ -20,12 +20,13 @@ test("the concurrency fields save; a run over the limit shows its reason on the 
 
   // The limit is checked as it is typed; the key field appears once there is a limit.
   await expect(page.getByTestId("workflow-concurrency-key")).toHaveCount(0);
+  const limitError = page.getByTestId("workflow-concurrency-limit-error");
   await page.getByTestId("workflow-concurrency-limit").fill("0");
-  await expect(page.getByText("enter a whole number from 1 to 1000")).toBeVisible();
+  await expect(limitError).toHaveText("enter a whole number from 1 to 1000");
   await page.getByTestId("workflow-concurrency-limit").fill("1001");
-  await expect(page.getByText("enter a whole number from 1 to 1000")).toBeVisible();
+  await expect(limitError).toHaveText("enter a whole number from 1 to 1000");
   await page.getByTestId("workflow-concurrency-limit").fill("1");
-  await expect(page.getByText("enter a whole number from 1 to 1000")).toHaveCount(0);
+  await expect(limitError).toHaveCount(0);
 
   // A key that reads a step's output is refused by the server, shown under the field; nothing is saved.
   await page.getByTestId("workflow-concurrency-key").fill("steps.llm_1.text");

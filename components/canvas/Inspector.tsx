@@ -360,7 +360,7 @@ function WorkflowSettings() {
   const isConcurrency = (field?: string) => field === "concurrency" || field?.startsWith("concurrency.") === true;
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD && !isConcurrency(i.field))));
   // What the server found wrong with the setting (the key's expression, what it reads), shown under its fields.
-  const concurrencyIssues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && isConcurrency(i.field)).map((i) => i.message)));
+  const concurrencyIssues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD && isConcurrency(i.field)).map((i) => i.message)));
   const setConcurrencyLimit = (n: number | string | undefined) => {
     const limit = wholeOrUnset(n, 1);
     // No limit, no setting: a key alone limits nothing.
