@@ -6,12 +6,15 @@ import { EditorPage } from "./pages/editor";
  * server's verdict shown under it) save into the definition, and a run over the limit shows why it waits, in the
  * history and on its page, until it starts.
  */
+test.setTimeout(180_000);
+
 test("the concurrency fields save; a run over the limit shows its reason on the run page and in the history", async ({ page, request }) => {
   const editor = new EditorPage(page);
   await editor.openNew();
   await editor.dragStep("llm", { x: 400, y: 120 });
   await editor.select("llm_1");
-  await editor.field("model").fill("slow-1500");
+  // 4 s per run: the third of three runs for one customer waits at least 8 s, time to look at it.
+  await editor.field("model").fill("slow-4000");
   await editor.field("prompt").fill("Serve {{ input.customerId }}");
   await editor.deselect();
   const name = `Concurrency e2e ${Date.now()}`;
@@ -64,6 +67,6 @@ test("the concurrency fields save; a run over the limit shows its reason on the 
   await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "queued");
   await expect(page.getByTestId("run-queue-reason")).toContainText('Queued: waiting for a concurrency slot (1 of 1 running with concurrency key "acme"');
   // It starts once the runs before it are done, and the reason goes.
-  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded", { timeout: 30_000 });
+  await expect(page.getByTestId("run-page-status")).toHaveAttribute("data-status", "succeeded", { timeout: 60_000 });
   await expect(page.getByTestId("run-queue-reason")).toHaveCount(0);
 });
