@@ -24,6 +24,11 @@ declare module "autocannon" {
     connections?: number;
     duration?: number;
   }
+  export interface Instance {
+    /** Each answer: its status code, bytes and time in ms. */
+    on(event: "response", listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
+  }
   function autocannon(options: Options): Promise<Result>;
+  function autocannon(options: Options, callback: (err: Error | null, result: Result) => void): Instance;
   export default autocannon;
 }

@@ -10,6 +10,7 @@
  *   npm run bench -- history # the run history at 100,000 runs on SQLite and Postgres: first and filtered pages (bench/history.ts)
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
  *   npm run bench -- latency # step event -> client latency with 100 Socket.IO watchers vs 1 (bench/latency.ts)
+ *   npm run bench -- queue   # queue mode (web + 1 / 2 workers) vs one process under the webhook load; 1,000 runs at once (needs a build, Postgres, Redis; bench/queue.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +26,7 @@ import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
 import { benchHistory } from "./history";
 import { benchLatency } from "./latency";
+import { benchQueue } from "./queue";
 import { benchThroughput } from "./throughput";
 
 const which = process.argv[2] ?? "all";
@@ -160,6 +162,7 @@ try {
   if (which === "canvas") await benchCanvas();
   if (which === "history") await benchHistory();
   if (which === "latency") await benchLatency();
+  if (which === "queue") await benchQueue();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -51,24 +51,36 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+/**
+ * Starts `server.ts` (production build) on SQLite in `dataDir`; `env` overrides (queue mode: EXECUTION_MODE,
+ * DATABASE_URL, REDIS_URL…). Node itself runs it (tsx as a loader), so the child's pid is the server's.
+ */
+export function startServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return startProcess("server.ts", "ready on", "the server", { PORT: String(port), HOST: "127.0.0.1", ...env }, dataDir);
+}
+
+/** Starts a queue-mode worker (`worker.ts`) with the same environment rules as `startServer`. */
+export function startWorker(dataDir: string, env: Record<string, string>): Promise<ChildProcess> {
+  return startProcess("worker.ts", " ready (", "the worker", env, dataDir);
+}
+
+function startProcess(script: string, readyText: string, what: string, env: Record<string, string>, dataDir: string): Promise<ChildProcess> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server.ts"], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
     cwd: root,
     env: {
       ...process.env,
       NODE_ENV: "production",
-      PORT: String(port),
-      HOST: "127.0.0.1",
       ORCHESTRATOR_DATA_DIR: dataDir,
       DATABASE_URL: "",
       LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`the server did not start within 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(() => fail(new Error(`${what} did not start within 60 s:\n${output}`)), 60_000);
     const fail = (err: Error) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
@@ -76,14 +88,14 @@ export function startServer(dataDir: string, port: number): Promise<ChildProcess
     };
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes("ready on")) {
+      if (output.includes(readyText)) {
         clearTimeout(timer);
         resolve(child);
       }
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", onData);
-    child.once("exit", (code) => fail(new Error(`the server exited (${code}) before it was ready:\n${output}`)));
+    child.once("exit", (code) => fail(new Error(`${what} exited (${code}) before it was ready:\n${output}`)));
   });
 }
 
@@ -101,7 +113,7 @@ export function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /** CPU time (user + system, ms) the server process has used so far; undefined where /proc is missing. */
-function cpuMs(pid: number | undefined): number | undefined {
+export function cpuMs(pid: number | undefined): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
@@ -110,15 +122,54 @@ function cpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-function load(url: string, connections: number, duration: number) {
-  return autocannon({
+/**
+ * The webhook load: `connections` clients POSTing `{"name":"ada"}` back to back for `duration` s. `onResponse`
+ * sees each answer's status and time (ms), for percentiles autocannon's histogram lacks (p95).
+ */
+export function load(url: string, connections: number, duration: number, onResponse?: (status: number, ms: number) => void): Promise<Result> {
+  const options = {
     url,
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ name: "ada" }),
     connections,
     duration,
+  };
+  if (!onResponse) return autocannon(options);
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(options, (err, result) => (err ? reject(err) : resolve(result)));
+    instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
   });
+}
+
+/**
+ * Stores THROUGHPUT_WORKFLOW and enables its webhook in the database at `dbUrl`, as a user would have before the
+ * server starts; returns the hook's path. The hook's secret is sealed with `dataDir`'s key file, so the
+ * processes must use that data directory.
+ */
+export async function saveThroughputHook(dataDir: string, dbUrl: string): Promise<string> {
+  const savedDataDir = process.env.ORCHESTRATOR_DATA_DIR;
+  process.env.ORCHESTRATOR_DATA_DIR = dataDir;
+  try {
+    const db = await createDb(dbUrl);
+    try {
+      const ownerId = await ensureLocalUser(db);
+      await saveWorkflowVersion(db, ownerId, THROUGHPUT_WORKFLOW);
+      return (await enableHook(db, ownerId, THROUGHPUT_WORKFLOW.id)).path;
+    } finally {
+      await db.$disconnect();
+    }
+  } finally {
+    process.env.ORCHESTRATOR_DATA_DIR = savedDataDir;
+  }
+}
+
+/** One run through the webhook with `?wait=true`: throws unless it ran the workflow to its expected output. */
+export async function probeHook(url: string): Promise<void> {
+  const probe = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "ada" }) });
+  const answer = (await probe.json()) as { status?: string; outputs?: Record<string, unknown> };
+  if (probe.status !== 200 || answer.status !== "succeeded" || (answer.outputs?.shout as { shout?: string })?.shout !== "HI ADA")
+    throw new Error(`the webhook did not run the workflow: ${probe.status} ${JSON.stringify(answer)}`);
 }
 
 export async function benchThroughput() {
@@ -131,22 +182,11 @@ export async function benchThroughput() {
   let server: ChildProcess | undefined;
   try {
     // The workflow and its trigger are stored before the server starts, as a user would have saved them.
-    const savedDataDir = process.env.ORCHESTRATOR_DATA_DIR;
-    process.env.ORCHESTRATOR_DATA_DIR = dataDir; // the hook's sealed secret uses this directory's key file
-    const db = await createDb(dbUrl);
-    const ownerId = await ensureLocalUser(db);
-    await saveWorkflowVersion(db, ownerId, THROUGHPUT_WORKFLOW);
-    const hook = await enableHook(db, ownerId, THROUGHPUT_WORKFLOW.id);
-    await db.$disconnect();
-    process.env.ORCHESTRATOR_DATA_DIR = savedDataDir;
-
+    const hookPath = await saveThroughputHook(dataDir, dbUrl);
     const port = await freePort();
     server = await startServer(dataDir, port);
-    const url = `http://127.0.0.1:${port}${hook.path}?wait=true`;
-    const probe = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "ada" }) });
-    const answer = (await probe.json()) as { status?: string; outputs?: Record<string, unknown> };
-    if (probe.status !== 200 || answer.status !== "succeeded" || (answer.outputs?.shout as { shout?: string })?.shout !== "HI ADA")
-      throw new Error(`the webhook did not run the workflow: ${probe.status} ${JSON.stringify(answer)}`);
+    const url = `http://127.0.0.1:${port}${hookPath}?wait=true`;
+    await probeHook(url);
 
     const ok = (r: Result) => r.statusCodeStats["200"]?.count ?? 0;
     let answered = 1;

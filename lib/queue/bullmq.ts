@@ -10,6 +10,8 @@ export const RUN_QUEUE = "runs";
 
 interface RunJob {
   runId: string;
+  /** Added by `startRun` for a run it just created: see Runner.executeQueued. */
+  fresh?: boolean;
   /** How often the run found its workflow's concurrency limit reached (the delay before it tries again grows). */
   slotWaits?: number;
 }
@@ -29,9 +31,13 @@ const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true } as const;
  * (queued) in Postgres, and the workers' reconciler enqueues it once Redis answers again.
  */
 export class RunQueueClient implements RunDispatch {
-  /** Also what the reconciler's lock is taken with. */
+  /** Also what the reconciler's lock is taken with, and what settled runs are announced on. */
   readonly connection: Redis;
   readonly queue: Queue<RunJob>;
+  /** Subscribed to `settledChannel` once this process first waits for a run (a subscribed connection does nothing else). */
+  private subscriber?: Redis;
+  private subscribed?: Promise<unknown>;
+  private readonly settledListeners = new Map<string, Set<() => void>>();
 
   constructor(readonly config: QueueConfig) {
     // Fail fast: a command waits for at most one reconnection, then errors (the caller logs it and goes on).
@@ -41,8 +47,8 @@ export class RunQueueClient implements RunDispatch {
     this.queue.on("error", (err) => logger.debug({ err }, "bullmq queue"));
   }
 
-  async enqueue(runId: string): Promise<void> {
-    await this.queue.add("run", { runId }, { jobId: runId });
+  async enqueue(runId: string, options: { fresh?: boolean } = {}): Promise<void> {
+    await this.queue.add("run", options.fresh ? { runId, fresh: true } : { runId }, { jobId: runId });
   }
 
   /** Promotes the delayed jobs of these runs (waiting for a concurrency slot) so a worker takes them now. */
@@ -60,6 +66,49 @@ export class RunQueueClient implements RunDispatch {
     if (runIds.length) await this.queue.addBulk(runIds.map((runId) => ({ name: "run", data: { runId }, opts: { ...JOB_OPTIONS, jobId: runId } })));
   }
 
+  private get settledChannel() {
+    return `${this.config.prefix}:${RUN_QUEUE}:settled`;
+  }
+
+  /**
+   * Tells the processes waiting for a run (`?wait=true`, the CLI, the TS API) that it settled — ended, or waits for
+   * someone — so they read its row now rather than at their next poll. Best effort: a lost message costs a waiter
+   * its slow poll, nothing else (the row is the truth).
+   */
+  announceSettled(runId: string): void {
+    this.connection.publish(this.settledChannel, runId).catch((err) => logger.debug({ err, runId }, "announcing a settled run failed"));
+  }
+
+  /**
+   * Calls `listener` whenever some process announces `runId` settled, until the returned function is called. Resolves
+   * once this process's subscription is in place (at most a second when Redis does not answer: the waiter's poll
+   * covers that), so an announcement made after it is heard.
+   */
+  async onSettled(runId: string, listener: () => void): Promise<() => void> {
+    let listeners = this.settledListeners.get(runId);
+    if (!listeners) this.settledListeners.set(runId, (listeners = new Set()));
+    listeners.add(listener);
+    const stop = () => {
+      listeners.delete(listener);
+      if (!listeners.size && this.settledListeners.get(runId) === listeners) this.settledListeners.delete(runId);
+    };
+    if (!this.subscribed) {
+      // Subscribed again by ioredis after a reconnection; commands wait for the connection rather than fail.
+      const subscriber = (this.subscriber = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${this.config.prefix}:settled` }));
+      subscriber.on("error", (err) => logger.debug({ err }, "redis (settled runs)"));
+      subscriber.on("message", (_channel: string, settledRunId: string) => this.settledListeners.get(settledRunId)?.forEach((fn) => fn()));
+      this.subscribed = subscriber.subscribe(this.settledChannel).catch((err) => {
+        logger.warn({ err }, "subscribing to settled runs failed; waiting for runs falls back to reading their rows");
+        subscriber.disconnect();
+        this.subscribed = undefined; // the next waiter tries again
+      });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.subscribed, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+    return stop;
+  }
+
   /** Runs waiting for a worker (waiting, delayed, prioritized). */
   async depth(): Promise<number> {
     const counts = await this.queue.getJobCounts("waiting", "delayed", "prioritized");
@@ -75,6 +124,7 @@ export class RunQueueClient implements RunDispatch {
   async close() {
     await this.queue.close().catch(() => {});
     this.connection.disconnect();
+    this.subscriber?.disconnect();
   }
 }
 
@@ -93,8 +143,10 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
     async (job, token) => {
       // A run requeued while it executed here (an approval decided at once) may have been refused as a duplicate
       // of this very job: it is taken again here instead of waiting for the reconciler.
+      // `fresh` is checked against the row by executeQueued, so it may stay set across waits for a slot.
+      let fresh = job.data.fresh === true;
       for (;;) {
-        const result = await runner.executeQueued(job.data.runId);
+        const result = await runner.executeQueued(job.data.runId, { fresh });
         if (!result) return;
         if (result.status === "queued") {
           // Its workflow is at its concurrency limit: the run was handed back (queued, no lease); its job waits
@@ -104,6 +156,7 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
           await job.moveToDelayed(Date.now() + slotRetryDelayMs(slotWaits), token);
           throw new DelayedError();
         }
+        fresh = false;
       }
     },
     {

@@ -188,6 +188,39 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
     expect(await harness.runner.waitForRun(late.body.runId as string)).toMatchObject({ status: "succeeded" });
   });
 
+  it("a waiter on the web side is woken by the worker's announcement that the run settled, not by its poll", async () => {
+    const { runId } = await start({ id: "announced", name: "Announced", steps: [{ id: "ask", type: "llm", config: { model: "slow-300", prompt: "announce" } }] });
+    let heard = 0;
+    const stop = await queue.onSettled(runId, () => heard++);
+    try {
+      expect(await harness.runner.waitForRun(runId)).toMatchObject({ status: "succeeded" });
+      await until(() => heard > 0, "the worker's announcement");
+      // Created by startRun and claimed from the queue as fresh: its events continue the row's seq without a gap.
+      const seqs = (await harness.db.runEvent.findMany({ where: { runId }, select: { seq: true }, orderBy: { seq: "asc" } })).map((e) => e.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    } finally {
+      stop();
+    }
+  });
+
+  it("a run ended by a process that announces nothing (inline, same database) still ends the wait, at the fallback poll", async () => {
+    const inline = await openTestRunner({ ...database, drop: async () => {} }); // a second process's runner; the database stays
+    try {
+      const { runId } = await inline.runner.startRun({ definition: { id: "silent", name: "Silent", steps: [{ id: "ask", type: "llm", config: { model: "slow-300", prompt: "silent" } }] }, ownerId: harness.userId, source: "api" });
+      let heard = 0;
+      const stop = await queue.onSettled(runId, () => heard++);
+      try {
+        const result = await harness.runner.settledElsewhere(runId, 15_000);
+        expect(result).toMatchObject({ status: "succeeded" });
+        expect(heard).toBe(0);
+      } finally {
+        stop();
+      }
+    } finally {
+      await inline.close();
+    }
+  });
+
   it("a browser following a run a worker executes gets its events and tokens live", async () => {
     const realtime = await listenRealtime(harness);
     const socket = connect(realtime.url, { transports: ["websocket"], forceNew: true, auth: { token: realtime.token } });
@@ -255,7 +288,7 @@ describe.skipIf(!available)("queue mode: web + workers on Postgres and BullMQ", 
       await victim!.exited;
       const replacement = startWorker(); // keeps two workers for the next tests
       const result = await harness.runner.waitForRun(runId);
-      expect(result).toMatchObject({ status: "succeeded", outputs: { third: expect.stringContaining(`alpha ${tag}`) } });
+      expect(result, JSON.stringify(result.error)).toMatchObject({ status: "succeeded", outputs: { third: expect.stringContaining(`alpha ${tag}`) } });
       expect(requestsFor(`alpha ${tag}`)).toHaveLength(1); // finished before the kill: not run again
       expect(requestsFor(`beta ${tag}`)).toHaveLength(2); // in flight at the kill: run again
       const row = await runRow(runId);

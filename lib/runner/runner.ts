@@ -39,7 +39,12 @@ export interface RunnerOptions {
 
 /** Where queue mode sends runs to execute (lib/queue/bullmq.ts). */
 export interface RunDispatch {
-  enqueue(runId: string): Promise<void>;
+  /** `fresh`: the run was just created (no checkpoint, no event after its row's lastSeq): the worker skips reading them. */
+  enqueue(runId: string, options?: { fresh?: boolean }): Promise<void>;
+  /** Tells every process waiting for the run that it settled (ended, or waits for someone): best effort. */
+  announceSettled?(runId: string): void;
+  /** Calls `listener` when any process announces the run settled, until the returned function is called. */
+  onSettled?(runId: string, listener: () => void): Promise<() => void>;
   /** Starts now the runs whose jobs wait delayed for a concurrency slot (a slot of their group has freed). */
   wake?(runIds: string[]): Promise<void>;
 }
@@ -66,6 +71,13 @@ interface SlotWait {
 }
 const before = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 const isSlotWait = (outcome: RunResult | SlotWait): outcome is SlotWait => "slotWait" in outcome;
+/**
+ * How often a process waiting for a run executing elsewhere reads its row: fast without announcements (inline mode,
+ * a run taken over by another process), slow where the executing process announces the end (queue mode's pub/sub),
+ * as a fallback for an announcement lost (Redis restarted, a worker killed between its last write and the message).
+ */
+const SETTLE_POLL_MS = 100;
+const SETTLE_FALLBACK_POLL_MS = 1000;
 
 const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
 const ACTIVE: RunStatus[] = ["queued", "running"];
@@ -146,7 +158,7 @@ export class Runner {
   async startRun(options: StartRunOptions): Promise<{ runId: string }> {
     if (this.options.dispatch) {
       const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: QUEUE_LEASE_OWNER, leaseExpiresAt: null });
-      await this.dispatch(runId);
+      await this.dispatch(runId, { fresh: true });
       return { runId };
     }
     const { runId } = await createQueuedRun(this.deps, { ...options, leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() });
@@ -239,9 +251,9 @@ export class Runner {
   }
 
   /** Enqueues a handed-off run; a Redis failure is logged, not thrown: the run is stored, the reconciler enqueues it. */
-  private async dispatch(runId: string) {
+  private async dispatch(runId: string, options?: { fresh?: boolean }) {
     try {
-      await this.options.dispatch!.enqueue(runId);
+      await this.options.dispatch!.enqueue(runId, options);
     } catch (err) {
       logger.error({ err, runId }, "enqueueing a run failed (Redis unreachable?); the workers' reconciler enqueues it once Redis answers");
     }
@@ -252,16 +264,23 @@ export class Runner {
    * is claimed as is; one whose lease expired (its worker died) is taken over from its last checkpoint (counted,
    * CRASH_LOOP past the limit). Returns undefined, doing nothing, when the run ended or another process holds a
    * live lease on it: the lease stays the fence, whatever BullMQ delivers.
+   *
+   * `fresh` (the job `startRun` added) skips reading checkpoints and stored events, which a run just created does not
+   * have — trusted only while the row agrees: never started (startedAt is written before anything else of an
+   * execution) and never taken over (every takeover counts), so a stale job redelivered after the run executed
+   * reads them as usual.
    */
-  async executeQueued(runId: string): Promise<RunResult | undefined> {
+  async executeQueued(runId: string, options: { fresh?: boolean } = {}): Promise<RunResult | undefined> {
     if (this.held.has(runId)) return undefined;
     const [handed] = await this.options.db.run.updateManyAndReturn({
       where: { id: runId, status: { in: ACTIVE }, leaseOwner: QUEUE_LEASE_OWNER },
       data: { leaseOwner: this.processId, leaseExpiresAt: this.leaseUntil() },
-      select: { id: true },
+      select: { id: true, startedAt: true, takeovers: true },
     });
-    if (handed) this.executeHere(runId);
-    else if (!(await this.takeOver(runId, { here: true }))) return undefined;
+    if (handed) {
+      if (options.fresh && handed.startedAt === null && handed.takeovers === 0) this.fresh.add(runId);
+      this.executeHere(runId);
+    } else if (!(await this.takeOver(runId, { here: true }))) return undefined;
     return this.finished.get(runId);
   }
 
@@ -276,7 +295,11 @@ export class Runner {
     this.held.add(runId);
     this.watch();
     this.finished.set(runId, done);
-    void done.finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
+    void done.finally(() => {
+      setTimeout(() => this.finished.delete(runId), 60_000).unref();
+      // Its final row is stored (executeRun flushes it before resolving): processes waiting for it read it now.
+      this.options.dispatch?.announceSettled?.(runId);
+    });
   }
 
   /**
@@ -551,6 +574,7 @@ export class Runner {
     if (unowned.count) {
       // A pending approval ends with the run (endWithoutExecuting cancels the step records left open).
       await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
+      this.options.dispatch?.announceSettled?.(runId);
       return { runId, status: "cancelled" };
     }
     return { runId, status: run.status as RunStatus };
@@ -624,18 +648,51 @@ export class Runner {
     const done = this.finished.get(runId);
     if (done) return done;
     if (!this.options.dispatch) throw new OrchestratorError("INTERNAL", `run ${runId} is not executing in this process`);
-    return this.settledResult(runId);
+    const result = await this.settledElsewhere(runId, Infinity);
+    if (!result) throw new OrchestratorError("NOT_FOUND", `run "${runId}" does not exist`);
+    return result;
   }
 
-  /** Queue mode: the run executes on a worker; its row is read until it ends or waits (what `waitForRun` gives inline). */
-  private async settledResult(runId: string): Promise<RunResult> {
-    for (;;) {
-      const run = await this.options.db.run.findUnique({ where: { id: runId }, select: { status: true, outputs: true, error: true } });
-      if (!run) throw new OrchestratorError("NOT_FOUND", `run "${runId}" does not exist`);
-      const status = run.status as RunStatus;
-      if (TERMINAL.includes(status) || status === "waiting")
-        return { runId, status, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
-      await sleep(100);
+  /**
+   * The result of a run executing in another process (a worker, or a process that took it over) once it ended or
+   * waits for someone; null when `timeoutMs` passed first or the run does not exist. Its row is read at once, then
+   * again whenever the executing process announces it settled (queue mode) and at the latest every poll interval.
+   */
+  async settledElsewhere(runId: string, timeoutMs: number): Promise<RunResult | null> {
+    let wake: (() => void) | undefined;
+    let announced = false;
+    const onSettled = this.options.dispatch?.onSettled;
+    // Listening before the first read: an end announced after it cannot be missed.
+    const stopListening = await onSettled?.call(this.options.dispatch, runId, () => {
+      announced = true;
+      wake?.();
+    });
+    const pollMs = stopListening ? SETTLE_FALLBACK_POLL_MS : SETTLE_POLL_MS;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        announced = false;
+        const [run] = await this.options.sql.queryCommitted<{ status: string; outputs: string | null; error: string | null }>(
+          `SELECT "status", "outputs", "error" FROM "Run" WHERE "id" = ?`,
+          [runId],
+        );
+        if (!run) return null;
+        const status = run.status as RunStatus;
+        if (TERMINAL.includes(status) || status === "waiting")
+          return { runId, status, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
+        const left = deadline - Date.now();
+        if (left <= 0) return null;
+        if (announced) continue; // announced while the row was read (a takeover's attempt that lost its lease, say)
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, Math.min(pollMs, left));
+        });
+        clearTimeout(timer);
+        wake = undefined;
+      }
+    } finally {
+      stopListening?.();
     }
   }
 

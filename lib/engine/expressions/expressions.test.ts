@@ -4,7 +4,7 @@ import { OrchestratorError } from "@/lib/engine/errors";
 import type { ExpressionContext } from "@/lib/workflow/expression";
 import { analyzeExpression } from "./bounded.mjs";
 import { ExpressionEvaluator, expressionLimits, type ExpressionLimits } from "./index";
-import { expressionWorkers } from "./pool";
+import { ExpressionWorkers, expressionWorkers } from "./pool";
 
 const ctx: ExpressionContext = { input: { n: 2, topic: "cats" }, steps: { draft: { text: "hi", score: 0.7 }, "my-step": { v: 3 } }, vars: { n: 1 } };
 const evaluator = (limits: Partial<ExpressionLimits> = {}, context = ctx, signal?: AbortSignal) =>
@@ -185,6 +185,20 @@ describe("hostile expressions", () => {
     // (compared with the whole, which is what it would wait without the turns: robust on a loaded machine).
     expect(ms).toBeGreaterThan(1000);
     expect(delay.max / 1e6).toBeLessThan(ms / 4);
+  });
+
+  it("a worker's start does not count against the expression's time limit; the limit holds once it runs", async () => {
+    const workers = new ExpressionWorkers(new URL("./fixtures/slow-start-worker.mjs", import.meta.url));
+    const limits = { ...expressionLimits(), timeoutMs: 100, workers: 1 };
+    try {
+      const started = performance.now();
+      expect(await workers.evaluate("1 + 1", {}, limits)).toBe(2);
+      expect(performance.now() - started).toBeGreaterThan(800);
+      const runaway = workers.evaluate('$match($pad("", 40, "a") & "!", /(a+)+b/)', {}, limits);
+      await expect(runaway).rejects.toThrow(/ran longer than 100 ms/);
+    } finally {
+      await workers.close();
+    }
   });
 
   it("a cancelled run stops its evaluation in the worker at once", async () => {

@@ -5,6 +5,11 @@ import type { ExpressionLimits } from "./limits";
 const WORKER_URL = new URL("./worker.mjs", import.meta.url);
 /** Beyond its time limit a worker is terminated (JSONata's own guard answers first unless one call runs away). */
 const GRACE_MS = 250;
+/**
+ * How long a new worker may take to start (load its modules) before the evaluation fails. Kept apart from the
+ * expression's time limit: on a busy machine a worker's start alone can take longer than a whole evaluation may.
+ */
+const BOOT_MS = 30_000;
 
 /** An expression's own failure, reported by a worker (what JSONata said). */
 export class ExpressionFailure extends Error {}
@@ -22,13 +27,15 @@ interface Job {
 
 interface Slot {
   worker?: Worker;
+  /** The worker has started (said so): evaluations sent to it are timed from the moment they are sent. */
+  ready?: boolean;
   /** The heap limit the worker was started with. */
   memoryMb?: number;
   job?: Job;
   timer?: NodeJS.Timeout;
 }
 
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; bound?: ExpressionBoundError["limit"]; message: string };
+type Reply = { ready: true } | { id: number; ok: true; value: unknown } | { id: number; ok: false; bound?: ExpressionBoundError["limit"]; message: string };
 
 /**
  * The expression worker threads: evaluations that did not fit the in-line budget run here, one per worker at
@@ -40,6 +47,9 @@ export class ExpressionWorkers {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
+
+  /** `workerUrl`: the worker script (tests start one that is slow to start). */
+  constructor(private readonly workerUrl: URL = WORKER_URL) {}
 
   evaluate(expression: string, doc: unknown, limits: ExpressionLimits, signal?: AbortSignal): Promise<unknown> {
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -97,6 +107,17 @@ export class ExpressionWorkers {
     slot.memoryMb = job.limits.memoryMb;
     slot.job = job;
     worker.ref();
+    if (slot.ready) return this.send(slot, worker, job);
+    // Sent once the worker says it has started (`send`); its start is bounded on its own.
+    slot.timer = setTimeout(() => {
+      this.replace(slot);
+      this.finish(slot, (j) => j.reject(new ExpressionFailure(`an expression worker did not start within ${BOOT_MS / 1000} s (the machine is overloaded?); try again`)));
+    }, BOOT_MS);
+  }
+
+  /** Hands the slot's job to its started worker; the expression's time limit counts from here. */
+  private send(slot: Slot, worker: Worker, job: Job) {
+    clearTimeout(slot.timer);
     slot.timer = setTimeout(() => {
       this.replace(slot);
       this.finish(slot, (j) => j.reject(new ExpressionBoundError("time", `the expression ran longer than ${j.limits.timeoutMs} ms (an endless loop?)`)));
@@ -109,14 +130,21 @@ export class ExpressionWorkers {
   }
 
   private spawn(slot: Slot, limits: ExpressionLimits): Worker {
-    const worker = new Worker(WORKER_URL, {
+    slot.ready = false;
+    const worker = new Worker(this.workerUrl, {
       resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
       stdout: true,
       stderr: true,
     });
     worker.unref();
     worker.on("message", (reply: Reply) => {
-      if (slot.worker !== worker || slot.job?.id !== reply.id) return;
+      if (slot.worker !== worker) return;
+      if ("ready" in reply) {
+        slot.ready = true;
+        if (slot.job) this.send(slot, worker, slot.job);
+        return;
+      }
+      if (slot.job?.id !== reply.id) return;
       this.finish(slot, (job) => {
         if (reply.ok) job.resolve(reply.value);
         else job.reject(reply.bound ? new ExpressionBoundError(reply.bound, reply.message) : new ExpressionFailure(reply.message));
@@ -125,6 +153,7 @@ export class ExpressionWorkers {
     const lost = (err?: Error) => {
       if (slot.worker !== worker) return;
       slot.worker = undefined;
+      slot.ready = false;
       const outOfMemory = (err as { code?: string } | undefined)?.code === "ERR_WORKER_OUT_OF_MEMORY";
       this.finish(slot, (job) =>
         job.reject(
@@ -158,6 +187,7 @@ export class ExpressionWorkers {
   private replace(slot: Slot) {
     const worker = slot.worker;
     slot.worker = undefined;
+    slot.ready = false;
     void worker?.terminate();
   }
 
