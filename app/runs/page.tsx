@@ -37,6 +37,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
     costUsd: run.costUsd,
     forkOf: run.forkOf,
     resumeCount: run.resumeCount,
+    queueReason: run.queueReason,
   }));
   return (
     <RunsList

@@ -5,7 +5,7 @@ import { StepLog } from "@/components/ui/StepLog";
 import { ModelInput } from "./ModelInput";
 import { WebhookPanel } from "./WebhookPanel";
 import { StatusBadge, JsonBlock } from "@/components/ui/status";
-import { DEFAULT_MAX_ITERATIONS, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, MAX_CONCURRENCY_KEY_EXPRESSION, MAX_CONCURRENCY_LIMIT, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
@@ -355,8 +355,23 @@ function WorkflowSettings() {
     vars: useKeptText(WORKFLOW_FIELDS, "vars"),
     maxIterations: useKeptText(WORKFLOW_FIELDS, "limits.maxIterations"),
     maxStepExecutions: useKeptText(WORKFLOW_FIELDS, "limits.maxStepExecutions"),
+    concurrencyLimit: useKeptText(WORKFLOW_FIELDS, "concurrency.limit"),
   };
-  const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD)));
+  const isConcurrency = (field?: string) => field === "concurrency" || field?.startsWith("concurrency.") === true;
+  const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD && !isConcurrency(i.field))));
+  // What the server found wrong with the setting (the key's expression, what it reads), shown under its fields.
+  const concurrencyIssues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD && isConcurrency(i.field)).map((i) => i.message)));
+  const setConcurrencyLimit = (n: number | string | undefined) => {
+    const limit = wholeOrUnset(n, 1);
+    // No limit, no setting: a key alone limits nothing.
+    setMeta({ concurrency: limit === undefined ? undefined : { ...meta.concurrency, limit } }, "concurrency.limit");
+  };
+  const setConcurrencyKey = (key: string) => {
+    if (!meta.concurrency) return;
+    const { key: _old, ...rest } = meta.concurrency;
+    setMeta({ concurrency: key.trim() ? { ...rest, key } : rest }, "concurrency.key");
+  };
+  const keyTooLong = (meta.concurrency?.key?.length ?? 0) > MAX_CONCURRENCY_KEY_EXPRESSION;
   return (
     <div className="space-y-3 p-3">
       <h2 className="text-sm font-semibold">Workflow</h2>
@@ -392,6 +407,29 @@ function WorkflowSettings() {
       <Label text="Step executions per run (optional cap)">
         <NumberInput testId="workflow-max-step-executions" value={meta.limits?.maxStepExecutions} placeholder="no cap" templates={false} check={wholeAtLeast(1)} kept={kept.maxStepExecutions} onChange={(n) => setLimit("maxStepExecutions", n)} />
       </Label>
+      <Label text="Runs at once (concurrency limit)">
+        <NumberInput
+          testId="workflow-concurrency-limit"
+          value={meta.concurrency?.limit}
+          placeholder="no limit"
+          templates={false}
+          check={(n) => (Number.isInteger(n) && n >= 1 && n <= MAX_CONCURRENCY_LIMIT ? undefined : `enter a whole number from 1 to ${MAX_CONCURRENCY_LIMIT}`)}
+          kept={kept.concurrencyLimit}
+          onChange={setConcurrencyLimit}
+        />
+      </Label>
+      {meta.concurrency && (
+        <Label text="Concurrency key (optional expression over the input)">
+          <TextInput testId="workflow-concurrency-key" mono value={meta.concurrency.key ?? ""} placeholder="input.customerId" onChange={setConcurrencyKey} />
+          <p className="mt-1 text-[11px] text-neutral-500">
+            {meta.concurrency.key ? `At most ${meta.concurrency.limit} run(s) at once per value of the key` : `At most ${meta.concurrency.limit} run(s) of this workflow at once`}; the rest wait queued, first come first served.
+          </p>
+          <FieldError testId="workflow-concurrency-key-error" message={keyTooLong ? `the key is at most ${MAX_CONCURRENCY_KEY_EXPRESSION} characters` : undefined} />
+        </Label>
+      )}
+      {concurrencyIssues.map((message) => (
+        <p key={message} data-testid="workflow-concurrency-issue" className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{message}</p>
+      ))}
       {issues.map((i) => (
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
       ))}

@@ -130,7 +130,8 @@ function RunPageBody({ run }: { run: RunViewData }) {
     onUpdates: (updates) => {
       applyRunUpdates(updates);
       feed.push(updates.flatMap((update) => ("event" in update ? [update.event] : [])));
-      if (updates.some((update) => "event" in update && ends(update.event))) router.refresh();
+      // A run that starts waiting for a concurrency slot: the reload brings its reason.
+      if (updates.some((update) => "event" in update && (ends(update.event) || waitsForSlot(update.event)))) router.refresh();
     },
   });
 
@@ -156,6 +157,11 @@ function RunPageBody({ run }: { run: RunViewData }) {
             </span>
           )}
         </div>
+        {liveStatus === "queued" && run.status === "queued" && run.queueReason && (
+          <p data-testid="run-queue-reason" className="mb-3 rounded bg-amber-50 px-2 py-1 text-xs text-amber-900">
+            Queued: {run.queueReason}
+          </p>
+        )}
         {run.parent && (
           <p data-testid="run-parent" className="mb-3 text-xs text-neutral-600">
             {run.parent.stepId ? <>Sub-workflow run of step <code>{run.parent.stepId}</code> in run </> : "Forked from run "}
@@ -235,6 +241,8 @@ function RunPageBody({ run }: { run: RunViewData }) {
     </div>
   );
 }
+
+const waitsForSlot = (event: RunEvent) => event.type === "run.status" && event.status === "queued" && event.reason !== undefined;
 
 /** Whether an event ends something the stored details show (a step or the run): the page then reloads them. */
 const ends = (event: RunEvent) =>

@@ -21,6 +21,8 @@ export interface RunsListRow {
   costUsd: number | null;
   forkOf: string | null;
   resumeCount: number;
+  /** Why a queued run has not started (waiting for a concurrency slot). */
+  queueReason: string | null;
 }
 
 const STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
@@ -225,7 +227,10 @@ export function RunsList({
                 <td className="px-3 py-2">
                   <input type="checkbox" aria-label={`select run ${run.runId}`} data-testid={`select-run-${run.runId}`} checked={selected.includes(run.runId)} onChange={() => toggle(run.runId)} />
                 </td>
-                <td className="px-3 py-2"><StatusBadge status={run.status} /></td>
+                <td className="px-3 py-2">
+                  <StatusBadge status={run.status} />
+                  {run.queueReason && <span data-testid={`run-queue-reason-${run.runId}`} className="mt-0.5 block max-w-48 text-[11px] text-amber-800">{run.queueReason}</span>}
+                </td>
                 <td className="px-3 py-2">
                   <Link href={`/runs/${run.runId}`} className="font-medium hover:underline">{run.workflowName}</Link>
                   {run.workflowVersion && <span className="ml-1 text-xs text-neutral-500">v{run.workflowVersion}</span>}

@@ -131,6 +131,7 @@ const RunSummary = z.object({
   resumed: z.boolean(),
   resumeCount: z.number().int().describe("how often it was resumed by hand"),
   resumedAt: DateTime.nullable(),
+  queueReason: z.string().nullable().describe("why a queued run has not started yet, e.g. waiting for a concurrency slot; null otherwise"),
 });
 
 const StepRecord = z.looseObject({

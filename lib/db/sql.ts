@@ -27,6 +27,13 @@ export interface SqlConnection {
   queryCommitted<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs the statements in one transaction, in order. */
   batch(statements: SqlStatement[]): Promise<void>;
+  /**
+   * Runs one statement (a conditional update that reads other rows: a concurrency slot's claim) so that no other
+   * `serialized` statement with the same key runs between its reads and its write: on Postgres in a transaction
+   * holding an advisory lock on the key (READ COMMITTED would let two claims each see the other's slot free);
+   * SQLite runs a statement alone anyway (one writer, the statement takes the write lock before it reads).
+   */
+  serialized<T = Record<string, unknown>>(lockKey: string, sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -65,6 +72,22 @@ export function openSql(url: string): SqlConnection {
       queryCommitted: query,
       // A batch is one transaction: broken off, it rolled back, so it is tried again whole.
       batch: (statements) => withDbRetry(() => runBatch(statements)),
+      async serialized<T>(lockKey: string, sql: string, params: unknown[] = []) {
+        const client = await pool.connect();
+        try {
+          await client.query("BEGIN");
+          // Released at COMMIT/ROLLBACK; the statement after it takes its snapshot once the lock is held.
+          await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [lockKey]);
+          const { rows } = await client.query(numbered(sql), params);
+          await client.query("COMMIT");
+          return rows as T[];
+        } catch (err) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw err;
+        } finally {
+          client.release();
+        }
+      },
       close: () => pool.end(),
     };
     async function runBatch(statements: SqlStatement[]) {
@@ -129,6 +152,10 @@ export function openSql(url: string): SqlConnection {
       return prepare(sql).all(...params.map(sqliteParam)) as T[];
     },
     async queryCommitted<T>(sql: string, params: unknown[] = []) {
+      return prepare(sql).all(...params.map(sqliteParam)) as T[];
+    },
+    async serialized<T>(_lockKey: string, sql: string, params: unknown[] = []) {
+      if (open) commit(); // the rows it reads may be in this turn's pending writes
       return prepare(sql).all(...params.map(sqliteParam)) as T[];
     },
     batch(statements) {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Queue, Worker } from "bullmq";
+import { DelayedError, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { logger } from "@/lib/logger";
 import type { Runner, RunDispatch } from "@/lib/runner/runner";
@@ -12,6 +12,8 @@ interface RunJob {
   runId: string;
   /** Added by `startRun` for a run it just created: see Runner.executeQueued. */
   fresh?: boolean;
+  /** How often the run found its workflow's concurrency limit reached (the delay before it tries again grows). */
+  slotWaits?: number;
 }
 
 /**
@@ -22,6 +24,13 @@ const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: true, attempts: 30, 
 
 /** Wait before a failed job's next attempt: 0.5 s, doubling, at most 30 s. */
 export const retryDelay = (attemptsMade: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attemptsMade - 1));
+
+/**
+ * How long a run's job waits (delayed in BullMQ, not on a worker) before trying for a concurrency slot again:
+ * 0.5 s doubling up to 5 s. A slot freed on a worker promotes its group's first jobs at once (`wake`); the delay
+ * only bounds how late a slot freed otherwise (an expired lease, a lost wake) is noticed.
+ */
+export const slotRetryDelayMs = (waits: number) => Math.min(500 * 2 ** Math.max(0, waits - 1), 5000);
 
 /**
  * The producer side (web process, CLI, and workers that requeue a run): adds runs to BullMQ and reads its depth
@@ -47,6 +56,17 @@ export class RunQueueClient implements RunDispatch {
 
   async enqueue(runId: string, options: { fresh?: boolean } = {}): Promise<void> {
     await this.queue.add("run", options.fresh ? { runId, fresh: true } : { runId }, { jobId: runId });
+  }
+
+  /** Promotes the delayed jobs of these runs (waiting for a concurrency slot) so a worker takes them now. */
+  async wake(runIds: string[]): Promise<void> {
+    await Promise.all(
+      runIds.map(async (runId) => {
+        const job = await this.queue.getJob(runId);
+        // A job being processed or already waiting needs nothing; a promote racing its move is harmless.
+        if (job && (await job.isDelayed())) await job.promote().catch(() => {});
+      }),
+    );
   }
 
   async enqueueMany(runIds: string[]): Promise<void> {
@@ -127,11 +147,24 @@ export function startRunWorker(runner: Runner, client: RunQueueClient) {
   connection.on("error", (err) => logger.debug({ err }, "redis (queue worker)"));
   const worker = new Worker<RunJob>(
     RUN_QUEUE,
-    async (job) => {
+    async (job, token) => {
       // A run requeued while it executed here (an approval decided at once) may have been refused as a duplicate
       // of this very job: it is taken again here instead of waiting for the reconciler.
+      // `fresh` is checked against the row by executeQueued, so it may stay set across waits for a slot.
       let fresh = job.data.fresh === true;
-      while (await runner.executeQueued(job.data.runId, { fresh })) fresh = false;
+      for (;;) {
+        const result = await runner.executeQueued(job.data.runId, { fresh });
+        if (!result) return;
+        if (result.status === "queued") {
+          // Its workflow is at its concurrency limit: the run was handed back (queued, no lease); its job waits
+          // delayed in Redis, holding no worker slot, until a slot frees (wake) or the delay passes.
+          const slotWaits = (job.data.slotWaits ?? 0) + 1;
+          await job.updateData({ ...job.data, slotWaits });
+          await job.moveToDelayed(Date.now() + slotRetryDelayMs(slotWaits), token);
+          throw new DelayedError();
+        }
+        fresh = false;
+      }
     },
     {
       connection,

@@ -7,6 +7,7 @@ import { validateRunInput } from "@/lib/workflow/input";
 import { findNonJson } from "@/lib/workflow/limits";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { validateWorkflowInSlices } from "@/lib/workflow/validate";
+import { concurrencyGroupOf } from "./concurrency";
 import { lastStoredSeq, RunEventLog, type RunPublisher } from "./events";
 
 /**
@@ -96,14 +97,16 @@ export async function createQueuedRun(
   const { definition, json } = await validatedDefinition(options.definition);
   const checked = validateRunInput(definition, options.input);
   if (checked.issues.length) throw new InvalidRunError("INVALID_INPUT", checked.issues);
+  // A sub-workflow run executes inside its parent (no queue, no slot of its own): its workflow's limit is not applied.
+  const group = options.parentStepId ? null : await concurrencyGroupOf(definition, checked.input);
   const runId = options.runId ?? newRunId();
   // A new id has no events yet; a given one (a sub-workflow's derived id) may have some from an earlier life.
   const log = new RunEventLog(deps.sql, deps.publisher, runId, options.runId ? await lastStoredSeq(deps.sql, runId) : 0);
   const now = new Date();
   log.write({
     sql: `INSERT INTO "Run" ("id", "ownerId", "workflowId", "workflowName", "workflowVersion", "definition", "input", "status", "source", "trigger",
-            "parentRunId", "parentStepId", "parentCheckpointId", "leaseOwner", "leaseExpiresAt", "lastSeq", "createdAt")
-          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            "parentRunId", "parentStepId", "parentCheckpointId", "leaseOwner", "leaseExpiresAt", "lastSeq", "createdAt", "concurrencyKey", "concurrencyLimit")
+          VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     params: [
       runId,
       options.ownerId,
@@ -121,6 +124,8 @@ export async function createQueuedRun(
       options.leaseExpiresAt,
       log.lastSeq + 1, // the queued event below
       now,
+      group?.key ?? null,
+      group?.limit ?? null,
     ],
   });
   for (const statement of options.alsoStore?.(runId) ?? []) log.write(statement);

@@ -14,7 +14,8 @@ export type RunStatus = "queued" | "running" | "waiting" | "succeeded" | "failed
 export type StepStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
 
 export type RunEventBody =
-  | { type: "run.status"; status: RunStatus; error?: SerializedError }
+  /** `reason`: why a queued run has not started (waiting for a concurrency slot). */
+  | { type: "run.status"; status: RunStatus; error?: SerializedError; reason?: string }
   | {
       type: "step.status";
       stepId: string;

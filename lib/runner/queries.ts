@@ -29,6 +29,8 @@ export interface RunSummary {
   forkOf: string | null;
   /** Resumed by hand (from its failed step or from a checkpoint) at least once. */
   resumed: boolean;
+  /** Why a queued run has not started yet (waiting for a concurrency slot); null otherwise. */
+  queueReason: string | null;
 }
 
 /** A row of the history: the summary and what the history filters on besides. */
@@ -62,6 +64,7 @@ const SUMMARY_COLUMNS = {
   parentStepId: true,
   resumeCount: true,
   resumedAt: true,
+  queueReason: true,
 } as const;
 
 type SummaryRow = Pick<Awaited<ReturnType<Db["run"]["findFirstOrThrow"]>>, keyof typeof SUMMARY_COLUMNS>;
@@ -85,6 +88,7 @@ function summary(run: SummaryRow): RunListItem {
     resumed: run.resumeCount > 0,
     resumeCount: run.resumeCount,
     resumedAt: run.resumedAt,
+    queueReason: run.status === "queued" ? run.queueReason : null,
   };
 }
 

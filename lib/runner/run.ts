@@ -47,11 +47,17 @@ export interface RunRecord {
   parentRunId: string | null;
   parentStepId: string | null;
   workflowId: string;
+  /** The run's concurrency group (lib/runner/concurrency.ts); null: no limit. */
+  concurrencyKey: string | null;
+  concurrencyLimit: number | null;
+  /** Text on SQLite, a Date on Postgres. */
+  createdAt: string | Date;
 }
 
 export async function readRunRecord(sql: SqlConnection, runId: string): Promise<RunRecord> {
   const [run] = await sql.queryCommitted<RunRecord>(
-    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "workflowId", "startedAt"
+    `SELECT "id", "ownerId", "status", "definition", "input", "outputs", "error", "lastSeq", "leaseOwner", "cancelRequestedAt", "resumeValue", "parentRunId", "parentStepId", "workflowId", "startedAt",
+            "concurrencyKey", "concurrencyLimit", "createdAt"
      FROM "Run" WHERE "id" = ?`,
     [runId],
   );
@@ -260,6 +266,7 @@ export async function endWithoutExecuting(
         lastSeq: log.lastSeq,
         leaseOwner: null,
         leaseExpiresAt: null,
+        queueReason: null,
       },
     });
     await deps.sql.batch(searchIndexStatements(deps.sql.dialect, runId));

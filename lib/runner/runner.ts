@@ -10,6 +10,7 @@ import type { RunStatus } from "@/lib/runner/event-types";
 import { getWorkflow } from "@/lib/workflows/repository";
 import { getCheckpointState, inspectionGraph, listCheckpoints, ownedRun, readCheckpoint } from "./checkpoints";
 import { resumedByHand, type RequeueData, type RunControl } from "./control";
+import { claimSlot, firstQueuedOfGroup, groupLock, type SlotRun } from "./concurrency";
 import { announceQueued, createQueuedRun, type StartRunOptions } from "./create-run";
 import { decideApproval, deliverCallback } from "./decisions";
 import { storedTokensPublisher, type RunPublisher } from "./events";
@@ -44,6 +45,8 @@ export interface RunDispatch {
   announceSettled?(runId: string): void;
   /** Calls `listener` when any process announces the run settled, until the returned function is called. */
   onSettled?(runId: string, listener: () => void): Promise<() => void>;
+  /** Starts now the runs whose jobs wait delayed for a concurrency slot (a slot of their group has freed). */
+  wake?(runIds: string[]): Promise<void>;
 }
 
 /**
@@ -54,6 +57,20 @@ export const QUEUE_LEASE_OWNER = "queue";
 
 /** How often a process looks for cancel requests of its runs (cancel must land within a second). */
 const WATCH_MS = 250;
+/**
+ * How often runs waiting here for a concurrency slot try again (inline mode). A slot freed in this process wakes
+ * its group's first waiter at once; this catches slots freed elsewhere (another process, an expired lease).
+ */
+const SLOT_RETRY_MS = 1000;
+
+/** What `execute` gives back when the run has to wait for a concurrency slot in this process (inline mode). */
+interface SlotWait {
+  slotWait: string;
+  /** Its place in the line: creation time, then id (the order claims are granted in). */
+  place: [number, string];
+}
+const before = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+const isSlotWait = (outcome: RunResult | SlotWait): outcome is SlotWait => "slotWait" in outcome;
 /**
  * How often a process waiting for a run executing elsewhere reads its row: fast without announcements (inline mode,
  * a run taken over by another process), slow where the executing process announces the end (queue mode's pub/sub),
@@ -80,6 +97,12 @@ const orphaned = () => ({
   ],
 });
 
+/** The run's concurrency group, when its workflow has a limit. */
+function slotRunOf(run: { id: string; workflowId: string; concurrencyKey: string | null; concurrencyLimit: number | null }): SlotRun | null {
+  if (run.concurrencyKey === null || run.concurrencyLimit === null) return null;
+  return { id: run.id, workflowId: run.workflowId, concurrencyKey: run.concurrencyKey, concurrencyLimit: Number(run.concurrencyLimit) };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -97,6 +120,12 @@ export class Runner {
   private readonly executing = new Map<string, AbortController>();
   /** Runs created here and not executed yet: they have no checkpoint to read before starting. */
   private readonly fresh = new Set<string>();
+  /**
+   * Runs held here that wait for a concurrency slot (inline mode), by group; each with its place in the line and
+   * what starts it again. They keep their lease (renewed like any held run) and no slot of the local queue.
+   */
+  private readonly slotWaiters = new Map<string, Map<string, { place: [number, string]; retry: () => void }>>();
+  private slotTimer?: NodeJS.Timeout;
   private watcher?: NodeJS.Timeout;
   private lastLeaseRenewal = 0;
   private readonly leaseMs: number;
@@ -160,8 +189,65 @@ export class Runner {
       .catch((err) => logger.error({ err, runId }, "handing a run to the queue failed; the reconciler enqueues it later"));
   }
 
+  /**
+   * Executes the run in this process's queue. A run that must wait for a concurrency slot leaves the local queue
+   * (it would block a slot other workflows can use) and waits among `slotWaiters`, still held here, until a slot
+   * of its group frees; its result promise stays pending meanwhile.
+   */
   private executeHere(runId: string) {
-    this.hold(runId, this.queue.enqueue(() => this.execute(runId)));
+    let settle!: { resolve(result: RunResult): void; reject(err: unknown): void };
+    this.hold(runId, new Promise<RunResult>((resolve, reject) => (settle = { resolve, reject })));
+    const attempt = () => {
+      this.queue.enqueue(() => this.execute(runId)).then((outcome) => {
+        if (!isSlotWait(outcome)) return settle.resolve(outcome);
+        this.waitForSlot(outcome.slotWait, runId, outcome.place, attempt);
+      }, settle.reject);
+    };
+    attempt();
+  }
+
+  private waitForSlot(group: string, runId: string, place: [number, string], retry: () => void) {
+    let waiters = this.slotWaiters.get(group);
+    if (!waiters) this.slotWaiters.set(group, (waiters = new Map()));
+    waiters.set(runId, { place, retry });
+    if (!this.slotTimer) {
+      this.slotTimer = setInterval(() => {
+        for (const group of [...this.slotWaiters.keys()]) this.wakeSlotWaiter(group);
+        if (!this.slotWaiters.size) {
+          clearInterval(this.slotTimer);
+          this.slotTimer = undefined;
+        }
+      }, SLOT_RETRY_MS);
+      this.slotTimer.unref();
+    }
+  }
+
+  /**
+   * Lets the first run in line (created first) of a group here try for a slot again — only it: the claim grants
+   * slots in creation order, so a later one would be refused. One at a time per call: a run that gets its slot
+   * wakes the next (`execute`), so N freed slots start N runs in order without asking for each waiter.
+   */
+  private wakeSlotWaiter(group: string) {
+    const waiters = this.slotWaiters.get(group);
+    if (!waiters) return;
+    let first: [string, { place: [number, string]; retry: () => void }] | undefined;
+    for (const entry of waiters) if (!first || before(entry[1].place, first[1].place)) first = entry;
+    if (!first) return;
+    waiters.delete(first[0]);
+    if (!waiters.size) this.slotWaiters.delete(group);
+    first[1].retry();
+  }
+
+  /** A slot of the group has freed: here the first local waiter tries again; in queue mode the delayed jobs of the group's first runs are started. */
+  private async slotFreed(run: SlotRun) {
+    this.wakeSlotWaiter(groupLock(run));
+    if (!this.options.dispatch?.wake) return;
+    try {
+      const next = await firstQueuedOfGroup(this.options.sql, run);
+      if (next.length) await this.options.dispatch.wake(next);
+    } catch (err) {
+      logger.warn({ err, runId: run.id }, "waking the runs waiting for a concurrency slot failed; their delayed jobs retry on their own");
+    }
   }
 
   /** Enqueues a handed-off run; a Redis failure is logged, not thrown: the run is stored, the reconciler enqueues it. */
@@ -220,14 +306,36 @@ export class Runner {
       .finally(() => setTimeout(() => this.finished.delete(runId), 60_000).unref());
   }
 
-  /** Executes a run this process holds, unless it was cancelled or ended meanwhile. */
-  private async execute(runId: string): Promise<RunResult> {
-    const fresh = this.fresh.delete(runId);
+  /**
+   * Executes a run this process holds, unless it was cancelled or ended meanwhile. A run of a workflow with a
+   * concurrency limit first claims a slot (concurrency.ts); without one it waits: here (inline, `SlotWait`), or
+   * handed back to the queue (queue mode: the result has status `queued` and the worker delays the job).
+   */
+  private async execute(runId: string): Promise<RunResult | SlotWait> {
+    let waiting = false;
     try {
       const run = await readRunRecord(this.options.sql, runId);
       if (!ACTIVE.includes(run.status as RunStatus) || run.leaseOwner !== this.processId)
         return { runId, status: run.status as RunStatus, outputs: JSON.parse(run.outputs ?? "{}"), ...(run.error ? { error: JSON.parse(run.error) } : {}) };
       if (run.cancelRequestedAt) return await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
+      const slotRun = slotRunOf(run);
+      if (slotRun) {
+        const slot = await claimSlot(this.deps, slotRun, this.processId, this.queueMode).catch((err) => {
+          // The database did not answer: here the run tries again with the waiters (its lease stays renewed); a
+          // worker's job fails and the run is taken over once its lease expires.
+          if (this.queueMode) throw err;
+          logger.warn({ err, runId }, "claiming a concurrency slot failed; the run tries again");
+          return { claimed: false as const };
+        });
+        if (!slot.claimed) {
+          if (this.queueMode) return { runId, status: "queued", outputs: {} };
+          waiting = true;
+          return { slotWait: groupLock(slotRun), place: [new Date(run.createdAt).getTime(), run.id] };
+        }
+        // More than one slot may be free: the next waiter here tries too.
+        this.wakeSlotWaiter(groupLock(slotRun));
+      }
+      const fresh = this.fresh.delete(runId);
       const controller = new AbortController();
       this.executing.set(runId, controller);
       try {
@@ -238,9 +346,13 @@ export class Runner {
         return await endWithoutExecuting(this.deps, runId, "failed", serializeError(err));
       } finally {
         this.executing.delete(runId);
+        if (slotRun) void this.slotFreed(slotRun);
       }
     } finally {
-      this.held.delete(runId);
+      if (!waiting) {
+        this.held.delete(runId);
+        this.fresh.delete(runId);
+      }
     }
   }
 
@@ -480,6 +592,14 @@ export class Runner {
     }
     // Still waiting in this process's queue: end it now; the queue skips it later.
     await endWithoutExecuting(this.deps, runId, "cancelled", CANCELLED_ERROR);
+    // Waiting for a concurrency slot: its attempt now finds it cancelled and lets it go (it never starts).
+    for (const [group, waiters] of this.slotWaiters) {
+      const waiter = waiters.get(runId);
+      if (!waiter) continue;
+      waiters.delete(runId);
+      if (!waiters.size) this.slotWaiters.delete(group);
+      waiter.retry();
+    }
     return { runId, status: "cancelled" };
   }
 

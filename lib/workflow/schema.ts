@@ -21,6 +21,28 @@ export const DEFAULT_MAX_ITERATIONS = 100;
 export const MAX_STEPS = 50_000;
 export const MAX_DEFINITION_BYTES = 16 * 1024 * 1024;
 
+/** Bounds of the workflow-level `concurrency` setting (README "Concurrency per workflow"). */
+export const MAX_CONCURRENCY_LIMIT = 1000;
+export const MAX_CONCURRENCY_KEY_EXPRESSION = 1000;
+
+/**
+ * At most `limit` runs of the workflow execute at once, the rest stay queued (first created, first started); with
+ * `key`, an expression over the run input, the limit holds per value of the key (one run per customer at a time).
+ */
+export const ConcurrencySchema = z.object({
+  limit: z
+    .number({ error: `must be a whole number from 1 to ${MAX_CONCURRENCY_LIMIT} (runs at once)` })
+    .int(`must be a whole number from 1 to ${MAX_CONCURRENCY_LIMIT} (runs at once)`)
+    .min(1, `must be at least 1 (runs at once); leave concurrency out for no limit`)
+    .max(MAX_CONCURRENCY_LIMIT, `is at most ${MAX_CONCURRENCY_LIMIT} (runs at once)`),
+  key: z
+    .string()
+    .trim()
+    .min(1, "may not be empty: leave it out for one limit over all runs of the workflow")
+    .max(MAX_CONCURRENCY_KEY_EXPRESSION, `is at most ${MAX_CONCURRENCY_KEY_EXPRESSION} characters`)
+    .optional(),
+});
+
 export const PositionSchema = z.object({ x: z.number(), y: z.number() });
 
 /** Retries apply only to retryable failures (network errors, HTTP 429 and 5xx, timeouts); every field optional. */
@@ -96,6 +118,8 @@ export const WorkflowDefinitionSchema = z.object({
   vars: z.record(VariableNameSchema, z.unknown()).optional(),
   steps: z.array(StepSchema),
   edges: z.array(EdgeSchema).optional(),
+  /** At most `limit` runs at once (per value of `key`, an expression over the input); the rest wait queued. */
+  concurrency: ConcurrencySchema.optional(),
   limits: z
     .object({
       /** How many times one step may execute in a run (each loop iteration counts); default 100. */
@@ -112,6 +136,7 @@ export const WorkflowDefinitionSchema = z.object({
  */
 export const StoredDefinitionSchema = WorkflowDefinitionSchema.extend({ id: z.string().min(1) });
 
+export type ConcurrencySetting = z.infer<typeof ConcurrencySchema>;
 export type WorkflowStep = z.infer<typeof StepSchema>;
 export type WorkflowEdge = z.infer<typeof EdgeSchema>;
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinitionSchema>;

@@ -289,3 +289,31 @@ describe("validation of large definitions (issue 9)", () => {
   });
 
 });
+
+describe("concurrency setting", () => {
+  const base = { id: "w", name: "w", steps: [{ id: "a", type: "transform", config: { output: 1 } }] };
+  const issuesOf = (concurrency: unknown, extra: Record<string, unknown> = {}) => validateWorkflow({ ...base, ...extra, concurrency }).issues.map((i) => [i.code, i.field, i.message]);
+
+  it("takes a limit from 1 to 1000 and an optional key over the input; the simple form stays valid", () => {
+    expect(validateWorkflow(base).issues).toEqual([]);
+    expect(issuesOf({ limit: 1 })).toEqual([]);
+    expect(issuesOf({ limit: 1000, key: "input.customerId" })).toEqual([]);
+    expect(issuesOf({ limit: 2, key: "vars.tenant & '/' & input.region" }, { vars: { tenant: "t1" } })).toEqual([]);
+    expect(validateWorkflow({ ...base, concurrency: { limit: 3, key: "  input.customerId " } }).definition?.concurrency).toEqual({ limit: 3, key: "input.customerId" });
+  });
+
+  it("refuses limits out of range and bad keys, naming the field", () => {
+    for (const limit of [0, -1, 1001, 1.5, "2", null])
+      expect(issuesOf({ limit }), String(limit)).toEqual([["INVALID_FIELD", "concurrency.limit", expect.stringMatching(/^concurrency\.limit: .*(1 to 1000|at least 1|at most 1000)/)]]);
+    expect(issuesOf({ key: "input.x" })).toEqual([["INVALID_FIELD", "concurrency.limit", expect.stringContaining("concurrency.limit")]]);
+    expect(issuesOf({ limit: 1, key: "" })).toEqual([["INVALID_FIELD", "concurrency.key", "concurrency.key: may not be empty: leave it out for one limit over all runs of the workflow"]]);
+    expect(issuesOf({ limit: 1, key: "x".repeat(1001) })).toEqual([["INVALID_FIELD", "concurrency.key", "concurrency.key: is at most 1000 characters"]]);
+    expect(issuesOf({ limit: 1, key: "input.(" })).toEqual([["INVALID_EXPRESSION", "concurrency.key", expect.stringMatching(/^concurrency\.key: .*write an expression over the input/)]]);
+    expect(issuesOf({ limit: 1, key: "steps.a.output" })).toEqual([["INVALID_CONCURRENCY_KEY", "concurrency.key", expect.stringContaining('reads "steps.a", but the key is computed before any step runs')]]);
+    expect(issuesOf({ limit: 1, key: "secrets.TOKEN" })).toEqual([["INVALID_SECRET_REFERENCE", "concurrency.key", "concurrency.key: may not read secrets: the key is stored and shown with the run"]]);
+    expect(issuesOf({ limit: 1, key: "vars.missing" })).toEqual([["UNDECLARED_VARIABLE", "concurrency.key", expect.stringContaining('reads "vars.missing"')]]);
+    const schema = { type: "object", properties: { customerId: { type: "string" } } };
+    expect(issuesOf({ limit: 1, key: "input.custId" }, { input: schema })).toEqual([["UNDECLARED_INPUT_FIELD", "concurrency.key", expect.stringContaining('reads "input.custId", which the input schema does not declare (it declares customerId)')]]);
+    expect(issuesOf({ limit: 1, key: "input.customerId" }, { input: schema })).toEqual([]);
+  });
+});

@@ -1,4 +1,4 @@
-import { ExpressionError, parseExpressionsInSlices, stepExpressions } from "./expression";
+import { ExpressionError, parseExpressions, parseExpressionsInSlices, stepExpressions } from "./expression";
 import { stepEdges, unreachableSteps } from "./graph";
 import { compileJsonSchema, undeclaredInputField } from "./input";
 import { describeJsonPath, findExcessNesting, findNonJson, findUnsafeJsonValue, maxJsonDepth, nestingLimitText, NOT_JSON_TEXT, unsafeJsonText, type JsonPath } from "./limits";
@@ -310,6 +310,8 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
   const expressionIssues = yield* checkExpressions(expressions, declared);
   if (expressionIssues.length) issues.splice(0, issues.length, ...mergeInOrder(issues, expressionIssues));
 
+  issues.push(...concurrencyKeyIssues(def, declared));
+
   const graph = stepEdges(def);
   yield;
   for (const id of unreachableSteps(graph))
@@ -318,6 +320,32 @@ function* semanticIssues(def: WorkflowDefinition): Generator<void, ValidationIss
       message: `step "${id}" can never run: no edge leads to it from a start step; connect it or delete it`,
       stepId: id,
     });
+  return issues;
+}
+
+/**
+ * The concurrency key is evaluated once, when a run is created, against the run input and `vars` (no step has run
+ * yet): it may read those and nothing else — no `steps`, no secrets (the key is stored and shown with the run).
+ */
+function concurrencyKeyIssues(def: WorkflowDefinition, declared: Declarations): ValidationIssue[] {
+  const expression = def.concurrency?.key;
+  if (expression === undefined) return [];
+  const field = "concurrency.key";
+  const issue = (code: string, message: string): ValidationIssue => ({ code, message: `${field}: ${message}`, field });
+  const parsed = parseExpressions([expression]).get(expression)!;
+  if (parsed instanceof ExpressionError) return [issue("INVALID_EXPRESSION", `${parsed.message}; write an expression over the input, e.g. input.customerId (no {{ }})`)];
+  const issues: ValidationIssue[] = [];
+  if (parsed.steps.length) issues.push(issue("INVALID_CONCURRENCY_KEY", `reads "steps.${parsed.steps[0]}", but the key is computed before any step runs; read the run input (input.…) or vars instead`));
+  if (parsed.secrets || parsed.dynamicSecrets) issues.push(issue("INVALID_SECRET_REFERENCE", "may not read secrets: the key is stored and shown with the run"));
+  if (declared.inputSchema)
+    for (const path of parsed.input) {
+      const missing = undeclaredInputField(declared.inputSchema, path);
+      if (missing)
+        issues.push(issue("UNDECLARED_INPUT_FIELD", `reads "input.${path.slice(0, missing.at + 1).join(".")}", which the input schema does not declare${declaredList(missing.declared)}; declare it in the input schema or correct the name`));
+    }
+  for (const name of parsed.vars)
+    if (!(def.vars && Object.hasOwn(def.vars, name)))
+      issues.push(issue("UNDECLARED_VARIABLE", `reads "vars.${name}", which the workflow's vars do not declare with an initial value (the key is computed before any step assigns one)`));
   return issues;
 }
 

@@ -22,6 +22,7 @@ export default async function RunPage({ params }: { params: Promise<{ runId: str
         workflowName: run.workflowName,
         workflowVersion: run.workflowVersion,
         status: run.status,
+        queueReason: run.queueReason,
         source: run.source,
         startedAt: run.startedAt?.toISOString() ?? null,
         finishedAt: run.finishedAt?.toISOString() ?? null,
