@@ -120,21 +120,16 @@ export class Governor {
       },
     };
     queue.push(me);
-    let announced = false;
+    // Announced only once the wait lasts (a slot freed a moment later is not worth an event).
+    let blockedKey = limited[0].key;
+    const announce = setTimeout(() => wait({ key: blockedKey, label: limited.find((l) => l.key === blockedKey)?.label ?? blockedKey, reason: "concurrency" }), WAIT_EVENT_MIN_MS);
     try {
       for (;;) {
         signal.throwIfAborted();
         if (queue[0] === me) {
           const taken = await this.store.takeSlots(limited, leaseId);
           if (taken.ok) return;
-          if (!announced) {
-            announced = true;
-            wait({ key: taken.key, label: limited.find((l) => l.key === taken.key)?.label ?? taken.key, reason: "concurrency" });
-          }
-        } else if (!announced) {
-          announced = true;
-          const first = limited[0];
-          wait({ key: first.key, label: first.label, reason: "concurrency" });
+          blockedKey = taken.key;
         }
         if (woken) {
           woken = false;
@@ -159,6 +154,7 @@ export class Governor {
         });
       }
     } finally {
+      clearTimeout(announce);
       const at = queue.indexOf(me);
       if (at >= 0) queue.splice(at, 1);
       if (at === 0) queue[0]?.wake();
