@@ -200,3 +200,25 @@ describe("limits", () => {
     expect(estimateTokens("abcdefghi")).toBe(3);
   });
 });
+
+describe("budget in the definition", async () => {
+  const { validateWorkflow } = await import("@/lib/workflow/validate");
+  const { checkBudget, monthStartUtc, worstCaseCostUsd } = await import("./budget");
+  it("is optional, bounded, and named when wrong", () => {
+    const steps = [{ id: "a", type: "transform", config: { output: 1 } }];
+    expect(validateWorkflow({ id: "w", name: "w", steps }).issues).toEqual([]);
+    expect(validateWorkflow({ id: "w", name: "w", steps, budget: { perRunUsd: 0.5, perMonthUsd: 20 } }).issues).toEqual([]);
+    const bad = validateWorkflow({ id: "w", name: "w", steps, budget: { perRunUsd: -1, perMonthUsd: 1e9 } }).issues.map((i) => i.message).join("\n");
+    expect(bad).toContain("budget.perRunUsd must be more than 0");
+    expect(bad).toContain("budget.perMonthUsd is at most 1,000,000 dollars");
+  });
+
+  it("checks the worst case against the caps", () => {
+    const prices = { m: { inputPerMillion: 1_000_000, outputPerMillion: 2_000_000 } };
+    expect(worstCaseCostUsd(prices, "m", "abcdefgh", 3)).toBe(2 + 6); // 2 prompt tokens, 3 completion tokens
+    expect(worstCaseCostUsd(prices, "unpriced", "abcdefgh", 3)).toBe(0);
+    expect(() => checkBudget("s", { perRunUsd: 10 }, { model: "m", worstCaseUsd: 8 }, { run: 2 })).not.toThrow();
+    expect(() => checkBudget("s", { perRunUsd: 10 }, { model: "m", worstCaseUsd: 8 }, { run: 2.01 })).toThrow(/BUDGET|budget of \$10.00/);
+    expect(monthStartUtc(new Date("2026-03-31T23:59:59-05:00")).toISOString()).toBe("2026-04-01T00:00:00.000Z");
+  });
+});
