@@ -10,6 +10,7 @@
  *   npm run bench -- history # the run history at 100,000 runs on SQLite and Postgres: first and filtered pages (bench/history.ts)
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
  *   npm run bench -- latency # step event -> client latency with 100 Socket.IO watchers vs 1 (bench/latency.ts)
+ *   npm run bench -- governor # 20 runs against a model limited to 60 RPM: 429s reaching runs, rate vs limit (bench/governor.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
+import { benchGovernor } from "./governor";
 import { benchHistory } from "./history";
 import { benchLatency } from "./latency";
 import { benchThroughput } from "./throughput";
@@ -160,6 +162,7 @@ try {
   if (which === "canvas") await benchCanvas();
   if (which === "history") await benchHistory();
   if (which === "latency") await benchLatency();
+  if (which === "governor") await benchGovernor();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });
