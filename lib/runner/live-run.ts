@@ -42,6 +42,8 @@ export interface StoredStepRecord {
   output: unknown;
   error: SerializedError | null;
   logs?: Array<{ level: string; text: string }>;
+  /** A running step whose model call waits in a governor line (from its last `step.throttle` event). */
+  throttled?: LiveStep["throttled"];
 }
 
 /**
@@ -65,6 +67,7 @@ export function liveRunFromRecords(run: {
       output: s.output ?? undefined,
       error: s.error ?? undefined,
       ...(s.logs?.length ? { logs: s.logs } : {}),
+      ...(s.throttled ? { throttled: s.throttled } : {}),
     };
   }
   return { runId: run.runId, status: run.status, lastSeq: run.lastSeq, error: run.error ?? undefined, steps };
