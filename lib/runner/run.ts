@@ -112,6 +112,10 @@ async function executeObservedRun(deps: ExecuteDeps, runId: string, signal: Abor
       log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs, attempts: attempts.attempts });
     },
     onStepFailure: (step, execution, error, durationMs, attempts) => {
+      // Lost the lease: the process that took the run over owns this step's record now (it runs the step again).
+      // A failure that ends here after this process flushed its last writes (an executor's cleanup awaits, e.g.
+      // giving back its governor slot) must not overwrite that process's record.
+      if (isLeaseLost(signal?.reason)) return;
       // Stopped by a cancel (not by losing the lease: then another process runs the step again).
       if (signal?.aborted && !isLeaseLost(signal.reason)) {
         const cancelled = { ...STEP_CANCELLED_ERROR, stepId: step.id };
