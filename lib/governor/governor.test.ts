@@ -124,8 +124,8 @@ describe("Governor", () => {
       }),
     );
     started.sort((a, b) => a - b);
-    for (let i = 1; i < started.length; i++) expect(started[i] - started[i - 1]).toBeGreaterThanOrEqual(240);
-    expect(started.at(-1)!).toBeLessThan(1000 + 200);
+    // Each starts no earlier than its place in line (timers fire late under load, never early).
+    for (let i = 1; i < started.length; i++) expect(started[i]).toBeGreaterThanOrEqual(i * 250 - 5);
     expect(waits.map((w) => w.reason)).toEqual(["requests", "requests", "requests", "requests"]);
   });
 
@@ -162,14 +162,14 @@ describe("Governor", () => {
 
   it("a pause set while a call waits for its start makes it line up after the pause", async () => {
     const governor = new Governor(new MemoryGovernorStore());
-    const lines = [line({ rpm: 300 })]; // 200 ms apart
+    const lines = [line({ rpm: 200 })]; // 300 ms apart
     await (await governor.acquire({ lines, estimatedTokens: 0, signal: new AbortController().signal })).release();
     const waits: WaitInfo[] = [];
     const t0 = Date.now();
     const second = governor.acquire({ lines, estimatedTokens: 0, signal: new AbortController().signal, onWait: (w) => waits.push(w) });
-    await governor.pause("model:m", 600);
+    await governor.pause("model:m", 900);
     await (await second).release();
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(590);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(890);
     expect(waits.map((w) => w.reason)).toEqual(["requests", "paused"]);
   });
 });
