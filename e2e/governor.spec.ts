@@ -34,17 +34,20 @@ test("a limit set in Settings makes the second call wait in line: the node shows
   test.setTimeout(90_000);
   const model = uniqueId("gov-e2e");
   await page.goto("/settings");
+  await expect(page.getByTestId("model-limits-add")).toBeVisible();
+  // Rows other tests saved stay; the new one is added below them.
+  const row = await page.locator('[data-testid^="model-limit-match-"]').count();
   await page.getByTestId("model-limits-add").click();
-  await page.getByTestId("model-limit-match-0").fill(model);
-  await page.getByTestId("model-limit-rpm-0").fill("0");
+  await page.getByTestId(`model-limit-match-${row}`).fill(model);
+  await page.getByTestId(`model-limit-rpm-${row}`).fill("0");
   await page.getByTestId("model-limits-save").click();
-  await expect(page.getByTestId("model-limits-message")).toContainText("row 1 rpm: rpm must be at least 1");
-  await page.getByTestId("model-limit-rpm-0").fill("1"); // one call a minute
+  await expect(page.getByTestId("model-limits-message")).toContainText(`row ${row + 1} rpm: rpm must be at least 1`);
+  await page.getByTestId(`model-limit-rpm-${row}`).fill("1"); // one call a minute
   await page.getByTestId("model-limits-save").click();
   await expect(page.getByTestId("model-limits-message")).toHaveText("Saved");
   await page.reload();
-  await expect(page.getByTestId("model-limit-match-0")).toHaveValue(model);
-  await expect(page.getByTestId("model-limit-rpm-0")).toHaveValue("1");
+  const saved = page.locator("tr", { has: page.locator(`input[value="${model}"]`) });
+  await expect(saved.locator('[data-testid^="model-limit-rpm-"]')).toHaveValue("1");
 
   const id = uniqueId("gov-wait");
   await importWorkflow({
