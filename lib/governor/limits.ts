@@ -46,7 +46,7 @@ export const ModelLimitSchema = z
     match: z
       .string({ error: "match must be a model name or a gateway base URL" })
       .trim()
-      .min(1, "match: enter a model name (e.g. gpt-4o-mini) or a gateway base URL (e.g. http://127.0.0.1:4000/v1)")
+      .min(1, "enter a model name (e.g. gpt-4o-mini) or a gateway base URL (e.g. http://127.0.0.1:4000/v1)")
       .max(MAX_MATCH_LENGTH, `match is at most ${MAX_MATCH_LENGTH} characters`),
     maxConcurrent: optionalBound("maxConcurrent", MAX_CONCURRENT),
     rpm: optionalBound("rpm", MAX_RPM),
