@@ -5,6 +5,7 @@ import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import type { RunEvent } from "@/lib/runner/event-types";
 import type { Runner } from "@/lib/runner/runner";
 import { savePriceTable } from "@/lib/pricing";
+import { loadRunTimeline } from "@/lib/runner/timeline-query";
 import { saveModelLimits } from "./settings";
 
 /**
@@ -77,6 +78,11 @@ describe.each(databases)("model governor on %s", (dbName, makeDatabase, availabl
       if (waitAt >= 0) expect(types.indexOf("throttle:resumed")).toBeGreaterThan(waitAt);
       expect(types.indexOf("step:succeeded")).toBeGreaterThan(types.lastIndexOf("throttle:resumed"));
     }
+    // The run page's timeline, built from the stored events, draws the wait as its own segment.
+    const waited = runs.find((r) => eventsOf(r.runId).some((e) => e.type === "step.throttle"))!;
+    const timeline = await loadRunTimeline(db, userId, waited.runId);
+    expect(timeline.bars["ask#1"].spans.map((s) => s.kind)).toEqual(["attempt", "throttled", "attempt"]);
+    expect(timeline.bars["ask#1"].spans[1].waitKind).toBe(`model "${model}"`);
   });
 
   it.skipIf(!available)("a concurrency limit holds calls in flight at once to it", async () => {
