@@ -11,6 +11,7 @@
  *   npm run bench -- canvas  # opening 100/1,000/5,000-step workflows in Chromium, fps while dragging (needs a build; bench/canvas.ts)
  *   npm run bench -- latency # step event -> client latency with 100 Socket.IO watchers vs 1 (bench/latency.ts)
  *   npm run bench -- queue   # queue mode (web + 1 / 2 workers) vs one process under the webhook load; 1,000 runs at once (needs a build, Postgres, Redis; bench/queue.ts)
+ *   npm run bench -- governor # 20 runs against a model limited to 60 RPM: 429s reaching runs, rate vs limit (bench/governor.ts)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,7 @@ import { getRuntime } from "@/lib/runtime";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { ExpressionEvaluator } from "@/lib/engine/expressions";
 import { benchCanvas } from "./canvas";
+import { benchGovernor } from "./governor";
 import { benchHistory } from "./history";
 import { benchLatency } from "./latency";
 import { benchQueue } from "./queue";
@@ -163,6 +165,7 @@ try {
   if (which === "history") await benchHistory();
   if (which === "latency") await benchLatency();
   if (which === "queue") await benchQueue();
+  if (which === "governor") await benchGovernor();
 } finally {
   await new WorkflowOrchestrator().close();
   rmSync(dataDir, { recursive: true, force: true });

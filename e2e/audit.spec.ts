@@ -250,6 +250,8 @@ const AUDITED: Record<string, ActionCase> = {
   "app/settings/actions.ts#saveGateway": { args: () => [{ llmGatewayUrl: "http://127.0.0.1:9/v1" }], action: "settings.gateway", target: () => "gateway" },
   "app/settings/actions.ts#saveHttpAllow": { args: () => [{ entries: ["10.9.8.7"] }], action: "settings.httpAllow", target: () => "httpAllow" },
   "app/settings/actions.ts#savePrices": { args: () => [{ [`audit-model-${tag}`]: { inputPerMillion: 1, outputPerMillion: 2 } }], action: "settings.prices", target: () => "prices" },
+  // A limit on a model no other test calls.
+  "app/settings/actions.ts#saveModelLimits": { args: () => [[{ kind: "model", match: `audit-model-${tag}`, rpm: 100_000 }]], action: "settings.modelLimits", target: () => "modelLimits" },
   "app/settings/actions.ts#saveDefaultModelSetting": { args: (s) => [s.defaultModel ?? "gpt-4o-mini"], action: "settings.defaultModel", target: () => "defaultModel" },
   "app/settings/actions.ts#saveRetention": { args: () => [null], action: "settings.retention", target: () => "retention" },
   "app/settings/actions.ts#createApiToken": {

@@ -354,6 +354,8 @@ const ACTIONS: Record<string, ActionRule> = {
   "app/settings/actions.ts#saveHttpAllow": { args: () => [{ entries: ["0.0.0.0/0"] }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#savePrices": { args: () => [{ "gpt-x": { input: 0, output: 0 } }], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#saveDefaultModelSetting": { args: () => ["mallory-model"], bob: "FORBIDDEN", carol: "FORBIDDEN" },
+  // A limit of 1 call a minute on every run's model would stall everyone's runs: admins only.
+  "app/settings/actions.ts#saveModelLimits": { args: () => [[{ kind: "model", match: "test-model", rpm: 1 }]], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/settings/actions.ts#saveRetention": { args: () => [1], bob: "FORBIDDEN", carol: "FORBIDDEN" },
   "app/workflows/actions.ts#checkRunInput": { args: () => [{ type: "object" }, {}], bob: "ok", carol: "ok" },
   "app/workflows/actions.ts#removeWorkflow": { args: (ids) => [ids.workflowId], bob: "NOT_FOUND", carol: "FORBIDDEN" },

@@ -7,6 +7,7 @@ import { recordAudit } from "@/lib/audit/record";
 import type { Role } from "@/lib/auth/roles";
 import { addUser, createToken, revokeToken, updateUser } from "@/lib/auth/users";
 import { savePriceTable } from "@/lib/pricing";
+import { saveModelLimits as saveModelLimitRows } from "@/lib/governor/settings";
 import { pruneByRetention, saveRetentionDays } from "@/lib/runner/retention";
 import { getGatewaySettings, getHttpAllowSettings, saveDefaultModel, saveGatewaySettings, saveHttpAllowList, testGatewayConnection } from "@/lib/settings";
 import { getPriceTable } from "@/lib/pricing";
@@ -99,6 +100,28 @@ export async function savePrices(table: unknown) {
       targetId: "prices",
       summary: changed.length ? `Changed the prices of ${changed.slice(0, 5).join(", ")}${changed.length > 5 ? ` and ${changed.length - 5} more` : ""}` : "Saved the prices (no change)",
       data: { changed: changed.slice(0, 50) },
+    });
+    revalidatePath("/settings");
+    return {};
+  });
+}
+
+/**
+ * The model governor's limits (lib/governor): the whole table at once, rows keyed by model name or gateway base
+ * URL with optional max concurrent calls, requests and tokens per minute; a bad row is refused naming it.
+ */
+export async function saveModelLimits(rows: unknown) {
+  return runAction("saveModelLimits", "admin", async (context) => {
+    const { db, userId } = context;
+    const { added, removed, changed, count } = await saveModelLimitRows(db, rows);
+    const parts = [added.length && `added ${added.slice(0, 5).join(", ")}`, changed.length && `changed ${changed.slice(0, 5).join(", ")}`, removed.length && `removed ${removed.slice(0, 5).join(", ")}`].filter(Boolean);
+    await recordAudit(db, {
+      actorId: userId,
+      action: "settings.modelLimits",
+      targetType: "settings",
+      targetId: "modelLimits",
+      summary: `Saved the model limits (${count} row${count === 1 ? "" : "s"}${parts.length ? `; ${parts.join("; ")}` : "; no change"})`,
+      data: { added: added.slice(0, 50), changed: changed.slice(0, 50), removed: removed.slice(0, 50), count },
     });
     revalidatePath("/settings");
     return {};

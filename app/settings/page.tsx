@@ -7,6 +7,8 @@ import { atLeast } from "@/lib/auth/roles";
 import { GatewaySection } from "@/components/settings/GatewaySection";
 import { HttpAllowForm } from "@/components/settings/HttpAllowForm";
 import { PricesForm } from "@/components/settings/PricesForm";
+import { ModelLimitsForm } from "@/components/settings/ModelLimitsForm";
+import { listModelLimits } from "@/lib/governor/settings";
 import { RetentionForm } from "@/components/settings/RetentionForm";
 import { SecretsBlock } from "@/components/settings/SecretsBlock";
 import { retentionSetting } from "@/lib/runner/retention";
@@ -27,6 +29,7 @@ export default async function SettingsPage() {
   const httpAllow = await getHttpAllowSettings(db);
   const prices = await getPriceTable(db);
   const retention = await retentionSetting(db);
+  const modelLimits = await listModelLimits(db);
   return (
     <div className="mx-auto max-w-xl p-6">
       <h1 className="mb-1 text-lg font-semibold">Settings</h1>
@@ -46,6 +49,11 @@ export default async function SettingsPage() {
       <h2 className="mb-1 mt-8 text-base font-semibold">Model prices</h2>
       <p className="mb-4 text-sm text-neutral-500">Used for the cost of each step and run, and for the estimate before a run.</p>
       <PricesForm saved={prices.saved} defaults={DEFAULT_PRICES} />
+      <h2 className="mb-1 mt-8 text-base font-semibold" id="model-limits">Model limits</h2>
+      <p className="mb-4 text-sm text-neutral-500">
+        Per model or per gateway: calls over a limit wait in line (the step shows “waiting for rate limit”) instead of failing. Requests and tokens per minute are paced evenly; in queue mode the limits hold across all workers.
+      </p>
+      <ModelLimitsForm saved={modelLimits} />
       <h2 className="mb-1 mt-8 text-base font-semibold">Checkpoint retention</h2>
       <p className="mb-4 text-sm text-neutral-500">
         Runs that ended longer ago keep only their final checkpoint (their page and a fork from the end still work); the step-by-step history is dropped. Checked every hour.

@@ -5,7 +5,7 @@ import { StepLog } from "@/components/ui/StepLog";
 import { ModelInput } from "./ModelInput";
 import { WebhookPanel } from "./WebhookPanel";
 import { StatusBadge, JsonBlock } from "@/components/ui/status";
-import { DEFAULT_MAX_ITERATIONS, MAX_CONCURRENCY_KEY_EXPRESSION, MAX_CONCURRENCY_LIMIT, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
+import { DEFAULT_MAX_ITERATIONS, MAX_BUDGET_USD, MAX_CONCURRENCY_KEY_EXPRESSION, MAX_CONCURRENCY_LIMIT, RETRY_DEFAULTS, STEP_ID_PATTERN } from "@/lib/workflow/schema";
 import type { WorkflowMeta } from "@/lib/workflow/canvas";
 import { getStepKind, type FieldSpec } from "@/lib/workflow/step-kinds";
 import { useShallow } from "zustand/react/shallow";
@@ -87,6 +87,7 @@ function StepInspector({ stepId }: { stepId: string }) {
   );
 }
 
+const dollarsCheck = (n: number) => (n > 0 && n <= MAX_BUDGET_USD ? undefined : `enter an amount in US dollars above 0 and at most ${MAX_BUDGET_USD.toLocaleString("en-US")}`);
 const wholeOrUnset = (n: number | string | undefined, min: number) => (typeof n === "number" && n >= min ? Math.floor(n) : undefined);
 
 function StepForm({ stepId }: { stepId: string }) {
@@ -350,12 +351,19 @@ function WorkflowSettings() {
     if (limits[key] === undefined) delete limits[key];
     setMeta({ limits: Object.keys(limits).length ? limits : undefined }, `limits.${key}`);
   };
+  const setBudget = (key: "perRunUsd" | "perMonthUsd", n: number | string | undefined) => {
+    const budget: Record<string, number | undefined> = { ...meta.budget, [key]: typeof n === "number" && n > 0 ? n : undefined };
+    if (budget[key] === undefined) delete budget[key];
+    setMeta({ budget: Object.keys(budget).length ? budget : undefined }, `budget.${key}`);
+  };
   const kept = {
     input: useKeptText(WORKFLOW_FIELDS, "input"),
     vars: useKeptText(WORKFLOW_FIELDS, "vars"),
     maxIterations: useKeptText(WORKFLOW_FIELDS, "limits.maxIterations"),
     maxStepExecutions: useKeptText(WORKFLOW_FIELDS, "limits.maxStepExecutions"),
     concurrencyLimit: useKeptText(WORKFLOW_FIELDS, "concurrency.limit"),
+    perRunUsd: useKeptText(WORKFLOW_FIELDS, "budget.perRunUsd"),
+    perMonthUsd: useKeptText(WORKFLOW_FIELDS, "budget.perMonthUsd"),
   };
   const isConcurrency = (field?: string) => field === "concurrency" || field?.startsWith("concurrency.") === true;
   const issues = useEditor(useShallow((s) => s.issues.filter((i) => !i.stepId && i.code !== INVALID_FIELD && !isConcurrency(i.field))));
@@ -430,6 +438,12 @@ function WorkflowSettings() {
       {concurrencyIssues.map((message) => (
         <p key={message} data-testid="workflow-concurrency-issue" className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{message}</p>
       ))}
+      <Label text="Budget per run (USD, optional cap)">
+        <NumberInput testId="workflow-budget-run" value={meta.budget?.perRunUsd} placeholder="no cap" templates={false} check={dollarsCheck} kept={kept.perRunUsd} onChange={(n) => setBudget("perRunUsd", n)} />
+      </Label>
+      <Label text="Budget per month (USD, all runs, UTC calendar month)">
+        <NumberInput testId="workflow-budget-month" value={meta.budget?.perMonthUsd} placeholder="no cap" templates={false} check={dollarsCheck} kept={kept.perMonthUsd} onChange={(n) => setBudget("perMonthUsd", n)} />
+      </Label>
       {issues.map((i) => (
         <p key={i.message} className="rounded bg-red-50 px-2 py-1 text-[11px] text-red-700">{i.message}</p>
       ))}

@@ -23,3 +23,19 @@ export function NodeRunError({ stepId }: { stepId: string }) {
     </div>
   );
 }
+
+/** While a model call of the step waits in a governor line: `waiting for rate limit` and which line. */
+export function NodeThrottled({ stepId }: { stepId: string }) {
+  const throttled = useEditor((s) => {
+    const step = s.run?.steps[stepId];
+    return step?.status === "running" ? step.throttled : undefined;
+  });
+  if (!throttled) return null;
+  const why = throttled.reason === "paused" ? "paused after a 429" : throttled.reason === "concurrency" ? "all call slots busy" : throttled.reason === "tokens" ? "tokens per minute" : "requests per minute";
+  const title = `${throttled.limit ?? "model"}: ${why}${throttled.waitMs !== undefined ? `, about ${Math.ceil(throttled.waitMs / 1000)} s` : ""}`;
+  return (
+    <div data-testid={`node-throttled-${stepId}`} title={title} className="truncate border-t border-amber-200 bg-amber-50 px-2.5 py-1 text-[10px] leading-snug text-amber-800">
+      waiting for rate limit · {why}
+    </div>
+  );
+}

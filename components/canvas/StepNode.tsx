@@ -6,7 +6,7 @@ import { StatusBadge } from "@/components/ui/status";
 import type { ValidationIssue } from "@/lib/workflow/schema";
 import { getStepKind } from "@/lib/workflow/step-kinds";
 import { useEditor, type StepNode as StepNodeType } from "./editor-store";
-import { NodeRunError } from "./NodeRunError";
+import { NodeRunError, NodeThrottled } from "./NodeRunError";
 
 const accents: Record<string, string> = {
   violet: "bg-violet-100 text-violet-700",
@@ -122,6 +122,7 @@ function StepNodeView({ id, data, selected }: NodeProps<StepNodeType>) {
         </div>
       )}
       <NodeRunError stepId={id} />
+      <NodeThrottled stepId={id} />
       {kind?.routes ? (
         <>
           <Handle type="source" id="true" position={Position.Bottom} style={TRUE_HANDLE} className="!h-3 !w-3 !bg-emerald-500" title="true" />

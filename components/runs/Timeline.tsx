@@ -277,6 +277,7 @@ function Rows({
 const SHADES: Record<string, CSSProperties> = {
   backoff: { background: "repeating-linear-gradient(135deg, #d4d4d4 0 3px, #f5f5f5 3px 6px)" },
   waiting: { background: "repeating-linear-gradient(135deg, #fcd34d 0 3px, #fffbeb 3px 6px)" },
+  throttled: { background: "repeating-linear-gradient(135deg, #fdba74 0 3px, #fff7ed 3px 6px)" },
 };
 
 /** The bar under its segments: what shows of a step that took no measurable time (a 0 ms transform). */
@@ -377,6 +378,7 @@ const TimelineRow = memo(function TimelineRow({
               <span
                 key={i}
                 data-kind={span.kind}
+                title={span.kind === "throttled" ? `waiting for rate limit (${span.waitKind ?? "model"})` : undefined}
                 data-attempt={span.attempt}
                 data-failed={span.error ? "true" : undefined}
                 className={`absolute inset-y-0 ${spanClass(span, bar)}`}
@@ -394,6 +396,7 @@ function Tooltip({ row, x, y, now }: { row: Row; x: number; y: number; now: numb
   const { bar } = row;
   const end = bar.end ?? now;
   const waited = bar.spans.filter((s) => s.kind === "waiting").reduce((sum, s) => sum + ((s.end ?? now) - s.start), 0);
+  const throttled = bar.spans.filter((s) => s.kind === "throttled").reduce((sum, s) => sum + ((s.end ?? now) - s.start), 0);
   const failedAttempts = bar.spans.filter((s) => s.kind === "attempt" && s.error);
   return (
     <div
@@ -410,6 +413,7 @@ function Tooltip({ row, x, y, now }: { row: Row; x: number; y: number; now: numb
         {bar.attempts > 1 ? ` · ${bar.attempts} attempts` : ""}
       </div>
       {waited > 0 && <div>waited {formatDuration(Math.round(waited))}</div>}
+      {throttled > 0 && <div data-testid="timeline-tooltip-throttled">waiting for rate limit {formatDuration(Math.round(throttled))}</div>}
       {bar.tokens !== undefined && (
         <div data-testid="timeline-tooltip-usage">
           {bar.tokens} tokens · {formatCost(bar.costUsd)}

@@ -167,7 +167,7 @@ const RunEvent = z.looseObject({
   runId: z.string(),
   seq: z.number().int(),
   at: DateTime,
-  type: z.enum(["run.status", "step.status", "step.retry", "step.log"]),
+  type: z.enum(["run.status", "step.status", "step.retry", "step.throttle", "step.log"]),
 });
 
 const RunEvents = z.object({

@@ -59,6 +59,8 @@ export interface EngineHooks {
   onToken?(stepId: string, execution: number, text: string): void;
   onStepLog?(stepId: string, execution: number, level: string, text: string): void;
   onStepUsage?(stepId: string, execution: number, usage: { model: string; promptTokens: number; completionTokens: number }): void;
+  /** The model gate of a step execution (lib/governor): budgets and rate limits of its model calls. */
+  modelGate?(stepId: string, execution: number): StepContext["modelGate"];
   runWorkflow?: (stepId: string, execution: number, request: { workflowId: string; version?: number; input?: unknown }) => ReturnType<StepContext["runWorkflow"]>;
 }
 
@@ -528,6 +530,7 @@ async function renderAndExecute(
         data: { input: context.input, steps: context.steps, vars: context.vars, ...(context.index !== undefined ? { item: context.item, index: context.index } : {}) },
         log: (level, text) => hooks.onStepLog?.(recordId, execution, level, redactor.text(text)),
         reportUsage: (usage) => hooks.onStepUsage?.(recordId, execution, usage),
+        modelGate: hooks.modelGate?.(recordId, execution),
         runWorkflow: (request) => {
           if (!hooks.runWorkflow) throw new StepError("STEP_FAILED", `step "${recordId}": sub-workflows can only run inside the runner`, { stepId: recordId });
           return hooks.runWorkflow(recordId, execution, request);

@@ -45,6 +45,8 @@ export type ErrorCode =
   | "WEBHOOK_TIMESTAMP"
   | "WEBHOOK_REPLAYED"
   | "CONFLICT"
+  /** A model call would take its run or workflow over its budget cap (budget.perRunUsd / perMonthUsd); not made. */
+  | "BUDGET_EXCEEDED"
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "HOST_NOT_ALLOWED"
@@ -74,6 +76,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   HOST_NOT_ALLOWED: 421,
   /** Too many requests (sign-in attempts, requests from one client, calls of one webhook); Retry-After says when to try again. */
   RATE_LIMITED: 429,
+  /** A budget cap of the workflow (or the run) would be exceeded: raise the cap to go on. */
+  BUDGET_EXCEEDED: 402,
 };
 
 export interface ErrorAnswer {

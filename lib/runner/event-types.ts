@@ -28,6 +28,21 @@ export type RunEventBody =
       attempts?: number;
     }
   | { type: "step.retry"; stepId: string; execution: number; attempt: number; error: SerializedError; delayMs: number }
+  /**
+   * A model call of the step waits in a governor line (`waiting`: for a concurrency slot, the line's request or
+   * token pacing, or a pause after a 429) or goes on (`resumed`). The node shows `waiting for rate limit` meanwhile.
+   */
+  | {
+      type: "step.throttle";
+      stepId: string;
+      execution: number;
+      state: "waiting" | "resumed";
+      /** Which line: e.g. `model "gpt-4o-mini"`, `gateway http://…/v1`. */
+      limit?: string;
+      reason?: "concurrency" | "requests" | "tokens" | "paused";
+      /** The expected wait, when known. */
+      waitMs?: number;
+    }
   /** A line of a step's log (console output of a code step, progress of a tool), stored with the run. */
   | { type: "step.log"; stepId: string; execution: number; level: string; text: string };
 

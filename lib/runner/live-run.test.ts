@@ -133,3 +133,21 @@ describe("applyLiveUpdates", () => {
     expect(took).toBeLessThan(500);
   });
 });
+
+describe("rate-limit waits in the live run", () => {
+  it("marks the step while its model call waits in a governor line, and clears it on resume or end", () => {
+    const run = liveRunFromRecords({ runId: "r", status: "running", lastSeq: 0, steps: [] });
+    const ev = (seq: number, body: Record<string, unknown>) => ({ event: { runId: "r", seq, at: new Date().toISOString(), ...body } as RunEvent });
+    const started = applyLiveUpdates(run, [ev(1, { type: "step.status", stepId: "a", status: "running", execution: 1 })]);
+    const waiting = applyLiveUpdates(started, [ev(2, { type: "step.throttle", stepId: "a", execution: 1, state: "waiting", limit: 'model "m"', reason: "paused", waitMs: 2000 })]);
+    expect(waiting.steps.a).toMatchObject({ status: "running", throttled: { limit: 'model "m"', reason: "paused", waitMs: 2000 } });
+    const resumed = applyLiveUpdates(waiting, [ev(3, { type: "step.throttle", stepId: "a", execution: 1, state: "resumed" })]);
+    expect(resumed.steps.a.throttled).toBeUndefined();
+    const again = applyLiveUpdates(resumed, [ev(4, { type: "step.throttle", stepId: "a", execution: 1, state: "waiting", reason: "requests" })]);
+    const ended = applyLiveUpdates(again, [ev(5, { type: "step.status", stepId: "a", status: "failed", execution: 1, error: { code: "CANCELLED", message: "x" } })]);
+    expect(ended.steps.a.throttled).toBeUndefined();
+    // A late event of an earlier execution changes nothing of the current one.
+    const next = applyLiveUpdates(ended, [ev(6, { type: "step.status", stepId: "a", status: "running", execution: 2 }), ev(7, { type: "step.throttle", stepId: "a", execution: 1, state: "waiting" })]);
+    expect(next.steps.a.throttled).toBeUndefined();
+  });
+});

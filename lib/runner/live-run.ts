@@ -20,6 +20,8 @@ export interface LiveStep {
   /** Current attempt under a retry policy (set once a retry happened), and why the last attempt failed. */
   attempt?: number;
   retryError?: SerializedError;
+  /** Set while a model call of the step waits in a governor line (`waiting for rate limit`). */
+  throttled?: { limit?: string; reason?: string; waitMs?: number };
   /** Log lines of the current execution (console output of a code step). */
   logs?: Array<{ level: string; text: string }>;
 }
@@ -40,6 +42,8 @@ export interface StoredStepRecord {
   output: unknown;
   error: SerializedError | null;
   logs?: Array<{ level: string; text: string }>;
+  /** A running step whose model call waits in a governor line (from its last `step.throttle` event). */
+  throttled?: LiveStep["throttled"];
 }
 
 /**
@@ -63,6 +67,7 @@ export function liveRunFromRecords(run: {
       output: s.output ?? undefined,
       error: s.error ?? undefined,
       ...(s.logs?.length ? { logs: s.logs } : {}),
+      ...(s.throttled ? { throttled: s.throttled } : {}),
     };
   }
   return { runId: run.runId, status: run.status, lastSeq: run.lastSeq, error: run.error ?? undefined, steps };
@@ -120,6 +125,12 @@ export function applyLiveUpdates(run: LiveRun, updates: readonly LiveUpdate[]): 
       // The attempt failed and will be tried again: show why, keep the step running.
       const previous = target.steps[event.stepId];
       target.steps[event.stepId] = { ...(previous ?? { status: "running", execution: event.execution, tokens: "" }), attempt: event.attempt + 1, retryError: event.error };
+    } else if (event.type === "step.throttle") {
+      const previous = target.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
+      if (previous.execution !== event.execution) continue;
+      const { throttled: _was, ...rest } = previous;
+      target.steps[event.stepId] =
+        event.state === "waiting" ? { ...rest, throttled: { ...(event.limit ? { limit: event.limit } : {}), ...(event.reason ? { reason: event.reason } : {}), ...(event.waitMs !== undefined ? { waitMs: event.waitMs } : {}) } } : rest;
     } else if (event.type === "step.log") {
       const previous = target.steps[event.stepId] ?? { status: "running" as const, execution: event.execution, tokens: "" };
       target.steps[event.stepId] = { ...previous, logs: [...(previous.logs ?? []), { level: event.level, text: event.text }] };

@@ -6,7 +6,7 @@ import type { SqlConnection } from "@/lib/db/sql";
 import type { SerializedError } from "@/lib/engine/errors";
 import type { RunStatus, StepStatus } from "@/lib/runner/event-types";
 import { parseEventRow } from "./events";
-import { liveRunFromRecords, type LiveRun } from "./live-run";
+import { liveRunFromRecords, type LiveRun, type LiveStep } from "./live-run";
 import { decodeCursor, DEFAULT_HISTORY_LIMIT, encodeCursor, MAX_HISTORY_LIMIT, type RunListFilter } from "./run-filter";
 import { checkSearchText, searchCondition } from "./run-search";
 
@@ -205,6 +205,24 @@ async function stepLogs(db: Db, runId: string, lastSeq: number) {
   return logs;
 }
 
+/**
+ * The steps whose model call waits in a governor line now (their last `step.throttle` is `waiting`), for a view
+ * built from the stored records: those events are before the seq it follows on from. Only for an active run.
+ */
+async function stepThrottles(db: Db, runId: string, lastSeq: number, status: string) {
+  const throttled = new Map<string, NonNullable<LiveStep["throttled"]>>();
+  if (status !== "running") return throttled;
+  const rows = await db.runEvent.findMany({ where: { runId, type: "step.throttle", seq: { lte: lastSeq } }, orderBy: { seq: "asc" } });
+  for (const row of rows) {
+    const event = parseEventRow(row);
+    if (event.type !== "step.throttle") continue;
+    const key = `${event.stepId}#${event.execution}`;
+    if (event.state === "waiting") throttled.set(key, { ...(event.limit ? { limit: event.limit } : {}), ...(event.reason ? { reason: event.reason } : {}), ...(event.waitMs !== undefined ? { waitMs: event.waitMs } : {}) });
+    else throttled.delete(key);
+  }
+  return throttled;
+}
+
 /** What the user may do with a run: act on it, only look, or nothing (also when it does not exist). */
 export async function runAccessOf(db: Db, userId: string, runId: string): Promise<"control" | "view" | null> {
   const run = await db.run.findUnique({ where: { id: runId }, select: { ownerId: true, workflowId: true } });
@@ -230,6 +248,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
     select: { id: true, status: true, parentCheckpointId: true, parentStepId: true, workflowName: true, createdAt: true },
   });
   const logs = await stepLogs(db, runId, lastSeq);
+  const throttles = await stepThrottles(db, runId, Math.max(lastSeq, run.lastSeq), run.status);
   const canControl = access === "control";
   const shown = (output: unknown) => (canControl ? output : hideCallbackUrl(output));
   const workflowAccessOfActor = await workflowAccess(db, actor, run.workflowId);
@@ -262,6 +281,7 @@ export async function getRunDetail(db: Db, userId: string, runId: string) {
       attempts: s.attempts,
       attemptErrors: json<Array<SerializedError & { attempt: number }>>(s.attemptErrors) ?? [],
       logs: logs.get(`${s.stepId}#${s.execution}`) ?? [],
+      ...(s.status === "running" && throttles.has(`${s.stepId}#${s.execution}`) ? { throttled: throttles.get(`${s.stepId}#${s.execution}`) } : {}),
       tokens: s.promptTokens === null ? null : { prompt: s.promptTokens, completion: s.completionTokens ?? 0 },
       costUsd: s.costUsd,
       /** A fork's copy of an execution made by this run (its parent or an earlier ancestor), not counted here. */
@@ -306,6 +326,7 @@ export async function storedLiveRun(db: Db, userId: string, runId: string): Prom
   });
   if (!run) return null;
   const logs = await stepLogs(db, runId, lastSeq);
+  const throttles = await stepThrottles(db, runId, Math.max(lastSeq, run.lastSeq), run.status);
   return liveRunFromRecords({
     runId: run.id,
     status: run.status as RunStatus,
@@ -318,6 +339,7 @@ export async function storedLiveRun(db: Db, userId: string, runId: string): Prom
       output: access === "control" ? json<unknown>(s.output) : hideCallbackUrl(json<unknown>(s.output)),
       error: json<SerializedError>(s.error),
       logs: logs.get(`${s.stepId}#${s.execution}`),
+      ...(s.status === "running" && throttles.has(`${s.stepId}#${s.execution}`) ? { throttled: throttles.get(`${s.stepId}#${s.execution}`) } : {}),
     })),
   });
 }

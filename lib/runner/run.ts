@@ -7,6 +7,9 @@ import type { RunStatus } from "@/lib/runner/event-types";
 import { RUNTIME_SETTING_KEYS, runtimeSettingsOf } from "@/lib/settings";
 import type { WorkflowDefinition } from "@/lib/workflow/schema";
 import { costUsd } from "@/lib/pricing";
+import { processGovernor } from "@/lib/governor";
+import { readModelLimits } from "@/lib/governor/settings";
+import { RunModelGates } from "@/lib/governor/run-gate";
 import { resolveRunSecrets } from "@/lib/user-secrets";
 import { withLogFields } from "@/lib/logger";
 import { RunObserver } from "@/lib/observability/run-observer";
@@ -97,6 +100,9 @@ async function executeObservedRun(deps: ExecuteDeps, runId: string, signal: Abor
     `SELECT "key", "value" FROM "Setting" WHERE "key" IN (${RUNTIME_SETTING_KEYS.map(() => "?").join(", ")})`,
     RUNTIME_SETTING_KEYS,
   ));
+  // The governor's limits, read for every run like the settings (a small table, one query).
+  const modelLimits = await readModelLimits(deps.sql);
+  let gates: RunModelGates | undefined;
   await observer.begin(run, settings);
   const hooks: EngineHooks = observer.engineHooks({
     runId,
@@ -112,6 +118,10 @@ async function executeObservedRun(deps: ExecuteDeps, runId: string, signal: Abor
       log.emit({ type: "step.status", stepId: step.id, status: "succeeded", execution, output, durationMs, attempts: attempts.attempts });
     },
     onStepFailure: (step, execution, error, durationMs, attempts) => {
+      // Lost the lease: the process that took the run over owns this step's record now (it runs the step again).
+      // A failure that ends here after this process flushed its last writes (an executor's cleanup awaits, e.g.
+      // giving back its governor slot) must not overwrite that process's record.
+      if (isLeaseLost(signal?.reason)) return;
       // Stopped by a cancel (not by losing the lease: then another process runs the step again).
       if (signal?.aborted && !isLeaseLost(signal.reason)) {
         const cancelled = { ...STEP_CANCELLED_ERROR, stepId: step.id };
@@ -130,13 +140,29 @@ async function executeObservedRun(deps: ExecuteDeps, runId: string, signal: Abor
       log.emit({ type: "step.retry", stepId: step.id, execution, attempt, error, delayMs }),
     onToken: (stepId, execution, text) => log.token(stepId, execution, text),
     onStepLog: (stepId, execution, level, text) => log.emit({ type: "step.log", stepId, execution, level, text }),
-    onStepUsage: (stepId, execution, usage) =>
-      log.stepUsage(stepId, execution, { ...usage, costUsd: costUsd(settings.prices ?? {}, usage.model, usage.promptTokens, usage.completionTokens) }),
+    onStepUsage: (stepId, execution, usage) => {
+      const cost = costUsd(settings.prices ?? {}, usage.model, usage.promptTokens, usage.completionTokens);
+      gates?.spent(cost);
+      log.stepUsage(stepId, execution, { ...usage, costUsd: cost });
+    },
+    modelGate: (stepId, execution) => gates?.gate(stepId, execution),
     runWorkflow: (stepId, execution, request) => runSubWorkflow(deps, run, stepId, execution, request, signal),
   });
 
   const compiled = compileStoredWorkflow(run.definition, hooks, deps.checkpointer);
   const { definition } = compiled;
+  gates = new RunModelGates({
+    runId,
+    workflowId: run.workflowId,
+    sql: deps.sql,
+    governor: processGovernor(),
+    limits: modelLimits,
+    budget: definition.budget,
+    prices: settings.prices ?? {},
+    onWait: (stepId, execution, info) =>
+      log.emit({ type: "step.throttle", stepId, execution, state: "waiting", limit: info.label, reason: info.reason, ...(info.waitMs !== undefined ? { waitMs: info.waitMs } : {}) }),
+    onResume: (stepId, execution) => log.emit({ type: "step.throttle", stepId, execution, state: "resumed" }),
+  });
   // The secrets of the user the run belongs to that its definition names (one query, none when it names none);
   // read for every execution, so a secret set after a SECRET_NOT_FOUND is there when the run is resumed.
   const secretNames = compiled.secretNames();

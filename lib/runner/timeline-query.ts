@@ -10,7 +10,7 @@ import { applyTimelineEvents, emptyTimeline, withRecordFacts, type Timeline } fr
 export const MAX_TIMELINE_EVENTS = 100_000;
 
 /** The event types a timeline is built from (log lines are not: they are read with the step's details). */
-const TIMELINE_EVENT_TYPES = ["run.status", "step.status", "step.retry"];
+const TIMELINE_EVENT_TYPES = ["run.status", "step.status", "step.retry", "step.throttle"];
 
 /**
  * A run's timeline for a user who may see the run (NOT_FOUND otherwise): its events after the last seq read

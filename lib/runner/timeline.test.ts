@@ -7,6 +7,23 @@ let seq = 0;
 const at = (ms: number, body: RunEventBody): RunEvent => ({ ...body, runId: "r", seq: ++seq, at: new Date(T0 + ms).toISOString() }) as RunEvent;
 
 describe("timeline from events", () => {
+  it("shows a model call's wait for the rate limit as its own segment between attempts", () => {
+    seq = 0;
+    const events = [
+      at(0, { type: "step.status", stepId: "a", status: "running", execution: 1 }),
+      at(5, { type: "step.throttle", stepId: "a", execution: 1, state: "waiting", limit: 'model "m"', reason: "requests", waitMs: 900 }),
+      at(905, { type: "step.throttle", stepId: "a", execution: 1, state: "resumed" }),
+      at(1000, { type: "step.status", stepId: "a", status: "succeeded", execution: 1, durationMs: 1000 }),
+    ];
+    const timeline = applyTimelineEvents(emptyTimeline("r"), events);
+    expect(timeline.bars["a#1"].spans.map((s) => [s.kind, s.start - T0, s.end! - T0, s.waitKind])).toEqual([
+      ["attempt", 0, 5, undefined],
+      ["throttled", 5, 905, 'model "m"'],
+      ["attempt", 905, 1000, undefined],
+    ]);
+    expect(timeline.bars["a#1"]).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
+
   it("ends a retry cancelled during its pause without the attempt that never started; closes what the run's end leaves open", () => {
     seq = 0;
     const events = [

@@ -8,17 +8,18 @@ import type { RunEvent, RunStatus, StepStatus } from "@/lib/runner/event-types";
  *
  * Segments of a bar: `attempt` (the executor at work; a retried step has one per attempt), `backoff` (the pause
  * before the next attempt: the retry event's `delayMs`, exact since the runner sleeps exactly that long), and
- * `waiting` (for a person or an outside system: from the step's `waiting` event to its next start or its end).
+ * `waiting` (for a person or an outside system: from the step's `waiting` event to its next start or its end),
+ * and `throttled` (a model call waiting in a governor line: from `step.throttle` waiting to resumed).
  */
 
 export interface TimelineSpan {
-  kind: "attempt" | "backoff" | "waiting";
+  kind: "attempt" | "backoff" | "waiting" | "throttled";
   start: number;
   /** Absent while it goes on. */
   end?: number;
   attempt?: number;
   error?: { code: string; message: string };
-  /** For `waiting`: what it waits for (approval, callback, subworkflow). */
+  /** For `waiting`: what it waits for (approval, callback, subworkflow); for `throttled`: the governor line. */
   waitKind?: string;
 }
 
@@ -138,6 +139,14 @@ export function applyTimelineEvents(timeline: Timeline, events: readonly RunEven
       continue;
     }
     if (event.type === "step.log") continue;
+    if (event.type === "step.throttle") {
+      const key = `${event.stepId}#${event.execution}`;
+      const bar = own(key) ?? create(event.stepId, event.execution, at);
+      closeOpen(bar, at);
+      if (event.state === "waiting") bar.spans.push({ kind: "throttled", start: at, ...(event.limit ? { waitKind: event.limit } : {}) });
+      else bar.spans.push({ kind: "attempt", start: at, attempt: bar.attempts });
+      continue;
+    }
     if (event.type === "step.status" && event.status === "queued") continue;
     const key = `${event.stepId}#${event.execution}`;
     if (event.type === "step.retry") {

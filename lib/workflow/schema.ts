@@ -108,6 +108,25 @@ export const EdgeSchema = z.object({
   when: z.enum(["true", "false", "error"]).optional(),
 });
 
+/** Dollar caps are bounded so a typo (an extra zero or ten) is noticed rather than meaning "no cap". */
+export const MAX_BUDGET_USD = 1_000_000;
+const dollars = (field: string) =>
+  z
+    .number({ error: `${field} must be a number of US dollars, e.g. 0.50` })
+    .positive(`${field} must be more than 0 (leave it out for no cap)`)
+    .max(MAX_BUDGET_USD, `${field} is at most ${MAX_BUDGET_USD.toLocaleString("en-US")} dollars`);
+
+/**
+ * Budget caps in US dollars (lib/governor/budget.ts): a model call whose worst-case cost (prompt estimate + max
+ * tokens at the model's price) would take the run's spend over `perRunUsd`, or the workflow's spend in the current
+ * UTC calendar month over `perMonthUsd`, fails its step with BUDGET_EXCEEDED before the call is made.
+ */
+export const BudgetSchema = z.object({
+  perRunUsd: dollars("budget.perRunUsd").optional(),
+  perMonthUsd: dollars("budget.perMonthUsd").optional(),
+});
+export type Budget = z.infer<typeof BudgetSchema>;
+
 export const WorkflowDefinitionSchema = z.object({
   id: WorkflowIdSchema,
   name: z.string().min(1, "name is required"),
@@ -128,6 +147,7 @@ export const WorkflowDefinitionSchema = z.object({
       maxStepExecutions: z.number().int().positive().optional(),
     })
     .optional(),
+  budget: BudgetSchema.optional(),
 });
 
 /**

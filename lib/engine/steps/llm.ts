@@ -1,8 +1,9 @@
 import { ChatOpenAICompletions } from "@langchain/openai";
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
+import { governedModelCall } from "@/lib/governor/model-gate";
 import { schemaProblems } from "@/lib/workflow/input";
 import { nestingProblem } from "@/lib/workflow/limits";
-import { isRetryableStatus, StepError } from "../errors";
+import { isRetryableStatus, OrchestratorError, StepError } from "../errors";
 import { configNumber, stepModel } from "./config-values";
 import type { StepExecutor } from "./types";
 
@@ -27,12 +28,13 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
   const model = stepModel(config, ctx.settings, ctx.stepId);
   // ChatOpenAICompletions, not ChatOpenAI: ChatOpenAI silently switches some model names (codex, gpt-5.x-pro) to
   // the Responses API (/v1/responses), which OpenAI-compatible gateways generally don't serve.
+  const maxTokens = configNumber(config.maxTokens, "maxTokens", ctx.stepId, { positive: true });
   const chat = new ChatOpenAICompletions({
     model,
     apiKey: ctx.settings.llmApiKey || "not-needed", // local gateways (Ollama, vLLM) ignore the key, the client requires one
     configuration: { baseURL },
     temperature: configNumber(config.temperature, "temperature", ctx.stepId),
-    maxTokens: configNumber(config.maxTokens, "maxTokens", ctx.stepId, { positive: true }),
+    maxTokens,
     streaming: true,
     streamUsage: true,
     // Retries belong to the step's retry policy (visible per attempt), not to the client library.
@@ -43,7 +45,22 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
   const schema = config.responseSchema as Record<string, unknown> | undefined;
   if (schema) messages.unshift(new SystemMessage(`Reply with only a JSON value that matches this JSON Schema, no prose and no code fences:\n${JSON.stringify(schema)}`));
 
-  const ask = async (conversation: BaseMessage[]) => {
+  // One model call under the governor (budget, rate limits; a 429 pauses the model's line and the call lines up
+  // again, so the step does not see it).
+  const ask = (conversation: BaseMessage[]) =>
+    governedModelCall(
+      ctx.modelGate,
+      { model, gatewayUrl: baseURL, promptText: conversation.map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content))).join("\n"), maxTokens },
+      ctx.signal,
+      () => callOnce(conversation),
+      (text) => ctx.log("info", text),
+    ).catch((err) => {
+      if (err instanceof OrchestratorError) throw err;
+      // A 429 the governor could not absorb (too many, or a Retry-After beyond its limit): retryable like any 429.
+      throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable: true });
+    });
+
+  const callOnce = async (conversation: BaseMessage[]) => {
     let text = "";
     let usage: UsageMetadata | undefined;
     // The OpenAI client adds an abort listener to the signal it is given and never removes it: given the run's
@@ -65,6 +82,8 @@ export const llmExecutor: StepExecutor = async (config, ctx): Promise<unknown> =
     } catch (err) {
       if (ctx.signal.aborted) throw new StepError("CANCELLED", "the LLM request was cancelled", { stepId: ctx.stepId, cause: err });
       const status = (err as { status?: unknown })?.status;
+      // A 429 goes to the governor as it is (it reads the status and Retry-After), which absorbs it while it may.
+      if (status === 429 && ctx.modelGate && !text) throw err;
       const retryable = typeof status === "number" ? isRetryableStatus(status) : true; // no status: network failure
       throw new StepError("LLM_REQUEST_FAILED", describeGatewayError(err, baseURL, model), { stepId: ctx.stepId, cause: err, retryable });
     } finally {

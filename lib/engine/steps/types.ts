@@ -1,3 +1,4 @@
+import type { ModelGate } from "@/lib/governor/model-gate";
 import type { AllowList } from "@/lib/net/address-policy";
 import type { PriceTable } from "@/lib/pricing";
 import type { WorkflowStep } from "@/lib/workflow/schema";
@@ -44,6 +45,11 @@ export interface StepContext {
   reportUsage(usage: { model: string; promptTokens: number; completionTokens: number }): void;
   /** Runs a chain of steps for each item (the `map` kind), at most `concurrency` at once; results in item order. */
   runMap(request: { items: unknown[]; concurrency: number; steps: WorkflowStep[] }): Promise<unknown[]>;
+  /**
+   * Governs each model call (budget caps, the governor's rate limits, 429 pauses): pass calls through
+   * `governedModelCall`. Absent when an executor runs outside the runner.
+   */
+  modelGate?: ModelGate;
   /** Adds a line to the step's log (shown on the run page, stored with the run's events). */
   log(level: string, text: string): void;
 }
