@@ -73,7 +73,8 @@ export function openSql(url: string): SqlConnection {
       // A batch is one transaction: broken off, it rolled back, so it is tried again whole.
       batch: (statements) => withDbRetry(() => runBatch(statements)),
       async serialized<T>(lockKey: string, sql: string, params: unknown[] = []) {
-        const client = await pool.connect();
+        const client = await checkout();
+        let broken: unknown;
         try {
           await client.query("BEGIN");
           // Released at COMMIT/ROLLBACK; the statement after it takes its snapshot once the lock is held.
@@ -82,17 +83,35 @@ export function openSql(url: string): SqlConnection {
           await client.query("COMMIT");
           return rows as T[];
         } catch (err) {
-          await client.query("ROLLBACK").catch(() => {});
+          if (isConnectionError(err)) broken = err;
+          else await client.query("ROLLBACK").catch(() => {});
           throw err;
         } finally {
-          client.release();
+          client.release(broken instanceof Error ? broken : undefined);
         }
       },
       close: () => pool.end(),
     };
+    /**
+     * A connection taken from the pool for a transaction. While it is out, the pool does not listen for its errors:
+     * a connection that drops (Postgres restarting, a network cut) emits "error" besides failing its query, and
+     * unheard that event is an uncaught exception that kills the process. Heard here while it is out (the query's
+     * own failure is what the caller handles).
+     */
+    async function checkout() {
+      const client = await pool.connect();
+      const onError = (err: Error) => logger.debug({ err: err.message }, "a Postgres connection in use broke");
+      client.on("error", onError);
+      const release = client.release;
+      client.release = (err?: Error | boolean) => {
+        client.off("error", onError);
+        return release.call(client, err);
+      };
+      return client;
+    }
     async function runBatch(statements: SqlStatement[]) {
       if (!statements.length) return;
-      const client = await pool.connect();
+      const client = await checkout();
       let broken: unknown;
       try {
         await client.query("BEGIN");
