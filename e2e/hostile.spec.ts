@@ -62,6 +62,7 @@ test("hostile templates fail their step with EXPRESSION_LIMIT while the server k
   await editor.select("transform_1");
   await editor.field("output").fill('"hello {{ input.name }}"');
   await editor.save();
+  await expect(page.getByTestId("saved-version")).toContainText(`v${HOSTILE.length + 2}`);
   const ok = await request.post(`${url}?wait=true`, { data: { name: "ada" } });
   expect(await ok.json()).toMatchObject({ status: "succeeded", outputs: { transform_1: "hello ada" } });
 });

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { RunQueueClient } from "@/lib/queue/bullmq";
 import type { QueueConfig } from "@/lib/queue/config";
@@ -18,73 +17,28 @@ import { saveModelLimits } from "./settings";
  * and Postgres (a database of its own, `h_gov_…`). Skips, saying why, when Postgres or Redis is unreachable.
  */
 const REDIS_URL = `redis://127.0.0.1:6379/${Number(process.env.GOVERNOR_TEST_REDIS_DB ?? 14)}`;
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const NODE_TSX = [process.execPath, "--import", "tsx"] as const;
 
-async function redisProblem(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  try {
-    await redis.connect();
-    await redis.ping();
-    return null;
-  } catch (err) {
-    return `Redis at ${REDIS_URL} is not reachable (${(err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-}
-const problem = await redisProblem();
+const problem = await redisProblem(REDIS_URL);
 const pgAvailable = await postgresAvailable();
 if (problem) console.warn(`${problem}: the queue-mode governor tests are skipped.`);
 const available = pgAvailable && !problem;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
-
 let database: TestDatabase;
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let queue: RunQueueClient;
 let gateway: LlmGateway;
 let dataDir: string;
 let prefix: string;
-const workers: Array<{ child: ChildProcess; processId: string; output(): string }> = [];
+const workers: WorkerProcess[] = [];
 
 async function startWorker(env: NodeJS.ProcessEnv) {
-  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), "worker.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  await until(() => /ready/.test(output) || child.exitCode !== null, "a worker to start", 90_000);
-  const processId = /process (proc_[\w-]+)/.exec(output)?.[1];
-  if (!processId) throw new Error(`the worker did not start:\n${output}`);
-  workers.push({ child, processId, output: () => output });
+  workers.push(await startWorkerProcess(env));
 }
 
 beforeAll(async () => {
   if (!available) return;
-  const name = `h_gov_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(POSTGRES_BASE_URL);
-  url.pathname = `/${name}`;
-  database = {
-    kind: "postgres",
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
+  database = await createPostgresDatabase("h_gov");
   gateway = await startLlmGateway({ tokenDelayMs: 1 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-gov-"));
   prefix = `gov-q-${Math.random().toString(36).slice(2, 10)}`;

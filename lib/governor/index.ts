@@ -4,6 +4,7 @@ import { executionMode, queueConfig } from "@/lib/queue/config";
 import { Governor } from "./governor";
 import { MemoryGovernorStore } from "./memory-store";
 import { RedisGovernorStore } from "./redis-store";
+import { ResilientGovernorStore } from "./resilient-store";
 
 /**
  * The governor of this process: in memory in one-process mode; in queue mode on Redis (REDIS_URL, keys under
@@ -21,7 +22,8 @@ export function processGovernor(): Governor {
     const config = queueConfig();
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectionName: `${config.prefix}:governor` });
     redis.on("error", (err) => logger.debug({ err }, "redis (governor)"));
-    governor = new Governor(new RedisGovernorStore(redis, `${config.prefix}:gov`, true));
+    // Redis away (restarting): each process counts its own calls until it answers, rather than failing them.
+    governor = new Governor(new ResilientGovernorStore(new RedisGovernorStore(redis, `${config.prefix}:gov`, true)));
   } else {
     governor = new Governor(new MemoryGovernorStore());
   }

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until } from "@/e2e/fixtures/queue-cluster";
+import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { RunQueueClient } from "./bullmq";
 import type { QueueConfig } from "./config";
@@ -18,35 +18,11 @@ import type { QueueConfig } from "./config";
  */
 const REDIS_DB = Number(process.env.CONC_TEST_REDIS_DB ?? 15);
 const REDIS_URL = `redis://127.0.0.1:6379/${REDIS_DB}`;
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const NODE_TSX = [process.execPath, "--import", "tsx"] as const;
 
-async function redisUnavailable(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  try {
-    await redis.connect();
-    const keys = await redis.dbsize();
-    return keys ? `Redis db ${REDIS_DB} holds ${keys} keys; this test flushes its db, so it needs one nobody uses (set CONC_TEST_REDIS_DB)` : null;
-  } catch (err) {
-    return `Redis at ${REDIS_URL} is not reachable (${(err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-const redisProblem = await redisUnavailable();
+const redisIssue = await redisProblem(REDIS_URL, "CONC_TEST_REDIS_DB");
 const pgAvailable = await postgresAvailable();
-if (redisProblem) console.warn(`${redisProblem}: the queue-mode concurrency tests are skipped.`);
-const available = pgAvailable && !redisProblem;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+if (redisIssue) console.warn(`${redisIssue}: the queue-mode concurrency tests are skipped.`);
+const available = pgAvailable && !redisIssue;
 
 function highWater(requests: GatewayRequest[]): number {
   const edges = requests.flatMap((r) => [
@@ -69,36 +45,14 @@ let redis: Redis;
 const children: ChildProcess[] = [];
 
 async function startWorker(env: NodeJS.ProcessEnv): Promise<string> {
-  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), "worker.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  await until(() => /ready/.test(output) || child.exitCode !== null, "a worker to start", 90_000);
-  const processId = /process (proc_[\w-]+)/.exec(output)?.[1];
-  if (!processId) throw new Error(`the worker did not start:\n${output}`);
-  return processId;
+  const worker = await startWorkerProcess(env);
+  children.push(worker.child);
+  return worker.processId;
 }
 
 beforeAll(async () => {
   if (!available) return;
-  const name = `h_conc_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(POSTGRES_BASE_URL);
-  url.pathname = `/${name}`;
-  database = {
-    kind: "postgres",
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
+  database = await createPostgresDatabase("h_conc");
   gateway = await startLlmGateway();
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-conc-"));
   const prefix = `conc-${Math.random().toString(36).slice(2, 10)}`;

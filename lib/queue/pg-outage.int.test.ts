@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase, redisProblem, until, WORKER_COMMAND } from "@/e2e/fixtures/queue-cluster";
+import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { startTcpProxy } from "@/e2e/fixtures/tcp-proxy";
 import { RunQueueClient } from "./bullmq";
@@ -20,32 +20,13 @@ import type { QueueConfig } from "./config";
  * Redis db 12 with keys under a prefix of this test's own (deleted after). Skipped, saying why, without either.
  */
 const REDIS_URL = process.env.OUTAGE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379/12";
-const ROOT = path.resolve(import.meta.dirname, "../..");
 
-const redisProblem = await (async () => {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  try {
-    await redis.connect();
-    return null;
-  } catch (err) {
-    return `Redis at ${REDIS_URL} is not reachable (${(err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-})();
+const redisIssue = await redisProblem(REDIS_URL);
 const pgAvailable = await postgresAvailable();
-if (redisProblem) console.warn(`${redisProblem}: the Postgres-outage test is skipped.`);
-const available = pgAvailable && !redisProblem;
+if (redisIssue) console.warn(`${redisIssue}: the Postgres-outage test is skipped.`);
+const available = pgAvailable && !redisIssue;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
-
 let database: TestDatabase;
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let queue: RunQueueClient;
@@ -58,23 +39,8 @@ const prefix = `rt-outage-${Math.random().toString(36).slice(2, 10)}`;
 
 beforeAll(async () => {
   if (!available) return;
-  const name = `h_rt_outage_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const direct = new URL(POSTGRES_BASE_URL);
-  direct.pathname = `/${name}`;
-  database = {
-    kind: "postgres",
-    url: direct.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
+  database = await createPostgresDatabase("h_rt_outage");
+  const direct = new URL(database.url);
   gateway = await startLlmGateway();
   process.env.LLM_GATEWAY_URL = gateway.url;
   process.env.LLM_API_KEY = "k";
@@ -86,8 +52,8 @@ beforeAll(async () => {
   const throughProxy = new URL(direct);
   throughProxy.host = `127.0.0.1:${proxy.port}`;
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-outage-"));
-  worker = spawn(process.execPath, ["--import", "tsx", "worker.ts"], {
-    cwd: ROOT,
+  worker = spawn(WORKER_COMMAND.command, WORKER_COMMAND.args, {
+    cwd: WORKER_COMMAND.cwd,
     env: {
       ...process.env,
       EXECUTION_MODE: "queue",
@@ -101,8 +67,6 @@ beforeAll(async () => {
       LLM_GATEWAY_URL: gateway.url,
       LLM_API_KEY: "k",
       LOG_LEVEL: "info",
-      // Time is not what is tested: a busy machine starting expression threads after the outage must not fail runs.
-      ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: "10000",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

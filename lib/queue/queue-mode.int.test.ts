@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, WORKER_COMMAND, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { listenRealtime } from "@/e2e/fixtures/realtime-server";
 import type { RunEvent, TokenEvent } from "@/lib/runner/event-types";
@@ -29,37 +29,11 @@ import type { QueueConfig } from "./config";
 const REDIS_DB = Number(process.env.QUEUE_TEST_REDIS_DB ?? 11);
 const REDIS_URL = `redis://127.0.0.1:6379/${REDIS_DB}`;
 const KILL_REPEAT = Number(process.env.QUEUE_KILL_REPEAT ?? 2);
-const ROOT = path.resolve(import.meta.dirname, "../..");
-// Node itself with tsx's loader (not the tsx CLI, which runs the script in a child process): a SIGKILL must hit
-// the process that executes runs.
-const NODE_TSX = [process.execPath, "--import", "tsx"] as const;
 
-async function redisUnavailable(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  try {
-    await redis.connect();
-    const keys = await redis.dbsize();
-    return keys ? `Redis db ${REDIS_DB} holds ${keys} keys; the queue-mode test flushes its db, so it needs one nobody uses (set QUEUE_TEST_REDIS_DB)` : null;
-  } catch (err) {
-    return `Redis at ${REDIS_URL} is not reachable (${(err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-const redisProblem = await redisUnavailable();
+const redisIssue = await redisProblem(REDIS_URL, "QUEUE_TEST_REDIS_DB");
 const pgAvailable = await postgresAvailable();
-if (redisProblem) console.warn(`${redisProblem}: the queue-mode tests are skipped.`);
-const available = pgAvailable && !redisProblem;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
+if (redisIssue) console.warn(`${redisIssue}: the queue-mode tests are skipped.`);
+const available = pgAvailable && !redisIssue;
 
 let database: TestDatabase;
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
@@ -71,47 +45,17 @@ let redis: Redis;
 let prefix: string;
 const workers = new Set<WorkerProcess>();
 
-interface WorkerProcess {
-  child: ChildProcess;
-  processId: string;
-  exited: Promise<number | null>;
-  output(): string;
-}
-
 async function startWorker(extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
-  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), "worker.ts"], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await until(() => /ready/.test(output) || child.exitCode !== null, "a worker to start", 60_000);
-  const processId = /process (proc_[\w-]+)/.exec(output)?.[1];
-  if (!processId) throw new Error(`the worker did not start:\n${output}`);
-  const worker = { child, processId, exited, output: () => output };
+  const worker = await startWorkerProcess({ ...env, ...extraEnv }, 60_000);
   workers.add(worker);
+  const { exited } = worker;
   void exited.then(() => workers.delete(worker));
   return worker;
 }
 
 beforeAll(async () => {
   if (!available) return;
-  const name = `h_queue_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(POSTGRES_BASE_URL);
-  url.pathname = `/${name}`;
-  database = {
-    kind: "postgres",
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
+  database = await createPostgresDatabase("h_queue");
   gateway = await startLlmGateway({ tokenDelayMs: 120 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-queue-"));
   prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
@@ -424,7 +368,7 @@ describe("queue mode's settings", () => {
   it("a worker refuses to start without Postgres or Redis, naming the variable", async () => {
     const run = (extra: Record<string, string>) =>
       new Promise<{ code: number | null; output: string }>((resolve) => {
-        const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), "worker.ts"], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "silent", ORCHESTRATOR_DATA_DIR: tmpdir(), ...extra }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(WORKER_COMMAND.command, WORKER_COMMAND.args, { cwd: WORKER_COMMAND.cwd, env: { ...process.env, LOG_LEVEL: "silent", ORCHESTRATOR_DATA_DIR: tmpdir(), ...extra }, stdio: ["ignore", "pipe", "pipe"] });
         let output = "";
         child.stdout.on("data", (d) => (output += d));
         child.stderr.on("data", (d) => (output += d));

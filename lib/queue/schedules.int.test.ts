@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestRunner, POSTGRES_BASE_URL, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { createSchedule, setScheduleEnabled, type ScheduleDeps } from "@/lib/schedules/repository";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { RunQueueClient } from "./bullmq";
@@ -22,39 +21,16 @@ import { ScheduleQueueClient } from "./schedules";
  */
 const REDIS_DB = Number(process.env.SCHEDULE_TEST_REDIS_DB ?? 13);
 const REDIS_URL = `redis://127.0.0.1:6379/${REDIS_DB}`;
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const NODE_TSX = [process.execPath, "--import", "tsx"] as const;
 const MINUTE_MS = 1000;
 const GRACE_MS = 4000;
 const TICK = 3; // minutes of MINUTE_MS: every 3 s
 
-async function redisUnavailable(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  try {
-    await redis.connect();
-    const keys = await redis.dbsize();
-    return keys ? `Redis db ${REDIS_DB} holds ${keys} keys; this test flushes its db, so it needs one nobody uses (set SCHEDULE_TEST_REDIS_DB)` : null;
-  } catch (err) {
-    return `Redis at ${REDIS_URL} is not reachable (${(err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-const redisProblem = await redisUnavailable();
+const redisIssue = await redisProblem(REDIS_URL, "SCHEDULE_TEST_REDIS_DB");
 const pgAvailable = await postgresAvailable();
-if (redisProblem) console.warn(`${redisProblem}: the queue-mode schedule tests are skipped.`);
-const available = pgAvailable && !redisProblem;
+if (redisIssue) console.warn(`${redisIssue}: the queue-mode schedule tests are skipped.`);
+const available = pgAvailable && !redisIssue;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-};
-
 let database: TestDatabase;
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
 let runQueue: RunQueueClient;
@@ -63,19 +39,12 @@ let deps: ScheduleDeps;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 let redis: Redis;
-const workers = new Set<{ child: ChildProcess; exited: Promise<number | null> }>();
+const workers = new Set<WorkerProcess>();
 
 async function startWorker() {
-  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), "worker.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await until(() => /ready/.test(output) || child.exitCode !== null, "a worker to start", 60_000);
-  if (!/ready/.test(output)) throw new Error(`the worker did not start:\n${output}`);
-  const worker = { child, exited };
+  const worker = await startWorkerProcess(env, 60_000);
   workers.add(worker);
-  void exited.then(() => workers.delete(worker));
+  void worker.exited.then(() => workers.delete(worker));
   return worker;
 }
 
@@ -87,23 +56,7 @@ async function stopWorkers() {
 
 beforeAll(async () => {
   if (!available) return;
-  const name = `h_sched_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(POSTGRES_BASE_URL);
-  url.pathname = `/${name}`;
-  database = {
-    kind: "postgres",
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
+  database = await createPostgresDatabase("h_sched");
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-sched-"));
   const prefix = `sched-${Math.random().toString(36).slice(2, 10)}`;
   env = {
