@@ -3,11 +3,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { RunQueueClient } from "@/lib/queue/bullmq";
-import type { QueueConfig } from "@/lib/queue/config";
 import { saveModelLimits } from "./settings";
 
 /**
@@ -42,22 +41,7 @@ beforeAll(async () => {
   gateway = await startLlmGateway({ tokenDelayMs: 1 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-gov-"));
   prefix = `gov-q-${Math.random().toString(36).slice(2, 10)}`;
-  const env = {
-    ...process.env,
-    EXECUTION_MODE: "queue",
-    DATABASE_URL: database.url,
-    REDIS_URL,
-    ORCHESTRATOR_QUEUE_PREFIX: prefix,
-    ORCHESTRATOR_DATA_DIR: dataDir,
-    WORKER_CONCURRENCY: "6",
-    ORCHESTRATOR_RECONCILE_MS: "1000",
-    LLM_GATEWAY_URL: gateway.url,
-    LLM_API_KEY: "k",
-    LOG_LEVEL: "warn",
-  };
-  process.env.LLM_GATEWAY_URL = gateway.url;
-  process.env.LLM_API_KEY = "k";
-  const config: QueueConfig = { redisUrl: REDIS_URL, prefix, concurrency: 6, reconcileMs: 1000, lockMs: 30_000 };
+  const { env, config } = queueTestSetup({ databaseUrl: database.url, redisUrl: REDIS_URL, prefix, concurrency: 6, reconcileMs: 1000, lockMs: 30_000, dataDir, gatewayUrl: gateway.url });
   queue = new RunQueueClient(config);
   harness = await openTestRunner(database, { dispatch: queue });
   await Promise.all([startWorker(env), startWorker(env)]);

@@ -4,11 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase, redisProblem, startWorkerProcess, until } from "@/e2e/fixtures/queue-cluster";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { RunQueueClient } from "./bullmq";
-import type { QueueConfig } from "./config";
 
 /**
  * Concurrency per workflow in queue mode, across real worker processes (`tsx worker.ts`, like
@@ -56,28 +55,8 @@ beforeAll(async () => {
   gateway = await startLlmGateway();
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-conc-"));
   const prefix = `conc-${Math.random().toString(36).slice(2, 10)}`;
-  const env = {
-    ...process.env,
-    EXECUTION_MODE: "queue",
-    DATABASE_URL: database.url,
-    REDIS_URL,
-    ORCHESTRATOR_QUEUE_PREFIX: prefix,
-    ORCHESTRATOR_DATA_DIR: dataDir,
-    // 2 × 2 job slots: runs waiting for a concurrency slot must not sit in them.
-    WORKER_CONCURRENCY: "2",
-    ORCHESTRATOR_LEASE_MS: "3000",
-    ORCHESTRATOR_RECONCILE_MS: "2000",
-    ORCHESTRATOR_QUEUE_LOCK_MS: "5000",
-    LLM_GATEWAY_URL: gateway.url,
-    LLM_API_KEY: "k",
-    LOG_LEVEL: "warn",
-    // The prompts' one-line templates, not expression time, are what is measured here: a machine loaded by the
-    // worker processes starting must not fail them at the 1 s default.
-    ORCHESTRATOR_EXPRESSION_TIMEOUT_MS: "15000",
-  };
-  process.env.LLM_GATEWAY_URL = gateway.url;
-  process.env.LLM_API_KEY = "k";
-  const config: QueueConfig = { redisUrl: REDIS_URL, prefix, concurrency: 2, reconcileMs: 2000, lockMs: 5000 };
+  // 2 × 2 job slots: runs waiting for a concurrency slot must not sit in them.
+  const { env, config } = queueTestSetup({ databaseUrl: database.url, redisUrl: REDIS_URL, prefix, concurrency: 2, leaseMs: 3000, reconcileMs: 2000, lockMs: 5000, dataDir, gatewayUrl: gateway.url });
   queue = new RunQueueClient(config);
   harness = await openTestRunner(database, { dispatch: queue, leaseMs: 3000 });
   redis = new Redis(REDIS_URL);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { io as connect } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase, redisProblem, startWorkerProcess, until, WORKER_COMMAND, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, WORKER_COMMAND, type WorkerProcess, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { listenRealtime } from "@/e2e/fixtures/realtime-server";
@@ -17,7 +17,6 @@ import { realtimeKey } from "@/lib/realtime/redis";
 import { metricsExposition } from "@/lib/observability/metrics";
 import { observeSharedQueue } from "@/lib/observability/metrics-state";
 import { RunQueueClient } from "./bullmq";
-import type { QueueConfig } from "./config";
 
 /**
  * Queue mode with real processes: this test process is the web side (the real runner, handing runs to BullMQ,
@@ -59,24 +58,9 @@ beforeAll(async () => {
   gateway = await startLlmGateway({ tokenDelayMs: 120 });
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-queue-"));
   prefix = `orch-test-${Math.random().toString(36).slice(2, 10)}`;
-  env = {
-    ...process.env,
-    EXECUTION_MODE: "queue",
-    DATABASE_URL: database.url,
-    REDIS_URL,
-    ORCHESTRATOR_QUEUE_PREFIX: prefix,
-    ORCHESTRATOR_DATA_DIR: dataDir,
-    WORKER_CONCURRENCY: "4",
-    ORCHESTRATOR_LEASE_MS: "1500",
-    ORCHESTRATOR_RECONCILE_MS: "1000",
-    ORCHESTRATOR_QUEUE_LOCK_MS: "2000",
-    LLM_GATEWAY_URL: gateway.url,
-    LLM_API_KEY: "k",
-    LOG_LEVEL: "warn",
-  };
-  process.env.LLM_GATEWAY_URL = gateway.url;
-  process.env.LLM_API_KEY = "k";
-  const config: QueueConfig = { redisUrl: REDIS_URL, prefix, concurrency: 4, reconcileMs: 1000, lockMs: 2000 };
+  const setup = queueTestSetup({ databaseUrl: database.url, redisUrl: REDIS_URL, prefix, concurrency: 4, leaseMs: 1500, reconcileMs: 1000, lockMs: 2000, dataDir, gatewayUrl: gateway.url });
+  env = setup.env;
+  const config = setup.config;
   queue = new RunQueueClient(config);
   // The web side: the real runner in queue mode (migrates the database before any worker starts).
   harness = await openTestRunner(database, { dispatch: queue, leaseMs: 1500 });

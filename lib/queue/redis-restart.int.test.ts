@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { startLlmGateway, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
-import { createPostgresDatabase, redisServerAvailable, startRedisServer, startWorkerProcess, until, type RedisServer, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { createPostgresDatabase, redisServerAvailable, startRedisServer, startWorkerProcess, until, type RedisServer, type WorkerProcess, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { RunQueueClient } from "./bullmq";
-import type { QueueConfig } from "./config";
 
 /**
  * Redis restarted mid-load, for real: a redis-server of this test's own (no persistence, so it comes back empty)
@@ -28,23 +27,7 @@ beforeAll(async () => {
   redisServer = await startRedisServer();
   gateway = await startLlmGateway();
   const prefix = "restart";
-  const env = {
-    ...process.env,
-    EXECUTION_MODE: "queue",
-    DATABASE_URL: database.url,
-    REDIS_URL: redisServer.url,
-    ORCHESTRATOR_QUEUE_PREFIX: prefix,
-    WORKER_CONCURRENCY: "8",
-    ORCHESTRATOR_LEASE_MS: "1500",
-    ORCHESTRATOR_RECONCILE_MS: "1000",
-    ORCHESTRATOR_QUEUE_LOCK_MS: "2000",
-    LLM_GATEWAY_URL: gateway.url,
-    LLM_API_KEY: "k",
-    LOG_LEVEL: "warn",
-  };
-  process.env.LLM_GATEWAY_URL = gateway.url;
-  process.env.LLM_API_KEY = "k";
-  const config: QueueConfig = { redisUrl: redisServer.url, prefix, concurrency: 8, reconcileMs: 1000, lockMs: 2000 };
+  const { env, config } = queueTestSetup({ databaseUrl: database.url, redisUrl: redisServer.url, prefix, concurrency: 8, leaseMs: 1500, reconcileMs: 1000, lockMs: 2000, gatewayUrl: gateway.url });
   queue = new RunQueueClient(config);
   harness = await openTestRunner(database, { dispatch: queue, leaseMs: 1500 });
   workers.push(...(await Promise.all([startWorkerProcess(env), startWorkerProcess(env)])));

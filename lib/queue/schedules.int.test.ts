@@ -3,12 +3,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess } from "@/e2e/fixtures/queue-cluster";
+import { createPostgresDatabase, redisProblem, startWorkerProcess, until, type WorkerProcess, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
 import { createSchedule, setScheduleEnabled, type ScheduleDeps } from "@/lib/schedules/repository";
 import { saveWorkflowVersion } from "@/lib/workflows/repository";
 import { RunQueueClient } from "./bullmq";
-import type { QueueConfig } from "./config";
 import { ScheduleQueueClient } from "./schedules";
 
 /**
@@ -59,22 +58,19 @@ beforeAll(async () => {
   database = await createPostgresDatabase("h_sched");
   dataDir = mkdtempSync(path.join(tmpdir(), "orchestrator-sched-"));
   const prefix = `sched-${Math.random().toString(36).slice(2, 10)}`;
-  env = {
-    ...process.env,
-    EXECUTION_MODE: "queue",
-    DATABASE_URL: database.url,
-    REDIS_URL,
-    ORCHESTRATOR_QUEUE_PREFIX: prefix,
-    ORCHESTRATOR_DATA_DIR: dataDir,
-    WORKER_CONCURRENCY: "4",
-    ORCHESTRATOR_LEASE_MS: "1500",
-    ORCHESTRATOR_RECONCILE_MS: "1000",
-    ORCHESTRATOR_QUEUE_LOCK_MS: "2000",
-    ORCHESTRATOR_SCHEDULE_MINUTE_MS: String(MINUTE_MS),
-    ORCHESTRATOR_SCHEDULE_GRACE_MS: String(GRACE_MS),
-    LOG_LEVEL: "warn",
-  };
-  const config: QueueConfig = { redisUrl: REDIS_URL, prefix, concurrency: 4, reconcileMs: 1000, lockMs: 2000 };
+  const setup = queueTestSetup({
+    databaseUrl: database.url,
+    redisUrl: REDIS_URL,
+    prefix,
+    concurrency: 4,
+    leaseMs: 1500,
+    reconcileMs: 1000,
+    lockMs: 2000,
+    dataDir,
+    extra: { ORCHESTRATOR_SCHEDULE_MINUTE_MS: String(MINUTE_MS), ORCHESTRATOR_SCHEDULE_GRACE_MS: String(GRACE_MS) },
+  });
+  env = setup.env;
+  const config = setup.config;
   runQueue = new RunQueueClient(config);
   schedules = new ScheduleQueueClient(config, runQueue.connection, MINUTE_MS);
   harness = await openTestRunner(database, { dispatch: runQueue, leaseMs: 1500 });
