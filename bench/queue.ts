@@ -31,6 +31,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { POSTGRES_BASE_URL } from "@/e2e/fixtures/databases";
+import { createPostgresDatabase } from "@/e2e/fixtures/queue-cluster";
 import { openSql } from "@/lib/db/sql";
 import { cpuMs, freePort, load, probeHook, saveThroughputHook, startServer, startWorker, stopServer } from "./throughput";
 
@@ -57,27 +58,6 @@ interface LoadFigures {
   /** Cores busy on the whole machine during the load (every process, other users' too). */
   machineBusy?: number;
   ok: boolean;
-}
-
-/** A fresh Postgres database for one phase, dropped with `drop`. */
-async function postgresDatabase(tag: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
-  const name = `h_bench_${tag}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(POSTGRES_BASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_BASE_URL });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`).catch((err) => console.warn(`could not drop ${name}: ${err.message}`));
-      await client.end();
-    },
-  };
 }
 
 /** CPU ms used so far by each Postgres backend connected to `database` (pid → ms), read from /proc. */
@@ -146,7 +126,7 @@ interface Deployment {
  */
 async function deploy(phase: PhaseName, redisUrl: string, workerCount: number): Promise<Deployment> {
   const dataDir = mkdtempSync(path.join(tmpdir(), `orchestrator-bench-${phase}-`));
-  const database = phase === "sqlite" ? undefined : await postgresDatabase(phase);
+  const database = phase === "sqlite" ? undefined : await createPostgresDatabase(`h_bench_${phase}`);
   const dbUrl = database?.url ?? `file:${path.join(dataDir, "orchestrator.db")}`;
   const prefix = `bench-${randomBytes(4).toString("hex")}`;
   const env: Record<string, string> = {};
@@ -168,7 +148,7 @@ async function deploy(phase: PhaseName, redisUrl: string, workerCount: number): 
     web = await startServer(dataDir, port, env);
     const hookUrl = `http://127.0.0.1:${port}${hookPath}`;
     await probeHook(`${hookUrl}?wait=true`);
-    return { dataDir, dbUrl, pgName: database?.name, web, workers, hookUrl, stop };
+    return { dataDir, dbUrl, pgName: database && new URL(database.url).pathname.slice(1), web, workers, hookUrl, stop };
   } catch (err) {
     await stop();
     throw err;

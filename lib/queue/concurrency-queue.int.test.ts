@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresDatabase, redisProblem, startWorkerProcess, until, queueTestSetup } from "@/e2e/fixtures/queue-cluster";
 import { openTestRunner, postgresAvailable, type TestDatabase } from "@/e2e/fixtures/databases";
-import { startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
+import { inFlightHighWater, startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { RunQueueClient } from "./bullmq";
 
 /**
@@ -22,18 +22,6 @@ const redisIssue = await redisProblem(REDIS_URL, "CONC_TEST_REDIS_DB");
 const pgAvailable = await postgresAvailable();
 if (redisIssue) console.warn(`${redisIssue}: the queue-mode concurrency tests are skipped.`);
 const available = pgAvailable && !redisIssue;
-
-function highWater(requests: GatewayRequest[]): number {
-  const edges = requests.flatMap((r) => [
-    { at: r.startedAt, d: 1 },
-    { at: r.finishedAt ?? Number.POSITIVE_INFINITY, d: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const edge of edges) max = Math.max(max, (now += edge.d));
-  return max;
-}
 
 let database: TestDatabase;
 let harness: Awaited<ReturnType<typeof openTestRunner>>;
@@ -109,7 +97,7 @@ describe.skipIf(!available)("queue mode: concurrency per workflow across two wor
     const results = await Promise.all(runs.map((id) => harness.runner.waitForRun(id)));
     expect(results.map((r) => r.status), JSON.stringify(results.filter((r) => r.status !== "succeeded"))).toEqual(runs.map(() => "succeeded"));
     expect(tagged(tag)).toHaveLength(6);
-    expect(highWater(tagged(tag))).toBe(2);
+    expect(inFlightHighWater(tagged(tag))).toBe(2);
     // It started before the last wave of the limited runs (the 5th and 6th), which had waited since the beginning.
     const limitedStarts = tagged(tag).map((r) => r.startedAt).sort((a, b) => a - b);
     expect(freeStarted).toBeLessThan(limitedStarts[4]);
@@ -136,9 +124,9 @@ describe.skipIf(!available)("queue mode: concurrency per workflow across two wor
     expect(await harness.runner.waitForEnd(cancelled, 10_000)).toBe("cancelled");
     const of = (customer: string) => tagged(tag).filter((r) => r.messages.at(-1)!.content.startsWith(`${tag} ${customer} `));
     expect(of("acme").map((r) => r.messages.at(-1)!.content)).toEqual([0, 1, 2].map((n) => `${tag} acme ${n}`));
-    expect(highWater(of("acme"))).toBe(1);
-    expect(highWater(of("globex"))).toBe(1);
-    expect(highWater(tagged(tag))).toBe(2);
+    expect(inFlightHighWater(of("acme"))).toBe(1);
+    expect(inFlightHighWater(of("globex"))).toBe(1);
+    expect(inFlightHighWater(tagged(tag))).toBe(2);
     expect((await harness.db.run.findUniqueOrThrow({ where: { id: cancelled } })).startedAt).toBeNull();
   }, 120_000);
 });

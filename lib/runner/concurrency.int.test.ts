@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSql } from "@/lib/db/sql";
 import { SqlCheckpointSaver } from "@/lib/checkpoint/sql-saver";
 import { InvalidRunError } from "@/lib/engine/errors";
-import { startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
+import { inFlightHighWater, startLlmGateway, type GatewayRequest, type LlmGateway } from "@/e2e/fixtures/llm-gateway";
 import { openTestRunner, testDatabases } from "@/e2e/fixtures/databases";
 import type { RunEvent } from "./event-types";
 import { Runner } from "./runner";
@@ -12,20 +12,6 @@ import { Runner } from "./runner";
  * at the LLM gateway: the high-water mark of overlapping requests of a workflow's runs (each run is one slow call).
  */
 const databases = await testDatabases();
-
-/** The most requests in flight at once among these (from their start/finish times at the gateway). */
-function highWater(requests: GatewayRequest[]): number {
-  const edges = requests.flatMap((r) => [
-    { at: r.startedAt, d: 1 },
-    { at: r.finishedAt ?? Number.POSITIVE_INFINITY, d: -1 },
-  ]);
-  // Ends before starts at the same millisecond: a run that ended lets the next start in that instant.
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const edge of edges) max = Math.max(max, (now += edge.d));
-  return max;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
@@ -84,7 +70,7 @@ describe.each(databases)("concurrency per workflow on %s", (_name, makeDatabase,
     const results = await Promise.all(runs.map((id) => harness.runner.waitForRun(id)));
     expect(results.map((r) => r.status)).toEqual(runs.map(() => "succeeded"));
     expect(requestsTagged(tag)).toHaveLength(6);
-    expect(highWater(requestsTagged(tag))).toBe(2);
+    expect(inFlightHighWater(requestsTagged(tag))).toBe(2);
     const rows = await Promise.all(runs.map(row));
     const startOrder = [...rows].sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime()).map((r) => r.id);
     expect(startOrder).toEqual(runs);
@@ -106,10 +92,10 @@ describe.each(databases)("concurrency per workflow on %s", (_name, makeDatabase,
     expect(results.map((r) => r.status)).toEqual(runs.map(() => "succeeded"));
     const of = (customer: string) => requestsTagged(tag).filter((r) => r.messages.at(-1)!.content.startsWith(`${tag} ${customer} `));
     expect(of("acme")).toHaveLength(3);
-    expect(highWater(of("acme"))).toBe(1);
-    expect(highWater(of("globex"))).toBe(1);
+    expect(inFlightHighWater(of("acme"))).toBe(1);
+    expect(inFlightHighWater(of("globex"))).toBe(1);
     // Three customers: their runs overlapped (each customer's first run started at once).
-    expect(highWater(requestsTagged(tag))).toBe(3);
+    expect(inFlightHighWater(requestsTagged(tag))).toBe(3);
     expect((await row(runs[0])).concurrencyKey).toBe("acme");
   });
 
@@ -130,7 +116,7 @@ describe.each(databases)("concurrency per workflow on %s", (_name, makeDatabase,
     const second_ = await row(second);
     expect(second_.startedAt).toBeNull();
     expect(requestsTagged(tag).map((r) => r.messages.at(-1)!.content)).toEqual([`${tag} a 1`, `${tag} a 3`]);
-    expect(highWater(requestsTagged(tag))).toBe(1);
+    expect(inFlightHighWater(requestsTagged(tag))).toBe(1);
 
     const approvalDef = {
       id: "approve-then-go",
@@ -181,7 +167,7 @@ describe.each(databases)("concurrency per workflow on %s", (_name, makeDatabase,
       const results = await Promise.all(runs.map(({ runId, runner }) => runner.waitForRun(runId)));
       expect(results.map((r) => r.status)).toEqual(runs.map(() => "succeeded"));
       expect(requestsTagged(tag)).toHaveLength(6);
-      expect(highWater(requestsTagged(tag))).toBe(1);
+      expect(inFlightHighWater(requestsTagged(tag))).toBe(1);
     } finally {
       await other.drain();
       await sql.close();
